@@ -1,0 +1,368 @@
+"""The public convolutions: lax's drop-in, the friendly N-d form, 2-d and transposed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from . import _strategies
+from ._checks import check_array, check_same_dtype, int_tuple
+from ._layout import conv_dimension_numbers
+from ._padding import parse_padding
+from ._patches import from_channels_last, to_channels_last
+from ._plan import ConvPlan, make_plan
+
+STRATEGY_NAMES = ("auto", *_strategies.STRATEGIES)
+
+
+def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype | None:
+    """The checked ``preferred_element_type``: same kind as the input and not narrower."""
+    if preferred is None:
+        return None
+    try:
+        pref = jnp.dtype(preferred)
+    except TypeError:
+        raise TypeError(f"`preferred_element_type` must be a dtype, got {preferred!r}.") from None
+    kinds = {"i": "iu", "u": "iu", "f": "f", "c": "c"}
+    ok_kinds = kinds.get(dtype.kind, "") + ("f" if dtype.kind in "iu" else "")
+    if pref.kind not in ok_kinds or (pref.kind == dtype.kind and pref.itemsize < dtype.itemsize):
+        raise TypeError(
+            f"`preferred_element_type` {pref} does not fit inputs of dtype {dtype}: it must be of "
+            "the same kind (integers may also ask for a float) and not narrower."
+        )
+    return pref
+
+
+def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
+    if strategy not in STRATEGY_NAMES:
+        raise ValueError(f"`strategy` must be one of {STRATEGY_NAMES}, got {strategy!r}.")
+    if strategy == "auto":
+        return _strategies.choose(plan)
+    if not _strategies.accepts(strategy, plan):
+        raise ValueError(
+            f"`strategy={strategy!r}` cannot compute this convolution (feature groups "
+            f"{plan.feature_groups}, batch groups {plan.batch_groups}, input features "
+            f"{plan.in_features}); use 'auto' or another of {STRATEGY_NAMES}."
+        )
+    return strategy
+
+
+def _execute(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    plan: ConvPlan,
+    precision: Any,
+    preferred_element_type: Any,
+    strategy: Any,
+    out_sharding: Any = None,
+) -> jax.Array:
+    name = _resolve_strategy(strategy, plan)
+    preferred = _check_preferred(lhs.dtype, preferred_element_type)
+    rhs_spec = plan.dn.rhs_spec
+    x = to_channels_last(jnp.asarray(lhs), plan.dn.lhs_spec)
+    w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
+    y = _strategies.run(name, x, w, plan, precision, preferred)
+    y = from_channels_last(y, plan.dn.out_spec)
+    if out_sharding is not None:
+        y = jax.lax.with_sharding_constraint(y, out_sharding)
+    return y
+
+
+def _general_plan(
+    lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+    feature_group_count, batch_group_count, padding_mode,
+) -> tuple[jax.Array, jax.Array, ConvPlan]:
+    lhs = check_array("lhs", lhs)
+    rhs = check_array("rhs", rhs)
+    check_same_dtype(lhs, rhs)
+    if lhs.ndim != rhs.ndim:
+        raise ValueError(
+            f"`lhs` and `rhs` must have the same rank, got shapes {lhs.shape} and {rhs.shape}."
+        )
+    dn = conv_dimension_numbers(lhs.ndim, dimension_numbers)
+    plan = make_plan(
+        lhs.shape, rhs.shape, dn, window_strides, padding, lhs_dilation, rhs_dilation,
+        feature_group_count, batch_group_count, padding_mode,
+    )
+    return lhs, rhs, plan
+
+
+def conv_general_dilated(
+    lhs: ArrayLike,
+    rhs: ArrayLike,
+    window_strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers: Any = None,
+    feature_group_count: int = 1,
+    batch_group_count: int = 1,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+    out_sharding: Any = None,
+    *,
+    padding_mode: str = "zeros",
+    strategy: str = "auto",
+) -> jax.Array:
+    """A drop-in for :func:`jax.lax.conv_general_dilated`, computed from lax primitives.
+
+    The same arguments, defaults and results as lax (cross-correlation: the kernel is not
+    flipped). Strides, padding and dilations are listed in the order of the kernel spec's
+    spatial letters.
+
+    Args:
+        lhs: input of rank ``n + 2``; with the default ``dimension_numbers``
+            ``(N, C, *spatial)`` (``NCHW`` for 2-d).
+        rhs: kernel of rank ``n + 2``; by default ``(O, I, *spatial)`` (``OIHW``), with
+            ``I = C // feature_group_count``.
+        window_strides: ``n`` positive ints.
+        padding: ``'VALID'``, ``'SAME'`` (odd padding at the end), ``'SAME_LOWER'`` (odd
+            padding at the start) or ``n`` ``(low, high)`` pairs; negative pairs crop.
+        lhs_dilation: ``n`` ints, zeros inserted between input elements (transposed
+            convolution); cannot be combined with string padding.
+        rhs_dilation: ``n`` ints, the kernel (atrous) dilation.
+        dimension_numbers: ``None`` (``NCHW``/``OIHW``/``NCHW``), three layout strings such as
+            ``("NHWC", "HWIO", "NHWC")`` — any permutation of the letters, the output's
+            may differ from the input's — or a :class:`DimensionNumbers`.
+        feature_group_count: split the input features into this many groups, each
+            convolved with its own slice of the output features.
+        batch_group_count: split the batch into this many groups (as in the kernel
+            gradient of a grouped convolution).
+        precision: as for :func:`jax.lax.dot_general`.
+        preferred_element_type: accumulation and output dtype.
+        out_sharding: an optional sharding for the output (Flax's ``nnx.Conv`` passes it).
+        padding_mode: ``'zeros'`` (lax's), or ``'reflect'``, ``'replicate'``, ``'circular'``
+            (PyTorch's meaning).
+        strategy: ``'auto'`` or the name of a compute strategy (see ``jaxconv.STRATEGIES``).
+
+    Returns:
+        The output in the layout of ``dimension_numbers[2]``, by default
+        ``(N // batch_group_count, O, *out_spatial)``.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxconv
+        >>> x, w = jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 3, 3))
+        >>> jaxconv.conv_general_dilated(x, w, (1, 1), "VALID")[0, 0].tolist()
+        [[9.0, 9.0], [9.0, 9.0]]
+    """
+    lhs, rhs, plan = _general_plan(
+        lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+        feature_group_count, batch_group_count, padding_mode,
+    )
+    return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy, out_sharding)
+
+
+def chosen_strategy(
+    lhs: Any,
+    rhs: Any,
+    window_strides: Sequence[int],
+    padding: Any,
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers: Any = None,
+    feature_group_count: int = 1,
+    batch_group_count: int = 1,
+    *,
+    padding_mode: str = "zeros",
+) -> str:
+    """The strategy ``strategy='auto'`` runs for :func:`conv_general_dilated` with these
+    arguments (arrays or :class:`jax.ShapeDtypeStruct`)."""
+    lhs = lhs if hasattr(lhs, "shape") and hasattr(lhs, "dtype") else check_array("lhs", lhs)
+    rhs = rhs if hasattr(rhs, "shape") and hasattr(rhs, "dtype") else check_array("rhs", rhs)
+    dn = conv_dimension_numbers(len(lhs.shape), dimension_numbers)
+    plan = make_plan(
+        lhs.shape, rhs.shape, dn, window_strides, padding, lhs_dilation, rhs_dilation,
+        feature_group_count, batch_group_count, padding_mode,
+    )
+    return _strategies.choose(plan)
+
+
+def conv(
+    x: ArrayLike,
+    w: ArrayLike,
+    strides: int | Sequence[int] = 1,
+    padding: Any = "VALID",
+    *,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    dimension_numbers: Any = None,
+    padding_mode: str = "zeros",
+    precision: Any = None,
+    preferred_element_type: Any = None,
+    strategy: str = "auto",
+) -> jax.Array:
+    """An N-d convolution (cross-correlation), channels-last by default.
+
+    Args:
+        x: input; by default channels-last of its rank: ``(N, W, C)``, ``(N, H, W, C)`` or
+            ``(N, D, H, W, C)``.
+        w: kernel; by default ``(W, I, O)``, ``(H, W, I, O)`` or ``(D, H, W, I, O)``, with
+            ``I = C // groups``.
+        strides: an int or one per spatial dim.
+        padding: ``'VALID'``, ``'SAME'`` or ``'SAME_LOWER'`` (any case; see
+            :func:`conv_general_dilated`), an int (every side), one int per spatial dim
+            (symmetric) or one ``(low, high)`` pair per spatial dim.
+        dilation: kernel dilation, an int or one per spatial dim.
+        groups: feature groups; ``groups == C`` with ``I == 1`` is a depthwise convolution.
+        dimension_numbers: three layout strings or a :class:`DimensionNumbers`; strides,
+            padding and dilation follow the kernel layout's spatial order.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``, with
+            PyTorch's meaning (reflect needs every pad smaller than that input dim).
+        precision: as for :func:`jax.lax.dot_general`.
+        preferred_element_type: accumulation and output dtype.
+        strategy: ``'auto'`` or a compute strategy's name.
+
+    Returns:
+        The output in the output layout, by default ``(N, *out_spatial, O)``.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxconv
+        >>> jaxconv.conv(jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4)), padding="SAME").shape
+        (1, 5, 5, 4)
+    """
+    x = check_array("x", x)
+    w = check_array("w", w)
+    check_same_dtype(x, w, "x", "w")
+    dn = conv_dimension_numbers(x.ndim, dimension_numbers, default="channels_last")
+    plan = make_plan(
+        x.shape, w.shape, dn, strides, padding, None, dilation, groups, 1, padding_mode,
+        lhs_name="x", rhs_name="w", broadcast=True,
+        names=("strides", "lhs_dilation", "dilation"),
+    )
+    return _execute(x, w, plan, precision, preferred_element_type, strategy)
+
+
+def conv2d(
+    x: ArrayLike,
+    w: ArrayLike,
+    strides: int | Sequence[int] = 1,
+    padding: Any = "VALID",
+    *,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    dimension_numbers: Any = ("NHWC", "HWIO", "NHWC"),
+    padding_mode: str = "zeros",
+    precision: Any = None,
+    preferred_element_type: Any = None,
+    strategy: str = "auto",
+) -> jax.Array:
+    """A 2-d convolution: :func:`conv` for rank-4 input, ``NHWC``/``HWIO`` by default.
+
+    Args:
+        x: ``(N, H, W, C)`` by default.
+        w: ``(kh, kw, C // groups, O)`` by default.
+        strides, padding, dilation, groups, dimension_numbers, padding_mode, precision,
+        preferred_element_type, strategy: as for :func:`conv`.
+
+    Returns:
+        ``(N, H_out, W_out, O)`` by default.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxconv
+        >>> x = jnp.ones((1, 10, 10, 1)); w = jnp.ones((3, 3, 1, 32))
+        >>> jaxconv.conv2d(x, w, strides=2, padding="SAME").shape
+        (1, 5, 5, 32)
+    """
+    x = check_array("x", x)
+    if x.ndim != 4:
+        raise ValueError(f"conv2d needs a rank-4 `x`, got shape {x.shape}; use jaxconv.conv.")
+    return conv(
+        x, w, strides, padding, dilation=dilation, groups=groups,
+        dimension_numbers=dimension_numbers, padding_mode=padding_mode, precision=precision,
+        preferred_element_type=preferred_element_type, strategy=strategy,
+    )
+
+
+def _transpose_pads(k: int, s: int, word: str) -> tuple[int, int]:
+    """Padding of the dilated input that makes a transposed conv match lax's 'SAME'/'VALID'."""
+    if word == "SAME":
+        total = k + s - 2
+        low = k - 1 if s > k - 1 else -(-total // 2)
+    else:
+        total = k + s - 2 + max(k - s, 0)
+        low = k - 1
+    return low, total - low
+
+
+def conv_transpose(
+    lhs: ArrayLike,
+    rhs: ArrayLike,
+    strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers: Any = None,
+    transpose_kernel: bool = False,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+    *,
+    use_consistent_padding: bool = False,
+    strategy: str = "auto",
+) -> jax.Array:
+    """A transposed (fractionally strided) convolution with :func:`jax.lax.conv_transpose`'s
+    semantics.
+
+    The input is dilated by ``strides`` and convolved with stride 1. ``'SAME'`` gives
+    ``out = in * stride``; ``'VALID'`` gives ``out = in * stride + max(k_eff - stride, 0)``;
+    explicit pairs pad the dilated input directly (or, with ``use_consistent_padding``,
+    are the padding of the forward convolution this one transposes, as in PyTorch).
+
+    Args:
+        lhs: input; by default channels-last ``(N, *spatial, C)``.
+        rhs: kernel; by default ``(*spatial, I, O)``. With ``transpose_kernel=True`` its
+            spatial axes are flipped and ``I``/``O`` swapped first, so the kernel of the
+            forward convolution gives its gradient (Keras' ``Conv2DTranspose``).
+        strides: ``n`` positive ints, the upsampling factor.
+        padding: ``'SAME'``, ``'VALID'`` or ``n`` ``(low, high)`` pairs.
+        rhs_dilation: ``n`` ints, kernel dilation.
+        dimension_numbers: three layout strings; default channels-last (``NHWC``/``HWIO``).
+        transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
+        precision, preferred_element_type: as for :func:`conv_general_dilated`.
+        use_consistent_padding: interpret pairs as the forward convolution's padding.
+        strategy: ``'auto'`` or a compute strategy's name.
+
+    Returns:
+        The output in the output layout, by default ``(N, *out_spatial, O)``.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxconv
+        >>> jaxconv.conv_transpose(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5)), (2, 2),
+        ...                        "SAME").shape
+        (1, 8, 8, 5)
+    """
+    lhs = check_array("lhs", lhs)
+    rhs = check_array("rhs", rhs)
+    if lhs.ndim != rhs.ndim:
+        raise ValueError(
+            f"`lhs` and `rhs` must have the same rank, got shapes {lhs.shape} and {rhs.shape}."
+        )
+    dn = conv_dimension_numbers(lhs.ndim, dimension_numbers, default="channels_last")
+    n = dn.num_spatial
+    strides = int_tuple("strides", strides, n)
+    rhs_dilation = int_tuple("rhs_dilation", rhs_dilation, n)
+    kernel = [rhs.shape[a] for a in dn.rhs_spec[2:]]
+    window = [(k - 1) * d + 1 for k, d in zip(kernel, rhs_dilation, strict=True)]
+    if isinstance(padding, str):
+        word = padding.upper()
+        if word not in ("SAME", "VALID"):
+            raise ValueError(
+                f"`padding` of conv_transpose must be 'SAME', 'VALID' or (low, high) pairs, got "
+                f"{padding!r}."
+            )
+        pads: Any = tuple(_transpose_pads(k, s, word) for k, s in zip(window, strides))
+    elif use_consistent_padding:
+        pairs = parse_padding(padding, n, allow_ints=False)
+        pads = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pairs, strict=True))
+    else:
+        pads = padding
+    if transpose_kernel:
+        rhs = jnp.flip(jnp.asarray(rhs), axis=dn.rhs_spec[2:])
+        rhs = jnp.swapaxes(rhs, dn.rhs_spec[0], dn.rhs_spec[1])
+    lhs, rhs, plan = _general_plan(
+        lhs, rhs, (1,) * n, pads, strides, rhs_dilation, dn, 1, 1, "zeros"
+    )
+    return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy)

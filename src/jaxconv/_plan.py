@@ -1,0 +1,172 @@
+"""A convolution's static description, checked once at the boundary.
+
+Every public entry point turns its arguments into a :class:`ConvPlan` — plain Python
+ints, hashable — and the compute strategies trust it. All checks happen here, at trace
+time, so bad input never reaches XLA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._checks import int_tuple, positive_int
+from ._layout import DimensionNumbers
+from ._padding import Pads, check_mode_pads, check_padding_mode, parse_padding, same_pads
+from ._patches import out_size
+
+
+class ConvPlan(NamedTuple):
+    """Shapes and hyper-parameters of one convolution, spatial dims in kernel-spec order.
+
+    Arrays are seen in the canonical channels-last layout: input ``(N, *in_spatial, C)``,
+    kernel ``(*kernel, C // feature_groups, O)``, output
+    ``(N // batch_groups, *out_spatial, O)``.
+    """
+
+    dn: DimensionNumbers
+    batch: int
+    in_features: int
+    out_features: int
+    in_spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: Pads
+    lhs_dilation: tuple[int, ...]
+    rhs_dilation: tuple[int, ...]
+    feature_groups: int = 1
+    batch_groups: int = 1
+    padding_mode: str = "zeros"
+
+    @property
+    def num_spatial(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def taps(self) -> int:
+        """Number of kernel positions, ``prod(kernel)``."""
+        return int(np.prod(self.kernel))
+
+    @property
+    def group_in(self) -> int:
+        """Input features per group, the kernel's ``I`` size."""
+        return self.in_features // self.feature_groups
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """The output's shape in the layout of ``dn.out_spec``."""
+        canon = (self.batch // self.batch_groups, self.out_features, *self.out_spatial)
+        shape = [0] * len(canon)
+        for size, ax in zip(canon, self.dn.out_spec, strict=True):
+            shape[ax] = size
+        return tuple(shape)
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.batch_groups == 1 and self.group_in == 1 and self.feature_groups > 1
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds times two of the direct algorithm (no zero-skipping)."""
+        outs = int(np.prod(self.out_spatial)) * (self.batch // self.batch_groups)
+        return 2 * outs * self.out_features * self.group_in * self.taps
+
+
+def make_plan(
+    lhs_shape: Sequence[int],
+    rhs_shape: Sequence[int],
+    dn: DimensionNumbers,
+    window_strides: Any,
+    padding: Any,
+    lhs_dilation: Any = None,
+    rhs_dilation: Any = None,
+    feature_group_count: Any = 1,
+    batch_group_count: Any = 1,
+    padding_mode: str = "zeros",
+    *,
+    lhs_name: str = "lhs",
+    rhs_name: str = "rhs",
+    broadcast: bool = False,
+    names: tuple[str, str, str] = ("window_strides", "lhs_dilation", "rhs_dilation"),
+) -> ConvPlan:
+    """Check every argument against the shapes and resolve padding to (low, high) pairs.
+
+    Raises:
+        TypeError: an argument of the wrong kind.
+        ValueError: arguments that do not fit the shapes or each other.
+    """
+    if len(lhs_shape) != len(rhs_shape):
+        raise ValueError(
+            f"`{lhs_name}` and `{rhs_name}` must have the same rank, got shapes "
+            f"{tuple(lhs_shape)} and {tuple(rhs_shape)}."
+        )
+    n = dn.num_spatial
+    strides = int_tuple(names[0], window_strides, n, broadcast=broadcast)
+    lhs_dil = int_tuple(names[1], lhs_dilation, n, broadcast=broadcast)
+    rhs_dil = int_tuple(names[2], rhs_dilation, n, broadcast=broadcast)
+    fg = positive_int("feature_group_count", feature_group_count)
+    bg = positive_int("batch_group_count", batch_group_count)
+    padding_mode = check_padding_mode(padding_mode)
+
+    batch = lhs_shape[dn.lhs_spec[0]]
+    cin = lhs_shape[dn.lhs_spec[1]]
+    in_spatial = tuple(lhs_shape[a] for a in dn.lhs_spec[2:])
+    cout = rhs_shape[dn.rhs_spec[0]]
+    kin = rhs_shape[dn.rhs_spec[1]]
+    kernel = tuple(rhs_shape[a] for a in dn.rhs_spec[2:])
+
+    if fg > 1 and bg > 1:
+        raise ValueError(
+            f"at most one of `feature_group_count` (={fg}) and `batch_group_count` (={bg}) may "
+            "be > 1."
+        )
+    if cin % fg:
+        raise ValueError(
+            f"`feature_group_count` (={fg}) must divide the input features (={cin}) of "
+            f"`{lhs_name}` with shape {tuple(lhs_shape)}."
+        )
+    if cin // fg != kin:
+        raise ValueError(
+            f"the input features of `{lhs_name}` (={cin}, shape {tuple(lhs_shape)}) divided by "
+            f"`feature_group_count` (={fg}) must equal the kernel's input features (={kin}, "
+            f"`{rhs_name}` shape {tuple(rhs_shape)})."
+        )
+    for name, g in (("feature_group_count", fg), ("batch_group_count", bg)):
+        if cout % g:
+            raise ValueError(
+                f"`{name}` (={g}) must divide the kernel's output features (={cout}, "
+                f"`{rhs_name}` shape {tuple(rhs_shape)})."
+            )
+    if batch % bg:
+        raise ValueError(
+            f"`batch_group_count` (={bg}) must divide the batch (={batch}) of `{lhs_name}`."
+        )
+
+    dilated_in = tuple(0 if s == 0 else (s - 1) * d + 1 for s, d in zip(in_spatial, lhs_dil))
+    window = tuple(0 if k == 0 else (k - 1) * d + 1 for k, d in zip(kernel, rhs_dil))
+    pads = parse_padding(padding, n)
+    if isinstance(pads, str):
+        if any(d != 1 for d in lhs_dil):
+            raise ValueError(
+                f"string `padding` ({pads!r}) cannot be combined with input dilation "
+                f"`{names[1]}`={lhs_dil}; give explicit (low, high) pairs or use conv_transpose."
+            )
+        pads = same_pads(in_spatial, window, strides, pads)
+    if padding_mode != "zeros" and any(d != 1 for d in lhs_dil):
+        raise ValueError(
+            f"`padding_mode={padding_mode!r}` cannot be combined with input dilation {lhs_dil}."
+        )
+    check_mode_pads(padding_mode, pads, in_spatial)
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(dilated_in, pads))
+    if any(p < 0 for p in padded):
+        raise ValueError(
+            f"negative `padding` {pads} is larger than the input's spatial size {in_spatial}."
+        )
+    outs = tuple(out_size(p, w, s) for p, w, s in zip(padded, window, strides))
+    return ConvPlan(
+        dn, batch, cin, cout, in_spatial, kernel, outs, strides, pads, lhs_dil, rhs_dil,
+        fg, bg, padding_mode,
+    )

@@ -1,0 +1,117 @@
+"""Compute strategies: the same convolution, arranged differently for speed.
+
+Each strategy takes the input in the canonical channels-last layout ``(N, *spatial, C)``,
+the kernel as ``(*kernel, C // groups, O)`` and a checked :class:`ConvPlan`, and returns
+``(N // batch_groups, *out_spatial, O)``. They use only pads, slices, reshapes,
+elementwise arithmetic and ``dot_general``: never XLA's convolution op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+from ._padding import pad_spatial
+from ._patches import window_taps
+from ._plan import ConvPlan
+
+Strategy = Callable[..., jnp.ndarray]
+
+
+def _acc_dtype(dtype, preferred):
+    """Accumulate low-precision floats in float32 so that summing taps adds no rounding."""
+    if preferred is not None:
+        return jnp.dtype(preferred)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        return jnp.dtype(jnp.float32)
+    return jnp.dtype(dtype)
+
+
+def _taps(x, plan: ConvPlan):
+    n = plan.num_spatial
+    axes = range(1, n + 1)
+    xp = pad_spatial(x, axes, plan.pads, plan.lhs_dilation, plan.padding_mode)
+    return window_taps(xp, axes, plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
+
+
+def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_element_type):
+    """Contract ``lhs (N, *out, [K,] C)`` with ``w ([K,] I, O)`` into ``(N/B, *out, O)``.
+
+    Feature groups split ``C`` into ``(G, I)`` and ``O`` into ``(G, O/G)``, group-major as
+    in lax, and become a batch axis of the contraction; batch groups split ``N`` into
+    ``(B, N/B)`` and ``O`` into ``(B, O/B)``.
+    """
+    g, b = plan.feature_groups, plan.batch_groups
+    k = "k" if reduce_taps else ""
+    if b > 1:
+        lhs = lhs.reshape(b, lhs.shape[0] // b, *lhs.shape[1:])
+        w = w.reshape(*w.shape[:-1], b, plan.out_features // b)
+        spec = f"bn...{k}i,{k}ibo->n...bo"
+    elif g > 1:
+        lhs = lhs.reshape(*lhs.shape[:-1], g, plan.group_in)
+        w = w.reshape(*w.shape[:-1], g, plan.out_features // g)
+        spec = f"n...{k}gi,{k}igo->n...go"
+    else:
+        spec = f"n...{k}i,{k}io->n...o"
+    out = jnp.einsum(spec, lhs, w, precision=precision, preferred_element_type=preferred_element_type)
+    return out.reshape(plan.batch // b, *plan.out_spatial, plan.out_features)
+
+
+def im2col(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """Gather all taps into one patch array ``(N, *out, K, C)`` and contract once."""
+    patches = jnp.stack(list(_taps(x, plan)), axis=-2)
+    wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
+    return _contract(patches, wk, plan, True, precision, preferred_element_type)
+
+
+def taps(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """One contraction per kernel tap, summed: no patch buffer, ``K`` GEMMs."""
+    acc_dtype = _acc_dtype(x.dtype, preferred_element_type)
+    wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
+    acc = None
+    for k, tap in enumerate(_taps(x, plan)):
+        y = _contract(tap, wk[k], plan, False, precision, acc_dtype)
+        acc = y if acc is None else acc + y
+    return acc.astype(preferred_element_type or x.dtype)
+
+
+def depthwise(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """Depthwise (one input feature per group): multiply-accumulate over taps, no GEMM."""
+    del precision  # elementwise products are exact in the accumulation dtype
+    acc_dtype = _acc_dtype(x.dtype, preferred_element_type)
+    c, m = plan.in_features, plan.out_features // plan.in_features
+    wk = w.reshape(plan.taps, c, m).astype(acc_dtype)
+    acc = None
+    for k, tap in enumerate(_taps(x, plan)):
+        y = tap.astype(acc_dtype)[..., None] * wk[k]
+        acc = y if acc is None else acc + y
+    out = acc.reshape(plan.batch, *plan.out_spatial, plan.out_features)
+    return out.astype(preferred_element_type or x.dtype)
+
+
+STRATEGIES: dict[str, Strategy] = {"im2col": im2col, "taps": taps, "depthwise": depthwise}
+
+
+def accepts(name: str, plan: ConvPlan) -> bool:
+    """Whether strategy ``name`` can compute ``plan``."""
+    if name == "depthwise":
+        return plan.is_depthwise
+    return name in STRATEGIES
+
+
+def choose(plan: ConvPlan) -> str:
+    """The strategy ``'auto'`` runs for ``plan``."""
+    if plan.is_depthwise:
+        return "depthwise"
+    return "im2col"
+
+
+def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
+    out_dtype = jnp.dtype(preferred_element_type or x.dtype)
+    if plan.taps == 0 or plan.group_in == 0 or 0 in plan.out_spatial or x.size == 0:
+        # An empty window or output: nothing to contract, as lax returns zeros.
+        shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
+        return jnp.zeros(shape, out_dtype)
+    return STRATEGIES[name](x, w, plan, precision, preferred_element_type)
+
