@@ -10,6 +10,7 @@ import sys
 # they are imported only when chosen so that `--help` stays fast.
 _COMMANDS = {
     "bench": ("jaxconv._bench.cli", "verify jaxconv against lax and time both on every device"),
+    "explain": ("jaxconv._explain_cli", "show how one output element of a convolution is computed"),
 }
 
 

@@ -115,7 +115,7 @@ class Explanation:
             if pa.ndim == 1:
                 pa, wa, ma = pa[None], wa[None], ma[None]
             ps = _cells(pa, ma)
-            ws = _cells(wa, np.zeros_like(ma))
+            ws = _cells(wa, ma & False)
             c = self.group * p.group_in + i
             lines.append(f"  I={i} (input feature {c}):")
             width = max(len(r) for r in ps)
@@ -217,7 +217,7 @@ def _num(v: Any, digits: int = 4) -> str:
 
 def _cells(a: np.ndarray, pad: np.ndarray) -> list[str]:
     s = [
-        [_num(v) + ("*" if m else " ") for v, m in zip(r, mr, strict=True)]
+        [_num(v) + ("*" if m else " " if pad.any() else "") for v, m in zip(r, mr, strict=True)]
         for r, mr in zip(a, pad, strict=True)
     ]
     width = max((len(c) for r in s for c in r), default=1)

@@ -1,0 +1,293 @@
+"""``python -m jaxconv explain``: show how one output element of a convolution is computed.
+
+jax is imported only in :func:`run`, so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from typing import Any
+
+_MODES = ("zeros", "reflect", "replicate", "circular")
+_SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Shapes are given in the layouts named; without --input-shape/--x a 2-d input "
+        "of 1 image, 2 features and 5x5 pixels is used. Example: python -m jaxconv explain "
+        "--layout NCHW --kernel-layout OIHW --strides 2 --padding SAME --index 0,1,1,2"
+    )
+    layout = parser.add_argument_group("layouts")
+    layout.add_argument("--layout", help="input layout, e.g. NHWC (default channels-last)")
+    layout.add_argument(
+        "--kernel-layout", help="kernel layout, e.g. HWIO or OIHW (default: matches --layout)"
+    )
+    layout.add_argument("--out-layout", help="output layout (default: --layout)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--input-shape", help="input shape in --layout, e.g. 1,5,5,2")
+    data.add_argument("--kernel-shape", help="kernel shape in --kernel-layout, e.g. 3,3,2,4")
+    data.add_argument("--x", metavar="FILE.npy", help="load the input from a .npy file")
+    data.add_argument("--w", metavar="FILE.npy", help="load the kernel from a .npy file")
+    data.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    data.add_argument("--dtype", default="float32", help="dtype of the random data")
+    conv = parser.add_argument_group("convolution (as jaxconv.conv)")
+    conv.add_argument("--strides", default="1", help="an int or one per spatial dim: 2 or 2,1")
+    conv.add_argument(
+        "--padding",
+        default="VALID",
+        help="VALID, SAME, SAME_LOWER, an int, one int per dim, or pairs: '((1,0),(0,1))'",
+    )
+    conv.add_argument("--dilation", default="1", help="kernel dilation, an int or one per dim")
+    conv.add_argument("--groups", type=int, default=1, help="feature groups (default 1)")
+    conv.add_argument("--padding-mode", default="zeros", choices=_MODES)
+    parser.add_argument(
+        "--index",
+        help="the output element in the output layout, e.g. 0,2,2,0 (default: the centre, "
+        "batch 0, feature 0)",
+    )
+    parser.add_argument(
+        "--keras-example",
+        action="store_true",
+        help="replay the Keras Conv2D question: why a hand computation differed from the model",
+    )
+
+
+def _ints(name: str, text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
+    except ValueError:
+        raise SystemExit(f"error: --{name} must be comma-separated ints, got {text!r}") from None
+
+
+def _int_or_ints(name: str, text: str) -> Any:
+    vals = _ints(name, text)
+    return vals[0] if vals is not None and len(vals) == 1 else vals
+
+
+def _padding(text: str) -> Any:
+    if text.upper() in ("VALID", "SAME", "SAME_LOWER"):
+        return text.upper()
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise SystemExit(
+            f"error: --padding must be VALID, SAME, SAME_LOWER, ints or pairs, got {text!r}"
+        ) from None
+    return value
+
+
+def _layouts(args: argparse.Namespace, ndim: int | None) -> tuple[str, str, str]:
+    lhs = args.layout
+    if lhs is None:
+        if args.kernel_layout:
+            ndim = len(args.kernel_layout)
+        n = (ndim or 4) - 2
+        lhs = "N" + _SPATIAL.get(n, "".join(chr(ord("a") + i) for i in range(n))) + "C"
+    spatial = "".join(c for c in lhs if c not in "NC")
+    rhs = args.kernel_layout
+    if rhs is None:
+        channels_first = lhs.index("C") < min(lhs.index(c) for c in spatial)
+        rhs = "OI" + spatial if channels_first else spatial + "IO"
+    return lhs, rhs, args.out_layout or lhs
+
+
+def _shape(layout: str, sizes: dict[str, int], default: int) -> tuple[int, ...]:
+    return tuple(sizes.get(c, default) for c in layout)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    if args.keras_example:
+        return _keras_example(np)
+
+    import jaxconv
+
+    rng = np.random.default_rng(args.seed)
+    x = np.load(args.x) if args.x else None
+    w = np.load(args.w) if args.w else None
+    in_shape = _ints("input-shape", args.input_shape)
+    ndim = x.ndim if x is not None else len(in_shape) if in_shape else None
+    if ndim is None and w is not None:
+        ndim = w.ndim
+    if ndim is None and args.kernel_shape:
+        ndim = len(_ints("kernel-shape", args.kernel_shape))
+    layouts = _layouts(args, ndim)
+    lhs, rhs, out = layouts
+    g = args.groups
+    if x is None:
+        if in_shape is None:
+            c = 2 * g if g > 1 else 2
+            in_shape = _shape(lhs, {"N": 1, "C": c}, 5)
+        x = rng.standard_normal(in_shape).round(2).astype(args.dtype)
+        x_note = f"seeded random (seed {args.seed}), shape {x.shape}"
+    else:
+        x_note = f"from {args.x}, shape {x.shape}"
+    if w is None:
+        w_shape = _ints("kernel-shape", args.kernel_shape)
+        if w_shape is None:
+            c = x.shape[lhs.index("C")]
+            w_shape = _shape(rhs, {"O": 2 * g if g > 1 else 3, "I": max(c // g, 1)}, 3)
+        w = rng.standard_normal(w_shape).round(2).astype(x.dtype)
+        w_note = f"seeded random (seed {args.seed}), shape {w.shape}"
+    else:
+        w_note = f"from {args.w}, shape {w.shape}"
+    kwargs = dict(
+        dilation=_int_or_ints("dilation", args.dilation),
+        groups=g,
+        dimension_numbers=layouts,
+        padding_mode=args.padding_mode,
+    )
+    strides = _int_or_ints("strides", args.strides)
+    padding = _padding(args.padding)
+    y = np.asarray(jaxconv.conv(x, w, strides, padding, **kwargs))
+    index = _ints("index", args.index)
+    if index is None:
+        index = tuple(
+            0 if letter in "NC" else size // 2 for letter, size in zip(out, y.shape, strict=True)
+        )
+    e = jaxconv.explain(x, w, index, strides, padding, **kwargs)
+    print(f"x ({lhs}): {x_note}")
+    print(f"w ({rhs}): {w_note}")
+    print()
+    print(e)
+    print()
+    got = y[e.index]
+    ok = np.isclose(got, e.value, rtol=1e-4, atol=1e-5)
+    print(f"jaxconv.conv gives out[{', '.join(map(str, e.index))}] = {got:.7g}", end="")
+    print(" (agrees)" if ok else " (MISMATCH)")
+    return 0 if ok else 1
+
+
+def _true_convolution_valid(image, kernel, np):
+    """Theano's conv2d (Keras 1): a true convolution, by its definition, 'valid' mode.
+
+    ``out[i, j] = sum_{a, b} image[i + kh - 1 - a, j + kw - 1 - b] * kernel[a, b]``
+    """
+    kh, kw = kernel.shape
+    h, w = image.shape[0] - kh + 1, image.shape[1] - kw + 1
+    out = np.zeros((h, w), np.float64)
+    for i in range(h):
+        for j in range(w):
+            for a in range(kh):
+                for b in range(kw):
+                    out[i, j] += image[i + kh - 1 - a, j + kw - 1 - b] * kernel[a, b]
+    return out
+
+
+def _keras_example(np) -> int:
+    import jax.numpy as jnp
+
+    import jaxconv
+
+    rule = "-" * 78
+    # Small integers, so that every product can be checked by eye.
+    rng = np.random.default_rng(13)
+    image = rng.integers(0, 10, (10, 10)).astype(np.float32)  # one 10x10 grey image
+    kernel = rng.integers(-2, 3, (32, 3, 3)).astype(np.float32)  # 32 filters of 3x3
+    b = rng.integers(-2, 3, 32).astype(np.float32)
+    hand = "np.sum(x[0:3, 0:3] * w[:, :, 0, 0]) + b[0]"
+    print("The question: a Keras model")
+    print("    Conv2D(32, (3, 3), activation='relu', input_shape=(10, 10, 1))")
+    print("on a 10x10 one-channel image x. The first output of filter 0, by hand:")
+    print(f"    {hand}")
+    print("and the model said something else. Seeded data below (seed 13, small integers):")
+    print("the image, 32 filters of 3x3 and the bias b (32,); 'pre-activation' is before relu.")
+    mismatches = 0
+
+    def check(label: str, got: float, want: float) -> None:
+        nonlocal mismatches
+        same = abs(got - want) <= 1e-4 * max(1.0, abs(want))
+        print(f"    {label} = {got:.6g}  ->  {'matches' if same else 'differs from'} the model")
+
+    def expect(got: float, want: float) -> None:
+        nonlocal mismatches
+        if abs(got - want) > 1e-4 * max(1.0, abs(want)):
+            mismatches += 1
+
+    # 1. channels_last: TensorFlow, Keras 2 and 3.
+    print()
+    print(rule)
+    print("1. data_format='channels_last' (TensorFlow; Keras 2 and 3)")
+    print(rule)
+    x = image[None, :, :, None]  # (1, 10, 10, 1) NHWC
+    w = np.transpose(kernel, (1, 2, 0))[:, :, None, :].copy()  # (3, 3, 1, 32) HWIO
+    out = np.asarray(jaxconv.conv2d(x, w)) + b  # (1, 8, 8, 32), NHWC
+    model = float(out[0, 0, 0, 0])
+    print(f"x: {x.shape} NHWC, kernel w: {w.shape} HWIO (kh, kw, in, out), cross-correlation.")
+    print(f"model pre-activation out[0, 0, 0, 0] = {model:.6g}, relu = {max(model, 0):.6g}")
+    print()
+    print("jaxconv.explain(x, w, (0, 0, 0, 0)):")
+    e = jaxconv.explain(x, w, (0, 0, 0, 0))
+    print(_indent(str(e)))
+    print()
+    print("The hand computation, with x the (10, 10) image, is right in this format:")
+    hand_last = float(np.sum(image[0:3, 0:3] * w[:, :, 0, 0]) + b[0])
+    check(hand, hand_last, model)
+    expect(hand_last, model)
+    expect(float(e.value) + float(b[0]), model)
+
+    # 2. channels_first on Theano: Keras 1.
+    print()
+    print(rule)
+    print("2. data_format='channels_first' on Theano (Keras 1, image_dim_ordering='th')")
+    print(rule)
+    x_th = image[None, None, :, :]  # (1, 1, 10, 10) NCHW
+    w_th = kernel[:, None, :, :].copy()  # (32, 1, 3, 3) OIHW, as Theano stores it
+    theano = _true_convolution_valid(image.astype(np.float64), w_th[0, 0].astype(np.float64), np)
+    model_th = float(theano[0, 0] + b[0])
+    print(f"x: {x_th.shape} NCHW, kernel w: {w_th.shape} OIHW (out, in, kh, kw).")
+    print("Theano's conv2d is a true convolution: it flips the kernel before sliding it.")
+    print(f"model pre-activation out[0, 0, 0, 0] = {model_th:.6g}, relu = {max(model_th, 0):.6g}")
+    print()
+    print("What went wrong by hand:")
+    print(f"  - w[:, :, 0, 0] of the (32, 1, 3, 3) kernel has shape {w_th[:, :, 0, 0].shape}: the")
+    print("    top-left tap of all 32 filters, not filter 0's 3x3 window; and x[0:3, 0:3] of")
+    print(f"    the (1, 1, 10, 10) input is the whole array, shape {x_th[0:3, 0:3].shape}.")
+    print("  - with the axes fixed, filter 0's window is w[0, 0], but unflipped it is still wrong:")
+    unflipped = float(np.sum(image[0:3, 0:3] * w_th[0, 0]) + b[0])
+    check("np.sum(x[0, 0, 0:3, 0:3] * w[0, 0]) + b[0]", unflipped, model_th)
+    print("  - flipped, as Theano applies it, it is right:")
+    flipped = float(np.sum(image[0:3, 0:3] * w_th[0, 0, ::-1, ::-1]) + b[0])
+    check("np.sum(x[0, 0, 0:3, 0:3] * w[0, 0, ::-1, ::-1]) + b[0]", flipped, model_th)
+    expect(flipped, model_th)
+    print()
+    print("jaxconv computes cross-correlation (as lax, PyTorch and TensorFlow do), so flip the")
+    print("Theano kernel once with convert_kernel(flip=True), then explain in the same layout:")
+    w_flip = np.asarray(jaxconv.convert_kernel(w_th, "OIHW", "OIHW", flip=True))
+    dn = ("NCHW", "OIHW", "NCHW")
+    print("  w = jaxconv.convert_kernel(w_theano, 'OIHW', 'OIHW', flip=True)")
+    print(f"  jaxconv.explain(x, w, (0, 0, 0, 0), dimension_numbers={dn}):")
+    e = jaxconv.explain(x_th, w_flip, (0, 0, 0, 0), dimension_numbers=dn)
+    print(_indent(str(e)))
+    expect(float(e.value) + float(b[0]), model_th)
+    y_th = jaxconv.conv(jnp.asarray(x_th), jnp.asarray(w_flip), dimension_numbers=dn)
+    expect(float(y_th[0, 0, 0, 0]) + float(b[0]), model_th)
+
+    # 3. Porting the Theano weights to channels-last.
+    print()
+    print(rule)
+    print("3. Porting: Theano weights into a channels-last (HWIO) model")
+    print(rule)
+    w_hwio = np.asarray(jaxconv.convert_kernel(w_th, "OIHW", "HWIO", flip=True))
+    print("  w = jaxconv.convert_kernel(w_theano, 'OIHW', 'HWIO', flip=True)  # (3, 3, 1, 32)")
+    print("and the original hand computation now holds, with x the (10, 10) image:")
+    ported = float(np.sum(image[0:3, 0:3] * w_hwio[:, :, 0, 0]) + b[0])
+    check(hand, ported, model_th)
+    expect(ported, model_th)
+    print()
+    print("Why it differed: the hand formula assumed channels-last data, an HWIO kernel and")
+    print("cross-correlation; the Theano model had channels-first data, an OIHW kernel, and")
+    print("a true convolution (the kernel flipped in both spatial axes).")
+    if mismatches:
+        print(f"MISMATCH: {mismatches} check(s) above disagree with the model")
+        return 1
+    return 0
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line if line else line for line in text.splitlines())
