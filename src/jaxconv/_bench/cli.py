@@ -1,44 +1,323 @@
-"""``python -m jaxconv bench``: verify against lax and time both."""
+"""``python -m jaxconv bench``: verify jaxconv against lax and time both, on every device.
+
+This module imports neither jax nor rich at the top, so ``--help`` is instant; the work
+happens in :mod:`.runner` and :mod:`.report`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from . import suites as _suites
+
+EPILOG = """\
+Each case is first verified (jaxconv's output, and for fwd+bwd both gradients, against
+lax.conv_general_dilated or lax.conv_transpose; max abs and relative error) and the run
+stops with exit code 1 at the first disagreement. Both are then jitted, warmed up and timed
+interleaved in this process; medians with min and max. Writes DIR/results.json (schema in
+jaxconv._bench.report.SCHEMA), DIR/results.png (ratio per case) and DIR/summary.md.
+
+Suites: {suites}; 'full' is all but quick and smoke.
+
+examples:
+  python -m jaxconv bench                                   # the quick suite, every device
+  python -m jaxconv bench --suite full --layout NHWC --out bench-out/full
+  python -m jaxconv bench --suite grouped --strategy taps --direction fwd
+  python -m jaxconv bench --suite smoke --cpu-devices 2  # + data-parallel on 2 CPU devices
+  python -m jaxconv bench --suite smoke --processes 2    # data-parallel over 2 processes
+"""
+
+
+def _csv(choices: tuple[str, ...] | None = None):
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        if choices is not None:
+            bad = [t for t in items if t not in choices]
+            if bad:
+                raise argparse.ArgumentTypeError(
+                    f"invalid choice {', '.join(bad)} (choose from {', '.join(choices)})"
+                )
+        return items
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reps", type=int, default=10, help="timed repetitions per case")
+    """The ``bench`` options (see ``python -m jaxconv bench --help``)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    suites_text = ", ".join(f"{k} ({len(v)} cases)" for k, v in _suites.SUITES.items())
+    parser.epilog = EPILOG.format(suites=suites_text)
+    a = parser.add_argument
+    a(
+        "--suite",
+        default="quick",
+        metavar="NAME[,NAME]",
+        help="suites to run, comma-separated, or 'full' (default: quick)",
+    )
+    a(
+        "--dtype",
+        type=_csv(),
+        default=["float32"],
+        metavar="DTYPE[,DTYPE]",
+        help="input dtypes, e.g. float32,bfloat16 (default: float32)",
+    )
+    a(
+        "--direction",
+        type=_csv(("fwd", "fwd+bwd")),
+        default=["fwd", "fwd+bwd"],
+        metavar="fwd,fwd+bwd",
+        help="fwd: the convolution; fwd+bwd: it and the gradients w.r.t. input and kernel "
+        "(default: both)",
+    )
+    a(
+        "--layout",
+        type=_csv(("NHWC", "NCHW")),
+        default=["NHWC", "NCHW"],
+        metavar="NHWC,NCHW",
+        help="NHWC: NHWC/HWIO/NHWC; NCHW: NCHW/OIHW/NCHW (default: both)",
+    )
+    a(
+        "--devices",
+        default="all",
+        metavar="all|cpu|gpu|tpu",
+        help="platforms to run on, comma-separated, or 'all' visible ones (default). Per-device "
+        "cases run on the first device of each platform; platforms with several devices "
+        "also get a data-parallel case over all of them",
+    )
+    a("--out", default="bench-out", metavar="DIR", help="output folder (default: bench-out)")
+    a(
+        "--reps",
+        type=int,
+        default=10,
+        metavar="N",
+        help="timed rounds per case, at most (default: 10; at least 3 when slow, see --budget)",
+    )
+    a(
+        "--budget",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="timing budget per case and direction: rounds are cut (to no fewer than 3) when "
+        "--reps rounds would take longer (default: 1.0)",
+    )
+    a(
+        "--strategy",
+        default="auto",
+        metavar="NAME",
+        help="force a jaxconv strategy (see jaxconv.STRATEGIES); default auto",
+    )
+    a(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start N local CPU processes under jax.distributed (gloo collectives, loopback) and "
+        "run the data-parallel case across them (default: 1, no processes started)",
+    )
+    a(
+        "--cpu-devices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="split the host CPU into N jax devices (jax_num_cpu_devices), e.g. to exercise the "
+        "data-parallel case on one machine (default: leave jax's setting)",
+    )
+    a(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="with --processes: kill the processes after this long (default: 900)",
+    )
+    a("--list", action="store_true", help="list the suites and their cases, then exit")
+    # Internal: set by the --processes launcher for each child process.
+    a("--process-id", type=int, default=None, help=argparse.SUPPRESS)
+    a("--coordinator", default=None, help=argparse.SUPPRESS)
 
 
-def run(args: argparse.Namespace) -> int:
-    import time
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(args: argparse.Namespace, argv: list[str]) -> int:
+    """Start ``args.processes`` copies of this command as jax.distributed processes on the
+    loopback interface; process 0 prints and writes, the others' output is shown only if
+    they fail. Returns the worst exit code."""
+    coordinator = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    procs = []
+    for i in range(args.processes):
+        cmd = [sys.executable, "-m", "jaxconv", "bench", *argv,
+               "--process-id", str(i), "--coordinator", coordinator]  # fmt: skip
+        quiet = {} if i == 0 else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+        procs.append(subprocess.Popen(cmd, env=env, text=True, **quiet))
+    deadline = time.monotonic() + args.timeout
+    codes = []
+    for i, p in enumerate(procs):
+        try:
+            out, _ = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            print(f"bench: process {i} timed out after {args.timeout:.0f} s", file=sys.stderr)
+            return 124
+        codes.append(p.returncode)
+        if p.returncode and out:
+            print(f"--- process {i} (exit {p.returncode}) ---\n{out}", file=sys.stderr)
+    return max(codes)
+
+
+def _select_devices(spec: str) -> dict[str, list[Any]]:
+    import jax
+
+    names = ("cpu", "gpu", "tpu") if spec == "all" else [s.strip() for s in spec.split(",")]
+    out = {}
+    for name in names:
+        try:
+            devices = jax.devices(name)
+        except RuntimeError as e:
+            if spec != "all":
+                raise SystemExit(f"bench: --devices {spec}: no {name} device is visible.") from e
+            continue
+        out[devices[0].platform] = devices
+    if not out:
+        raise SystemExit(f"bench: --devices {spec}: no device found.")
+    return out
+
+
+def _list_suites() -> int:
+    for name, cases in _suites.SUITES.items():
+        print(f"{name} ({len(cases)} cases)")
+        for c in cases:
+            pad = c.padding if isinstance(c.padding, str) else list(c.padding)
+            print(f"  {c.name:28s} {c.kind:10s} N={c.batch} HxW={c.in_hw[0]}x{c.in_hw[1]} "
+                  f"C={c.in_channels} O={c.out_channels} k={c.kernel} s={c.strides} "
+                  f"pad={pad} d={c.dilation} g={c.groups}")  # fmt: skip
+    return 0
+
+
+def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = None) -> int:
+    """Run the benchmark described by ``args``; the process exit code.
+
+    0: every case verified; 1: a case disagreed with lax (partial results are written);
+    2: bad arguments. ``impl`` replaces jaxconv's convolution (see ``runner.run_case``),
+    for tests.
+    """
+    if args.list:
+        return _list_suites()
+    try:
+        work = _suites.resolve(args.suite)
+    except ValueError as e:
+        print(f"bench: --suite: {e}", file=sys.stderr)
+        return 2
+    if args.reps < 1 or args.processes < 1:
+        print("bench: --reps and --processes must be positive.", file=sys.stderr)
+        return 2
+    if args.processes > 1 and args.process_id is None:
+        argv = sys.argv[sys.argv.index("bench") + 1 :] if argv is None else argv
+        return _launch(args, argv)
 
     import jax
+
+    if args.process_id is not None:
+        jax.config.update("jax_platforms", "cpu")
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(
+            args.coordinator, args.processes, args.process_id, initialization_timeout=120
+        )
+    elif args.cpu_devices:
+        jax.config.update("jax_num_cpu_devices", args.cpu_devices)
+
     import jax.numpy as jnp
-    import numpy as np
+    from rich.console import Console
 
     import jaxconv
 
-    shapes = [((8, 32, 32, 64), (3, 3, 64, 64), 1), ((8, 32, 32, 128), (3, 3, 4, 128), 32)]
-    for dev in jax.devices():
-        for xs, ws, g in shapes:
-            x = jax.device_put(jnp.asarray(np.random.randn(*xs), jnp.float32), dev)
-            w = jax.device_put(jnp.asarray(np.random.randn(*ws), jnp.float32), dev)
-            dn = ("NHWC", "HWIO", "NHWC")
-            ours = jax.jit(lambda a, b, g=g: jaxconv.conv2d(a, b, padding="SAME", groups=g))
-            ref = jax.jit(
-                lambda a, b, g=g: jax.lax.conv_general_dilated(
-                    a, b, (1, 1), "SAME", dimension_numbers=dn, feature_group_count=g
-                )
-            )
-            err = float(jnp.max(jnp.abs(ours(x, w) - ref(x, w))))
-            times = {}
-            for name, f in (("jaxconv", ours), ("lax", ref)):
-                ts = []
-                for _ in range(args.reps):
-                    t0 = time.perf_counter()
-                    f(x, w).block_until_ready()
-                    ts.append(time.perf_counter() - t0)
-                times[name] = float(np.median(ts)) * 1e3
-            print(f"{dev} x{xs} w{ws} g={g}: max|err|={err:.2e} jaxconv {times['jaxconv']:.2f} ms "
-                  f"lax {times['lax']:.2f} ms ratio {times['jaxconv'] / times['lax']:.2f}")
+    from . import report, runner
+
+    impl = impl or runner.jaxconv_impl
+    if args.strategy not in ("auto", *jaxconv.STRATEGIES):
+        print(f"bench: --strategy must be auto or one of {jaxconv.STRATEGIES}, got "
+              f"{args.strategy!r}.", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        dtypes = [jnp.dtype(d) for d in args.dtype]
+    except TypeError as e:
+        print(f"bench: --dtype: {e}", file=sys.stderr)
+        return 2
+    main = jax.process_index() == 0
+    console = Console(quiet=not main)
+    if not console.is_terminal:
+        console = Console(quiet=not main, width=160)
+    distributed = jax.process_count() > 1
+    by_platform = {"cpu": jax.devices()} if distributed else _select_devices(args.devices)
+    suite_names = list(dict.fromkeys(s for s, _ in work))
+
+    # The work list: per-device records (skipped under --processes, where the processes share
+    # this machine's cores), then the data-parallel case on every multi-device platform.
+    combos = [(d, lay, dr) for d in dtypes for lay in args.layout for dr in args.direction]
+    jobs: list[tuple] = []
+    if not distributed:
+        for devices in by_platform.values():
+            for suite, case in work:
+                jobs += [("one", suite, case, [devices[0]], *c) for c in combos]
+    for devices in by_platform.values():
+        if len(devices) > 1:
+            case = _suites.data_parallel_case(suite_names, len(devices))
+            jobs += [("dp", "data-parallel", case, devices, *c) for c in combos]
+
+    peaks, peak_of = [], {}
+    for devices in by_platform.values():
+        dev = jax.local_devices()[0] if distributed else devices[0]
+        for dtype in dtypes:
+            gflops = runner.measure_peak(dev, dtype)
+            peak_of[dev.platform, dtype] = gflops
+            peaks.append({"device": f"{dev.platform}:{dev.id}", "device_kind": dev.device_kind,
+                          "dtype": dtype.name, "gflops": gflops})  # fmt: skip
+    console.print("matmul peak: " + ", ".join(
+        f"{p['device']} {p['dtype']} {p['gflops']:.1f} GFLOP/s" for p in peaks))  # fmt: skip
+
+    records: list[dict[str, Any]] = []
+    failure = None
+    command = "python -m jaxconv bench " + shlex.join(argv if argv is not None else sys.argv[2:])
+    with report.progress(console) as bar:
+        task = bar.add_task("", total=len(jobs))
+        for what, suite, case, devices, dtype, layout, direction in jobs:
+            bar.update(task, description=f"{suite}/{case.name} {layout} {direction}")
+            kw = dict(reps=args.reps, strategy=args.strategy, impl=impl,
+                      peak_gflops=peak_of.get((devices[0].platform, dtype)))  # fmt: skip
+            try:
+                if what == "one":
+                    rec = runner.run_case(suite, case, devices[0], dtype, layout, direction,
+                                          budget_s=args.budget, **kw)  # fmt: skip
+                else:
+                    rec = runner.run_data_parallel(suite, case, devices, dtype, layout,
+                                                   direction, **kw)  # fmt: skip
+            except runner.VerificationError as e:
+                failure = str(e)
+                break
+            records.append(rec)
+            bar.advance(task)
+
+    if not main:
+        return 1 if failure else 0
+    if records:
+        console.print(report.table(records))
+    paths = report.write(args.out, records, peaks, command)
+    console.print(f"wrote {paths['json']}, {paths['png']}, {paths['md']}")
+    if failure:
+        console.print(f"[bold red]VERIFICATION FAILED[/] {failure}", markup=True)
+        print(f"bench: verification failed: {failure}", file=sys.stderr)
+        return 1
     return 0

@@ -1,0 +1,349 @@
+"""What ``python -m jaxconv bench`` shows and writes: the table, ``results.json``,
+``results.png`` and ``summary.md``.
+
+``DIR/results.json`` is one object::
+
+    {"schema_version": 1, "created": "<ISO time>", "command": "<argv>",
+     "peaks": [{"device", "device_kind", "dtype", "gflops"}, ...],
+     "records": [<record>, ...]}
+
+with one record per case, device (or device mesh), dtype, layout and direction. Every
+record has exactly the keys of :data:`SCHEMA`, below, with the types given there (``None``
+where a value does not apply).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_NUM = (int, float)
+_OPT_NUM = (int, float, type(None))
+
+SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    # Where it ran.
+    "device": ((str,), "'cpu:0', 'gpu:1', or 'cpu:mesh[4]' for the data-parallel case"),
+    "platform": ((str,), "'cpu', 'gpu' or 'tpu'"),
+    "device_kind": ((str,), "jax.Device.device_kind, e.g. 'cpu' or 'NVIDIA H100 80GB HBM3'"),
+    "num_devices": ((int,), "1, or the number of devices the batch is sharded over"),
+    "num_processes": ((int,), "jax.process_count() (> 1 under jax.distributed)"),
+    "jax_version": ((str,), "jax.__version__"),
+    "jaxconv_version": ((str,), "jaxconv.__version__"),
+    # What ran.
+    "suite": ((str,), "suite name, or 'data-parallel'"),
+    "case": ((str,), "case name within the suite"),
+    "kind": ((str,), "'dense', 'depthwise', 'grouped', 'dilated' or 'transposed'"),
+    "batch": ((int,), "N"),
+    "in_h": ((int,), "input height"),
+    "in_w": ((int,), "input width"),
+    "out_h": ((int,), "output height"),
+    "out_w": ((int,), "output width"),
+    "in_channels": ((int,), "C"),
+    "out_channels": ((int,), "O"),
+    "kernel_h": ((int,), "KH"),
+    "kernel_w": ((int,), "KW"),
+    "stride_h": ((int,), "stride (transposed: the upsampling factor)"),
+    "stride_w": ((int,), "stride (transposed: the upsampling factor)"),
+    "padding": ((str, list), "'SAME'/'VALID' or [[lo, hi], [lo, hi]]"),
+    "dilation_h": ((int,), "kernel dilation"),
+    "dilation_w": ((int,), "kernel dilation"),
+    "groups": ((int,), "feature_group_count"),
+    "transposed": ((bool,), "lax.conv_transpose semantics"),
+    "dtype": ((str,), "'float32', 'bfloat16', ..."),
+    "layout": ((str,), "'NHWC' (NHWC/HWIO/NHWC) or 'NCHW' (NCHW/OIHW/NCHW)"),
+    "direction": ((str,), "'fwd' or 'fwd+bwd' (output and both gradients)"),
+    "strategy": ((str,), "the jaxconv strategy that ran (auto's choice or the forced one)"),
+    # Time: medians over `reps` interleaved rounds, warm-up excluded, milliseconds.
+    "jaxconv_ms": (_NUM, "median time of jaxconv"),
+    "jaxconv_min_ms": (_NUM, "fastest jaxconv round"),
+    "jaxconv_max_ms": (_NUM, "slowest jaxconv round"),
+    "lax_ms": (_NUM, "median time of lax"),
+    "lax_min_ms": (_NUM, "fastest lax round"),
+    "lax_max_ms": (_NUM, "slowest lax round"),
+    "reps": ((int,), "timed rounds"),
+    "ratio": (_NUM, "jaxconv_ms / lax_ms: below 1 jaxconv is faster"),
+    "flops": ((int,), "floating-point operations of the direct algorithm (fwd+bwd: 3x fwd)"),
+    "gflops": (_NUM, "flops / jaxconv time, GFLOP/s"),
+    "lax_gflops": (_NUM, "flops / lax time, GFLOP/s"),
+    "peak_gflops": (_OPT_NUM, "one device's matmul GFLOP/s, measured in the same run"),
+    "peak_fraction": (_OPT_NUM, "gflops / (peak_gflops * num_devices)"),
+    "lax_peak_fraction": (_OPT_NUM, "lax_gflops / (peak_gflops * num_devices)"),
+    # Memory and compilation.
+    "jaxconv_temp_bytes": (_OPT_NUM, "XLA temp buffer bytes of jaxconv's compiled program"),
+    "lax_temp_bytes": (_OPT_NUM, "XLA temp buffer bytes of lax's compiled program"),
+    "output_bytes": ((int,), "bytes of the program's outputs (y, and dx, dw for fwd+bwd)"),
+    "jaxconv_compile_s": (_NUM, "seconds to trace, lower and compile jaxconv's program"),
+    "lax_compile_s": (_NUM, "seconds to trace, lower and compile lax's program"),
+    # Verification against lax.
+    "max_abs_error": (_NUM, "max |jaxconv - lax| over all outputs"),
+    "max_rel_error": (_NUM, "max over outputs of max|jaxconv - lax| / max|lax|"),
+    "tolerance": (_NUM, "the largest max_rel_error accepted for this dtype and platform"),
+    # Data-parallel records only (None elsewhere).
+    "single_jaxconv_ms": (_OPT_NUM, "jaxconv on one device, same global batch"),
+    "single_lax_ms": (_OPT_NUM, "lax on one device, same global batch"),
+    "scaling": (_OPT_NUM, "single_jaxconv_ms / jaxconv_ms"),
+    "lax_scaling": (_OPT_NUM, "single_lax_ms / lax_ms"),
+}
+"""Every key of a ``results.json`` record: ``key -> (accepted types, meaning)``."""
+
+
+def schema_markdown() -> str:
+    """:data:`SCHEMA` as a markdown table (for the docs)."""
+    lines = ["| key | type | meaning |", "| --- | --- | --- |"]
+    for key, (types, meaning) in SCHEMA.items():
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        lines.append(f"| `{key}` | {names} | {meaning} |")
+    return "\n".join(lines)
+
+
+def validate_record(record: dict[str, Any]) -> list[str]:
+    """The ways ``record`` departs from :data:`SCHEMA` (empty when it conforms)."""
+    problems = [f"missing key {k!r}" for k in SCHEMA if k not in record]
+    problems += [f"unexpected key {k!r}" for k in record if k not in SCHEMA]
+    for key, (types, _) in SCHEMA.items():
+        if key in record:
+            value = record[key]
+            ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+            if not ok:
+                problems.append(f"{key!r} = {value!r} is not {types}")
+    return problems
+
+
+def geomean(values: Iterable[float]) -> float:
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+# ---------------------------------------------------------------------------------------
+# Terminal
+
+
+def _bytes(b: Any) -> str:
+    """``1536 -> '1.5K'``; ``None -> '-'``."""
+    if b is None:
+        return "-"
+    for unit, scale in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if b >= scale:
+            return f"{b / scale:.1f}{unit}"
+    return str(int(b))
+
+
+def _row(r: dict[str, Any]) -> list[str]:
+    pf = r["peak_fraction"]
+    dp = f" x{r['scaling']:.2f}" if r.get("scaling") else ""
+    return [
+        f"{r['suite']}/{r['case']}", r["device"], r["dtype"], r["layout"], r["direction"],
+        r["strategy"], f"{r['jaxconv_ms']:.2f}", f"{r['lax_ms']:.2f}", f"{r['ratio']:.2f}{dp}",
+        f"{r['gflops']:.1f}", "-" if pf is None else f"{100 * pf:.0f}%",
+        f"{_bytes(r['jaxconv_temp_bytes'])}/{_bytes(r['lax_temp_bytes'])}",
+        f"{r['max_rel_error']:.1e}",
+    ]  # fmt: skip
+
+
+HEADERS = [
+    "case", "device", "dtype", "layout", "dir", "strategy", "jaxconv ms", "lax ms", "ratio",
+    "GFLOP/s", "peak", "temp j/l", "rel err",
+]  # fmt: skip
+
+
+def table(records: Sequence[dict[str, Any]], title: str = "jaxconv vs lax") -> Any:
+    """A ``rich.table.Table`` of ``records``; ratios below 1 in green, above 1.5 in red."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(HEADERS):
+        t.add_column(h, justify="right" if i >= 6 else "left", no_wrap=i == 0)
+    for r in records:
+        row = _row(r)
+        style = "green" if r["ratio"] < 1 else "red" if r["ratio"] > 1.5 else ""
+        row[8] = f"[{style}]{row[8]}[/]" if style else row[8]
+        t.add_row(*row)
+    return t
+
+
+def progress(console: Any = None) -> Any:
+    """A ``rich.progress.Progress`` with a bar, count, elapsed and remaining time."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.description}"), console=console,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Files
+
+
+def _groups(records: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        key = (r["suite"], r["device"], r["dtype"], r["layout"], r["direction"])
+        out.setdefault(key, []).append(r)
+    return out
+
+
+def summary_markdown(records: Sequence[dict[str, Any]], peaks: Sequence[dict[str, Any]]) -> str:
+    """The summary: per-suite geometric means of the ratio, then every record."""
+    lines = ["# jaxconv vs lax", ""]
+    if records:
+        r0 = records[0]
+        lines += [f"jax {r0['jax_version']}, jaxconv {r0['jaxconv_version']}. ratio = jaxconv "
+                  "time / lax time (median; below 1: jaxconv is faster). Temp: XLA's compiled "
+                  "temp memory in bytes (K, M, G: 2^10, 2^20, 2^30), jaxconv/lax. peak: "
+                  "fraction of the device's matmul GFLOP/s.", ""]  # fmt: skip
+    if peaks:
+        lines += ["Matmul peak measured in the same run: " + ", ".join(
+            f"{p['device']} ({p['device_kind']}) {p['dtype']} {p['gflops']:.1f} GFLOP/s"
+            for p in peaks) + ".", ""]  # fmt: skip
+    lines += [
+        "## Geometric mean ratio per suite", "",
+        "| suite | device | dtype | layout | direction | cases | geomean ratio | worst |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: |",
+    ]  # fmt: skip
+    for (suite, dev, dtype, layout, direction), rs in _groups(records).items():
+        worst = max(rs, key=lambda r: r["ratio"])
+        lines.append(
+            f"| {suite} | {dev} | {dtype} | {layout} | {direction} | {len(rs)} | "
+            f"{geomean(r['ratio'] for r in rs):.2f} | {worst['ratio']:.2f} ({worst['case']}) |"
+        )
+    lines += [
+        "",
+        "## All cases",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "| " + " | ".join("---" if i < 6 else "---:" for i in range(len(HEADERS))) + " |",
+    ]
+    lines += ["| " + " | ".join(_row(r)) + " |" for r in records]
+    dp = [r for r in records if r["scaling"] is not None]
+    if dp:
+        lines += ["", "## Data parallel (batch sharded over devices)", "",
+                  "| case | devices | processes | dir | layout | jaxconv ms | 1-device ms | "
+                  "scaling | lax scaling |", "| --- | ---: | ---: | --- | --- | ---: | ---: | "
+                  "---: | ---: |"]  # fmt: skip
+        for r in dp:
+            lines.append(
+                f"| {r['case']} | {r['num_devices']} | {r['num_processes']} | {r['direction']} | "
+                f"{r['layout']} | {r['jaxconv_ms']:.2f} | {r['single_jaxconv_ms']:.2f} | "
+                f"{r['scaling']:.2f} | {r['lax_scaling']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def chart(records: Sequence[dict[str, Any]], path: str) -> None:
+    """Save a dot plot of the ratio per case to ``path``: one row per case, device, dtype
+    and layout; one colour per direction; log-scale x with 1.0 (parity with lax) marked
+    and the faster side shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    rows: dict[str, dict[str, float]] = {}
+    for r in records:
+        label = f"{r['suite']}/{r['case']}  {r['layout']} {r['dtype']}"
+        if r["num_devices"] > 1 or len({x["device"] for x in records}) > 1:
+            label += f" {r['device']}"
+        rows.setdefault(label, {})[r["direction"]] = r["ratio"]
+    labels = list(rows)[::-1]
+    directions = sorted({d for v in rows.values() for d in v})
+    colours = {"fwd": "tab:blue", "fwd+bwd": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.24 * max(len(labels), 4)))
+    ratios = [v for row in rows.values() for v in row.values()] or [1.0]
+    lo, hi = min(min(ratios), 1.0) / 1.5, max(max(ratios), 1.0) * 1.5
+    ax.axvspan(lo, 1.0, color="tab:green", alpha=0.07, lw=0)
+    ax.axvline(1.0, color="black", lw=1.2)
+    for i, d in enumerate(directions):
+        ys = [k for k, lab in enumerate(labels) if d in rows[lab]]
+        xs = [rows[labels[k]][d] for k in ys]
+        offset = (i - (len(directions) - 1) / 2) * 0.18
+        ax.scatter(xs, [y + offset for y in ys], s=28, zorder=3, label=d,
+                   color=colours.get(d, f"C{i + 2}"))  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ticks = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5) if lo <= m * 10.0**e <= hi]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.text(
+        0.99,
+        1.0,
+        "slower than lax →",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="dimgray",
+    )
+    ax.text(
+        0.01,
+        1.0,
+        "← faster than lax",
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=7,
+        color="dimgray",
+    )
+    for k in range(len(labels)):
+        ax.axhline(k, color="lightgray", lw=0.5, zorder=1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    ax.set_xlabel("jaxconv time / lax time (log scale; < 1: jaxconv faster)")
+    title = "jaxconv vs lax.conv_general_dilated"
+    if records:
+        title += f" — {records[0]['device_kind']}, jax {records[0]['jax_version']}"
+    ax.set_title(title, fontsize=10, pad=14)
+    if directions:
+        ax.legend(title="direction", loc="best", fontsize=8)
+    else:
+        ax.text(1.0, 0, "no results", ha="center", va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(
+    out_dir: str,
+    records: Sequence[dict[str, Any]],
+    peaks: Sequence[dict[str, Any]],
+    command: str,
+) -> dict[str, str]:
+    """Write ``results.json``, ``results.png`` and ``summary.md`` into ``out_dir``.
+
+    Returns:
+        ``{'json': path, 'png': path, 'md': path}``.
+    """
+    import datetime
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {k: os.path.join(out_dir, f) for k, f in
+             (("json", "results.json"), ("png", "results.png"), ("md", "summary.md"))}  # fmt: skip
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "peaks": list(peaks),
+        "records": list(records),
+    }
+    with open(paths["json"], "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    with open(paths["md"], "w") as f:
+        f.write(summary_markdown(records, peaks))
+    chart(records, paths["png"])
+    return paths

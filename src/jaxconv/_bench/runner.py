@@ -1,0 +1,448 @@
+"""Verify jaxconv against lax and time both, per case, device, dtype, layout and direction.
+
+Every measurement follows the same recipe (``jax/benchmarks/math_benchmark.py``'s): each
+program is jitted and compiled ahead of time (``jit(f).lower(...).compile()``, so the
+compile time and XLA's ``memory_analysis()`` come from the very program that is timed),
+called once as a warm-up that is not timed, checked against lax's answer, then timed
+``reps`` times with ``block_until_ready`` — jaxconv and lax interleaved in the same process
+(alternating which goes first) so that both see the same machine load. Times are medians
+with min and max, in milliseconds.
+
+Directions: ``fwd`` is the convolution ``y = conv(x, w)``; ``fwd+bwd`` is ``y`` together with
+both gradients ``(dx, dw)`` of ``sum(y * ct)`` for a fixed random cotangent ``ct`` (one
+``jax.vjp``), as in a training step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxconv
+
+from .suites import Case
+
+LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "NHWC": ("NHWC", "HWIO", "NHWC"),
+    "NCHW": ("NCHW", "OIHW", "NCHW"),
+}
+"""Layout name -> ``dimension_numbers`` (input, kernel, output)."""
+
+DIRECTIONS = ("fwd", "fwd+bwd")
+
+ConvFn = Callable[[jax.Array, jax.Array], jax.Array]
+Implementation = Callable[[Case, str, str], ConvFn]
+"""``impl(case, layout, strategy) -> f(x, w)``: builds the convolution under test."""
+
+
+class VerificationError(AssertionError):
+    """jaxconv and lax disagree beyond the dtype's tolerance."""
+
+
+def tolerance(dtype: Any, platform: str) -> float:
+    """Largest accepted ``max|jaxconv - lax| / max|lax|`` for ``dtype`` on ``platform``.
+
+    float32 on GPU/TPU may multiply in TF32 or bfloat16 passes at default precision, and
+    the two programs may round differently, hence the looser bound there.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        return 1e-10
+    if dtype == np.float32:
+        return 1e-4 if platform == "cpu" else 2e-2
+    return 5e-2  # bfloat16, float16: 8-11 mantissa bits in the stored output
+
+
+def jaxconv_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
+    """jaxconv's convolution for ``case`` in ``layout`` (the default implementation)."""
+    dn = LAYOUTS[layout]
+    if case.transposed:
+        return lambda x, w: jaxconv.conv_transpose(
+            x, w, case.strides, case.padding, dimension_numbers=dn, strategy=strategy
+        )
+    return lambda x, w: jaxconv.conv_general_dilated(
+        x, w, case.strides, case.padding, rhs_dilation=case.dilation, dimension_numbers=dn,
+        feature_group_count=case.groups, strategy=strategy,
+    )  # fmt: skip
+
+
+def lax_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
+    """The baseline: ``lax.conv_general_dilated`` (``lax.conv_transpose`` if transposed)."""
+    del strategy
+    dn = LAYOUTS[layout]
+    if case.transposed:
+        return lambda x, w: jax.lax.conv_transpose(
+            x, w, case.strides, case.padding, dimension_numbers=dn
+        )
+    return lambda x, w: jax.lax.conv_general_dilated(
+        x, w, case.strides, case.padding, rhs_dilation=case.dilation, dimension_numbers=dn,
+        feature_group_count=case.groups,
+    )  # fmt: skip
+
+
+def program(f: ConvFn, direction: str) -> Callable[..., tuple[jax.Array, ...]]:
+    """``(x, w, ct) -> outputs``: ``(y,)`` for ``fwd``, ``(y, dx, dw)`` for ``fwd+bwd``."""
+    if direction == "fwd":
+        return lambda x, w, ct: (f(x, w),)
+    if direction == "fwd+bwd":
+
+        def fwd_bwd(x, w, ct):
+            y, vjp = jax.vjp(f, x, w)
+            return (y, *vjp(ct))
+
+        return fwd_bwd
+    raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}.")
+
+
+# ---------------------------------------------------------------------------------------
+# Shapes and inputs
+
+
+def shapes(case: Case, layout: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The input and kernel shapes of ``case`` in ``layout``: ``(N, H, W, C)`` and
+    ``(KH, KW, C // groups, O)`` for NHWC, ``(N, C, H, W)`` and ``(O, C // groups, KH, KW)``
+    for NCHW (transposed cases: the kernel's ``I`` is ``C``)."""
+    n, (h, w), c = case.batch, case.in_hw, case.in_channels
+    kh, kw = case.kernel
+    i = c if case.transposed else c // case.groups
+    if layout == "NHWC":
+        return (n, h, w, c), (kh, kw, i, case.out_channels)
+    return (n, c, h, w), (case.out_channels, i, kh, kw)
+
+
+def out_shape(case: Case, layout: str, dtype: Any) -> tuple[int, ...]:
+    """The output shape in ``layout``, from lax's own shape rule."""
+    xs, ws = shapes(case, layout)
+    f = lax_impl(case, layout)
+    out = jax.eval_shape(f, jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype))
+    return tuple(out.shape)
+
+
+def make_inputs(case: Case, layout: str, dtype: Any, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """``(x, w, ct)`` as numpy arrays of ``dtype``: unit normal input and cotangent, kernel
+    scaled by ``1/sqrt(fan_in)`` so outputs are of order one. Same seed, same arrays."""
+    rng = np.random.default_rng(seed)
+    xs, ws = shapes(case, layout)
+    fan_in = case.kernel[0] * case.kernel[1] * (ws[2] if layout == "NHWC" else ws[1])
+    x = rng.standard_normal(xs, np.float32)
+    w = rng.standard_normal(ws, np.float32) / np.float32(np.sqrt(fan_in))
+    ct = rng.standard_normal(out_shape(case, layout, np.float32), np.float32)
+    return tuple(np.asarray(jnp.asarray(a, dtype)) for a in (x, w, ct))
+
+
+def flops(case: Case, layout: str, direction: str) -> int:
+    """Floating-point operations (2 per multiply-add) of the direct algorithm.
+
+    Forward: ``2·N·OH·OW·O·(C/groups)·KH·KW``; transposed: ``2·N·H·W·C·O·KH·KW`` (each input
+    element meets each kernel element once; the inserted zeros are not counted). The
+    backward pass (input and kernel gradients) costs twice the forward.
+    """
+    n, (h, w) = case.batch, case.in_hw
+    kh, kw = case.kernel
+    if case.transposed:
+        fwd = 2 * n * h * w * case.in_channels * case.out_channels * kh * kw
+    else:
+        os = out_shape(case, layout, np.float32)
+        oh, ow = (os[1], os[2]) if layout == "NHWC" else (os[2], os[3])
+        fwd = 2 * n * oh * ow * case.out_channels * (case.in_channels // case.groups) * kh * kw
+    return fwd if direction == "fwd" else 3 * fwd
+
+
+def chosen_strategy(case: Case, layout: str, dtype: Any, strategy: str = "auto") -> str:
+    """The strategy jaxconv runs for ``case`` (the forced one unless ``'auto'``)."""
+    if strategy != "auto":
+        return strategy
+    xs, ws = shapes(case, layout)
+    x, w = jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype)
+    dn = LAYOUTS[layout]
+    if case.transposed:
+        return jaxconv.chosen_strategy(x, w, (1, 1), case.padding, case.strides, None, dn, 1, 1)
+    return jaxconv.chosen_strategy(
+        x, w, case.strides, case.padding, None, case.dilation, dn, case.groups, 1
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Measurement
+
+
+def _compile(fn: Callable, *args: Any) -> tuple[Any, float, int | None]:
+    """``(compiled, seconds to trace+lower+compile, XLA temp bytes or None)``."""
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    seconds = time.perf_counter() - t0
+    try:
+        temp = int(compiled.memory_analysis().temp_size_in_bytes)
+    except (AttributeError, TypeError, NotImplementedError):
+        temp = None
+    return compiled, seconds, temp
+
+
+def _timed(fn: Callable, *args: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return out, time.perf_counter() - t0
+
+
+def time_interleaved(fns: Sequence[Callable], args: Sequence[Any], reps: int) -> list[list[float]]:
+    """Seconds per call of each of ``fns`` on ``args``, ``reps`` rounds, interleaved: each
+    round calls every function once, the starting one rotating from round to round."""
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(reps):
+        for k in range(len(fns)):
+            i = (r + k) % len(fns)
+            times[i].append(_timed(fns[i], *args)[1])
+    return times
+
+
+def errors(got: Sequence[Any], want: Sequence[Any]) -> tuple[float, float]:
+    """``(max abs error, max relative error)`` over all outputs; an output's relative error
+    is ``max|got - want| / max|want|`` (float32 arithmetic)."""
+    max_abs = max_rel = 0.0
+    for g, w in zip(got, want, strict=True):
+        g = np.asarray(g, np.float32)
+        w = np.asarray(w, np.float32)
+        if g.shape != w.shape:
+            return float("inf"), float("inf")
+        if w.size == 0:
+            continue
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(w))):
+            return float("inf"), float("inf")
+        err = float(np.max(np.abs(g - w)))
+        scale = float(np.max(np.abs(w)))
+        max_abs = max(max_abs, err)
+        max_rel = max(max_rel, err / scale if scale > 0 else err)
+    return max_abs, max_rel
+
+
+def check(label: str, got: Sequence[Any], want: Sequence[Any], tol: float) -> tuple[float, float]:
+    """:func:`errors`, raising :class:`VerificationError` when the relative error exceeds
+    ``tol`` (or an output is not finite, or the shapes differ)."""
+    max_abs, max_rel = errors(got, want)
+    if not max_rel <= tol:
+        shapes_ = [tuple(np.shape(g)) for g in got], [tuple(np.shape(w)) for w in want]
+        raise VerificationError(
+            f"{label}: jaxconv disagrees with lax: max abs error {max_abs:.3g}, max relative "
+            f"error {max_rel:.3g} > tolerance {tol:.3g} (output shapes {shapes_[0]} vs "
+            f"{shapes_[1]})."
+        )
+    return max_abs, max_rel
+
+
+def _stats(seconds: Sequence[float]) -> tuple[float, float, float]:
+    ms = np.asarray(seconds) * 1e3
+    return float(np.median(ms)), float(np.min(ms)), float(np.max(ms))
+
+
+def choose_reps(max_reps: int, per_round_s: float, budget_s: float) -> int:
+    """At most ``max_reps`` rounds, fewer when a round is slow, never fewer than 3."""
+    if per_round_s <= 0:
+        return max_reps
+    return int(max(min(max_reps, 3), min(max_reps, budget_s // per_round_s)))
+
+
+def measure_peak(device: Any, dtype: Any, reps: int = 5) -> float:
+    """The device's matmul throughput in GFLOP/s: median of a large square ``dot`` of
+    ``dtype`` (1024 on CPU, 8192 on accelerators), jitted, warm-up excluded."""
+    n = 1024 if device.platform == "cpu" else 8192
+    rng = np.random.default_rng(1)
+    a = jax.device_put(jnp.asarray(rng.standard_normal((n, n), np.float32), dtype), device)
+    b = jax.device_put(jnp.asarray(rng.standard_normal((n, n), np.float32), dtype), device)
+    compiled, _, _ = _compile(jnp.dot, a, b)
+    _timed(compiled, a, b)
+    (seconds,) = time_interleaved([compiled], (a, b), reps)
+    return 2 * n**3 / float(np.median(seconds)) / 1e9
+
+
+def case_fields(case: Case, layout: str) -> dict[str, Any]:
+    """The shape fields of a record (see :data:`jaxconv._bench.report.SCHEMA`)."""
+    os = out_shape(case, layout, np.float32)
+    oh, ow = (os[1], os[2]) if layout == "NHWC" else (os[2], os[3])
+    padding = case.padding if isinstance(case.padding, str) else [list(p) for p in case.padding]
+    return {
+        "case": case.name, "kind": case.kind, "batch": case.batch,
+        "in_h": case.in_hw[0], "in_w": case.in_hw[1], "out_h": oh, "out_w": ow,
+        "in_channels": case.in_channels, "out_channels": case.out_channels,
+        "kernel_h": case.kernel[0], "kernel_w": case.kernel[1],
+        "stride_h": case.strides[0], "stride_w": case.strides[1], "padding": padding,
+        "dilation_h": case.dilation[0], "dilation_w": case.dilation[1],
+        "groups": case.groups, "transposed": case.transposed,
+    }  # fmt: skip
+
+
+def _device_fields(devices: Sequence[Any]) -> dict[str, Any]:
+    d = devices[0]
+    name = f"{d.platform}:{d.id}" if len(devices) == 1 else f"{d.platform}:mesh[{len(devices)}]"
+    return {
+        "device": name, "platform": d.platform, "device_kind": d.device_kind,
+        "num_devices": len(devices), "num_processes": jax.process_count(),
+        "jax_version": jax.__version__, "jaxconv_version": jaxconv.__version__,
+    }  # fmt: skip
+
+
+def _timing_fields(
+    case: Case, layout: str, direction: str, jc_s: Sequence[float], lax_s: Sequence[float],
+    peak_gflops: float | None,
+) -> dict[str, Any]:  # fmt: skip
+    jc_ms, jc_min, jc_max = _stats(jc_s)
+    lax_ms, lax_min, lax_max = _stats(lax_s)
+    fl = flops(case, layout, direction)
+    gflops, lax_gflops = fl / jc_ms / 1e6, fl / lax_ms / 1e6
+    return {
+        "jaxconv_ms": jc_ms, "jaxconv_min_ms": jc_min, "jaxconv_max_ms": jc_max,
+        "lax_ms": lax_ms, "lax_min_ms": lax_min, "lax_max_ms": lax_max,
+        "reps": len(jc_s), "ratio": jc_ms / lax_ms, "flops": fl,
+        "gflops": gflops, "lax_gflops": lax_gflops, "peak_gflops": peak_gflops,
+        "peak_fraction": gflops / peak_gflops if peak_gflops else None,
+        "lax_peak_fraction": lax_gflops / peak_gflops if peak_gflops else None,
+    }  # fmt: skip
+
+
+def run_case(
+    suite: str,
+    case: Case,
+    device: Any,
+    dtype: Any,
+    layout: str,
+    direction: str,
+    *,
+    reps: int = 10,
+    budget_s: float = 1.0,
+    strategy: str = "auto",
+    peak_gflops: float | None = None,
+    impl: Implementation = jaxconv_impl,
+) -> dict[str, Any]:
+    """Verify and time one case on one device; the record described by ``report.SCHEMA``.
+
+    Args:
+        suite, case: the case and the suite it came from.
+        device: a ``jax.Device``; inputs are committed to it, so both programs run there.
+        dtype: input, kernel and output dtype.
+        layout: ``'NHWC'`` (NHWC/HWIO) or ``'NCHW'`` (NCHW/OIHW).
+        direction: ``'fwd'`` or ``'fwd+bwd'``.
+        reps: the most timed rounds; fewer (at least 3) when one round exceeds
+            ``budget_s / reps`` seconds.
+        strategy: forwarded to ``impl`` (jaxconv's ``strategy=``).
+        peak_gflops: the device's matmul GFLOP/s for ``peak_fraction``.
+        impl: builds the convolution under test; tests pass a wrong one here.
+
+    Raises:
+        VerificationError: when the outputs (and, for ``fwd+bwd``, both gradients) differ
+            from lax's by more than :func:`tolerance`.
+    """
+    dtype = jnp.dtype(dtype)
+    label = f"{suite}/{case.name} [{dtype.name}, {layout}, {direction}, {device}]"
+    args = tuple(jax.device_put(a, device) for a in make_inputs(case, layout, dtype))
+    ours = program(impl(case, layout, strategy), direction)
+    ref = program(lax_impl(case, layout), direction)
+    jc, jc_compile, jc_temp = _compile(ours, *args)
+    lx, lax_compile, lax_temp = _compile(ref, *args)
+    got, jc_warm = _timed(jc, *args)
+    want, lax_warm = _timed(lx, *args)
+    max_abs, max_rel = check(label, got, want, tolerance(dtype, device.platform))
+    n = choose_reps(reps, jc_warm + lax_warm, budget_s)
+    jc_s, lax_s = time_interleaved([jc, lx], args, n)
+    return {
+        **_device_fields([device]),
+        "suite": suite, **case_fields(case, layout),
+        "dtype": dtype.name, "layout": layout, "direction": direction,
+        "strategy": chosen_strategy(case, layout, dtype, strategy),
+        **_timing_fields(case, layout, direction, jc_s, lax_s, peak_gflops),
+        "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
+        "output_bytes": int(sum(np.asarray(o).nbytes for o in want)),
+        "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
+        "max_abs_error": max_abs, "max_rel_error": max_rel,
+        "tolerance": tolerance(dtype, device.platform),
+        "single_jaxconv_ms": None, "single_lax_ms": None, "scaling": None, "lax_scaling": None,
+    }  # fmt: skip
+
+
+def run_data_parallel(
+    suite: str,
+    case: Case,
+    devices: Sequence[Any],
+    dtype: Any,
+    layout: str,
+    direction: str,
+    *,
+    reps: int = 10,
+    strategy: str = "auto",
+    peak_gflops: float | None = None,
+    impl: Implementation = jaxconv_impl,
+) -> dict[str, Any]:
+    """``case`` with its batch sharded over ``devices`` (one mesh axis ``'batch'``; the
+    kernel replicated), against the same global batch on one device (strong scaling).
+
+    Works unchanged across processes under ``jax.distributed``: every process builds the
+    same global arrays from the same seed and hands over its own shards; the one-device
+    baseline is timed by process 0 on its first local device; the sharded outputs are
+    gathered to every process and checked there against lax's one-device answer. The
+    number of rounds is ``reps`` exactly, the same in every process.
+
+    Returns:
+        A record as :func:`run_case`'s, with ``jaxconv_ms``/``lax_ms`` the sharded times,
+        ``single_*_ms`` the one-device times (process 0 only; ``None`` elsewhere) and
+        ``scaling = single_jaxconv_ms / jaxconv_ms`` (``lax_scaling`` likewise).
+    """
+    from jax.experimental import multihost_utils
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    dtype = jnp.dtype(dtype)
+    label = f"{suite}/{case.name} [{dtype.name}, {layout}, {direction}, {len(devices)} devices]"
+    host = make_inputs(case, layout, dtype)
+    ours = program(impl(case, layout, strategy), direction)
+    ref = program(lax_impl(case, layout), direction)
+    tol = tolerance(dtype, devices[0].platform)
+
+    # One device: lax's answer in every process, timings in process 0.
+    local = jax.local_devices()[0]
+    single = tuple(jax.device_put(a, local) for a in host)
+    lx1, _, _ = _compile(ref, *single)
+    want = jax.device_get(lx1(*single))
+    single_jc = single_lax = None
+    if jax.process_index() == 0:
+        jc1, _, _ = _compile(ours, *single)
+        _timed(jc1, *single)
+        s_jc, s_lax = time_interleaved([jc1, lx1], single, reps)
+        single_jc, single_lax = _stats(s_jc)[0], _stats(s_lax)[0]
+    multihost_utils.sync_global_devices("jaxconv-bench-single-done")
+
+    # All devices: batch on the mesh axis, the kernel replicated.
+    mesh = Mesh(np.asarray(devices), ("batch",))
+    batched = NamedSharding(mesh, PartitionSpec("batch"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    shardings = (batched, replicated, batched)
+    args = tuple(
+        jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx])
+        for a, s in zip(host, shardings, strict=True)
+    )
+    jc, jc_compile, jc_temp = _compile(ours, *args)
+    lx, lax_compile, lax_temp = _compile(ref, *args)
+    _timed(jc, *args)
+    _timed(lx, *args)
+    got = [multihost_utils.process_allgather(o, tiled=True) for o in jc(*args)]
+    max_abs, max_rel = check(label, got, want, tol)
+    jc_s, lax_s = time_interleaved([jc, lx], args, reps)
+    timing = _timing_fields(case, layout, direction, jc_s, lax_s, peak_gflops)
+    if peak_gflops:  # the peak is one device's: compare against all of them
+        timing["peak_fraction"] /= len(devices)
+        timing["lax_peak_fraction"] /= len(devices)
+    return {
+        **_device_fields(devices),
+        "suite": suite, **case_fields(case, layout),
+        "dtype": dtype.name, "layout": layout, "direction": direction,
+        "strategy": chosen_strategy(case, layout, dtype, strategy),
+        **timing,
+        "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
+        "output_bytes": int(sum(np.asarray(o).nbytes for o in want)),
+        "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
+        "max_abs_error": max_abs, "max_rel_error": max_rel, "tolerance": tol,
+        "single_jaxconv_ms": single_jc, "single_lax_ms": single_lax,
+        "scaling": single_jc / timing["jaxconv_ms"] if single_jc else None,
+        "lax_scaling": single_lax / timing["lax_ms"] if single_lax else None,
+    }  # fmt: skip
