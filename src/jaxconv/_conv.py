@@ -21,19 +21,27 @@ STRATEGY_NAMES = ("auto", *_strategies.STRATEGIES)
 
 
 def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype | None:
-    """The checked ``preferred_element_type``: same kind as the input and not narrower."""
+    """The checked ``preferred_element_type``, with lax's rules: integers may ask for any
+    integer of the same signedness or any float, floats (``bfloat16`` included) for a float,
+    complex for a complex, never narrower than the input."""
     if preferred is None:
         return None
     try:
-        pref = jnp.dtype(preferred)
+        pref = jax.dtypes.canonicalize_dtype(jnp.dtype(preferred))
     except TypeError:
         raise TypeError(f"`preferred_element_type` must be a dtype, got {preferred!r}.") from None
-    kinds = {"i": "iu", "u": "iu", "f": "f", "c": "c"}
-    ok_kinds = kinds.get(dtype.kind, "") + ("f" if dtype.kind in "iu" else "")
-    if pref.kind not in ok_kinds or (pref.kind == dtype.kind and pref.itemsize < dtype.itemsize):
+    sub = jnp.issubdtype
+    if sub(dtype, np.integer) and sub(pref, np.floating):
+        ok = True
+    else:
+        kinds = (np.integer, np.floating, np.complexfloating)
+        ok = all(sub(pref, t) for t in kinds if sub(dtype, t))
+        ok = ok and (sub(pref, np.signedinteger) or not sub(dtype, np.signedinteger))
+    if not ok or pref.itemsize < dtype.itemsize:
         raise TypeError(
             f"`preferred_element_type` {pref} does not fit inputs of dtype {dtype}: it must be of "
-            "the same kind (integers may also ask for a float) and not narrower."
+            "the same kind (integers may also ask for a float; signed integers need a signed "
+            "integer) and not narrower."
         )
     return pref
 
@@ -74,8 +82,16 @@ def _execute(
 
 
 def _general_plan(
-    lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-    feature_group_count, batch_group_count, padding_mode,
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation,
+    rhs_dilation,
+    dimension_numbers,
+    feature_group_count,
+    batch_group_count,
+    padding_mode,
 ) -> tuple[jax.Array, jax.Array, ConvPlan]:
     lhs = check_array("lhs", lhs)
     rhs = check_array("rhs", rhs)
@@ -86,8 +102,16 @@ def _general_plan(
         )
     dn = conv_dimension_numbers(lhs.ndim, dimension_numbers)
     plan = make_plan(
-        lhs.shape, rhs.shape, dn, window_strides, padding, lhs_dilation, rhs_dilation,
-        feature_group_count, batch_group_count, padding_mode,
+        lhs.shape,
+        rhs.shape,
+        dn,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        feature_group_count,
+        batch_group_count,
+        padding_mode,
     )
     return lhs, rhs, plan
 
@@ -151,8 +175,16 @@ def conv_general_dilated(
         [[9.0, 9.0], [9.0, 9.0]]
     """
     lhs, rhs, plan = _general_plan(
-        lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-        feature_group_count, batch_group_count, padding_mode,
+        lhs,
+        rhs,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        dimension_numbers,
+        feature_group_count,
+        batch_group_count,
+        padding_mode,
     )
     return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy, out_sharding)
 
@@ -176,8 +208,16 @@ def chosen_strategy(
     rhs = rhs if hasattr(rhs, "shape") and hasattr(rhs, "dtype") else check_array("rhs", rhs)
     dn = conv_dimension_numbers(len(lhs.shape), dimension_numbers)
     plan = make_plan(
-        lhs.shape, rhs.shape, dn, window_strides, padding, lhs_dilation, rhs_dilation,
-        feature_group_count, batch_group_count, padding_mode,
+        lhs.shape,
+        rhs.shape,
+        dn,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        feature_group_count,
+        batch_group_count,
+        padding_mode,
     )
     return _strategies.choose(plan)
 
@@ -230,8 +270,19 @@ def conv(
     check_same_dtype(x, w, "x", "w")
     dn = conv_dimension_numbers(x.ndim, dimension_numbers, default="channels_last")
     plan = make_plan(
-        x.shape, w.shape, dn, strides, padding, None, dilation, groups, 1, padding_mode,
-        lhs_name="x", rhs_name="w", broadcast=True,
+        x.shape,
+        w.shape,
+        dn,
+        strides,
+        padding,
+        None,
+        dilation,
+        groups,
+        1,
+        padding_mode,
+        lhs_name="x",
+        rhs_name="w",
+        broadcast=True,
         names=("strides", "lhs_dilation", "dilation"),
     )
     return _execute(x, w, plan, precision, preferred_element_type, strategy)
@@ -272,9 +323,17 @@ def conv2d(
     if x.ndim != 4:
         raise ValueError(f"conv2d needs a rank-4 `x`, got shape {x.shape}; use jaxconv.conv.")
     return conv(
-        x, w, strides, padding, dilation=dilation, groups=groups,
-        dimension_numbers=dimension_numbers, padding_mode=padding_mode, precision=precision,
-        preferred_element_type=preferred_element_type, strategy=strategy,
+        x,
+        w,
+        strides,
+        padding,
+        dilation=dilation,
+        groups=groups,
+        dimension_numbers=dimension_numbers,
+        padding_mode=padding_mode,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+        strategy=strategy,
     )
 
 
@@ -353,7 +412,7 @@ def conv_transpose(
                 f"`padding` of conv_transpose must be 'SAME', 'VALID' or (low, high) pairs, got "
                 f"{padding!r}."
             )
-        pads: Any = tuple(_transpose_pads(k, s, word) for k, s in zip(window, strides))
+        pads: Any = tuple(_transpose_pads(k, s, word) for k, s in zip(window, strides, strict=True))
     elif use_consistent_padding:
         pairs = parse_padding(padding, n, allow_ints=False)
         pads = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pairs, strict=True))
