@@ -1,0 +1,569 @@
+"""Flax NNX modules on jaxconv: ``Conv``, ``ConvTranspose`` and ``ConvLocal``.
+
+Drop-in replacements for ``flax.nnx.Conv`` and ``flax.nnx.ConvTranspose``: the same
+constructor, parameter names (``kernel``, ``bias``), shapes, initialisers and outputs, with
+the convolution computed by :func:`jaxconv.conv_general_dilated`. Beyond Flax they take
+
+- ``dimension_numbers=``: any layouts jaxconv accepts, e.g. ``("NCHW", "OIHW", "NCHW")``;
+  the kernel parameter is stored in the kernel layout (``OIHW``: ``(out, in // groups, kh,
+  kw)``), so PyTorch weights load without transposes;
+- ``padding_mode=``: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``
+  (PyTorch's meaning), applied to whatever padding ``padding`` asks for;
+- ``conv_general_dilated=`` / ``conv_transpose=``: the contraction function, jaxconv's by
+  default; ``jax.lax``'s is accepted too, so the two can be compared;
+- ``from_kernel(...)``: build a module from a kernel in another framework's layout.
+
+``ConvLocal`` is a locally connected layer (one kernel per output position), giving the
+same result as ``flax.linen.ConvLocal`` for the same kernel; NNX has no such layer.
+
+Importing this module imports Flax (``pip install 'jaxconv[flax]'``); ``import jaxconv``
+does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from . import _flax_common as common
+from ._conv import conv_general_dilated as _jaxconv_conv
+from ._conv import conv_transpose as _jaxconv_conv_transpose
+
+try:
+    from flax import nnx
+    from flax.nnx.nn import dtypes, initializers
+except ImportError as e:  # pragma: no cover - exercised in a subprocess test
+    raise common.missing_flax("jaxconv.nnx") from e
+
+__all__ = ["Conv", "ConvLocal", "ConvTranspose"]
+
+default_kernel_init = initializers.lecun_normal()
+default_bias_init = initializers.zeros_init()
+
+
+def _bias_param(use_bias, bias_init, rngs, shape, param_dtype, metadata):
+    if use_bias:
+        return nnx.Param(bias_init(rngs.params(), shape, param_dtype), **metadata)
+    return nnx.data(None)
+
+
+def _set_params(module: nnx.Module, kernel: jax.Array, bias: jax.Array | None) -> None:
+    module.kernel[...] = kernel.astype(module.kernel[...].dtype)
+    if bias is not None:
+        module.bias[...] = bias.astype(module.bias[...].dtype)
+
+
+def _loader_kwargs(bias: Any, conv_kwargs: dict[str, Any]) -> dict[str, Any]:
+    if bias is not None and conv_kwargs.get("use_bias") is False:
+        raise ValueError("`bias` was given but `use_bias=False`; drop one of them.")
+    conv_kwargs.setdefault("use_bias", bias is not None)
+    conv_kwargs.setdefault("rngs", nnx.Rngs(0))
+    return conv_kwargs
+
+
+class Conv(nnx.Module):
+    """A convolution layer, ``flax.nnx.Conv``'s drop-in, computed by jaxconv.
+
+    With the default ``dimension_numbers`` the input is channels-last,
+    ``(*batch_dims, *spatial, in_features)`` (``NHWC`` for 2-d), the kernel parameter is
+    ``(*kernel_size, in_features // feature_group_count, out_features)`` (``HWIO``) and the
+    output ``(*batch_dims, *out_spatial, out_features)``. Several leading batch dims are
+    flattened and restored; an input without a batch dim gets one for the call, as in Flax.
+
+    With ``dimension_numbers=("NCHW", "OIHW", "NCHW")`` the input is ``(N, C, H, W)`` and
+    the kernel parameter ``(out_features, in_features // groups, kh, kw)``, PyTorch's
+    layouts. Sizes, strides and dilations follow the kernel layout's spatial order.
+
+    Args:
+        in_features: input features (the ``C`` axis).
+        out_features: output features.
+        kernel_size: an int (1-d) or one int per spatial dim.
+        strides: an int or one per spatial dim.
+        padding: ``'SAME'``, ``'VALID'``, ``'SAME_LOWER'``, ``'CIRCULAR'`` (periodic),
+            ``'REFLECT'``, ``'CAUSAL'`` (1-d: pad ``k - 1`` on the left), an int (every
+            side), or one int or ``(low, high)`` pair per spatial dim. ``'CIRCULAR'`` and
+            ``'REFLECT'`` pad ``((k - 1) // 2, k // 2)`` of the dilated kernel, as Flax does.
+        input_dilation: an int or one per spatial dim (transposed convolution).
+        kernel_dilation: an int or one per spatial dim (atrous convolution).
+        feature_group_count: feature groups; must divide both feature counts.
+        use_bias: add a bias of shape ``(out_features,)``.
+        mask: optional array of the kernel's shape multiplied into the kernel.
+        dtype: computation dtype (default: promote the input and parameters).
+        param_dtype: parameter dtype (default float32).
+        precision: as for :func:`jax.lax.conv_general_dilated`.
+        kernel_init, bias_init: initialisers; the kernel is drawn as Flax draws it,
+            ``(*kernel_size, in // groups, out)``, then moved to the kernel layout, so the
+            same ``rngs`` give Flax's values.
+        conv_general_dilated: the convolution function; jaxconv's by default,
+            ``jax.lax.conv_general_dilated`` or a ``functools.partial`` of jaxconv's with a
+            ``strategy=`` also work.
+        promote_dtype: Flax's dtype promotion function.
+        preferred_element_type: accumulation and output dtype of the convolution.
+        dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
+            :class:`jaxconv.DimensionNumbers`.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
+            the padding is filled. With ``input_dilation`` the undilated input is padded.
+        rngs: ``nnx.Rngs`` with a ``params`` stream.
+        kernel_metadata, bias_metadata: metadata for the ``nnx.Param`` variables.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> import jaxconv.nnx
+        >>> layer = jaxconv.nnx.Conv(3, 4, (3, 3), padding="SAME", rngs=nnx.Rngs(0))
+        >>> layer.kernel.shape, layer(jnp.ones((2, 8, 8, 3))).shape
+        ((3, 3, 3, 4), (2, 8, 8, 4))
+        >>> torch_like = jaxconv.nnx.Conv(3, 4, (3, 3), padding=1, padding_mode="reflect",
+        ...     dimension_numbers=("NCHW", "OIHW", "NCHW"), rngs=nnx.Rngs(0))
+        >>> torch_like.kernel.shape, torch_like(jnp.ones((2, 3, 8, 8))).shape
+        ((4, 3, 3, 3), (2, 4, 8, 8))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: None | int | Sequence[int] = 1,
+        *,
+        padding: Any = "SAME",
+        input_dilation: None | int | Sequence[int] = 1,
+        kernel_dilation: None | int | Sequence[int] = 1,
+        feature_group_count: int = 1,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Callable[..., Any] = default_kernel_init,
+        bias_init: Callable[..., Any] = default_bias_init,
+        conv_general_dilated: Callable[..., Any] = _jaxconv_conv,
+        promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
+        preferred_element_type: Any = None,
+        dimension_numbers: Any = None,
+        padding_mode: str = "zeros",
+        rngs: nnx.Rngs,
+        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
+        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+    ):
+        cfg = common.conv_config(
+            kernel_size,
+            strides,
+            padding,
+            input_dilation,
+            kernel_dilation,
+            feature_group_count,
+            dimension_numbers,
+            padding_mode,
+        )
+        in_features = common.positive("in_features", in_features)
+        out_features = common.positive("out_features", out_features)
+        groups = cfg.feature_group_count
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if value % groups:
+                raise ValueError(
+                    f"`{name}` (={value}) must be divisible by `feature_group_count` (={groups})."
+                )
+        fn = common.check_callable("conv_general_dilated", conv_general_dilated)
+        self.kernel_shape = cfg.layouts.kernel_shape(
+            cfg.kernel_size, in_features // groups, out_features
+        )
+        common.check_mask(mask, self.kernel_shape)
+        self.kernel = nnx.Param(
+            common.init_kernel(
+                kernel_init,
+                rngs.params(),
+                cfg.layouts,
+                cfg.kernel_size,
+                in_features // groups,
+                out_features,
+                param_dtype,
+            ),
+            **kernel_metadata,
+        )
+        self.bias = _bias_param(
+            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
+        )
+        self.in_features = in_features
+        self.out_features = out_features
+        self.kernel_size = cfg.kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.input_dilation = input_dilation
+        self.kernel_dilation = kernel_dilation
+        self.feature_group_count = groups
+        self.use_bias = use_bias
+        self.mask = mask
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        self.conv_general_dilated = fn
+        self.promote_dtype = promote_dtype
+        self.preferred_element_type = preferred_element_type
+        self.dimension_numbers = dimension_numbers
+        self.padding_mode = padding_mode
+        self._config = cfg
+        self._native_mode = common.accepts_keyword(fn, "padding_mode")
+
+    def __call__(self, inputs: ArrayLike, out_sharding: Any = None) -> jax.Array:
+        """Convolve ``inputs`` (in the input layout, optionally with several or no batch
+        dims) and add the bias; returns the output in the output layout."""
+        common.check_mask(self.mask, self.kernel_shape)
+        kernel = self.kernel[...]
+        if self.mask is not None:
+            kernel = kernel * self.mask
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        return common.apply_conv(
+            self.conv_general_dilated,
+            self._native_mode,
+            self._config,
+            inputs,
+            kernel,
+            bias,
+            self.precision,
+            self.preferred_element_type,
+            out_sharding,
+        )
+
+    @classmethod
+    def from_kernel(
+        cls,
+        kernel: ArrayLike,
+        bias: ArrayLike | None = None,
+        *,
+        layout: str = "OIHW",
+        flip: bool | None = None,
+        **conv_kwargs: Any,
+    ) -> Conv:
+        """A ``Conv`` holding ``kernel`` (and ``bias``) given in another framework's layout.
+
+        ``in_features``, ``out_features`` and ``kernel_size`` are read off the kernel; the
+        kernel is moved into this module's kernel layout (``HWIO`` by default, or that of
+        ``dimension_numbers``) and cast to ``param_dtype``.
+
+        Args:
+            kernel: the weights, laid out as ``layout`` says. PyTorch's ``Conv2d.weight`` is
+                ``(out, in // groups, kh, kw)``: ``layout="OIHW"``. TensorFlow and Keras 3
+                store ``(kh, kw, in // groups, out)``: ``layout="HWIO"``. Keras 1 on Theano
+                stores ``(out, in, kh, kw)`` kernels of a true (flipped) convolution:
+                ``layout="OIHW", flip=True``. Use the module's spatial letters (``"OIW"``
+                for 1-d, ``"OIDHW"`` for 3-d).
+            bias: ``(out,)`` or None. Without a bias the module gets ``use_bias=False``
+                unless ``use_bias=True`` is passed (then the bias starts at zero).
+            layout: the kernel's layout string, or a framework name: ``"pytorch"``
+                (``"OIHW"``), ``"tensorflow"``/``"keras"`` (``"HWIO"``) or ``"theano"``
+                (``"OIHW"`` and ``flip=True``).
+            flip: reverse every spatial axis (a true convolution's kernel to a
+                cross-correlation's, see :func:`jaxconv.convert_kernel`). ``None``: only for
+                ``"theano"``.
+            **conv_kwargs: any other constructor argument (``padding``, ``strides``,
+                ``feature_group_count``, ``dimension_numbers``, ``rngs``, ...).
+
+        Example:
+            >>> import numpy as np, jaxconv.nnx
+            >>> w = np.ones((8, 3, 5, 5), np.float32)  # a PyTorch Conv2d(3, 8, 5) weight
+            >>> layer = jaxconv.nnx.Conv.from_kernel(w, np.zeros(8, np.float32), layout="OIHW",
+            ...                                      padding=2)
+            >>> layer.kernel.shape, layer.bias.shape
+            ((5, 5, 3, 8), (8,))
+        """
+        conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
+        ks_dims = _num_spatial(kernel)
+        layouts = common.parse_layouts(conv_kwargs.get("dimension_numbers"), ks_dims)
+        w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
+        groups = conv_kwargs.get("feature_group_count", 1)
+        module = cls(
+            sizes["I"] * common.positive("feature_group_count", groups),
+            sizes["O"],
+            tuple(sizes[c] for c in layouts.spatial),
+            **conv_kwargs,
+        )
+        _set_params(module, w, common.check_bias(bias, sizes["O"]))
+        return module
+
+
+def _num_spatial(kernel: Any) -> int:
+    ndim = jnp.ndim(kernel)
+    if ndim < 3:
+        raise ValueError(
+            f"`kernel` must have rank >= 3 (two feature axes and the spatial axes), got shape "
+            f"{jnp.shape(kernel)}."
+        )
+    return ndim - 2
+
+
+class ConvTranspose(nnx.Module):
+    """A transposed convolution layer, ``flax.nnx.ConvTranspose``'s drop-in, computed by
+    :func:`jaxconv.conv_transpose` (``jax.lax.conv_transpose`` semantics).
+
+    With the default ``dimension_numbers`` the input is ``(*batch_dims, *spatial, in)``, the
+    kernel parameter ``(*kernel_size, in, out)`` — or ``(*kernel_size, out, in)`` with
+    ``transpose_kernel=True``, the kernel of the forward convolution this one transposes —
+    and the output ``(*batch_dims, *out_spatial, out)``.
+
+    Args:
+        in_features, out_features: feature counts.
+        kernel_size: an int (1-d) or one int per spatial dim.
+        strides: an int or one per spatial dim: the upsampling factor.
+        padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``
+            (``out = in * stride + max(k - stride, 0)``), ``'CIRCULAR'`` (the ``'VALID'``
+            output folded periodically onto ``in * stride``), an int or one int or
+            ``(low, high)`` pair per spatial dim, applied to the dilated input as in lax
+            (not PyTorch's convention).
+        kernel_dilation: an int or one per spatial dim.
+        use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
+        promote_dtype, preferred_element_type, rngs, kernel_metadata, bias_metadata: as
+            for :class:`Conv`.
+        transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
+        dimension_numbers: layouts as for :class:`Conv`, e.g. ``("NCHW", "OIHW", "NCHW")``.
+        conv_transpose: the function; jaxconv's by default, ``jax.lax.conv_transpose`` too.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> import jaxconv.nnx
+        >>> up = jaxconv.nnx.ConvTranspose(3, 4, (3, 3), strides=2, rngs=nnx.Rngs(0))
+        >>> up(jnp.ones((1, 5, 5, 3))).shape
+        (1, 10, 10, 4)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: None | int | Sequence[int] = None,
+        *,
+        padding: Any = "SAME",
+        kernel_dilation: None | int | Sequence[int] = None,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Callable[..., Any] = default_kernel_init,
+        bias_init: Callable[..., Any] = default_bias_init,
+        transpose_kernel: bool = False,
+        promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
+        preferred_element_type: Any = None,
+        dimension_numbers: Any = None,
+        conv_transpose: Callable[..., Any] = _jaxconv_conv_transpose,
+        rngs: nnx.Rngs,
+        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
+        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+    ):
+        cfg = common.transpose_config(
+            kernel_size, strides, padding, kernel_dilation, dimension_numbers, transpose_kernel
+        )
+        in_features = common.positive("in_features", in_features)
+        out_features = common.positive("out_features", out_features)
+        i, o = (out_features, in_features) if cfg.transpose_kernel else (in_features, out_features)
+        self.kernel_shape = cfg.layouts.kernel_shape(cfg.kernel_size, i, o)
+        common.check_mask(mask, self.kernel_shape)
+        self.kernel = nnx.Param(
+            common.init_kernel(
+                kernel_init, rngs.params(), cfg.layouts, cfg.kernel_size, i, o, param_dtype
+            ),
+            **kernel_metadata,
+        )
+        self.bias = _bias_param(
+            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
+        )
+        self.in_features = in_features
+        self.out_features = out_features
+        self.kernel_size = cfg.kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.kernel_dilation = kernel_dilation
+        self.use_bias = use_bias
+        self.mask = mask
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        self.transpose_kernel = cfg.transpose_kernel
+        self.promote_dtype = promote_dtype
+        self.preferred_element_type = preferred_element_type
+        self.dimension_numbers = dimension_numbers
+        self.conv_transpose = common.check_callable("conv_transpose", conv_transpose)
+        self._config = cfg
+
+    def __call__(self, inputs: ArrayLike) -> jax.Array:
+        """Apply the transposed convolution and the bias; layouts as the constructor says."""
+        common.check_mask(self.mask, self.kernel_shape)
+        kernel = self.kernel[...]
+        if self.mask is not None:
+            kernel = kernel * self.mask
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        return common.apply_conv_transpose(
+            self.conv_transpose,
+            self._config,
+            inputs,
+            kernel,
+            bias,
+            self.precision,
+            self.preferred_element_type,
+        )
+
+    @classmethod
+    def from_kernel(
+        cls,
+        kernel: ArrayLike,
+        bias: ArrayLike | None = None,
+        *,
+        layout: str = "OIHW",
+        flip: bool | None = None,
+        **conv_kwargs: Any,
+    ) -> ConvTranspose:
+        """A ``ConvTranspose`` holding ``kernel`` (and ``bias``) from another layout.
+
+        Arguments as for :meth:`Conv.from_kernel`. ``O`` and ``I`` name the kernel's axes
+        as this module reads them: with ``transpose_kernel=True`` the kernel is the forward
+        convolution's, ``O`` is this layer's input features and ``I`` its output features.
+        PyTorch's ``ConvTranspose2d.weight`` ``(in, out, kh, kw)`` is therefore
+        ``layout="OIHW"`` with ``transpose_kernel=True``; its ``padding=p`` is
+        ``padding=k - 1 - p`` here (for ``dilation=1``; add ``output_padding`` to the
+        high side).
+
+        Example:
+            >>> import numpy as np, jaxconv.nnx
+            >>> w = np.ones((4, 2, 3, 3), np.float32)  # ConvTranspose2d(4, 2, 3).weight
+            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(w, layout="OIHW", strides=2,
+            ...     padding=2, transpose_kernel=True)
+            >>> up.in_features, up.out_features
+            (4, 2)
+        """
+        conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
+        layouts = common.parse_layouts(conv_kwargs.get("dimension_numbers"), _num_spatial(kernel))
+        w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
+        swap = bool(conv_kwargs.get("transpose_kernel", False))
+        in_f, out_f = (sizes["O"], sizes["I"]) if swap else (sizes["I"], sizes["O"])
+        module = cls(in_f, out_f, tuple(sizes[c] for c in layouts.spatial), **conv_kwargs)
+        _set_params(module, w, common.check_bias(bias, out_f))
+        return module
+
+
+class ConvLocal(nnx.Module):
+    """A locally connected layer: a convolution with a separate kernel at each output
+    position, built on :func:`jaxconv.extract_patches` and one einsum.
+
+    The parameters are ``flax.linen.ConvLocal``'s: kernel
+    ``(*out_spatial, in_features * prod(kernel_size), out_features)`` whose rows are ordered
+    ``(in_feature, *window)`` as in ``jax.lax.conv_general_dilated_local``, and bias
+    ``(*out_spatial, out_features)``. Given the same kernel it computes the same output as
+    ``flax.linen.ConvLocal``. Because NNX builds parameters eagerly, the input's spatial
+    size is a constructor argument.
+
+    With the default ``dimension_numbers`` the input is ``(*batch_dims, *input_size,
+    in_features)``; other layouts (``("NCHW", "OIHW", "NCHW")``) change where the input's and
+    output's axes are; the kernel keeps the shape above (spatial dims in the kernel layout's
+    order).
+
+    Args:
+        in_features, out_features: feature counts.
+        kernel_size: an int (1-d) or one int per spatial dim.
+        strides: an int or one per spatial dim.
+        input_size: the input's spatial sizes (an int for all dims, or one per dim).
+        padding, input_dilation, kernel_dilation, padding_mode: as for :class:`Conv`.
+        use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
+        promote_dtype, preferred_element_type, dimension_numbers, rngs, kernel_metadata,
+        bias_metadata: as for :class:`Conv`; ``kernel_init`` gets the kernel shape above.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> import jaxconv.nnx
+        >>> local = jaxconv.nnx.ConvLocal(3, 4, (3, 3), input_size=(8, 8), padding="VALID",
+        ...                               rngs=nnx.Rngs(0))
+        >>> local.kernel.shape, local.bias.shape, local(jnp.ones((2, 8, 8, 3))).shape
+        ((6, 6, 27, 4), (6, 6, 4), (2, 6, 6, 4))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: None | int | Sequence[int] = 1,
+        *,
+        input_size: int | Sequence[int],
+        padding: Any = "SAME",
+        input_dilation: None | int | Sequence[int] = 1,
+        kernel_dilation: None | int | Sequence[int] = 1,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Callable[..., Any] = default_kernel_init,
+        bias_init: Callable[..., Any] = default_bias_init,
+        promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
+        preferred_element_type: Any = None,
+        dimension_numbers: Any = None,
+        padding_mode: str = "zeros",
+        rngs: nnx.Rngs,
+        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
+        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+    ):
+        cfg = common.conv_config(
+            kernel_size,
+            strides,
+            padding,
+            input_dilation,
+            kernel_dilation,
+            1,
+            dimension_numbers,
+            padding_mode,
+        )
+        in_features = common.positive("in_features", in_features)
+        out_features = common.positive("out_features", out_features)
+        input_size = common.broadcast_ints("input_size", input_size, len(cfg.kernel_size))
+        self.kernel_shape, bias_shape = common.local_kernel_shape(
+            cfg, input_size, in_features, out_features
+        )
+        if 0 in self.kernel_shape:
+            raise ValueError(
+                f"`input_size` {input_size} is too small for `kernel_size` {cfg.kernel_size} "
+                f"with this padding: the output would be empty ({self.kernel_shape[:-2]})."
+            )
+        common.check_mask(mask, self.kernel_shape)
+        self.kernel = nnx.Param(
+            kernel_init(rngs.params(), self.kernel_shape, param_dtype), **kernel_metadata
+        )
+        self.bias = _bias_param(use_bias, bias_init, rngs, bias_shape, param_dtype, bias_metadata)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.kernel_size = cfg.kernel_size
+        self.strides = strides
+        self.input_size = input_size
+        self.padding = padding
+        self.input_dilation = input_dilation
+        self.kernel_dilation = kernel_dilation
+        self.use_bias = use_bias
+        self.mask = mask
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        self.promote_dtype = promote_dtype
+        self.preferred_element_type = preferred_element_type
+        self.dimension_numbers = dimension_numbers
+        self.padding_mode = padding_mode
+        self._config = cfg
+
+    def __call__(self, inputs: ArrayLike) -> jax.Array:
+        """Apply the unshared convolution and the bias; layouts as the constructor says."""
+        common.check_mask(self.mask, self.kernel_shape)
+        kernel = self.kernel[...]
+        if self.mask is not None:
+            kernel = kernel * self.mask
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        return common.apply_local(
+            self._config, inputs, kernel, bias, self.precision, self.preferred_element_type
+        )
