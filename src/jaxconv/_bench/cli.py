@@ -138,6 +138,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="with --processes: kill the processes after this long (default: 900)",
     )
+    a(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() (auto-detected on TPU pods, SLURM, Open MPI) and "
+        "run the data-parallel case over every process's devices: start the same command on "
+        "every host of a GPU or TPU cluster",
+    )
     a("--list", action="store_true", help="list the suites and their cases, then exit")
     # Internal: set by the --processes launcher for each child process.
     a("--process-id", type=int, default=None, help=argparse.SUPPRESS)
@@ -236,6 +243,8 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
         jax.distributed.initialize(
             args.coordinator, args.processes, args.process_id, initialization_timeout=120
         )
+    elif args.distributed:
+        jax.distributed.initialize()
     elif args.cpu_devices:
         jax.config.update("jax_num_cpu_devices", args.cpu_devices)
 
@@ -261,7 +270,10 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     if not console.is_terminal:
         console = Console(quiet=not main, width=160)
     distributed = jax.process_count() > 1
-    by_platform = {"cpu": jax.devices()} if distributed else _select_devices(args.devices)
+    if distributed:
+        by_platform = {jax.devices()[0].platform: jax.devices()}
+    else:
+        by_platform = _select_devices(args.devices)
     suite_names = list(dict.fromkeys(s for s, _ in work))
 
     # The work list: per-device records (skipped under --processes, where the processes share
