@@ -307,8 +307,15 @@ def conv2d(
     Args:
         x: ``(N, H, W, C)`` by default.
         w: ``(kh, kw, C // groups, O)`` by default.
-        strides, padding, dilation, groups, dimension_numbers, padding_mode, precision,
-        preferred_element_type, strategy: as for :func:`conv`.
+        strides: as for :func:`conv`.
+        padding: as for :func:`conv`.
+        dilation: as for :func:`conv`.
+        groups: as for :func:`conv`.
+        dimension_numbers: three layout strings, default ``("NHWC", "HWIO", "NHWC")``.
+        padding_mode: as for :func:`conv`.
+        precision: as for :func:`conv`.
+        preferred_element_type: as for :func:`conv`.
+        strategy: as for :func:`conv`.
 
     Returns:
         ``(N, H_out, W_out, O)`` by default.
@@ -380,7 +387,8 @@ def conv_transpose(
         rhs_dilation: ``n`` ints, kernel dilation.
         dimension_numbers: three layout strings; default channels-last (``NHWC``/``HWIO``).
         transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
-        precision, preferred_element_type: as for :func:`conv_general_dilated`.
+        precision: as for :func:`conv_general_dilated`.
+        preferred_element_type: as for :func:`conv_general_dilated`.
         use_consistent_padding: interpret pairs as the forward convolution's padding.
         strategy: ``'auto'`` or a compute strategy's name.
 

@@ -300,10 +300,16 @@ def explain(
         w: the kernel, of ``x``'s dtype and rank.
         index: the output element, one int per output axis in the *output* layout (for
             ``NHWC``, ``(n, h, w, c)``); negative ints count from the end, as in numpy.
-        strides, padding, dilation, groups, dimension_numbers, padding_mode: as for
-            :func:`jaxconv.conv`.
-        precision, strategy: accepted so that :func:`jaxconv.conv`'s keywords pass
-            through; the explanation is exact arithmetic and does not depend on them.
+        strides: an int or one per spatial dim, as for :func:`jaxconv.conv`.
+        padding: ``'VALID'``, ``'SAME'``, ``'SAME_LOWER'``, ints or ``(low, high)`` pairs.
+        dilation: kernel dilation, an int or one per spatial dim.
+        groups: feature groups (``groups == C`` with ``I == 1`` is depthwise).
+        dimension_numbers: three layout strings or a :class:`DimensionNumbers`; default
+            channels-last of ``x``'s rank.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        precision: accepted so that :func:`jaxconv.conv`'s keywords pass through; the
+            explanation is exact arithmetic and does not depend on it.
+        strategy: accepted and ignored, as ``precision``.
         preferred_element_type: the dtype of :attr:`Explanation.value` (default ``x``'s).
 
     Returns:
