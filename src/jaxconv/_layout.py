@@ -46,6 +46,7 @@ class DimensionNumbers(NamedTuple):
         """The three layout strings, with ``spatial`` (default ``W``/``HW``/``DHW``) as letters.
 
         Example:
+            >>> import jaxconv
             >>> jaxconv.conv_dimension_numbers(4, None).to_strings()
             ('NCHW', 'OIHW', 'NCHW')
         """
@@ -206,7 +207,9 @@ def _permutation(name_src: str, src: Any, name_dst: str, dst: Any, ndim: int) ->
             f"`{name_src}` {src!r} and `{name_dst}` {dst!r} must hold the same letters."
         )
     if len(src) != ndim:
-        raise ValueError(f"`{name_src}` {src!r} has {len(src)} letters but the array has rank {ndim}.")
+        raise ValueError(
+            f"`{name_src}` {src!r} has {len(src)} letters but the array has rank {ndim}."
+        )
     return tuple(src.index(c) for c in dst)
 
 
