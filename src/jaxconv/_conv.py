@@ -284,6 +284,7 @@ def conv(
         rhs_name="w",
         broadcast=True,
         names=("strides", "lhs_dilation", "dilation"),
+        groups_name="groups",
     )
     return _execute(x, w, plan, precision, preferred_element_type, strategy)
 

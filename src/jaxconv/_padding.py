@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 PADDING_WORDS = ("VALID", "SAME", "SAME_LOWER")
@@ -52,6 +53,8 @@ def parse_padding(padding: Any, num_spatial: int, *, allow_ints: bool = True) ->
                 f"pairs, got {padding!r}."
             )
         return word
+    if isinstance(padding, np.ndarray) and padding.ndim:
+        padding = padding.tolist()  # lax accepts an array of (low, high) pairs too
     if allow_ints and not isinstance(padding, Sequence) and hasattr(padding, "__index__"):
         p = operator.index(padding)
         return ((p, p),) * num_spatial
@@ -127,9 +130,7 @@ def check_mode_pads(padding_mode: str, pads: Pads, in_shape: Sequence[int]) -> N
                 f"padding {(lo, hi)} for spatial dim {dim} of size {n}."
             )
         if padding_mode == "replicate" and n == 0 and (lo or hi):
-            raise ValueError(
-                f"`padding_mode='replicate'` cannot pad the empty spatial dim {dim}."
-            )
+            raise ValueError(f"`padding_mode='replicate'` cannot pad the empty spatial dim {dim}.")
 
 
 def pad_spatial(

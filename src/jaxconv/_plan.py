@@ -91,6 +91,7 @@ def make_plan(
     rhs_name: str = "rhs",
     broadcast: bool = False,
     names: tuple[str, str, str] = ("window_strides", "lhs_dilation", "rhs_dilation"),
+    groups_name: str = "feature_group_count",
 ) -> ConvPlan:
     """Check every argument against the shapes and resolve padding to (low, high) pairs.
 
@@ -107,7 +108,7 @@ def make_plan(
     strides = int_tuple(names[0], window_strides, n, broadcast=broadcast)
     lhs_dil = int_tuple(names[1], lhs_dilation, n, broadcast=broadcast)
     rhs_dil = int_tuple(names[2], rhs_dilation, n, broadcast=broadcast)
-    fg = positive_int("feature_group_count", feature_group_count)
+    fg = positive_int(groups_name, feature_group_count)
     bg = positive_int("batch_group_count", batch_group_count)
     padding_mode = check_padding_mode(padding_mode)
 
@@ -120,21 +121,20 @@ def make_plan(
 
     if fg > 1 and bg > 1:
         raise ValueError(
-            f"at most one of `feature_group_count` (={fg}) and `batch_group_count` (={bg}) may "
-            "be > 1."
+            f"at most one of `{groups_name}` (={fg}) and `batch_group_count` (={bg}) may be > 1."
         )
     if cin % fg:
         raise ValueError(
-            f"`feature_group_count` (={fg}) must divide the input features (={cin}) of "
+            f"`{groups_name}` (={fg}) must divide the input features (={cin}) of "
             f"`{lhs_name}` with shape {tuple(lhs_shape)}."
         )
     if cin // fg != kin:
         raise ValueError(
             f"the input features of `{lhs_name}` (={cin}, shape {tuple(lhs_shape)}) divided by "
-            f"`feature_group_count` (={fg}) must equal the kernel's input features (={kin}, "
+            f"`{groups_name}` (={fg}) must equal the kernel's input features (={kin}, "
             f"`{rhs_name}` shape {tuple(rhs_shape)})."
         )
-    for name, g in (("feature_group_count", fg), ("batch_group_count", bg)):
+    for name, g in ((groups_name, fg), ("batch_group_count", bg)):
         if cout % g:
             raise ValueError(
                 f"`{name}` (={g}) must divide the kernel's output features (={cout}, "
@@ -145,8 +145,10 @@ def make_plan(
             f"`batch_group_count` (={bg}) must divide the batch (={batch}) of `{lhs_name}`."
         )
 
-    dilated_in = tuple(0 if s == 0 else (s - 1) * d + 1 for s, d in zip(in_spatial, lhs_dil))
-    window = tuple(0 if k == 0 else (k - 1) * d + 1 for k, d in zip(kernel, rhs_dil))
+    dilated_in = tuple(
+        0 if s == 0 else (s - 1) * d + 1 for s, d in zip(in_spatial, lhs_dil, strict=True)
+    )
+    window = tuple(0 if k == 0 else (k - 1) * d + 1 for k, d in zip(kernel, rhs_dil, strict=True))
     pads = parse_padding(padding, n)
     if isinstance(pads, str):
         if any(d != 1 for d in lhs_dil):
@@ -160,13 +162,25 @@ def make_plan(
             f"`padding_mode={padding_mode!r}` cannot be combined with input dilation {lhs_dil}."
         )
     check_mode_pads(padding_mode, pads, in_spatial)
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(dilated_in, pads))
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(dilated_in, pads, strict=True))
     if any(p < 0 for p in padded):
         raise ValueError(
             f"negative `padding` {pads} is larger than the input's spatial size {in_spatial}."
         )
-    outs = tuple(out_size(p, w, s) for p, w, s in zip(padded, window, strides))
+    outs = tuple(out_size(p, w, s) for p, w, s in zip(padded, window, strides, strict=True))
     return ConvPlan(
-        dn, batch, cin, cout, in_spatial, kernel, outs, strides, pads, lhs_dil, rhs_dil,
-        fg, bg, padding_mode,
+        dn,
+        batch,
+        cin,
+        cout,
+        in_spatial,
+        kernel,
+        outs,
+        strides,
+        pads,
+        lhs_dil,
+        rhs_dil,
+        fg,
+        bg,
+        padding_mode,
     )
