@@ -229,7 +229,7 @@ def test_index_errors():
         jaxconv.explain(x, w, (0, 0, 0))
     with pytest.raises(TypeError, match="`index`"):
         jaxconv.explain(x, w, (0, 0, 0, 0.5))
-    with pytest.raises(ValueError, match="feature_group_count"):
+    with pytest.raises(ValueError, match="group"):
         jaxconv.explain(x, w, (0, 0, 0, 0), groups=2)
     e = jaxconv.explain(x, w, (0, -1, -1, -1))
     assert e.index == (0, 2, 2, 3)
