@@ -36,19 +36,58 @@ def window_taps(
     ``out`` elements ``stride`` apart. Every slice has ``xp``'s shape with the spatial
     sizes replaced by ``out_spatial``.
     """
+    yield from shifted_taps(
+        xp, spatial_axes, kernel, dilation, strides, out_spatial, ((0, 0),) * len(kernel)
+    )
+
+
+def _tap_bounds(size: int, low: int, offset: int, stride: int, out: int) -> tuple[int, int, int]:
+    """For one axis and tap offset: (first valid output, valid count, first input index).
+
+    Output ``o`` reads input ``o * stride + offset - low``; it is valid when that index
+    lies in ``[0, size)``, and padding otherwise.
+    """
+    first = max(0, -(-(low - offset) // stride))
+    last = min(out - 1, (size - 1 + low - offset) // stride)
+    count = max(0, last - first + 1)
+    return first, count, first * stride + offset - low
+
+
+def shifted_taps(
+    x: jnp.ndarray,
+    spatial_axes: Sequence[int],
+    kernel: Sequence[int],
+    dilation: Sequence[int],
+    strides: Sequence[int],
+    out_spatial: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+) -> Iterator[jnp.ndarray]:
+    """Yield the taps of a zero-padded ``x`` without materialising the padded input.
+
+    Each tap is a strided slice of ``x`` padded with the zeros that the padding places
+    under it, so XLA can fuse it into whatever consumes it. The result equals
+    :func:`window_taps` applied to ``x`` padded by ``pads``.
+    """
+    zero = jnp.zeros((), x.dtype)
     for offsets in itertools.product(*(range(k) for k in kernel)):
-        start = [0] * xp.ndim
-        limit = list(xp.shape)
-        step = [1] * xp.ndim
-        for ax, i, d, s, o in zip(spatial_axes, offsets, dilation, strides, out_spatial, strict=True):
-            start[ax] = i * d
-            limit[ax] = i * d + (o - 1) * s + 1
-            step[ax] = s
-        yield lax.slice(xp, start, limit, step)
+        start = [0] * x.ndim
+        limit = list(x.shape)
+        step = [1] * x.ndim
+        config = [(0, 0, 0)] * x.ndim
+        for ax, i, d, s, o, (lo, _) in zip(
+            spatial_axes, offsets, dilation, strides, out_spatial, pads, strict=True
+        ):
+            first, count, begin = _tap_bounds(x.shape[ax], lo, i * d, s, o)
+            if count == 0:  # the whole tap lies in the padding
+                first, begin = o, 0
+            start[ax], limit[ax], step[ax] = begin, begin + max(count - 1, 0) * s + min(count, 1), s
+            config[ax] = (first, o - first - count, 0)
+        tap = lax.slice(x, start, limit, step)
+        yield tap if all(c == (0, 0, 0) for c in config) else lax.pad(tap, zero, config)
 
 
 def to_channels_last(x: jnp.ndarray, spec: Sequence[int]) -> jnp.ndarray:
-    """``x`` with axes ``spec = (batch, feature, *spatial)`` moved to ``(batch, *spatial, feature)``."""
+    """``x`` with axes ``spec = (batch, feature, *spatial)`` moved to channels-last."""
     return jnp.transpose(x, (spec[0], *spec[2:], spec[1]))
 
 

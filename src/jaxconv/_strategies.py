@@ -13,7 +13,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 
 from ._padding import pad_spatial
-from ._patches import window_taps
+from ._patches import shifted_taps, window_taps
 from ._plan import ConvPlan
 
 Strategy = Callable[..., jnp.ndarray]
@@ -29,10 +29,14 @@ def _acc_dtype(dtype, preferred):
 
 
 def _taps(x, plan: ConvPlan):
-    n = plan.num_spatial
-    axes = range(1, n + 1)
+    """The taps of the padded input, each ``(N, *out_spatial, C)``, row-major over the kernel."""
+    axes = range(1, plan.num_spatial + 1)
+    geometry = (plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
+    if plan.padding_mode == "zeros" and all(d == 1 for d in plan.lhs_dilation):
+        # Zero padding folded into each tap: the padded input is never materialised.
+        return shifted_taps(x, axes, *geometry, plan.pads)
     xp = pad_spatial(x, axes, plan.pads, plan.lhs_dilation, plan.padding_mode)
-    return window_taps(xp, axes, plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
+    return window_taps(xp, axes, *geometry)
 
 
 def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_element_type):
@@ -54,7 +58,9 @@ def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_el
         spec = f"n...{k}gi,{k}igo->n...go"
     else:
         spec = f"n...{k}i,{k}io->n...o"
-    out = jnp.einsum(spec, lhs, w, precision=precision, preferred_element_type=preferred_element_type)
+    out = jnp.einsum(
+        spec, lhs, w, precision=precision, preferred_element_type=preferred_element_type
+    )
     return out.reshape(plan.batch // b, *plan.out_spatial, plan.out_features)
 
 
@@ -114,4 +120,3 @@ def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
         shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
         return jnp.zeros(shape, out_dtype)
     return STRATEGIES[name](x, w, plan, precision, preferred_element_type)
-
