@@ -1,0 +1,93 @@
+"""Shared test configuration: strict promotion, one tolerance table, random operands."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+# Silent rank broadcasting anywhere in jaxconv (or a test) becomes an error.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+HIGHEST = lax.Precision.HIGHEST
+
+# One tolerance table for every comparison against a reference. float32 comparisons run at
+# Precision.HIGHEST on both sides; int32 is exact.
+TOLERANCES: dict[np.dtype, dict[str, float]] = {
+    np.dtype(np.float64): {"rtol": 1e-12, "atol": 1e-12},
+    np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-5},
+    np.dtype(jnp.bfloat16): {"rtol": 2e-2, "atol": 5e-2},
+    np.dtype(np.float16): {"rtol": 2e-3, "atol": 5e-3},
+    np.dtype(np.int32): {"rtol": 0.0, "atol": 0.0},
+    np.dtype(np.complex64): {"rtol": 1e-5, "atol": 1e-5},
+}
+
+
+def tolerance(dtype) -> dict[str, float]:
+    """``rtol``/``atol`` for comparing arrays of ``dtype``."""
+    return TOLERANCES[np.dtype(dtype)]
+
+
+def assert_close(actual, expected, dtype=None) -> None:
+    """Same shape and dtype, and values within the table's tolerance for ``dtype``."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    dtype = np.dtype(dtype or expected.dtype)
+    if dtype == np.dtype(jnp.bfloat16) or dtype == np.float16:
+        actual, expected = actual.astype(np.float32), expected.astype(np.float32)
+    np.testing.assert_allclose(actual, expected, **tolerance(dtype))
+
+
+def random_array(rng: np.random.Generator, shape: Sequence[int], dtype=np.float32) -> np.ndarray:
+    """Random values of ``dtype``: small integers for int dtypes, uniform in [-1, 1] otherwise."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(-3, 4, size=shape).astype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        re, im = rng.uniform(-1, 1, size=(2, *shape))
+        return (re + 1j * im).astype(dtype)
+    return rng.uniform(-1, 1, size=shape).astype(np.float32).astype(dtype)
+
+
+def layout_shape(layout: str, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    """The shape of an array laid out as ``layout`` with ``sizes[letter]`` along each letter."""
+    return tuple(sizes[c] for c in layout)
+
+
+def random_conv_operands(
+    rng: np.random.Generator,
+    dimension_numbers: tuple[str, str, str],
+    *,
+    batch: int,
+    in_features: int,
+    out_features: int,
+    in_spatial: Sequence[int],
+    kernel: Sequence[int],
+    feature_group_count: int = 1,
+    dtype=np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random ``(lhs, rhs)`` for the layouts ``dimension_numbers``.
+
+    Sizes are canonical: ``in_spatial`` and ``kernel`` are listed in the order of the kernel
+    layout's spatial letters (the order lax takes strides and padding in).
+    """
+    lhs_spec, rhs_spec, _ = dimension_numbers
+    spatial = [c for c in rhs_spec if c not in "OI"]
+    lhs_sizes = {"N": batch, "C": in_features, **dict(zip(spatial, in_spatial, strict=True))}
+    rhs_sizes = {
+        "O": out_features,
+        "I": in_features // feature_group_count,
+        **dict(zip(spatial, kernel, strict=True)),
+    }
+    lhs = random_array(rng, layout_shape(lhs_spec, lhs_sizes), dtype)
+    rhs = random_array(rng, layout_shape(rhs_spec, rhs_sizes), dtype)
+    return lhs, rhs
+
+
+def spatial_letters(num_spatial: int) -> str:
+    """``W``, ``HW`` or ``DHW``."""
+    return {1: "W", 2: "HW", 3: "DHW"}[num_spatial]

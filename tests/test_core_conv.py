@@ -1,0 +1,439 @@
+"""jaxconv.conv_general_dilated against jax.lax.conv_general_dilated over a sampled grid."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import HIGHEST, assert_close, random_conv_operands, spatial_letters
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax import lax
+
+import jaxconv
+from jaxconv import _strategies
+from jaxconv._layout import conv_dimension_numbers
+from jaxconv._plan import make_plan
+
+_STATIC = (
+    "window_strides",
+    "padding",
+    "lhs_dilation",
+    "rhs_dilation",
+    "dimension_numbers",
+    "feature_group_count",
+    "batch_group_count",
+    "precision",
+    "preferred_element_type",
+)
+# One jitted function for every case: each static configuration compiles once.
+_jaxconv = jax.jit(jaxconv.conv_general_dilated, static_argnames=(*_STATIC, "strategy"))
+
+
+def _hashable(padding):
+    return padding if isinstance(padding, str) else tuple(tuple(p) for p in padding)
+
+
+def check(
+    lhs,
+    rhs,
+    *,
+    window_strides,
+    padding,
+    dimension_numbers,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    feature_group_count=1,
+    batch_group_count=1,
+    preferred_element_type=None,
+    strategy="auto",
+):
+    """Run jaxconv and lax on the same arguments and compare with the dtype's tolerance."""
+    kw = dict(
+        window_strides=tuple(window_strides),
+        padding=_hashable(padding),
+        lhs_dilation=None if lhs_dilation is None else tuple(lhs_dilation),
+        rhs_dilation=None if rhs_dilation is None else tuple(rhs_dilation),
+        dimension_numbers=dimension_numbers,
+        feature_group_count=feature_group_count,
+        batch_group_count=batch_group_count,
+        precision=HIGHEST,
+        preferred_element_type=preferred_element_type,
+    )
+    expected = lax.conv_general_dilated(lhs, rhs, **kw)
+    actual = _jaxconv(lhs, rhs, **kw, strategy=strategy)
+    assert_close(actual, expected)
+    return actual
+
+
+def run_case(
+    seed,
+    dimension_numbers,
+    *,
+    batch=2,
+    in_features=4,
+    out_features=6,
+    in_spatial=(6, 7),
+    kernel=(3, 2),
+    dtype=np.float32,
+    **conv_kw,
+):
+    rng = np.random.default_rng(seed)
+    lhs, rhs = random_conv_operands(
+        rng,
+        dimension_numbers,
+        batch=batch,
+        in_features=in_features,
+        out_features=out_features,
+        in_spatial=in_spatial,
+        kernel=kernel,
+        feature_group_count=conv_kw.get("feature_group_count", 1),
+        dtype=dtype,
+    )
+    return check(lhs, rhs, dimension_numbers=dimension_numbers, **conv_kw)
+
+
+# --- every NHWC/NCHW x HWIO/OIHW x NHWC/NCHW combination, exhaustively, over a grid ------------
+
+LAYOUT_COMBOS = list(itertools.product(("NHWC", "NCHW"), ("HWIO", "OIHW"), ("NHWC", "NCHW")))
+GRID = [
+    dict(window_strides=(1, 1), padding="VALID"),
+    dict(window_strides=(2, 1), padding="SAME", rhs_dilation=(1, 2)),
+    dict(window_strides=(1, 2), padding=((1, 0), (-1, 2)), lhs_dilation=(2, 1)),
+    dict(window_strides=(2, 2), padding="SAME_LOWER", feature_group_count=2),
+    dict(window_strides=(1, 1), padding=((2, 1), (0, 1)), batch_group_count=2),
+]
+
+
+@pytest.mark.parametrize("grid_index", range(len(GRID)))
+@pytest.mark.parametrize("dimension_numbers", LAYOUT_COMBOS, ids="-".join)
+def test_common_layouts_exhaustive(dimension_numbers, grid_index):
+    run_case(grid_index, dimension_numbers, **GRID[grid_index])
+
+
+# --- a seeded sample over all 24 permutations of each 2-d spec ---------------------------------
+
+
+def _permutation_sample():
+    lhs = ["".join(p) for p in itertools.permutations("NCHW")]
+    rhs = ["".join(p) for p in itertools.permutations("OIHW")]
+    out = list(lhs)
+    rng = np.random.default_rng(24)
+    rng.shuffle(rhs)
+    rng.shuffle(out)
+    # Each of the 24 permutations of every spec appears exactly once.
+    return list(zip(lhs, rhs, out, strict=True))
+
+
+PERMUTATION_GRID = [
+    dict(window_strides=(1, 2), padding="SAME"),
+    dict(window_strides=(2, 1), padding=((1, -1), (2, 0)), rhs_dilation=(2, 1)),
+    dict(window_strides=(1, 1), padding="VALID", feature_group_count=2),
+]
+
+
+@pytest.mark.parametrize(
+    "index, dimension_numbers", list(enumerate(_permutation_sample())), ids=lambda v: str(v)
+)
+def test_all_spec_permutations_sampled(index, dimension_numbers):
+    run_case(
+        100 + index,
+        dimension_numbers,
+        in_spatial=(5 + index % 3, 6),
+        **PERMUTATION_GRID[index % len(PERMUTATION_GRID)],
+    )
+
+
+def test_permutation_sample_covers_every_permutation():
+    sample = _permutation_sample()
+    for position, letters in enumerate(("NCHW", "OIHW", "NCHW")):
+        seen = {dn[position] for dn in sample}
+        assert seen == {"".join(p) for p in itertools.permutations(letters)}
+
+
+# --- ranks 1 to 3 -------------------------------------------------------------------------------
+
+
+def _layouts(num_spatial, kind):
+    s = spatial_letters(num_spatial)
+    if kind == "last":
+        return ("N" + s + "C", s + "IO", "N" + s + "C")
+    if kind == "first":
+        return ("NC" + s, "OI" + s, "NC" + s)
+    # mixed: channels-first input, kernel spatial order reversed, channels-last output
+    return ("NC" + s, "IO" + s[::-1], "N" + s + "C")
+
+
+RANK_CASES = [
+    (1, "last", dict(in_spatial=(9,), kernel=(3,), window_strides=(2,), padding="SAME")),
+    (1, "first", dict(in_spatial=(8,), kernel=(4,), window_strides=(1,), padding=((2, -1),))),
+    (
+        1,
+        "mixed",
+        dict(
+            in_spatial=(7,),
+            kernel=(2,),
+            window_strides=(3,),
+            padding="VALID",
+            rhs_dilation=(3,),
+            feature_group_count=2,
+        ),
+    ),
+    (2, "mixed", dict(in_spatial=(6, 8), kernel=(2, 3), window_strides=(1, 2), padding="SAME")),
+    (
+        3,
+        "last",
+        dict(in_spatial=(5, 6, 4), kernel=(2, 3, 1), window_strides=(1, 2, 1), padding="SAME"),
+    ),
+    (
+        3,
+        "first",
+        dict(
+            in_spatial=(4, 5, 5),
+            kernel=(2, 2, 2),
+            window_strides=(2, 1, 1),
+            padding=((1, 0), (0, 1), (-1, 1)),
+            rhs_dilation=(1, 2, 1),
+        ),
+    ),
+    (
+        3,
+        "mixed",
+        dict(
+            in_spatial=(3, 4, 5),
+            kernel=(1, 2, 2),
+            window_strides=(1, 1, 2),
+            padding="SAME_LOWER",
+            feature_group_count=2,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("num_spatial, kind, kw", RANK_CASES)
+def test_ranks(num_spatial, kind, kw):
+    run_case(num_spatial, _layouts(num_spatial, kind), **kw)
+
+
+# --- strides, every padding kind, dilations, groups --------------------------------------------
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+NCHW = ("NCHW", "OIHW", "NCHW")
+PADDINGS = [
+    "VALID",
+    "SAME",
+    "SAME_LOWER",
+    ((0, 0), (0, 0)),
+    ((1, 2), (3, 0)),
+    ((-1, 0), (0, -2)),
+    ((-2, 3), (2, -1)),
+]
+
+
+@pytest.mark.parametrize("strides", [(1, 1), (2, 3)])
+@pytest.mark.parametrize("padding", PADDINGS, ids=str)
+def test_padding_kinds_and_strides(padding, strides):
+    # An even kernel size makes SAME and SAME_LOWER differ.
+    run_case(7, NHWC, kernel=(4, 3), in_spatial=(8, 7), window_strides=strides, padding=padding)
+
+
+@pytest.mark.parametrize(
+    "lhs_dilation, rhs_dilation, padding",
+    [
+        ((2, 2), None, ((1, 1), (0, 2))),
+        ((3, 1), (1, 2), ((2, 2), (1, -1))),
+        (None, (2, 3), "SAME"),
+        (None, (3, 1), ((0, 1), (1, 0))),
+        ((1, 2), (2, 2), ((-1, 2), (2, 2))),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("dimension_numbers", [NHWC, NCHW], ids="-".join)
+def test_dilations(dimension_numbers, lhs_dilation, rhs_dilation, padding):
+    run_case(
+        11,
+        dimension_numbers,
+        window_strides=(1, 2),
+        padding=padding,
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation,
+    )
+
+
+GROUP_CASES = [
+    dict(in_features=4, out_features=6, feature_group_count=2),
+    dict(in_features=6, out_features=3, feature_group_count=3),
+    dict(in_features=4, out_features=4, feature_group_count=4),  # depthwise
+    dict(in_features=3, out_features=6, feature_group_count=3),  # depthwise, multiplier 2
+    dict(batch=4, in_features=3, out_features=4, batch_group_count=2),
+    dict(batch=3, in_features=2, out_features=6, batch_group_count=3),
+]
+
+
+@pytest.mark.parametrize("kw", GROUP_CASES, ids=str)
+@pytest.mark.parametrize("dimension_numbers", [NHWC, ("NCHW", "HWIO", "NHWC")], ids="-".join)
+def test_groups(dimension_numbers, kw):
+    run_case(13, dimension_numbers, window_strides=(2, 1), padding="SAME", **kw)
+
+
+# --- dtypes and preferred_element_type ---------------------------------------------------------
+
+DTYPES = [np.float32, jnp.bfloat16, np.float16, np.int32, np.complex64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(window_strides=(2, 1), padding="SAME"),
+        dict(window_strides=(1, 1), padding=((1, 0), (2, 1)), rhs_dilation=(1, 2)),
+        dict(window_strides=(1, 2), padding="VALID", feature_group_count=2),
+    ],
+    ids=str,
+)
+def test_dtypes(dtype, kw):
+    out = run_case(17, NHWC, dtype=dtype, **kw)
+    assert out.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize(
+    "dtype, preferred",
+    [
+        (np.int32, np.float32),
+        (np.int32, np.int32),
+        (jnp.bfloat16, np.float32),
+        (np.float16, np.float32),
+        (np.float32, np.float32),
+        (np.complex64, np.complex64),
+    ],
+    ids=str,
+)
+def test_preferred_element_type(dtype, preferred):
+    out = run_case(
+        19,
+        NCHW,
+        dtype=dtype,
+        window_strides=(1, 2),
+        padding="SAME",
+        feature_group_count=2,
+        preferred_element_type=preferred,
+    )
+    assert out.dtype == np.dtype(preferred)
+
+
+# --- every strategy on the shapes it accepts ---------------------------------------------------
+
+STRATEGY_CASES = {
+    "plain": dict(window_strides=(1, 1), padding="SAME"),
+    "strided_cropped": dict(window_strides=(2, 3), padding=((-1, 1), (2, -1))),
+    "grouped": dict(window_strides=(1, 2), padding="VALID", feature_group_count=2),
+    "depthwise": dict(
+        in_features=4, out_features=8, feature_group_count=4, window_strides=(2, 1), padding="SAME"
+    ),
+    "batch_grouped": dict(batch=4, window_strides=(1, 1), padding="SAME", batch_group_count=2),
+    "dilated": dict(
+        window_strides=(1, 1), padding=((1, 2), (0, 1)), lhs_dilation=(2, 1), rhs_dilation=(1, 2)
+    ),
+}
+
+
+def _plan_for(case):
+    kw = dict(STRATEGY_CASES[case])
+    sizes = dict(batch=2, in_features=4, out_features=6, in_spatial=(6, 7), kernel=(3, 2))
+    for key in sizes:
+        sizes[key] = kw.pop(key, sizes[key])
+    fg = kw.get("feature_group_count", 1)
+    lhs_shape = (sizes["batch"], *sizes["in_spatial"], sizes["in_features"])
+    rhs_shape = (*sizes["kernel"], sizes["in_features"] // fg, sizes["out_features"])
+    dn = conv_dimension_numbers(4, NHWC)
+    plan = make_plan(
+        lhs_shape,
+        rhs_shape,
+        dn,
+        kw["window_strides"],
+        kw["padding"],
+        kw.get("lhs_dilation"),
+        kw.get("rhs_dilation"),
+        fg,
+        kw.get("batch_group_count", 1),
+    )
+    return plan, sizes, kw
+
+
+@pytest.mark.parametrize("case", list(STRATEGY_CASES))
+@pytest.mark.parametrize("strategy", ["auto", *jaxconv.STRATEGIES])
+def test_every_strategy(strategy, case):
+    plan, sizes, kw = _plan_for(case)
+    if strategy == "auto" or _strategies.accepts(strategy, plan):
+        run_case(23, NHWC, strategy=strategy, **sizes, **kw)
+    else:
+        rng = np.random.default_rng(0)
+        lhs, rhs = random_conv_operands(rng, NHWC, **sizes, feature_group_count=plan.feature_groups)
+        with pytest.raises(ValueError, match="strategy"):
+            jaxconv.conv_general_dilated(lhs, rhs, **kw, dimension_numbers=NHWC, strategy=strategy)
+
+
+def test_depthwise_strategy_accepts_only_depthwise():
+    assert _strategies.accepts("depthwise", _plan_for("depthwise")[0])
+    for case in ("plain", "grouped", "batch_grouped"):
+        assert not _strategies.accepts("depthwise", _plan_for(case)[0])
+
+
+# --- property-based cases on top of the fixed grid ---------------------------------------------
+
+
+@st.composite
+def conv_problems(draw):
+    num_spatial = draw(st.sampled_from([1, 2, 2, 3]))
+    s = spatial_letters(num_spatial)
+    perm = lambda letters: "".join(draw(st.permutations(letters)))  # noqa: E731
+    dimension_numbers = (perm("NC" + s), perm("OI" + s), perm("NC" + s))
+    small = 2 if num_spatial == 3 else 3
+    kernel = tuple(draw(st.integers(1, small)) for _ in s)
+    in_spatial = tuple(draw(st.integers(1, 9 if num_spatial < 3 else 5)) for _ in s)
+    strides = tuple(draw(st.integers(1, 3)) for _ in s)
+    rhs_dilation = tuple(draw(st.integers(1, 2)) for _ in s)
+    lhs_dilation = tuple(draw(st.integers(1, 2)) for _ in s)
+    padding = draw(st.sampled_from(["VALID", "SAME", "SAME_LOWER", "pairs"]))
+    if padding == "pairs":
+        padding = tuple((draw(st.integers(-2, 3)), draw(st.integers(-2, 3))) for _ in s)
+    else:
+        lhs_dilation = (1,) * num_spatial
+    groups = draw(st.sampled_from(["none", "feature", "batch"]))
+    g = draw(st.integers(1, 3))
+    fg = g if groups == "feature" else 1
+    bg = g if groups == "batch" else 1
+    in_features = fg * draw(st.integers(1, 2))
+    out_features = fg * bg * draw(st.integers(1, 2))
+    batch = bg * draw(st.integers(1, 2))
+    if not isinstance(padding, str):
+        # Keep to paddings that lax accepts (negative padding no larger than the input).
+        for n, d, (lo, hi) in zip(in_spatial, lhs_dilation, padding, strict=True):
+            if (n - 1) * d + 1 + lo + hi < 0:
+                padding = "VALID"
+                lhs_dilation = (1,) * num_spatial
+                break
+    return dict(
+        dimension_numbers=dimension_numbers,
+        batch=batch,
+        in_features=in_features,
+        out_features=out_features,
+        in_spatial=in_spatial,
+        kernel=kernel,
+        window_strides=strides,
+        padding=padding,
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation,
+        feature_group_count=fg,
+        batch_group_count=bg,
+    )
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(problem=conv_problems(), seed=st.integers(0, 2**16))
+def test_hypothesis_against_lax(problem, seed):
+    problem = dict(problem)
+    run_case(seed, problem.pop("dimension_numbers"), **problem)
