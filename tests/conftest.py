@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -91,3 +92,55 @@ def random_conv_operands(
 def spatial_letters(num_spatial: int) -> str:
     """``W``, ``HW`` or ``DHW``."""
     return {1: "W", 2: "HW", 3: "DHW"}[num_spatial]
+
+
+def conv_plan(
+    lhs_shape: Sequence[int],
+    rhs_shape: Sequence[int],
+    dimension_numbers,
+    window_strides: Sequence[int],
+    padding,
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    feature_group_count: int = 1,
+    batch_group_count: int = 1,
+):
+    """jaxconv's checked plan for these ``conv_general_dilated`` arguments (to ask
+    ``jaxconv._strategies.accepts`` which strategies can run them)."""
+    from jaxconv._layout import conv_dimension_numbers
+    from jaxconv._plan import make_plan
+
+    dn = conv_dimension_numbers(len(lhs_shape), dimension_numbers)
+    return make_plan(
+        lhs_shape,
+        rhs_shape,
+        dn,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        feature_group_count,
+        batch_group_count,
+    )
+
+
+def jitted(fn):
+    """``fn`` run under ``jax.jit`` with its array arguments traced and all others static.
+
+    Compiling one program is much cheaper than running jaxconv's many small ops eagerly.
+    """
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        is_array = [isinstance(a, np.ndarray | jax.Array) for a in args]
+        arrays = [a for a, b in zip(args, is_array, strict=True) if b]
+
+        def inner(*traced):
+            it = iter(traced)
+            return fn(
+                *(next(it) if b else a for a, b in zip(args, is_array, strict=True)), **kwargs
+            )
+
+        return jax.jit(inner)(*arrays)
+
+    return call
