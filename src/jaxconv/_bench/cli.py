@@ -321,6 +321,11 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
                 break
             records.append(rec)
             bar.advance(task)
+            if not console.is_terminal:  # a log gets one line per record instead of a bar
+                console.print(
+                    f"[{len(records)}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
+                    f"ratio {rec['ratio']:.2f} ({rec['strategy']})"
+                )
 
     if not main:
         return 1 if failure else 0

@@ -261,7 +261,7 @@ def chart(records: Sequence[dict[str, Any]], path: str) -> None:
     labels = list(rows)[::-1]
     directions = sorted({d for v in rows.values() for d in v})
     colours = {"fwd": "tab:blue", "fwd+bwd": "tab:orange"}
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.24 * max(len(labels), 4)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.24 * max(len(labels), 8)))
     ratios = [v for row in rows.values() for v in row.values()] or [1.0]
     lo, hi = min(min(ratios), 1.0) / 1.5, max(max(ratios), 1.0) * 1.5
     ax.axvspan(lo, 1.0, color="tab:green", alpha=0.07, lw=0)
