@@ -311,7 +311,8 @@ def chart(records: Sequence[dict[str, Any]], path: str) -> None:
     if directions:
         ax.legend(title="direction", loc="best", fontsize=8)
     else:
-        ax.text(1.0, 0, "no results", ha="center", va="center")
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no results", transform=ax.transAxes, ha="center", va="center")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
