@@ -327,6 +327,18 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
                     f"ratio {rec['ratio']:.2f} ({rec['strategy']})"
                 )
 
+    # The peak again, after the cases: on a shared machine one measurement can be taken in a
+    # busy moment, and a peak is the best the device showed in this run.
+    for p in peaks:
+        dev = next(d for d in jax.local_devices() if f"{d.platform}:{d.id}" == p["device"])
+        best = max(p["gflops"], runner.measure_peak(dev, jnp.dtype(p["dtype"])))
+        p["gflops"] = best
+        for r in records:
+            if r["platform"] == dev.platform and r["dtype"] == p["dtype"]:
+                r["peak_gflops"] = best
+                r["peak_fraction"] = r["gflops"] / (best * r["num_devices"])
+                r["lax_peak_fraction"] = r["lax_gflops"] / (best * r["num_devices"])
+
     if not main:
         return 1 if failure else 0
     if records:

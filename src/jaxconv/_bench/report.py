@@ -70,7 +70,10 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "flops": ((int,), "floating-point operations of the direct algorithm (fwd+bwd: 3x fwd)"),
     "gflops": (_NUM, "flops / jaxconv time, GFLOP/s"),
     "lax_gflops": (_NUM, "flops / lax time, GFLOP/s"),
-    "peak_gflops": (_OPT_NUM, "one device's best matmul GFLOP/s, measured in the same run"),
+    "peak_gflops": (
+        _OPT_NUM,
+        "one device's best matmul GFLOP/s, measured before and after the cases",
+    ),
     "peak_fraction": (_OPT_NUM, "gflops / (peak_gflops * num_devices)"),
     "lax_peak_fraction": (_OPT_NUM, "lax_gflops / (peak_gflops * num_devices)"),
     # Memory and compilation.
