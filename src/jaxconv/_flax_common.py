@@ -682,5 +682,5 @@ def apply_local(
         preferred_element_type,
     )
     if bias is not None:
-        y = y + bias
+        y = y + bias[None]
     return unfold_batch(from_channels_last(y, lay.dn.out_spec), lay.out, batch)
