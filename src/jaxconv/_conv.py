@@ -13,7 +13,7 @@ from jax.typing import ArrayLike
 from . import _strategies
 from ._checks import check_array, check_same_dtype, int_tuple
 from ._layout import conv_dimension_numbers
-from ._padding import parse_padding
+from ._padding import pad_spatial, parse_padding
 from ._patches import from_channels_last, to_channels_last
 from ._plan import ConvPlan, make_plan
 
@@ -69,11 +69,16 @@ def _execute(
     strategy: Any,
     out_sharding: Any = None,
 ) -> jax.Array:
-    name = _resolve_strategy(strategy, plan)
     preferred = _check_preferred(lhs.dtype, preferred_element_type)
     rhs_spec = plan.dn.rhs_spec
     x = to_channels_last(jnp.asarray(lhs), plan.dn.lhs_spec)
     w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
+    if plan.padding_mode != "zeros":
+        # Reflect/replicate/circular build the padded input; the core then sees VALID.
+        n = plan.num_spatial
+        x = pad_spatial(x, range(1, n + 1), plan.pads, padding_mode=plan.padding_mode)
+        plan = plan._replace(in_spatial=x.shape[1:-1], pads=((0, 0),) * n, padding_mode="zeros")
+    name = _resolve_strategy(strategy, plan)
     y = _strategies.run(name, x, w, plan, precision, preferred)
     y = from_channels_last(y, plan.dn.out_spec)
     if out_sharding is not None:

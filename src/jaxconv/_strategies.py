@@ -1,9 +1,17 @@
 """Compute strategies: the same convolution, arranged differently for speed.
 
 Each strategy takes the input in the canonical channels-last layout ``(N, *spatial, C)``,
-the kernel as ``(*kernel, C // groups, O)`` and a checked :class:`ConvPlan`, and returns
-``(N // batch_groups, *out_spatial, O)``. They use only pads, slices, reshapes,
-elementwise arithmetic and ``dot_general``: never XLA's convolution op.
+the kernel as ``(*kernel, C // groups, O)`` and a checked, zero-padded :class:`ConvPlan`,
+and returns ``(N // batch_groups, *out_spatial, O)``. They use only pads, slices,
+reshapes, elementwise arithmetic and ``dot_general``: never XLA's convolution op.
+
+- ``im2col``: all taps gathered into one patch array ``(N, *out, K·C)``, one GEMM.
+- ``taps``: one GEMM per kernel tap, summed; no patch array.
+- ``depthwise``: one input feature per group; a multiply-accumulate over the taps that
+  XLA fuses into a single loop, no GEMM.
+- ``polyphase``: input (lhs) dilation, as in transposed convolutions, split by output
+  phase into small convolutions of the undilated input, so no multiply meets an
+  inserted zero.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
+from . import _polyphase
 from ._padding import pad_spatial
 from ._patches import shifted_taps, window_taps
 from ._plan import ConvPlan
@@ -19,7 +28,7 @@ from ._plan import ConvPlan
 Strategy = Callable[..., jnp.ndarray]
 
 
-def _acc_dtype(dtype, preferred):
+def acc_dtype(dtype, preferred):
     """Accumulate low-precision floats in float32 so that summing taps adds no rounding."""
     if preferred is not None:
         return jnp.dtype(preferred)
@@ -28,14 +37,14 @@ def _acc_dtype(dtype, preferred):
     return jnp.dtype(dtype)
 
 
-def _taps(x, plan: ConvPlan):
-    """The taps of the padded input, each ``(N, *out_spatial, C)``, row-major over the kernel."""
+def taps_of(x, plan: ConvPlan):
+    """The taps of the zero-padded (and dilated) input, each ``(N, *out_spatial, C)``."""
     axes = range(1, plan.num_spatial + 1)
     geometry = (plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
-    if plan.padding_mode == "zeros" and all(d == 1 for d in plan.lhs_dilation):
+    if all(d == 1 for d in plan.lhs_dilation):
         # Zero padding folded into each tap: the padded input is never materialised.
         return shifted_taps(x, axes, *geometry, plan.pads)
-    xp = pad_spatial(x, axes, plan.pads, plan.lhs_dilation, plan.padding_mode)
+    xp = pad_spatial(x, axes, plan.pads, plan.lhs_dilation)
     return window_taps(xp, axes, *geometry)
 
 
@@ -66,57 +75,87 @@ def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_el
 
 def im2col(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """Gather all taps into one patch array ``(N, *out, K, C)`` and contract once."""
-    patches = jnp.stack(list(_taps(x, plan)), axis=-2)
+    patches = jnp.stack(list(taps_of(x, plan)), axis=-2)
     wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
     return _contract(patches, wk, plan, True, precision, preferred_element_type)
 
 
 def taps(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """One contraction per kernel tap, summed: no patch buffer, ``K`` GEMMs."""
-    acc_dtype = _acc_dtype(x.dtype, preferred_element_type)
+    acc = acc_dtype(x.dtype, preferred_element_type)
     wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
-    acc = None
-    for k, tap in enumerate(_taps(x, plan)):
-        y = _contract(tap, wk[k], plan, False, precision, acc_dtype)
-        acc = y if acc is None else acc + y
-    return acc.astype(preferred_element_type or x.dtype)
+    total = None
+    for k, tap in enumerate(taps_of(x, plan)):
+        y = _contract(tap, wk[k], plan, False, precision, acc)
+        total = y if total is None else total + y
+    return total.astype(preferred_element_type or x.dtype)
 
 
 def depthwise(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """Depthwise (one input feature per group): multiply-accumulate over taps, no GEMM."""
     del precision  # elementwise products are exact in the accumulation dtype
-    acc_dtype = _acc_dtype(x.dtype, preferred_element_type)
+    acc = acc_dtype(x.dtype, preferred_element_type)
     c, m = plan.in_features, plan.out_features // plan.in_features
-    wk = w.reshape(plan.taps, c, m).astype(acc_dtype)
-    acc = None
-    for k, tap in enumerate(_taps(x, plan)):
-        y = tap.astype(acc_dtype)[..., None] * wk[k]
-        acc = y if acc is None else acc + y
-    out = acc.reshape(plan.batch, *plan.out_spatial, plan.out_features)
+    wk = w.reshape(plan.taps, c, m).astype(acc)
+    total = None
+    for k, tap in enumerate(taps_of(x, plan)):
+        # Explicit ranks: the tests run with jax_numpy_rank_promotion='raise'.
+        y = tap.astype(acc)[..., None] * wk[k].reshape((1,) * (tap.ndim - 1) + wk[k].shape)
+        total = y if total is None else total + y
+    out = total.reshape(plan.batch, *plan.out_spatial, plan.out_features)
     return out.astype(preferred_element_type or x.dtype)
 
 
-STRATEGIES: dict[str, Strategy] = {"im2col": im2col, "taps": taps, "depthwise": depthwise}
+def polyphase(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """Input dilation split by output phase; each phase runs the strategy 'auto' picks."""
+
+    def phase_conv(xs, ws, sub: ConvPlan):
+        return run(choose(sub), xs, ws, sub, precision, preferred_element_type)
+
+    out_dtype = jnp.dtype(preferred_element_type or x.dtype)
+    return _polyphase.forward(x, w, plan, phase_conv, out_dtype)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "im2col": im2col,
+    "taps": taps,
+    "depthwise": depthwise,
+    "polyphase": polyphase,
+}
 
 
 def accepts(name: str, plan: ConvPlan) -> bool:
     """Whether strategy ``name`` can compute ``plan``."""
     if name == "depthwise":
         return plan.is_depthwise
+    if name == "polyphase":
+        return any(d > 1 for d in plan.lhs_dilation)
     return name in STRATEGIES
 
 
 def choose(plan: ConvPlan) -> str:
     """The strategy ``'auto'`` runs for ``plan``."""
+    if any(d > 1 for d in plan.lhs_dilation):
+        return "polyphase"
     if plan.is_depthwise:
         return "depthwise"
     return "im2col"
 
 
+def is_empty(plan: ConvPlan) -> bool:
+    """Whether the output is empty or every window is (nothing to contract)."""
+    return (
+        plan.taps == 0
+        or plan.group_in == 0
+        or plan.batch == 0
+        or 0 in plan.out_spatial
+        or 0 in plan.in_spatial
+    )
+
+
 def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
-    out_dtype = jnp.dtype(preferred_element_type or x.dtype)
-    if plan.taps == 0 or plan.group_in == 0 or 0 in plan.out_spatial or x.size == 0:
-        # An empty window or output: nothing to contract, as lax returns zeros.
+    """Run strategy ``name``; an empty window or output gives zeros, as lax does."""
+    if is_empty(plan):
         shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
-        return jnp.zeros(shape, out_dtype)
+        return jnp.zeros(shape, jnp.dtype(preferred_element_type or x.dtype))
     return STRATEGIES[name](x, w, plan, precision, preferred_element_type)

@@ -1,0 +1,121 @@
+"""Polyphase decomposition of a convolution with input (lhs) dilation.
+
+With input dilation ``ld`` most taps of a window meet the inserted zeros. Group the
+outputs by phase ``o mod P`` (``P = ld / gcd(stride, ld)``): within one phase the same
+subset of kernel taps — every ``q``-th, ``q = ld / gcd(rhs_dilation, ld)`` — meets real
+input, at a fixed stride. So each phase is an ordinary convolution of the *undilated*
+input with a sub-sampled kernel, and the phases interleave into the output. A stride-2
+transposed 3×3 convolution becomes four convolutions with 4, 2, 2 and 1 taps instead of
+one with 9 taps on an input four times larger.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jax import lax
+
+from ._plan import ConvPlan
+
+
+class _DimPhase(NamedTuple):
+    phase: int  # first output of the phase; outputs phase, phase + P, ...
+    tap0: int  # first kernel tap that meets real input
+    tap_step: int  # q: every q-th tap from tap0
+    kernel: int  # number of those taps
+    stride: int  # stride over the undilated input
+    dilation: int  # distance between consecutive taps, in undilated input elements
+    pads: tuple[int, int]
+    out: int  # outputs in this phase
+
+
+def _dim_phases(size, kernel, stride, ldil, rdil, low, out) -> tuple[int, list[_DimPhase]]:
+    period = ldil // math.gcd(stride, ldil)
+    sub_stride = stride // math.gcd(stride, ldil)
+    q = ldil // math.gcd(rdil, ldil)
+    sub_dil = q * rdil // ldil
+    phases = []
+    for phi in range(period):
+        count = len(range(phi, out, period))
+        t0 = next(
+            (t for t in range(min(q, kernel)) if (phi * stride + t * rdil - low) % ldil == 0), None
+        )
+        k = 0 if t0 is None else len(range(t0, kernel, q))
+        if k == 0 or count == 0:
+            phases.append(_DimPhase(phi, 0, q, 0, sub_stride, sub_dil, (0, 0), count))
+            continue
+        base = (phi * stride + t0 * rdil - low) // ldil
+        needed = (count - 1) * sub_stride + (k - 1) * sub_dil + 1
+        pads = (-base, needed - size + base)
+        phases.append(_DimPhase(phi, t0, q, k, sub_stride, sub_dil, pads, count))
+    return period, phases
+
+
+def phases(plan: ConvPlan) -> tuple[tuple[int, ...], list[tuple[tuple[_DimPhase, ...], ConvPlan]]]:
+    """The period per spatial dim and, for every phase, its per-dim data and sub-plan."""
+    per_dim = [
+        _dim_phases(n, k, s, ld, rd, lo, o)
+        for n, k, s, ld, rd, (lo, _), o in zip(
+            plan.in_spatial,
+            plan.kernel,
+            plan.strides,
+            plan.lhs_dilation,
+            plan.rhs_dilation,
+            plan.pads,
+            plan.out_spatial,
+            strict=True,
+        )
+    ]
+    periods = tuple(p for p, _ in per_dim)
+    out = []
+    for combo in itertools.product(*(ph for _, ph in per_dim)):
+        sub = plan._replace(
+            kernel=tuple(d.kernel for d in combo),
+            out_spatial=tuple(d.out for d in combo),
+            strides=tuple(d.stride for d in combo),
+            pads=tuple(d.pads for d in combo),
+            lhs_dilation=(1,) * plan.num_spatial,
+            rhs_dilation=tuple(d.dilation for d in combo),
+        )
+        out.append((combo, sub))
+    return periods, out
+
+
+def _tap_index(combo) -> tuple[slice, ...]:
+    return tuple(slice(d.tap0, None, d.tap_step) for d in combo)
+
+
+def forward(
+    x: jnp.ndarray,
+    w: jnp.ndarray,
+    plan: ConvPlan,
+    conv: Callable[[jnp.ndarray, jnp.ndarray, ConvPlan], jnp.ndarray],
+    out_dtype,
+) -> jnp.ndarray:
+    """The convolution ``plan`` of ``x (N, *S, C)`` and ``w (*K, I, O)``, phase by phase.
+
+    ``conv(x, w_sub, sub_plan)`` computes each phase, whose plan has no input dilation.
+    """
+    periods, items = phases(plan)
+    n = plan.num_spatial
+    batch = plan.batch // plan.batch_groups
+    longest = tuple(-(-o // p) for o, p in zip(plan.out_spatial, periods, strict=True))
+    parts = []
+    for combo, sub in items:
+        if 0 in sub.kernel or 0 in sub.out_spatial:
+            y = jnp.zeros((batch, *sub.out_spatial, plan.out_features), out_dtype)
+        else:
+            y = conv(x, w[_tap_index(combo)], sub).astype(out_dtype)
+        # Pad every phase to the longest so the phases stack into one array.
+        pad = [(0, 0, 0)] + [(0, m - o, 0) for m, o in zip(longest, sub.out_spatial, strict=True)]
+        parts.append(lax.pad(y, jnp.zeros((), out_dtype), pad + [(0, 0, 0)]))
+    stacked = jnp.stack(parts).reshape(*periods, batch, *longest, plan.out_features)
+    perm = [n] + [a for d in range(n) for a in (n + 1 + d, d)] + [2 * n + 1]
+    y = jnp.transpose(stacked, perm).reshape(
+        batch, *(m * p for m, p in zip(longest, periods, strict=True)), plan.out_features
+    )
+    return y[(slice(None), *(slice(0, o) for o in plan.out_spatial))]
