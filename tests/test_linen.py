@@ -49,13 +49,10 @@ def np_conv_nhwc(x, w, pads=((0, 0), (0, 0))):
 
 
 CONV_CASES = [
-    {"padding": "SAME"},
-    {"padding": "VALID", "strides": 2},
+    {"padding": "SAME", "strides": 2},
     {"padding": "CIRCULAR", "kernel_dilation": 2},
-    {"padding": "REFLECT"},
-    {"padding": 1, "feature_group_count": 2},
+    {"padding": 1, "feature_group_count": 2, "use_bias": False},
     {"padding": [(1, 0), (2, 1)], "input_dilation": (2, 1)},
-    {"padding": "SAME", "use_bias": False},
 ]
 
 
@@ -166,10 +163,8 @@ def test_load_kernel_errors():
 @pytest.mark.parametrize(
     "options",
     [
-        {"padding": "SAME", "strides": (2, 2)},
         {"padding": "VALID", "strides": (1, 2), "kernel_dilation": (2, 1)},
         {"padding": "CIRCULAR", "strides": (2, 3), "transpose_kernel": True},
-        {"padding": [(2, 1), (0, 1)], "strides": (2, 1), "use_bias": False},
     ],
     ids=str,
 )
@@ -208,9 +203,7 @@ def test_conv_transpose_pytorch_weights_and_lax():
 @pytest.mark.parametrize(
     "options",
     [
-        {"padding": "SAME"},
         {"padding": "VALID", "strides": 2, "kernel_dilation": (1, 2)},
-        {"padding": "CIRCULAR"},
         {"padding": [(1, 0), (2, 1)], "input_dilation": 2, "use_bias": False},
     ],
     ids=str,
@@ -225,7 +218,9 @@ def test_conv_local_padding_mode_and_groups_error():
     a = jlinen.ConvLocal(features=3, kernel_size=(3, 3), padding="SAME", padding_mode="circular")
     b = jlinen.ConvLocal(features=3, kernel_size=(3, 3), padding="CIRCULAR")
     variables = b.init(jax.random.key(0), x)
-    np.testing.assert_allclose(a.apply(variables, x), b.apply(variables, x), **F32)
+    np.testing.assert_allclose(
+        jax.jit(a.apply)(variables, x), jax.jit(b.apply)(variables, x), **F32
+    )
     with pytest.raises(ValueError, match="feature_group_count"):
         jlinen.ConvLocal(features=4, kernel_size=(3, 3), feature_group_count=2).init(
             jax.random.key(0), _x((1, 5, 5, 2))

@@ -102,9 +102,9 @@ OPTIONS = [
 ]
 
 
-# every padding with the default options, every option with two paddings
+# every padding with the default options, every option with one padding
 CONV_CASES = [(p, {}) for p in PADDINGS] + [
-    (p, o) for o in OPTIONS[1:] for p in ("CIRCULAR", [(1, 0), (0, 2)])
+    (("CIRCULAR", [(1, 0), (0, 2)])[i % 2], o) for i, o in enumerate(OPTIONS[1:])
 ]
 
 
@@ -400,7 +400,7 @@ T_OPTIONS = [
 
 T_PADDINGS = ["SAME", "VALID", "CIRCULAR", 1, [(2, 1), (0, 1)]]
 T_CASES = [(p, {}) for p in T_PADDINGS] + [
-    (p, o) for o in T_OPTIONS[1:] for p in ("SAME", "CIRCULAR")
+    (("SAME", "CIRCULAR")[i % 2], o) for i, o in enumerate(T_OPTIONS[1:])
 ]
 
 
@@ -467,10 +467,8 @@ def test_conv_transpose_from_pytorch():
 @pytest.mark.parametrize(
     "options",
     [
-        {"padding": "SAME"},
-        {"padding": "VALID", "strides": 2},
-        {"padding": "CIRCULAR", "kernel_dilation": 2},
-        {"padding": "REFLECT", "use_bias": False},
+        {"padding": "SAME", "strides": 2},
+        {"padding": "REFLECT", "kernel_dilation": 2, "use_bias": False},
         {"padding": [(1, 0), (2, 1)], "input_dilation": 2},
     ],
     ids=str,
