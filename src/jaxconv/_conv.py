@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _strategies
+from . import _grad, _strategies
 from ._checks import check_array, check_same_dtype, int_tuple
 from ._layout import conv_dimension_numbers
 from ._padding import pad_spatial, parse_padding
@@ -79,7 +79,7 @@ def _execute(
         x = pad_spatial(x, range(1, n + 1), plan.pads, padding_mode=plan.padding_mode)
         plan = plan._replace(in_spatial=x.shape[1:-1], pads=((0, 0),) * n, padding_mode="zeros")
     name = _resolve_strategy(strategy, plan)
-    y = _strategies.run(name, x, w, plan, precision, preferred)
+    y = _grad.convolve(x, w, plan, name, precision, preferred)
     y = from_channels_last(y, plan.dn.out_spec)
     if out_sharding is not None:
         y = jax.lax.with_sharding_constraint(y, out_sharding)

@@ -18,8 +18,10 @@ reshapes, elementwise arithmetic and ``dot_general``: never XLA's convolution op
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -203,4 +205,12 @@ def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
     if is_empty(plan):
         shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
         return jnp.zeros(shape, jnp.dtype(preferred_element_type or x.dtype))
-    return STRATEGIES[name](x, w, plan, precision, preferred_element_type)
+    fn = functools.partial(
+        STRATEGIES[name],
+        plan=plan,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+    # Rematerialise the taps in the backward pass instead of saving them: they are cheap
+    # slices of x, and saving K of them costs K times the input's memory.
+    return jax.checkpoint(fn)(x, w)

@@ -1,0 +1,160 @@
+"""Fast gradients that still differentiate to any order, in forward and reverse mode.
+
+JAX's derived backward of a strategy transposes its slices into pads and its contractions
+into contractions over the long position axis, which on CPU is slow and keeps ``K`` copies
+of the input alive. The gradients have better forms of their own:
+
+- with respect to the input: a convolution of the output cotangent with the kernel flipped
+  and its in/out features swapped, input-dilated by the strides (lax's own rule), which
+  runs through the same fast strategies as the forward pass;
+- with respect to the kernel: one contraction per tap of the input's taps with the
+  cotangent over batch and positions (a fused multiply-and-reduce when depthwise).
+
+A ``custom_vjp`` would lose forward mode. Instead the convolution is a ``custom_jvp`` whose
+tangent map is written as the *linear transpose* of those gradient functions: reverse mode
+transposes it back into exactly those functions, forward mode evaluates the transposed
+form, and every step is an ordinary lax primitive, so higher orders follow from JAX's own
+rules.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
+
+from ._patches import shifted_taps
+from ._plan import ConvPlan
+from ._strategies import acc_dtype, choose, is_empty, run
+
+
+def input_grad_plan(plan: ConvPlan) -> ConvPlan:
+    """The convolution that maps an output cotangent to the input's cotangent.
+
+    With ``k = (kernel - 1) * rhs_dilation + 1``, the cotangent is input-dilated by the
+    strides, padded by ``k - 1 - low`` before and what makes the output the input's size
+    after, and strided by the forward input dilation (lax's ``_conv_general_vjp_lhs_padding``).
+    """
+    pads = []
+    for size, k, s, lo, ld, rd, o in zip(
+        plan.in_spatial,
+        plan.kernel,
+        plan.strides,
+        (p[0] for p in plan.pads),
+        plan.lhs_dilation,
+        plan.rhs_dilation,
+        plan.out_spatial,
+        strict=True,
+    ):
+        dilated_in, window, dilated_out = (size - 1) * ld + 1, (k - 1) * rd + 1, (o - 1) * s + 1
+        before = window - lo - 1
+        pads.append((before, dilated_in + window - 1 - dilated_out - before))
+    return plan._replace(
+        in_features=plan.out_features,
+        out_features=plan.in_features,
+        in_spatial=plan.out_spatial,
+        out_spatial=plan.in_spatial,
+        strides=plan.lhs_dilation,
+        pads=tuple(pads),
+        lhs_dilation=plan.strides,
+    )
+
+
+def input_grad_kernel(w: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
+    """``w (*K, I, G·Og)`` flipped and regrouped as ``(*K, Og, G·I)``."""
+    g, i = plan.feature_groups, plan.group_in
+    n = plan.num_spatial
+    wg = w.reshape(*plan.kernel, i, g, plan.out_features // g)
+    wt = jnp.transpose(wg, (*range(n), n + 2, n + 1, n))  # (*K, Og, G, I)
+    wt = wt.reshape(*plan.kernel, plan.out_features // g, plan.in_features)
+    return jnp.flip(wt, axis=tuple(range(n)))
+
+
+def input_grad(ct, w, plan: ConvPlan, precision):
+    """The cotangent of the input ``(N, *in_spatial, C)`` for an output cotangent ``ct``."""
+    tplan = input_grad_plan(plan)
+    wt = input_grad_kernel(w, plan)
+    return run(choose(tplan), ct.astype(w.dtype), wt, tplan, precision, None)
+
+
+def kernel_grad(ct, x, plan: ConvPlan, precision):
+    """The cotangent of the kernel ``(*K, I, O)`` for an output cotangent ``ct``.
+
+    Tap ``k`` of the kernel meets tap ``k`` of the input at every output position, so its
+    gradient contracts that tap with ``ct`` over batch and positions, group by group.
+    """
+    g, i = plan.feature_groups, plan.group_in
+    og = plan.out_features // g
+    acc = acc_dtype(x.dtype, None)
+    lead = (plan.batch, *plan.out_spatial)
+    axes = tuple(range(len(lead)))
+    ctg = ct.astype(x.dtype).reshape(*lead, g, og)
+    axes_sp = range(1, plan.num_spatial + 1)
+    geometry = (plan.rhs_dilation, plan.strides, plan.out_spatial, plan.pads)
+    grads = []
+    for tap in shifted_taps(x, axes_sp, plan.kernel, *geometry):
+        tap = tap.reshape(*lead, g, i)
+        if i == 1:
+            # Depthwise: a multiply-and-reduce; a GEMM would have one row.
+            prod = tap.astype(acc) * ctg.astype(acc)
+            dk = jnp.sum(prod, axis=axes).reshape(1, g * og)
+        else:
+            dk = lax.dot_general(
+                tap,
+                ctg,
+                ((axes, axes), ((len(lead),), (len(lead),))),
+                precision=precision,
+                preferred_element_type=acc,
+            )  # (G, I, Og)
+            dk = jnp.moveaxis(dk, 0, 1).reshape(i, g * og)
+        grads.append(dk)
+    dw = jnp.stack(grads).reshape(*plan.kernel, i, plan.out_features)
+    return dw.astype(x.dtype)
+
+
+def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):
+    if any(d > 1 for d in plan.lhs_dilation):
+        # Input dilation runs polyphase; its kernel gradient is JAX's transpose of it.
+        transpose = jax.linear_transpose(lambda w: run(name, x, w, plan, precision, None), w_struct)
+        return lambda ct: transpose(ct.astype(x.dtype))[0]
+    return lambda ct: kernel_grad(ct, x, plan, precision)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
+def _conv(x, w, plan, name, precision, preferred_element_type):
+    return run(name, x, w, plan, precision, preferred_element_type)
+
+
+def _conv_jvp(plan, name, precision, preferred_element_type, primals, tangents):
+    x, w = primals
+    dx, dw = tangents
+    y = run(name, x, w, plan, precision, preferred_element_type)
+    out = jax.ShapeDtypeStruct(y.shape, y.dtype)
+    terms = []
+    if not isinstance(dx, SymbolicZero):
+        (ty_x,) = jax.linear_transpose(lambda ct: input_grad(ct, w, plan, precision), out)(dx)
+        terms.append(ty_x.astype(y.dtype))
+    if not isinstance(dw, SymbolicZero):
+        w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
+        grad_fn = _kernel_grad_fn(x, plan, name, precision, w_struct)
+        (ty_w,) = jax.linear_transpose(grad_fn, out)(dw)
+        terms.append(ty_w.astype(y.dtype))
+    return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+
+
+_conv.defjvp(_conv_jvp, symbolic_zeros=True)
+
+
+def convolve(x, w, plan: ConvPlan, name: str, precision, preferred_element_type):
+    """Strategy ``name`` on canonical ``x (N, *S, C)`` and ``w (*K, I, O)``, with the fast
+    gradients above where they apply (floating point, no batch groups)."""
+    inexact = jnp.issubdtype(x.dtype, jnp.inexact)
+    if not inexact or plan.batch_groups > 1 or is_empty(plan):
+        return run(name, x, w, plan, precision, preferred_element_type)
+    if preferred_element_type is not None:
+        preferred_element_type = np.dtype(preferred_element_type)
+    return _conv(x, w, plan, name, precision, preferred_element_type)
