@@ -420,6 +420,11 @@ def test_input_dilation_by_hand(strategy):
     y = conv_general_dilated(x, w, (1,), ((0, 0),), **kw)
     np.testing.assert_array_equal(y[0, :, 0], [1.0, 20.0, 2.0, 30.0, 3.0, 40.0])
     # with one zero of padding at each end and stride 2: [0, 1, 0, 2, 0, 3, 0, 4, 0]
+    plan = conv_plan(x.shape, w.shape, dn, (2,), ((1, 1),), lhs_dilation=(2,))
+    if strategy != "auto" and not _strategies.accepts(strategy, plan):
+        with pytest.raises(ValueError, match="cannot compute"):
+            conv_general_dilated(x, w, (2,), ((1, 1),), **kw)
+        return
     y = conv_general_dilated(x, w, (2,), ((1, 1),), **kw)
     np.testing.assert_array_equal(y[0, :, 0], [10.0, 20.0, 30.0, 40.0])
 

@@ -19,6 +19,7 @@ reshapes, elementwise arithmetic and ``dot_general``: never XLA's convolution op
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 
 import jax
@@ -155,6 +156,41 @@ def polyphase(x, w, plan: ConvPlan, precision=None, preferred_element_type=None)
     return _polyphase.forward(x, w, plan, phase_conv, out_dtype)
 
 
+def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """Input dilation (a transposed convolution) as one GEMM and a scatter of its columns.
+
+    Every input position meets every kernel tap, so ``x (N·S, C) @ w (C, K·O)`` computes all
+    products at once; tap ``k``'s columns then land in the output ``lhs_dilation`` apart,
+    shifted by the tap's offset: ``K`` interior pads summed in one fused loop. With few
+    output features this GEMM is wide where the polyphase ones are thin.
+    """
+    acc = acc_dtype(x.dtype, preferred_element_type)
+    n = plan.num_spatial
+    wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
+    z = jnp.einsum(
+        "n...c,cko->n...ko", x, wk, precision=precision, preferred_element_type=acc
+    )  # (N, *S, K, O)
+    zero = jnp.zeros((), acc)
+    total = None
+    for k, offsets in enumerate(itertools.product(*(range(t) for t in plan.kernel))):
+        config = [(0, 0, 0)]
+        for size, t, ld, rd, (lo, _), out in zip(
+            plan.in_spatial,
+            offsets,
+            plan.lhs_dilation,
+            plan.rhs_dilation,
+            plan.pads,
+            plan.out_spatial,
+            strict=True,
+        ):
+            low = lo - t * rd
+            config.append((low, out - (low + (size - 1) * ld + 1), ld - 1))
+        y = lax.pad(z[..., k, :], zero, config + [(0, 0, 0)])
+        total = y if total is None else total + y
+    del n
+    return total.astype(preferred_element_type or x.dtype)
+
+
 STRATEGIES: dict[str, Strategy] = {
     "im2col": im2col,
     "taps": taps,
@@ -162,6 +198,7 @@ STRATEGIES: dict[str, Strategy] = {
     "direct": direct,
     "grouped": grouped,
     "polyphase": polyphase,
+    "col2im": col2im,
 }
 
 
@@ -173,12 +210,24 @@ def accepts(name: str, plan: ConvPlan) -> bool:
         return plan.batch_groups == 1 and (name == "direct" or plan.feature_groups > 1)
     if name == "polyphase":
         return any(d > 1 for d in plan.lhs_dilation)
+    if name == "col2im":
+        return (
+            any(d > 1 for d in plan.lhs_dilation)
+            and all(s == 1 for s in plan.strides)
+            and plan.feature_groups == 1
+            and plan.batch_groups == 1
+        )
     return name in STRATEGIES
 
 
 def choose(plan: ConvPlan) -> str:
     """The strategy ``'auto'`` runs for ``plan``."""
     if any(d > 1 for d in plan.lhs_dilation):
+        # Measured on CPU (--suite transposed): one wide GEMM and a scatter win when taps
+        # barely overlap or the output is thin; polyphase when many taps overlap.
+        phases = int(np.prod(plan.lhs_dilation))
+        if accepts("col2im", plan) and (plan.taps <= 3 * phases or plan.out_features < 32):
+            return "col2im"
         return "polyphase"
     if plan.is_depthwise:
         return "depthwise"
@@ -186,6 +235,14 @@ def choose(plan: ConvPlan) -> str:
         # Measured on CPU (python -m jaxconv bench --suite grouped): the fused
         # multiply-accumulate wins while groups have at most 8 input features.
         return "direct" if plan.group_in <= 8 else "grouped"
+    # Dense, measured on CPU (python -m jaxconv bench --suite resnet50,deepbench
+    # --strategy NAME): with a handful of products per output (K·C <= 32) or one input
+    # feature, the fused multiply-accumulate beats any GEMM; from 16 input features on,
+    # K GEMMs on the taps beat gathering them into one patch array.
+    if plan.batch_groups == 1 and (plan.taps * plan.group_in <= 32 or plan.group_in == 1):
+        return "direct"
+    if plan.group_in >= 16:
+        return "taps"
     return "im2col"
 
 
