@@ -27,9 +27,8 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from ._patches import shifted_taps
 from ._plan import ConvPlan
-from ._strategies import acc_dtype, choose, is_empty, run
+from ._strategies import acc_dtype, choose, is_empty, run, taps_of
 
 
 def input_grad_plan(plan: ConvPlan) -> ConvPlan:
@@ -85,7 +84,10 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     """The cotangent of the kernel ``(*K, I, O)`` for an output cotangent ``ct``.
 
     Tap ``k`` of the kernel meets tap ``k`` of the input at every output position, so its
-    gradient contracts that tap with ``ct`` over batch and positions, group by group.
+    gradient contracts that tap with ``ct`` over batch and positions, group by group:
+    as a multiply-and-reduce per tap when depthwise, as one GEMM on the stacked taps when
+    groups have few input features (a per-tap GEMM would have that few rows), and as one
+    GEMM per tap otherwise (no patch array).
     """
     g, i = plan.feature_groups, plan.group_in
     og = plan.out_features // g
@@ -93,27 +95,29 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     lead = (plan.batch, *plan.out_spatial)
     axes = tuple(range(len(lead)))
     ctg = ct.astype(x.dtype).reshape(*lead, g, og)
-    axes_sp = range(1, plan.num_spatial + 1)
-    geometry = (plan.rhs_dilation, plan.strides, plan.out_spatial, plan.pads)
-    grads = []
-    for tap in shifted_taps(x, axes_sp, plan.kernel, *geometry):
-        tap = tap.reshape(*lead, g, i)
-        if i == 1:
-            # Depthwise: a multiply-and-reduce; a GEMM would have one row.
-            prod = tap.astype(acc) * ctg.astype(acc)
-            dk = jnp.sum(prod, axis=axes).reshape(1, g * og)
-        else:
-            dk = lax.dot_general(
-                tap,
-                ctg,
-                ((axes, axes), ((len(lead),), (len(lead),))),
-                precision=precision,
-                preferred_element_type=acc,
-            )  # (G, I, Og)
-            dk = jnp.moveaxis(dk, 0, 1).reshape(i, g * og)
-        grads.append(dk)
-    dw = jnp.stack(grads).reshape(*plan.kernel, i, plan.out_features)
-    return dw.astype(x.dtype)
+    taps = [t.reshape(*lead, g, i) for t in taps_of(x, plan)]
+
+    def contract(lhs, extra):
+        # lhs (*lead, [K,] G, I) with ctg (*lead, G, Og) over lead, batched over G.
+        n = len(lead)
+        return lax.dot_general(
+            lhs,
+            ctg,
+            ((axes, axes), ((n + extra,), (n,))),
+            precision=precision,
+            preferred_element_type=acc,
+        )
+
+    if i == 1 and g > 1:
+        # Depthwise: a GEMM would have one row.
+        grads = [jnp.sum(t.astype(acc) * ctg.astype(acc), axis=axes) for t in taps]
+        dw = jnp.stack(grads)  # (K, G, Og)
+    elif i < 16:
+        dk = contract(jnp.stack(taps, axis=len(lead)), 1)  # (G, K, I, Og)
+        dw = jnp.transpose(dk, (1, 2, 0, 3))
+    else:
+        dw = jnp.stack([jnp.moveaxis(contract(t, 0), 0, 1) for t in taps])  # (K, I, G, Og)
+    return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
 
 
 def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):

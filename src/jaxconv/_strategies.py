@@ -162,7 +162,8 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     Every input position meets every kernel tap, so ``x (N·S, C) @ w (C, K·O)`` computes all
     products at once; tap ``k``'s columns then land in the output ``lhs_dilation`` apart,
     shifted by the tap's offset: ``K`` interior pads summed in one fused loop. With few
-    output features this GEMM is wide where the polyphase ones are thin.
+    output features this GEMM is wide where the polyphase (or per-tap) ones are thin.
+    Needs unit window strides and no groups; input dilation may be 1.
     """
     acc = acc_dtype(x.dtype, preferred_element_type)
     n = plan.num_spatial
@@ -211,12 +212,7 @@ def accepts(name: str, plan: ConvPlan) -> bool:
     if name == "polyphase":
         return any(d > 1 for d in plan.lhs_dilation)
     if name == "col2im":
-        return (
-            any(d > 1 for d in plan.lhs_dilation)
-            and all(s == 1 for s in plan.strides)
-            and plan.feature_groups == 1
-            and plan.batch_groups == 1
-        )
+        return all(s == 1 for s in plan.strides) and plan.feature_groups == plan.batch_groups == 1
     return name in STRATEGIES
 
 
@@ -241,6 +237,10 @@ def choose(plan: ConvPlan) -> str:
     # K GEMMs on the taps beat gathering them into one patch array.
     if plan.batch_groups == 1 and (plan.taps * plan.group_in <= 32 or plan.group_in == 1):
         return "direct"
+    if accepts("col2im", plan) and plan.out_features < 8:
+        # A thin output (the input gradient of a layer with few input features): K GEMMs
+        # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
+        return "col2im"
     if plan.group_in >= 16:
         return "taps"
     return "im2col"
