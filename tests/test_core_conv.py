@@ -337,6 +337,16 @@ STRATEGY_CASES = {
     "dilated": dict(
         window_strides=(1, 1), padding=((1, 2), (0, 1)), lhs_dilation=(2, 1), rhs_dilation=(1, 2)
     ),
+    # a stem: few features, a large strided kernel ('auto' runs space_to_depth)
+    "stem": dict(
+        in_features=3,
+        in_spatial=(13, 14),
+        kernel=(7, 7),
+        window_strides=(2, 2),
+        padding=((3, 3), (3, 2)),
+    ),
+    # a thin output ('auto' runs col2im)
+    "thin_output": dict(out_features=2, in_features=16, window_strides=(1, 1), padding="SAME"),
 }
 
 

@@ -98,6 +98,95 @@ def taps(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     return total.astype(preferred_element_type or x.dtype)
 
 
+def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """Patches along the last spatial dim only, then one GEMM per remaining tap, summed.
+
+    The last dim's ``kw`` taps are stacked beside the features, ``(N, *S', out_w, kw·C)``
+    (``kw`` copies of the input, not ``K``), and every tap of the other dims is a slice of
+    that along them — whole rows — contracted with the kernel's ``(kw·I, O)`` slab there.
+    The GEMMs are ``kw`` times deeper than ``taps``' and the buffer ``K / kw`` times smaller
+    than ``im2col``'s.
+    """
+    acc = acc_dtype(x.dtype, preferred_element_type)
+    n = plan.num_spatial
+    last = n  # the last spatial axis of (N, *S, C)
+    row_taps = shifted_taps(
+        x,
+        (last,),
+        plan.kernel[-1:],
+        plan.rhs_dilation[-1:],
+        plan.strides[-1:],
+        plan.out_spatial[-1:],
+        plan.pads[-1:],
+    )
+    stacked = jnp.stack(list(row_taps), axis=-2)
+    stacked = stacked.reshape(*stacked.shape[:-2], plan.kernel[-1] * plan.in_features)
+    wk = w.reshape(*plan.kernel[:-1], plan.kernel[-1] * plan.in_features, plan.out_features)
+    wk = wk.reshape(-1, *wk.shape[-2:])
+    other = tuple(range(1, n))
+    pieces = shifted_taps(
+        stacked,
+        other,
+        plan.kernel[:-1],
+        plan.rhs_dilation[:-1],
+        plan.strides[:-1],
+        plan.out_spatial[:-1],
+        plan.pads[:-1],
+    )
+    total = None
+    for k, piece in enumerate(pieces):
+        y = jnp.einsum(
+            "n...c,co->n...o", piece, wk[k], precision=precision, preferred_element_type=acc
+        )
+        total = y if total is None else total + y
+    return total.astype(preferred_element_type or x.dtype)
+
+
+def _space_to_depth_geometry(plan: ConvPlan):
+    """Per spatial dim: (stride, kernel in blocks k', blocks of the padded input)."""
+    return [
+        (s, -(-k // s), o + -(-k // s) - 1)
+        for s, k, o in zip(plan.strides, plan.kernel, plan.out_spatial, strict=True)
+    ]
+
+
+def space_to_depth(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """A strided convolution as a stride-1 one on ``stride``-sized blocks, then ``rows``.
+
+    Output ``o`` reads padded input ``o·s + t``; writing ``t = a·s + r`` makes that block
+    ``o + a``, phase ``r``. So the input reshaped to blocks ``(N, *S/s, s^n·C)`` and the
+    kernel zero-padded to whole blocks ``(*ceil(K/s), s^n·I, O)`` give the same sums with
+    stride 1, where the taps are contiguous and the GEMMs ``s^n`` times deeper. The price
+    is the zero taps of the padded kernel (7×7/2: 64 instead of 49 products).
+    """
+    n = plan.num_spatial
+    geo = _space_to_depth_geometry(plan)
+    # Pad (or crop) each dim to exactly `blocks * s` elements from the padding's start.
+    config = [(0, 0, 0)]
+    for (s, _, blocks), size, (lo, _) in zip(geo, plan.in_spatial, plan.pads, strict=True):
+        config.append((lo, blocks * s - size - lo, 0))
+    xp = lax.pad(x, jnp.zeros((), x.dtype), config + [(0, 0, 0)])
+    c = plan.in_features
+    split = [plan.batch] + [v for s, _, b in geo for v in (b, s)] + [c]
+    perm = [0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2), 2 * n + 1]
+    xs = jnp.transpose(xp.reshape(split), perm)
+    xs = xs.reshape(plan.batch, *(b for _, _, b in geo), -1)
+    wpad = [(0, kb * s - k) for (s, kb, _), k in zip(geo, plan.kernel, strict=True)]
+    wp = jnp.pad(w, [*wpad, (0, 0), (0, 0)])
+    wsplit = [v for s, kb, _ in geo for v in (kb, s)] + [c, plan.out_features]
+    wperm = [*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1]
+    ws = jnp.transpose(wp.reshape(wsplit), wperm)
+    ws = ws.reshape(*(kb for _, kb, _ in geo), -1, plan.out_features)
+    sub = plan._replace(
+        in_features=xs.shape[-1],
+        in_spatial=xs.shape[1:-1],
+        kernel=ws.shape[:n],
+        strides=(1,) * n,
+        pads=((0, 0),) * n,
+    )
+    return run("rows" if n > 1 else "im2col", xs, ws, sub, precision, preferred_element_type)
+
+
 def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """Multiply-accumulate over taps and the input features of each group, no GEMM.
 
@@ -195,6 +284,8 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
 STRATEGIES: dict[str, Strategy] = {
     "im2col": im2col,
     "taps": taps,
+    "rows": rows,
+    "space_to_depth": space_to_depth,
     "depthwise": direct,
     "direct": direct,
     "grouped": grouped,
@@ -211,6 +302,18 @@ def accepts(name: str, plan: ConvPlan) -> bool:
         return plan.batch_groups == 1 and (name == "direct" or plan.feature_groups > 1)
     if name == "polyphase":
         return any(d > 1 for d in plan.lhs_dilation)
+    if name == "space_to_depth":
+        return (
+            any(s > 1 for s in plan.strides)
+            and all(d == 1 for d in plan.rhs_dilation + plan.lhs_dilation)
+            and plan.feature_groups == plan.batch_groups == 1
+        )
+    if name == "rows":
+        return (
+            plan.num_spatial > 1
+            and all(d == 1 for d in plan.lhs_dilation)
+            and plan.feature_groups == plan.batch_groups == 1
+        )
     if name == "col2im":
         return all(s == 1 for s in plan.strides) and plan.feature_groups == plan.batch_groups == 1
     return name in STRATEGIES
@@ -241,8 +344,16 @@ def choose(plan: ConvPlan) -> str:
         # A thin output (the input gradient of a layer with few input features): K GEMMs
         # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
         return "col2im"
-    if plan.group_in >= 16:
+    if plan.group_in >= 32:
         return "taps"
+    if plan.group_in >= 16:
+        return "rows" if accepts("rows", plan) else "taps"
+    if accepts("space_to_depth", plan):
+        # Few features and a large strided kernel (the 7x7/2 stem): blocks of the input
+        # make the taps contiguous; worth it while the kernel's zero padding adds <= 1/3.
+        blocked = np.prod([-(-k // s) * s for k, s in zip(plan.kernel, plan.strides, strict=True)])
+        if blocked <= 4 / 3 * plan.taps:
+            return "space_to_depth"
     return "im2col"
 
 
