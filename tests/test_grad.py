@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import HIGHEST, assert_close, random_array
@@ -139,3 +140,37 @@ def test_input_grad_plan_is_lax_transpose_rule():
     tplan = _grad.input_grad_plan(plan)
     assert tplan.out_spatial == plan.in_spatial
     assert tplan.lhs_dilation == plan.strides
+
+
+@pytest.mark.parametrize(
+    "dtype, preferred",
+    [
+        (jnp.bfloat16, None),
+        (jnp.bfloat16, np.float32),
+        (np.float16, np.float32),
+        (np.complex64, None),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("name", ["strided_uneven", "grouped", "input_dilated"])
+def test_gradients_in_other_dtypes(dtype, preferred, name):
+    case = CASES[name]
+    rng = np.random.default_rng(1)
+    kw = {k: v for k, v in case.items() if k not in ("x", "w")}
+    x, w = random_array(rng, case["x"], dtype), random_array(rng, case["w"], dtype)
+
+    def ours(x, w):
+        return jaxconv.conv_general_dilated(
+            x, w, dimension_numbers=NHWC, preferred_element_type=preferred, **kw
+        )
+
+    def ref(x, w):
+        return lax.conv_general_dilated(
+            x, w, dimension_numbers=NHWC, preferred_element_type=preferred, **kw
+        )
+
+    y, vjp = jax.vjp(ours, x, w)
+    _, vjp_ref = jax.vjp(ref, x, w)
+    ct = random_array(rng, y.shape, y.dtype)
+    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
+        assert_close(got, want, dtype)
