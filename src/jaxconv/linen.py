@@ -54,11 +54,23 @@ class Conv(nn.Module):
     Attributes:
         features: output features.
         kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
-        strides, padding, input_dilation, kernel_dilation, feature_group_count, use_bias,
-        mask, dtype, param_dtype, precision, kernel_init, bias_init, promote_dtype:
-            as in ``flax.linen.Conv``; ``padding`` also takes ``'CIRCULAR'``,
-            ``'REFLECT'``, ``'CAUSAL'`` (1-d), ints and pairs (see
-            :class:`jaxconv.nnx.Conv`).
+        strides: an int or one per spatial dim.
+        padding: ``'SAME'``, ``'VALID'``, ``'SAME_LOWER'``, ``'CIRCULAR'``,
+            ``'REFLECT'``, ``'CAUSAL'`` (1-d), an int, or one int or ``(low, high)`` pair
+            per spatial dim, as in ``flax.linen.Conv`` (see :class:`jaxconv.nnx.Conv`).
+        input_dilation: an int or one per spatial dim (transposed convolution).
+        kernel_dilation: an int or one per spatial dim (atrous convolution).
+        feature_group_count: feature groups; must divide ``C`` and ``features``.
+        use_bias: add a ``bias`` parameter of shape ``(features,)``.
+        mask: optional array of the kernel's shape multiplied into the kernel.
+        dtype: computation dtype (default: promote the input and parameters).
+        param_dtype: parameter dtype (default float32).
+        precision: as for :func:`jax.lax.conv_general_dilated`.
+        kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
+            ``(*kernel_size, C // groups, features)``, then moved to the kernel layout, so
+            the same key gives Flax's values.
+        bias_init: the bias's initialiser, called with the shape ``(features,)``.
+        promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
             :class:`jaxconv.DimensionNumbers`.
@@ -167,11 +179,28 @@ class ConvLocal(nn.Module):
     (the kernel keeps its shape).
 
     Attributes:
-        features, kernel_size, strides, padding, input_dilation, kernel_dilation,
-        use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
-        promote_dtype, preferred_element_type, dimension_numbers, padding_mode: as for
-            :class:`Conv`.
+        features: output features.
+        kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
+        strides: an int or one per spatial dim.
+        padding: any padding :class:`Conv` takes (``'SAME'``, ``'VALID'``, an int, or one
+            int or ``(low, high)`` pair per spatial dim, ...).
+        input_dilation: an int or one per spatial dim (transposed convolution).
+        kernel_dilation: an int or one per spatial dim (atrous convolution).
         feature_group_count: must be 1, as in Flax.
+        use_bias: add a ``bias`` parameter of shape ``(*out_spatial, features)``.
+        mask: optional array of the kernel's shape multiplied into the kernel.
+        dtype: computation dtype (default: promote the input and parameters).
+        param_dtype: parameter dtype (default float32).
+        precision: precision of the einsum, as for :func:`jax.numpy.einsum`.
+        kernel_init: the kernel's initialiser, called with the kernel shape
+            ``(*out_spatial, C * prod(kernel_size), features)``.
+        bias_init: the bias's initialiser, called with the shape
+            ``(*out_spatial, features)``.
+        promote_dtype: Flax's dtype promotion function.
+        preferred_element_type: accumulation and output dtype of the einsum.
+        dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
+            :class:`jaxconv.DimensionNumbers`; only the input's and output's axes move.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
@@ -250,9 +279,26 @@ class ConvTranspose(nn.Module):
     :class:`jaxconv.nnx.ConvTranspose`.
 
     Attributes:
-        features, kernel_size, strides, padding, kernel_dilation, use_bias, mask, dtype,
-        param_dtype, precision, kernel_init, bias_init, transpose_kernel, promote_dtype,
-        preferred_element_type: as in ``flax.linen.ConvTranspose``.
+        features: output features.
+        kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
+        strides: an int or one per spatial dim: the upsampling factor.
+        padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``, ``'CIRCULAR'``, an int
+            or one int or ``(low, high)`` pair per spatial dim, applied to the dilated
+            input as in lax (see :class:`jaxconv.nnx.ConvTranspose`).
+        kernel_dilation: an int or one per spatial dim.
+        use_bias: add a ``bias`` parameter of shape ``(features,)``.
+        mask: optional array of the kernel's shape multiplied into the kernel.
+        dtype: computation dtype (default: promote the input and parameters).
+        param_dtype: parameter dtype (default float32).
+        precision: as for :func:`jax.lax.conv_transpose`.
+        kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
+            ``(*kernel_size, C, features)`` (``(*kernel_size, features, C)`` with
+            ``transpose_kernel=True``), then moved to the kernel layout.
+        bias_init: the bias's initialiser, called with the shape ``(features,)``.
+        transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes,
+            as in ``flax.linen.ConvTranspose``.
+        promote_dtype: Flax's dtype promotion function.
+        preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: layouts, e.g. ``("NCHW", "OIHW", "NCHW")``.
         conv_transpose: the function (``None``: jaxconv's); ``jax.lax.conv_transpose``
             is accepted.

@@ -96,9 +96,10 @@ class Conv(nnx.Module):
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
         precision: as for :func:`jax.lax.conv_general_dilated`.
-        kernel_init, bias_init: initialisers; the kernel is drawn as Flax draws it,
+        kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in // groups, out)``, then moved to the kernel layout, so the
             same ``rngs`` give Flax's values.
+        bias_init: the bias's initialiser, called with the shape ``(out_features,)``.
         conv_general_dilated: the convolution function; jaxconv's by default,
             ``jax.lax.conv_general_dilated`` or a ``functools.partial`` of jaxconv's with a
             ``strategy=`` also work.
@@ -109,7 +110,8 @@ class Conv(nnx.Module):
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
             the padding is filled. With ``input_dilation`` the undilated input is padded.
         rngs: ``nnx.Rngs`` with a ``params`` stream.
-        kernel_metadata, bias_metadata: metadata for the ``nnx.Param`` variables.
+        kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
+        bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
     Example:
         >>> import jax.numpy as jnp
@@ -308,7 +310,8 @@ class ConvTranspose(nnx.Module):
     and the output ``(*batch_dims, *out_spatial, out)``.
 
     Args:
-        in_features, out_features: feature counts.
+        in_features: input features (the ``C`` axis of the input).
+        out_features: output features (the ``C`` axis of the output).
         kernel_size: an int (1-d) or one int per spatial dim.
         strides: an int or one per spatial dim: the upsampling factor.
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``
@@ -317,12 +320,23 @@ class ConvTranspose(nnx.Module):
             ``(low, high)`` pair per spatial dim, applied to the dilated input as in lax
             (not PyTorch's convention).
         kernel_dilation: an int or one per spatial dim.
-        use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
-        promote_dtype, preferred_element_type, rngs, kernel_metadata, bias_metadata: as
-            for :class:`Conv`.
+        use_bias: add a bias of shape ``(out_features,)``.
+        mask: optional array of the kernel's shape multiplied into the kernel.
+        dtype: computation dtype (default: promote the input and parameters).
+        param_dtype: parameter dtype (default float32).
+        precision: as for :func:`jax.lax.conv_transpose`.
+        kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
+            ``(*kernel_size, in, out)`` (``(*kernel_size, out, in)`` with
+            ``transpose_kernel=True``), then moved to the kernel layout.
+        bias_init: the bias's initialiser, called with the shape ``(out_features,)``.
         transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
+        promote_dtype: Flax's dtype promotion function.
+        preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: layouts as for :class:`Conv`, e.g. ``("NCHW", "OIHW", "NCHW")``.
         conv_transpose: the function; jaxconv's by default, ``jax.lax.conv_transpose`` too.
+        rngs: ``nnx.Rngs`` with a ``params`` stream.
+        kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
+        bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
     Example:
         >>> import jax.numpy as jnp
@@ -466,14 +480,33 @@ class ConvLocal(nnx.Module):
     order).
 
     Args:
-        in_features, out_features: feature counts.
+        in_features: input features (the ``C`` axis of the input).
+        out_features: output features.
         kernel_size: an int (1-d) or one int per spatial dim.
         strides: an int or one per spatial dim.
         input_size: the input's spatial sizes (an int for all dims, or one per dim).
-        padding, input_dilation, kernel_dilation, padding_mode: as for :class:`Conv`.
-        use_bias, mask, dtype, param_dtype, precision, kernel_init, bias_init,
-        promote_dtype, preferred_element_type, dimension_numbers, rngs, kernel_metadata,
-        bias_metadata: as for :class:`Conv`; ``kernel_init`` gets the kernel shape above.
+        padding: ``'SAME'``, ``'VALID'`` or any other padding :class:`Conv` takes (an
+            int, or one int or ``(low, high)`` pair per spatial dim).
+        input_dilation: an int or one per spatial dim (transposed convolution).
+        kernel_dilation: an int or one per spatial dim (atrous convolution).
+        use_bias: add a bias of shape ``(*out_spatial, out_features)``.
+        mask: optional array of the kernel's shape multiplied into the kernel.
+        dtype: computation dtype (default: promote the input and parameters).
+        param_dtype: parameter dtype (default float32).
+        precision: precision of the einsum, as for :func:`jax.numpy.einsum`.
+        kernel_init: the kernel's initialiser, called with the kernel shape above,
+            ``(*out_spatial, in_features * prod(kernel_size), out_features)``.
+        bias_init: the bias's initialiser, called with the shape
+            ``(*out_spatial, out_features)``.
+        promote_dtype: Flax's dtype promotion function.
+        preferred_element_type: accumulation and output dtype of the einsum.
+        dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
+            :class:`jaxconv.DimensionNumbers`; only the input's and output's axes move.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
+            the padding is filled, as for :class:`Conv`.
+        rngs: ``nnx.Rngs`` with a ``params`` stream.
+        kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
+        bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
     Example:
         >>> import jax.numpy as jnp
