@@ -174,3 +174,67 @@ def test_gradients_in_other_dtypes(dtype, preferred, name):
     ct = random_array(rng, y.shape, y.dtype)
     for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
         assert_close(got, want, dtype)
+
+
+CHANNELS_FIRST_DEPTHWISE = {
+    "nchw_strided": dict(
+        x=(2, 4, 9, 8),
+        w=(4, 1, 3, 2),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(2, 3),
+        padding=((1, 2), (0, 1)),
+    ),
+    "nchw_cropped_dilated": dict(
+        x=(1, 3, 9, 8),
+        w=(3, 1, 3, 2),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(2, 1),
+        padding=((-1, 2), (2, -1)),
+        rhs_dilation=(2, 1),
+    ),
+    "nchw_input_dilated": dict(
+        x=(2, 4, 5, 4),
+        w=(4, 1, 3, 3),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(1, 1),
+        padding=((2, 1), (1, 1)),
+        lhs_dilation=(2, 2),
+    ),
+    "ncw": dict(
+        x=(2, 4, 9), w=(4, 1, 3), dn=("NCW", "OIW", "NCW"), window_strides=(2,), padding="SAME"
+    ),
+    "ncwh_to_nchw": dict(
+        x=(2, 4, 7, 6),
+        w=(4, 1, 3, 3),
+        dn=("NCWH", "OIWH", "NCHW"),
+        window_strides=(2, 1),
+        padding="SAME",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CHANNELS_FIRST_DEPTHWISE))
+def test_channels_first_depthwise_matches_lax_to_second_order(name):
+    # Depthwise on channels-first data runs in (N, C, *spatial) without layout transposes.
+    case = dict(CHANNELS_FIRST_DEPTHWISE[name])
+    rng = np.random.default_rng(2)
+    x, w = random_array(rng, case.pop("x")), random_array(rng, case.pop("w"))
+    dn = case.pop("dn")
+    kw = dict(dimension_numbers=dn, precision=HIGHEST, feature_group_count=x.shape[1], **case)
+
+    def ours(x, w):
+        return jaxconv.conv_general_dilated(x, w, **kw)
+
+    def ref(x, w):
+        return lax.conv_general_dilated(x, w, **kw)
+
+    y, vjp = jax.vjp(ours, x, w)
+    y_ref, vjp_ref = jax.vjp(ref, x, w)
+    assert_close(y, y_ref)
+    ct = random_array(rng, y.shape)
+    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
+        assert_close(got, want)
+    assert_close(
+        jax.jvp(ours, (x, w), (w.sum() * x, w))[1], jax.jvp(ref, (x, w), (w.sum() * x, w))[1]
+    )
+    check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)

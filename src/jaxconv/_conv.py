@@ -60,6 +60,21 @@ def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
     return strategy
 
 
+def _runs_channels_first(plan: ConvPlan, strategy: Any) -> bool:
+    """Whether to compute in ``(N, C, *spatial)``: a depthwise convolution with one filter
+    per channel whose input and output both keep the features before the spatial axes
+    (``NCHW``), so that no transposes are needed."""
+    dn = plan.dn
+    return (
+        strategy in ("auto", "depthwise")
+        and plan.is_depthwise
+        and plan.out_features == plan.in_features
+        and plan.padding_mode == "zeros"
+        and all(dn.lhs_spec[1] < a for a in dn.lhs_spec[2:])
+        and all(dn.out_spec[1] < a for a in dn.out_spec[2:])
+    )
+
+
 def _execute(
     lhs: jax.Array,
     rhs: jax.Array,
@@ -71,7 +86,12 @@ def _execute(
 ) -> jax.Array:
     preferred = _check_preferred(lhs.dtype, preferred_element_type)
     rhs_spec = plan.dn.rhs_spec
-    x = to_channels_last(jnp.asarray(lhs), plan.dn.lhs_spec)
+    channels_first = _runs_channels_first(plan, strategy)
+    if channels_first:
+        plan = plan._replace(channels_first=True)
+        x = jnp.transpose(jnp.asarray(lhs), plan.dn.lhs_spec)
+    else:
+        x = to_channels_last(jnp.asarray(lhs), plan.dn.lhs_spec)
     w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
     if plan.padding_mode != "zeros":
         # Reflect/replicate/circular build the padded input; the core then sees VALID.
@@ -80,7 +100,10 @@ def _execute(
         plan = plan._replace(in_spatial=x.shape[1:-1], pads=((0, 0),) * n, padding_mode="zeros")
     name = _resolve_strategy(strategy, plan)
     y = _grad.convolve(x, w, plan, name, precision, preferred)
-    y = from_channels_last(y, plan.dn.out_spec)
+    if channels_first:
+        y = jnp.transpose(y, np.argsort(plan.dn.out_spec))
+    else:
+        y = from_channels_last(y, plan.dn.out_spec)
     if out_sharding is not None:
         y = jax.lax.with_sharding_constraint(y, out_sharding)
     return y

@@ -92,6 +92,12 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     g, i = plan.feature_groups, plan.group_in
     og = plan.out_features // g
     acc = acc_dtype(x.dtype, None)
+    if plan.channels_first:
+        # Depthwise, one filter per channel, (N, C, *S): reduce all but the channel axis.
+        axes = (0, *plan.spatial_axes)
+        ct = ct.astype(acc)
+        grads = [jnp.sum(t.astype(acc) * ct, axis=axes) for t in taps_of(x, plan)]
+        return jnp.stack(grads).reshape(*plan.kernel, 1, plan.out_features).astype(x.dtype)
     lead = (plan.batch, *plan.out_spatial)
     axes = tuple(range(len(lead)))
     ctg = ct.astype(x.dtype).reshape(*lead, g, og)

@@ -23,7 +23,8 @@ class ConvPlan(NamedTuple):
 
     Arrays are seen in the canonical channels-last layout: input ``(N, *in_spatial, C)``,
     kernel ``(*kernel, C // feature_groups, O)``, output
-    ``(N // batch_groups, *out_spatial, O)``.
+    ``(N // batch_groups, *out_spatial, O)`` — or, with ``channels_first`` (depthwise only),
+    input ``(N, C, *in_spatial)`` and output ``(N, O, *out_spatial)``.
     """
 
     dn: DimensionNumbers
@@ -40,10 +41,19 @@ class ConvPlan(NamedTuple):
     feature_groups: int = 1
     batch_groups: int = 1
     padding_mode: str = "zeros"
+    # Set by the executor for depthwise convolutions on channels-first data: arrays are then
+    # seen as (N, C, *spatial) instead, so no layout transposes are needed.
+    channels_first: bool = False
 
     @property
     def num_spatial(self) -> int:
         return len(self.kernel)
+
+    @property
+    def spatial_axes(self) -> tuple[int, ...]:
+        """The spatial axes of the canonical input and output."""
+        first = 2 if self.channels_first else 1
+        return tuple(range(first, first + self.num_spatial))
 
     @property
     def taps(self) -> int:

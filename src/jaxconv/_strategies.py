@@ -45,8 +45,9 @@ def acc_dtype(dtype, preferred):
 
 
 def taps_of(x, plan: ConvPlan):
-    """The taps of the zero-padded (and dilated) input, each ``(N, *out_spatial, C)``."""
-    axes = range(1, plan.num_spatial + 1)
+    """The taps of the zero-padded (and dilated) input, each ``(N, *out_spatial, C)``
+    (``(N, C, *out_spatial)`` for a channels-first plan)."""
+    axes = plan.spatial_axes
     geometry = (plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
     if all(d == 1 for d in plan.lhs_dilation):
         # Zero padding folded into each tap: the padded input is never materialised.
@@ -197,6 +198,8 @@ def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     acc = acc_dtype(x.dtype, preferred_element_type)
     g, i = plan.feature_groups, plan.group_in
     wk = w.reshape(plan.taps, i, g, plan.out_features // g).astype(acc)
+    if plan.channels_first:
+        return _direct_channels_first(x, wk, plan, acc, preferred_element_type)
     lead = (plan.batch, *plan.out_spatial)
     total = None
     for k, tap in enumerate(taps_of(x, plan)):
@@ -207,6 +210,17 @@ def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
             total = y if total is None else total + y
     out = total.reshape(*lead, plan.out_features)
     return out.astype(preferred_element_type or x.dtype)
+
+
+def _direct_channels_first(x, wk, plan: ConvPlan, acc, preferred_element_type):
+    """Depthwise with one filter per channel on ``(N, C, *S)``: each tap is scaled per
+    channel, so the fused loop runs along the contiguous spatial rows."""
+    per_channel = (1, plan.out_features) + (1,) * plan.num_spatial
+    total = None
+    for k, tap in enumerate(taps_of(x, plan)):
+        y = tap.astype(acc) * wk[k].reshape(per_channel)
+        total = y if total is None else total + y
+    return total.astype(preferred_element_type or x.dtype)
 
 
 def grouped(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
@@ -296,6 +310,8 @@ STRATEGIES: dict[str, Strategy] = {
 
 def accepts(name: str, plan: ConvPlan) -> bool:
     """Whether strategy ``name`` can compute ``plan``."""
+    if plan.channels_first:
+        return name in ("depthwise", "direct")
     if name == "depthwise":
         return plan.is_depthwise
     if name in ("direct", "grouped"):
@@ -321,6 +337,8 @@ def accepts(name: str, plan: ConvPlan) -> bool:
 
 def choose(plan: ConvPlan) -> str:
     """The strategy ``'auto'`` runs for ``plan``."""
+    if plan.channels_first:
+        return "depthwise"
     if any(d > 1 for d in plan.lhs_dilation):
         # Measured on CPU (--suite transposed): one wide GEMM and a scatter win when taps
         # barely overlap or the output is thin; polyphase when many taps overlap.
@@ -372,6 +390,8 @@ def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
     """Run strategy ``name``; an empty window or output gives zeros, as lax does."""
     if is_empty(plan):
         shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
+        if plan.channels_first:
+            shape = (shape[0], shape[-1], *shape[1:-1])
         return jnp.zeros(shape, jnp.dtype(preferred_element_type or x.dtype))
     fn = functools.partial(
         STRATEGIES[name],
