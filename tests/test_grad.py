@@ -176,7 +176,7 @@ def test_gradients_in_other_dtypes(dtype, preferred, name):
         assert_close(got, want, dtype)
 
 
-CHANNELS_FIRST_DEPTHWISE = {
+CHANNELS_FIRST = {
     "nchw_strided": dict(
         x=(2, 4, 9, 8),
         w=(4, 1, 3, 2),
@@ -200,6 +200,30 @@ CHANNELS_FIRST_DEPTHWISE = {
         padding=((2, 1), (1, 1)),
         lhs_dilation=(2, 2),
     ),
+    "nchw_grouped": dict(
+        x=(2, 16, 9, 8),
+        w=(32, 2, 3, 3),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(2, 2),
+        padding=((1, 1), (1, 0)),
+        groups=8,
+    ),
+    "nchw_depthwise_multiplier": dict(
+        x=(2, 4, 7, 6),
+        w=(8, 1, 3, 3),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(2, 1),
+        padding="SAME",
+    ),
+    "ncw_grouped_input_dilated": dict(
+        x=(2, 8, 7),
+        w=(8, 4, 3),
+        dn=("NCW", "OIW", "NCW"),
+        window_strides=(1,),
+        padding=((2, 2),),
+        lhs_dilation=(2,),
+        groups=2,
+    ),
     "ncw": dict(
         x=(2, 4, 9), w=(4, 1, 3), dn=("NCW", "OIW", "NCW"), window_strides=(2,), padding="SAME"
     ),
@@ -213,14 +237,16 @@ CHANNELS_FIRST_DEPTHWISE = {
 }
 
 
-@pytest.mark.parametrize("name", list(CHANNELS_FIRST_DEPTHWISE))
-def test_channels_first_depthwise_matches_lax_to_second_order(name):
-    # Depthwise on channels-first data runs in (N, C, *spatial) without layout transposes.
-    case = dict(CHANNELS_FIRST_DEPTHWISE[name])
+@pytest.mark.parametrize("name", list(CHANNELS_FIRST))
+def test_channels_first_matches_lax_to_second_order(name):
+    # Depthwise and small-group convolutions on channels-first data run in (N, C, *spatial)
+    # without layout transposes.
+    case = dict(CHANNELS_FIRST[name])
     rng = np.random.default_rng(2)
     x, w = random_array(rng, case.pop("x")), random_array(rng, case.pop("w"))
     dn = case.pop("dn")
-    kw = dict(dimension_numbers=dn, precision=HIGHEST, feature_group_count=x.shape[1], **case)
+    groups = case.pop("groups", x.shape[1])
+    kw = dict(dimension_numbers=dn, precision=HIGHEST, feature_group_count=groups, **case)
 
     def ours(x, w):
         return jaxconv.conv_general_dilated(x, w, **kw)
@@ -238,3 +264,19 @@ def test_channels_first_depthwise_matches_lax_to_second_order(name):
         jax.jvp(ours, (x, w), (w.sum() * x, w))[1], jax.jvp(ref, (x, w), (w.sum() * x, w))[1]
     )
     check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
+
+
+def test_channels_first_depthwise_compiles_without_activation_transposes():
+    x = np.ones((2, 8, 12, 12), np.float32)  # NCHW
+    w = np.ones((8, 1, 3, 3), np.float32)  # OIHW, depthwise
+
+    def loss(x, w):
+        y = jaxconv.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=8
+        )
+        return (y**2).sum()
+
+    hlo = jax.jit(jax.grad(loss, (0, 1))).lower(x, w).as_text()
+    transposed = [line for line in hlo.splitlines() if "stablehlo.transpose" in line]
+    assert transposed, "the kernel is moved to (*K, I, O)"
+    assert not any("2x8x12x12" in line for line in transposed), transposed

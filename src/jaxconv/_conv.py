@@ -61,14 +61,18 @@ def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
 
 
 def _runs_channels_first(plan: ConvPlan, strategy: Any) -> bool:
-    """Whether to compute in ``(N, C, *spatial)``: a depthwise convolution with one filter
-    per channel whose input and output both keep the features before the spatial axes
-    (``NCHW``), so that no transposes are needed."""
+    """Whether to compute in ``(N, C, *spatial)``: a depthwise or small-group convolution
+    (at most 8 input and 8 output features per group, so that its input gradient is one
+    too) whose input and output both keep the features before the spatial axes (``NCHW``):
+    no layout transposes, and the fused loop runs along contiguous rows."""
     dn = plan.dn
+    g = plan.feature_groups
     return (
-        strategy in ("auto", "depthwise")
-        and plan.is_depthwise
-        and plan.out_features == plan.in_features
+        strategy in (("auto", "depthwise", "direct") if plan.is_depthwise else ("auto", "direct"))
+        and g > 1
+        and plan.batch_groups == 1
+        and plan.group_in <= 8
+        and plan.out_features // g <= 8
         and plan.padding_mode == "zeros"
         and all(dn.lhs_spec[1] < a for a in dn.lhs_spec[2:])
         and all(dn.out_spec[1] < a for a in dn.out_spec[2:])

@@ -93,11 +93,22 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     og = plan.out_features // g
     acc = acc_dtype(x.dtype, None)
     if plan.channels_first:
-        # Depthwise, one filter per channel, (N, C, *S): reduce all but the channel axis.
-        axes = (0, *plan.spatial_axes)
-        ct = ct.astype(acc)
-        grads = [jnp.sum(t.astype(acc) * ct, axis=axes) for t in taps_of(x, plan)]
-        return jnp.stack(grads).reshape(*plan.kernel, 1, plan.out_features).astype(x.dtype)
+        # (N, C, *S): contract batch and positions of each tap with ct, batched over groups.
+        n = plan.num_spatial
+        axes = (0, *range(3, 3 + n))
+        ctg = ct.astype(x.dtype).reshape(plan.batch, g, og, *plan.out_spatial)
+        grads = []
+        for t in taps_of(x, plan):
+            t = t.reshape(plan.batch, g, i, *plan.out_spatial)
+            if i == 1 and og == 1:
+                # One filter per channel: a multiply-and-reduce, no GEMM of one row.
+                dk = jnp.sum(t.astype(acc) * ctg.astype(acc), axis=axes)  # (G, 1)
+            else:
+                dims = ((axes, axes), ((1,), (1,)))
+                dk = lax.dot_general(t, ctg, dims, precision=precision, preferred_element_type=acc)
+            grads.append(jnp.moveaxis(dk.reshape(g, i, og), 0, 1))  # (I, G, Og)
+        dw = jnp.stack(grads).reshape(*plan.kernel, i, plan.out_features)
+        return dw.astype(x.dtype)
     lead = (plan.batch, *plan.out_spatial)
     axes = tuple(range(len(lead)))
     ctg = ct.astype(x.dtype).reshape(*lead, g, og)

@@ -213,14 +213,20 @@ def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
 
 
 def _direct_channels_first(x, wk, plan: ConvPlan, acc, preferred_element_type):
-    """Depthwise with one filter per channel on ``(N, C, *S)``: each tap is scaled per
-    channel, so the fused loop runs along the contiguous spatial rows."""
-    per_channel = (1, plan.out_features) + (1,) * plan.num_spatial
+    """``direct`` on ``(N, C, *S)``: each tap's input feature is scaled per group and output
+    feature, so the fused loop runs along the contiguous spatial rows."""
+    g, i = plan.feature_groups, plan.group_in
+    og = plan.out_features // g
+    lead = (plan.batch, g)
+    ones = (1,) * plan.num_spatial
     total = None
     for k, tap in enumerate(taps_of(x, plan)):
-        y = tap.astype(acc) * wk[k].reshape(per_channel)
-        total = y if total is None else total + y
-    return total.astype(preferred_element_type or x.dtype)
+        tap = tap.astype(acc).reshape(*lead, i, *plan.out_spatial)
+        for j in range(i):
+            y = tap[:, :, j : j + 1] * wk[k, j].reshape(1, g, og, *ones)
+            total = y if total is None else total + y
+    out = total.reshape(plan.batch, plan.out_features, *plan.out_spatial)
+    return out.astype(preferred_element_type or x.dtype)
 
 
 def grouped(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
@@ -311,7 +317,7 @@ STRATEGIES: dict[str, Strategy] = {
 def accepts(name: str, plan: ConvPlan) -> bool:
     """Whether strategy ``name`` can compute ``plan``."""
     if plan.channels_first:
-        return name in ("depthwise", "direct")
+        return name in ("depthwise", "direct") if plan.is_depthwise else name == "direct"
     if name == "depthwise":
         return plan.is_depthwise
     if name in ("direct", "grouped"):
@@ -338,7 +344,7 @@ def accepts(name: str, plan: ConvPlan) -> bool:
 def choose(plan: ConvPlan) -> str:
     """The strategy ``'auto'`` runs for ``plan``."""
     if plan.channels_first:
-        return "depthwise"
+        return "depthwise" if plan.is_depthwise else "direct"
     if any(d > 1 for d in plan.lhs_dilation):
         # Measured on CPU (--suite transposed): one wide GEMM and a scatter win when taps
         # barely overlap or the output is thin; polyphase when many taps overlap.
