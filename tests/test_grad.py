@@ -280,3 +280,30 @@ def test_channels_first_depthwise_compiles_without_activation_transposes():
     transposed = [line for line in hlo.splitlines() if "stablehlo.transpose" in line]
     assert transposed, "the kernel is moved to (*K, I, O)"
     assert not any("2x8x12x12" in line for line in transposed), transposed
+
+
+WIDE = dict(x=(1, 6, 5, 16), w=(3, 2, 16, 4), window_strides=(2, 1), padding=((1, 2), (-1, 1)))
+
+
+@pytest.mark.parametrize(
+    "name", ["same", "strided_uneven", "negative_pad_dilated", "grouped", "input_dilated", "wide"]
+)
+def test_scanned_taps_match_lax(name, monkeypatch):
+    # Layers whose taps exceed SCAN_TAPS_BYTES run taps and the kernel gradient as a scan;
+    # with the threshold at 0 every layer here does.
+    monkeypatch.setattr(_strategies, "SCAN_TAPS_BYTES", 0)
+    # 'wide' has 16 input features: its kernel gradient is the per-tap (scanned) one.
+    x, w, kw, rng = _operands(WIDE if name == "wide" else CASES[name])
+    ours, ref = _pair(kw, "taps")
+    y, vjp = jax.vjp(ours, x, w)
+    y_ref, vjp_ref = jax.vjp(ref, x, w)
+    assert_close(y, y_ref)
+    ct = random_array(rng, y.shape)
+    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
+        assert_close(got, want)
+    tx, tw = random_array(rng, x.shape), random_array(rng, w.shape)
+    assert_close(jax.jvp(ours, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1])
+    if name == "strided_uneven":
+        check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
+    hlo = jax.jit(ours).lower(x, w).as_text()
+    assert "stablehlo.while" in hlo

@@ -27,8 +27,18 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from ._padding import pad_spatial
 from ._plan import ConvPlan
-from ._strategies import acc_dtype, choose, is_empty, run, taps_of
+from ._strategies import (
+    acc_dtype,
+    choose,
+    is_empty,
+    run,
+    scan_taps,
+    tap_at,
+    tap_offsets,
+    taps_of,
+)
 
 
 def input_grad_plan(plan: ConvPlan) -> ConvPlan:
@@ -112,7 +122,6 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     lead = (plan.batch, *plan.out_spatial)
     axes = tuple(range(len(lead)))
     ctg = ct.astype(x.dtype).reshape(*lead, g, og)
-    taps = [t.reshape(*lead, g, i) for t in taps_of(x, plan)]
 
     def contract(lhs, extra):
         # lhs (*lead, [K,] G, I) with ctg (*lead, G, Og) over lead, batched over G.
@@ -125,15 +134,25 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
             preferred_element_type=acc,
         )
 
+    taps = (t.reshape(*lead, g, i) for t in taps_of(x, plan))
     if i == 1 and g > 1:
         # Depthwise: a GEMM would have one row.
         grads = [jnp.sum(t.astype(acc) * ctg.astype(acc), axis=axes) for t in taps]
         dw = jnp.stack(grads)  # (K, G, Og)
     elif i < 16:
-        dk = contract(jnp.stack(taps, axis=len(lead)), 1)  # (G, K, I, Og)
+        dk = contract(jnp.stack(list(taps), axis=len(lead)), 1)  # (G, K, I, Og)
         dw = jnp.transpose(dk, (1, 2, 0, 3))
-    else:
+    elif not scan_taps(plan, x.dtype):
         dw = jnp.stack([jnp.moveaxis(contract(t, 0), 0, 1) for t in taps])  # (K, I, G, Og)
+    else:
+        # One tap at a time in a scan, so only one tap of the input is alive.
+        xp = pad_spatial(x, plan.spatial_axes, plan.pads, plan.lhs_dilation)
+
+        def one_tap(_, offset):
+            tap = tap_at(xp, plan, offset).reshape(*lead, g, i)
+            return None, jnp.moveaxis(contract(tap, 0), 0, 1)
+
+        _, dw = lax.scan(one_tap, None, tap_offsets(plan))  # (K, I, G, Og)
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
 
 
