@@ -91,18 +91,23 @@ def test_vjp_and_jvp_match_lax_for_every_strategy(name):
     x, w, kw, rng = _operands(CASES[name])
     for strategy in _strategies_for(x, w, kw):
         ours, ref = _pair(kw, strategy)
-        y, vjp = jax.vjp(ours, x, w)
-        y_ref, vjp_ref = jax.vjp(ref, x, w)
-        assert_close(y, y_ref)
-        ct = random_array(rng, y.shape)
-        for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
-            assert_close(got, want)
-        tx, tw = random_array(rng, x.shape), random_array(rng, w.shape)
-        assert_close(jax.jvp(ours, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1])
+        _assert_vjp_jvp_match(ours, ref, x, w, rng)
         # One tangent at a time exercises the symbolic-zero paths.
         for argnum in (0, 1):
             got = jax.grad(_summed(ours), argnum)(x, w)
             assert_close(got, jax.grad(_summed(ref), argnum)(x, w))
+
+
+def _assert_vjp_jvp_match(ours, ref, x, w, rng):
+    """Output, vjp (random cotangent) and jvp (random tangents) of ``ours`` equal ``ref``'s."""
+    y, vjp = jax.vjp(ours, x, w)
+    y_ref, vjp_ref = jax.vjp(ref, x, w)
+    assert_close(y, y_ref)
+    ct = random_array(rng, y.shape)
+    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
+        assert_close(got, want)
+    tx, tw = random_array(rng, x.shape), random_array(rng, w.shape)
+    assert_close(jax.jvp(ours, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1])
 
 
 def _summed(f):
@@ -254,15 +259,7 @@ def test_channels_first_matches_lax_to_second_order(name):
     def ref(x, w):
         return lax.conv_general_dilated(x, w, **kw)
 
-    y, vjp = jax.vjp(ours, x, w)
-    y_ref, vjp_ref = jax.vjp(ref, x, w)
-    assert_close(y, y_ref)
-    ct = random_array(rng, y.shape)
-    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
-        assert_close(got, want)
-    assert_close(
-        jax.jvp(ours, (x, w), (w.sum() * x, w))[1], jax.jvp(ref, (x, w), (w.sum() * x, w))[1]
-    )
+    _assert_vjp_jvp_match(ours, ref, x, w, rng)
     check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
 
 
@@ -295,14 +292,7 @@ def test_scanned_taps_match_lax(name, monkeypatch):
     # 'wide' has 16 input features: its kernel gradient is the per-tap (scanned) one.
     x, w, kw, rng = _operands(WIDE if name == "wide" else CASES[name])
     ours, ref = _pair(kw, "taps")
-    y, vjp = jax.vjp(ours, x, w)
-    y_ref, vjp_ref = jax.vjp(ref, x, w)
-    assert_close(y, y_ref)
-    ct = random_array(rng, y.shape)
-    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
-        assert_close(got, want)
-    tx, tw = random_array(rng, x.shape), random_array(rng, w.shape)
-    assert_close(jax.jvp(ours, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1])
+    _assert_vjp_jvp_match(ours, ref, x, w, rng)
     if name == "strided_uneven":
         check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
     hlo = jax.jit(ours).lower(x, w).as_text()
