@@ -97,7 +97,8 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     gradient contracts that tap with ``ct`` over batch and positions, group by group:
     as a multiply-and-reduce per tap when depthwise, as one GEMM on the stacked taps when
     groups have few input features (a per-tap GEMM would have that few rows), and as one
-    GEMM per tap otherwise (no patch array).
+    GEMM per tap otherwise (no patch array; in a ``lax.scan`` when the taps are large, see
+    :func:`jaxconv._strategies.scan_taps`). Channels-first plans contract in ``(N, C, *S)``.
     """
     g, i = plan.feature_groups, plan.group_in
     og = plan.out_features // g
@@ -158,7 +159,7 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
 
 def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):
     if any(d > 1 for d in plan.lhs_dilation):
-        # Input dilation runs polyphase; its kernel gradient is JAX's transpose of it.
+        # Input dilation runs polyphase or col2im; the kernel gradient is JAX's transpose of it.
         transpose = jax.linear_transpose(lambda w: run(name, x, w, plan, precision, None), w_struct)
         return lambda ct: transpose(ct.astype(x.dtype))[0]
     return lambda ct: kernel_grad(ct, x, plan, precision)
