@@ -15,7 +15,7 @@ from ._checks import check_array, check_same_dtype, int_tuple
 from ._layout import conv_dimension_numbers
 from ._padding import pad_spatial, parse_padding
 from ._patches import from_channels_last, to_channels_last
-from ._plan import ConvPlan, make_plan
+from ._plan import ConvPlan, friendly_plan, general_plan
 
 STRATEGY_NAMES = ("auto", *_strategies.STRATEGIES)
 
@@ -132,15 +132,14 @@ def _general_plan(
         raise ValueError(
             f"`lhs` and `rhs` must have the same rank, got shapes {lhs.shape} and {rhs.shape}."
         )
-    dn = conv_dimension_numbers(lhs.ndim, dimension_numbers)
-    plan = make_plan(
+    plan = general_plan(
         lhs.shape,
         rhs.shape,
-        dn,
         window_strides,
         padding,
         lhs_dilation,
         rhs_dilation,
+        dimension_numbers,
         feature_group_count,
         batch_group_count,
         padding_mode,
@@ -238,15 +237,14 @@ def chosen_strategy(
     arguments (arrays or :class:`jax.ShapeDtypeStruct`)."""
     lhs = lhs if hasattr(lhs, "shape") and hasattr(lhs, "dtype") else check_array("lhs", lhs)
     rhs = rhs if hasattr(rhs, "shape") and hasattr(rhs, "dtype") else check_array("rhs", rhs)
-    dn = conv_dimension_numbers(len(lhs.shape), dimension_numbers)
-    plan = make_plan(
+    plan = general_plan(
         lhs.shape,
         rhs.shape,
-        dn,
         window_strides,
         padding,
         lhs_dilation,
         rhs_dilation,
+        dimension_numbers,
         feature_group_count,
         batch_group_count,
         padding_mode,
@@ -300,23 +298,8 @@ def conv(
     x = check_array("x", x)
     w = check_array("w", w)
     check_same_dtype(x, w, "x", "w")
-    dn = conv_dimension_numbers(x.ndim, dimension_numbers, default="channels_last")
-    plan = make_plan(
-        x.shape,
-        w.shape,
-        dn,
-        strides,
-        padding,
-        None,
-        dilation,
-        groups,
-        1,
-        padding_mode,
-        lhs_name="x",
-        rhs_name="w",
-        broadcast=True,
-        names=("strides", "lhs_dilation", "dilation"),
-        groups_name="groups",
+    plan = friendly_plan(
+        x.shape, w.shape, strides, padding, dilation, groups, dimension_numbers, padding_mode
     )
     return _execute(x, w, plan, precision, preferred_element_type, strategy)
 

@@ -21,8 +21,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._checks import check_array, check_same_dtype
-from ._layout import DimensionNumbers, conv_dimension_numbers
-from ._plan import ConvPlan, make_plan
+from ._layout import DimensionNumbers
+from ._plan import ConvPlan, friendly_plan
 
 _NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 _MAX_TERMS = 12
@@ -344,23 +344,10 @@ def explain(
         raise TypeError(
             "`explain` needs concrete arrays, not traced values; call it outside jit/vmap/grad."
         ) from err
-    dn = conv_dimension_numbers(xn.ndim, dimension_numbers, default="channels_last")
-    plan = make_plan(
-        xn.shape,
-        wn.shape,
-        dn,
-        strides,
-        padding,
-        None,
-        dilation,
-        groups,
-        1,
-        padding_mode,
-        lhs_name="x",
-        rhs_name="w",
-        broadcast=True,
-        names=("strides", "lhs_dilation", "dilation"),
+    plan = friendly_plan(
+        xn.shape, wn.shape, strides, padding, dilation, groups, dimension_numbers, padding_mode
     )
+    dn = plan.dn
     layouts = _layout_strings(dimension_numbers, dn)
     index = _normalize_index(index, plan.out_shape, layouts[2])
     lhs_spec, rhs_spec, out_spec = dn

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._checks import int_tuple, positive_int
-from ._layout import DimensionNumbers
+from ._layout import DimensionNumbers, conv_dimension_numbers
 from ._padding import Pads, check_mode_pads, check_padding_mode, parse_padding, same_pads
 from ._patches import out_size
 
@@ -193,4 +193,63 @@ def make_plan(
         fg,
         bg,
         padding_mode,
+    )
+
+
+def general_plan(
+    lhs_shape: Sequence[int],
+    rhs_shape: Sequence[int],
+    window_strides: Any,
+    padding: Any,
+    lhs_dilation: Any,
+    rhs_dilation: Any,
+    dimension_numbers: Any,
+    feature_group_count: Any,
+    batch_group_count: Any,
+    padding_mode: str,
+) -> ConvPlan:
+    """The plan of ``conv_general_dilated``'s arguments (lax's names and layout default)."""
+    dn = conv_dimension_numbers(len(lhs_shape), dimension_numbers)
+    return make_plan(
+        lhs_shape,
+        rhs_shape,
+        dn,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        feature_group_count,
+        batch_group_count,
+        padding_mode,
+    )
+
+
+def friendly_plan(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    strides: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    dimension_numbers: Any,
+    padding_mode: str,
+) -> ConvPlan:
+    """The plan of ``conv``'s arguments (``x``/``w``, ints broadcast, channels-last default)."""
+    dn = conv_dimension_numbers(len(x_shape), dimension_numbers, default="channels_last")
+    return make_plan(
+        x_shape,
+        w_shape,
+        dn,
+        strides,
+        padding,
+        None,
+        dilation,
+        groups,
+        1,
+        padding_mode,
+        lhs_name="x",
+        rhs_name="w",
+        broadcast=True,
+        names=("strides", "lhs_dilation", "dilation"),
+        groups_name="groups",
     )

@@ -322,7 +322,6 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     Needs unit window strides and no groups; input dilation may be 1.
     """
     acc = acc_dtype(x.dtype, preferred_element_type)
-    n = plan.num_spatial
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
     z = jnp.einsum(
         "n...c,cko->n...ko", x, wk, precision=precision, preferred_element_type=acc
@@ -344,7 +343,6 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
             config.append((low, out - (low + (size - 1) * ld + 1), ld - 1))
         y = lax.pad(z[..., k, :], zero, config + [(0, 0, 0)])
         total = y if total is None else total + y
-    del n
     return total.astype(preferred_element_type or x.dtype)
 
 
@@ -407,8 +405,9 @@ def choose(plan: ConvPlan) -> str:
         return "direct" if plan.group_in <= 8 else "grouped"
     # Dense, measured on CPU (python -m jaxconv bench --suite resnet50,deepbench
     # --strategy NAME): with a handful of products per output (K·C <= 32) or one input
-    # feature, the fused multiply-accumulate beats any GEMM; from 16 input features on,
-    # K GEMMs on the taps beat gathering them into one patch array.
+    # feature, the fused multiply-accumulate beats any GEMM; from 32 input features on,
+    # K GEMMs on the taps beat gathering them into one patch array, and from 16 patches
+    # along the last dim only (rows) do.
     if plan.batch_groups == 1 and (plan.taps * plan.group_in <= 32 or plan.group_in == 1):
         return "direct"
     if accepts("col2im", plan) and plan.out_features < 8:
