@@ -107,20 +107,19 @@ def conv_plan(
 ):
     """jaxconv's checked plan for these ``conv_general_dilated`` arguments (to ask
     ``jaxconv._strategies.accepts`` which strategies can run them)."""
-    from jaxconv._layout import conv_dimension_numbers
-    from jaxconv._plan import make_plan
+    from jaxconv._plan import general_plan
 
-    dn = conv_dimension_numbers(len(lhs_shape), dimension_numbers)
-    return make_plan(
+    return general_plan(
         lhs_shape,
         rhs_shape,
-        dn,
         window_strides,
         padding,
         lhs_dilation,
         rhs_dilation,
+        dimension_numbers,
         feature_group_count,
         batch_group_count,
+        "zeros",
     )
 
 
