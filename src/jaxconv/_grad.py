@@ -153,7 +153,9 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
             tap = tap_at(xp, plan, offset).reshape(*lead, g, i)
             return None, jnp.moveaxis(contract(tap, 0), 0, 1)
 
-        _, dw = lax.scan(one_tap, None, tap_offsets(plan))  # (K, I, G, Og)
+        # Checkpointed so that JAX's partial evaluation of the scan (when this gradient is
+        # itself transposed or differentiated) recomputes each tap instead of stacking all K.
+        _, dw = lax.scan(jax.checkpoint(one_tap), None, tap_offsets(plan))  # (K, I, G, Og)
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
 
 
@@ -181,9 +183,14 @@ def _conv_jvp(plan, name, precision, preferred_element_type, primals, tangents):
         terms.append(ty_x.astype(y.dtype))
     if not isinstance(dw, SymbolicZero):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
-        grad_fn = _kernel_grad_fn(x, plan, name, precision, w_struct)
-        (ty_w,) = jax.linear_transpose(grad_fn, out)(dw)
-        terms.append(ty_w.astype(y.dtype))
+
+        def kernel_tangent(dw, x):
+            grad_fn = _kernel_grad_fn(x, plan, name, precision, w_struct)
+            return jax.linear_transpose(grad_fn, out)(dw)[0]
+
+        # Checkpointed so that reverse mode recomputes the input's taps inside the kernel
+        # gradient instead of saving all K of them (a scan's stacked taps) as residuals.
+        terms.append(jax.checkpoint(kernel_tangent)(dw, x).astype(y.dtype))
     return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
 
 

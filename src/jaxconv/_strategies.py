@@ -414,7 +414,12 @@ def choose(plan: ConvPlan) -> str:
         # A thin output (the input gradient of a layer with few input features): K GEMMs
         # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
         return "col2im"
-    if plan.group_in >= 32:
+    if plan.group_in >= 32 and not (
+        plan.out_features > 2 * plan.group_in and accepts("rows", plan)
+    ):
+        # Unless the output is much wider than the input (the input gradient of a layer
+        # that narrows, 192 -> 32): then K products of the output's size cost more than
+        # the taps, and rows' kh deeper GEMMs write kw times fewer of them.
         return "taps"
     if plan.group_in >= 16:
         return "rows" if accepts("rows", plan) else "taps"
