@@ -347,6 +347,29 @@ STRATEGY_CASES = {
     ),
     # a thin output ('auto' runs col2im)
     "thin_output": dict(out_features=2, in_features=16, window_strides=(1, 1), padding="SAME"),
+    # a transposed layer whose kernel outweighs its activations ('auto' runs polyphase as
+    # one GEMM batched over the kernel's taps)
+    "transposed_wide": dict(
+        batch=1,
+        in_features=64,
+        out_features=64,
+        in_spatial=(3, 3),
+        kernel=(4, 4),
+        window_strides=(1, 1),
+        padding=((2, 2), (1, 2)),
+        lhs_dilation=(2, 2),
+    ),
+    # the same with stride 2 over the input dilation: half the taps meet no input
+    "dilated_strided_wide": dict(
+        batch=1,
+        in_features=64,
+        out_features=64,
+        in_spatial=(4, 3),
+        kernel=(4, 2),
+        window_strides=(2, 1),
+        padding=((1, 1), (0, 1)),
+        lhs_dilation=(2, 1),
+    ),
 }
 
 
@@ -384,6 +407,13 @@ def test_every_strategy(strategy, case):
         lhs, rhs = random_conv_operands(rng, NHWC, **sizes, feature_group_count=plan.feature_groups)
         with pytest.raises(ValueError, match="strategy"):
             jaxconv.conv_general_dilated(lhs, rhs, **kw, dimension_numbers=NHWC, strategy=strategy)
+
+
+@pytest.mark.parametrize("case", ["transposed_wide", "dilated_strided_wide"])
+def test_wide_transposed_cases_batch_the_phases(case):
+    # The cases above reach polyphase's batched-taps form (tested against lax there).
+    plan = _plan_for(case)[0]
+    assert _strategies.choose(plan) == "polyphase" and _strategies._batch_phase_taps(plan)
 
 
 def test_depthwise_strategy_accepts_only_depthwise():

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ._plan import ConvPlan
@@ -101,9 +102,8 @@ def forward(
     ``conv(x, w_sub, sub_plan)`` computes each phase, whose plan has no input dilation.
     """
     periods, items = phases(plan)
-    n = plan.num_spatial
     batch = plan.batch // plan.batch_groups
-    longest = tuple(-(-o // p) for o, p in zip(plan.out_spatial, periods, strict=True))
+    longest = _longest(plan, periods)
     parts = []
     for combo, sub in items:
         if 0 in sub.kernel or 0 in sub.out_spatial:
@@ -113,6 +113,37 @@ def forward(
         # Pad every phase to the longest so the phases stack into one array.
         pad = [(0, 0, 0)] + [(0, m - o, 0) for m, o in zip(longest, sub.out_spatial, strict=True)]
         parts.append(lax.pad(y, jnp.zeros((), out_dtype), pad + [(0, 0, 0)]))
+    return interleave(parts, plan, periods)
+
+
+def _longest(plan: ConvPlan, periods) -> tuple[int, ...]:
+    """Outputs of the longest phase, per spatial dim."""
+    return tuple(-(-o // p) for o, p in zip(plan.out_spatial, periods, strict=True))
+
+
+def extended(sub: ConvPlan, plan: ConvPlan, periods) -> ConvPlan:
+    """Phase plan ``sub`` computing the longest phase's number of outputs: the extra ones
+    (past the output's end) read more padding and are cropped by :func:`interleave`."""
+    longest = _longest(plan, periods)
+    pads = tuple(
+        (lo, hi + (m - o) * s)
+        for (lo, hi), m, o, s in zip(sub.pads, longest, sub.out_spatial, sub.strides, strict=True)
+    )
+    return sub._replace(out_spatial=longest, pads=pads)
+
+
+def kernel_taps(combo, plan: ConvPlan) -> list[int]:
+    """Flat indices into ``plan.kernel`` of a phase's taps, in its sub-kernel's order."""
+    ranges = [range(d.tap0, d.tap0 + d.kernel * d.tap_step, d.tap_step) for d in combo]
+    return [int(np.ravel_multi_index(t, plan.kernel)) for t in itertools.product(*ranges)]
+
+
+def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
+    """The phases' outputs, each ``(N, *longest, O)`` in :func:`phases`' order, woven into
+    ``(N, *out_spatial, O)``."""
+    n = plan.num_spatial
+    batch = plan.batch // plan.batch_groups
+    longest = _longest(plan, periods)
     stacked = jnp.stack(parts).reshape(*periods, batch, *longest, plan.out_features)
     perm = [n] + [a for d in range(n) for a in (n + 1 + d, d)] + [2 * n + 1]
     y = jnp.transpose(stacked, perm).reshape(
