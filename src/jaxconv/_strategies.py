@@ -63,8 +63,11 @@ def taps_of(x, plan: ConvPlan, fused: bool = False):
     return window_taps(xp, axes, *geometry)
 
 
-SCAN_TAPS_BYTES = 8 * 2**20
-"""Above this many bytes of taps (``K`` times one tap), per-tap loops run as a scan."""
+SCAN_TAPS_BYTES = 3 * 2**20
+"""Above this many bytes of taps (``K`` times one tap), per-tap loops run as a scan.
+
+Measured on CPU (ResNet's and DeepBench's 3x3 layers): at 3 MiB instead of 8 the temp
+memory of forward plus backward is 2-4 times smaller, for about 5 % more time."""
 
 
 def scan_taps(plan: ConvPlan, dtype) -> bool:
