@@ -144,7 +144,7 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
             return jnp.sum(tap.astype(acc) * ctg.astype(acc), axis=axes)[None]
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
-    if 1 < i < 16:
+    if not depthwise and i < 16:
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows).
         taps = [t.reshape(*lead, g, i) for t in taps_of(x, plan)]
         dk = contract(jnp.stack(taps, axis=len(lead)), 1)  # (G, K, I, Og)
