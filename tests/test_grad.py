@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -314,3 +316,26 @@ def test_scanned_taps_match_lax(name, monkeypatch):
         check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
     hlo = jax.jit(ours).lower(x, w).as_text()
     assert "stablehlo.while" in hlo
+
+
+def test_reverse_mode_saves_no_stacked_taps(monkeypatch):
+    # The scanned kernel gradient recomputes each tap of the input in the backward pass (its
+    # body is checkpointed); without that, JAX's partial evaluation of the scan saves all K
+    # taps between the passes, stacked into one (K, ...) residual.
+    monkeypatch.setattr(_strategies, "SCAN_TAPS_BYTES", 0)
+    x = jnp.ones((2, 12, 12, 32), jnp.float32)
+    w = jnp.ones((5, 5, 32, 8), jnp.float32)
+
+    def loss(x, w):
+        y = jaxconv.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+        return jnp.sum(y**2)
+
+    hlo = jax.jit(jax.grad(loss, (0, 1))).lower(x, w).compile().as_text()
+    assert "while" in hlo
+    tap = 2 * 12 * 12 * 32
+    stacked = [
+        int(np.prod([int(d) for d in dims.split(",")]))
+        for dims in re.findall(r"f32\[(25,[\d,]+)\]", hlo)
+    ]
+    # The (25, 32, 8) kernel gradient is there; no (25, 2, 12, 12, ..., 32) stack of taps.
+    assert stacked and max(stacked) < 25 * tap
