@@ -103,7 +103,7 @@ def forward(
     """
     periods, items = phases(plan)
     batch = plan.batch // plan.batch_groups
-    longest = _longest(plan, periods)
+    longest = longest_phase(plan, periods)
     parts = []
     for combo, sub in items:
         if 0 in sub.kernel or 0 in sub.out_spatial:
@@ -116,7 +116,7 @@ def forward(
     return interleave(parts, plan, periods)
 
 
-def _longest(plan: ConvPlan, periods) -> tuple[int, ...]:
+def longest_phase(plan: ConvPlan, periods) -> tuple[int, ...]:
     """Outputs of the longest phase, per spatial dim."""
     return tuple(-(-o // p) for o, p in zip(plan.out_spatial, periods, strict=True))
 
@@ -124,7 +124,7 @@ def _longest(plan: ConvPlan, periods) -> tuple[int, ...]:
 def extended(sub: ConvPlan, plan: ConvPlan, periods) -> ConvPlan:
     """Phase plan ``sub`` computing the longest phase's number of outputs: the extra ones
     (past the output's end) read more padding and are cropped by :func:`interleave`."""
-    longest = _longest(plan, periods)
+    longest = longest_phase(plan, periods)
     pads = tuple(
         (lo, hi + (m - o) * s)
         for (lo, hi), m, o, s in zip(sub.pads, longest, sub.out_spatial, sub.strides, strict=True)
@@ -143,7 +143,7 @@ def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
     ``(N, *out_spatial, O)``."""
     n = plan.num_spatial
     batch = plan.batch // plan.batch_groups
-    longest = _longest(plan, periods)
+    longest = longest_phase(plan, periods)
     stacked = jnp.stack(parts).reshape(*periods, batch, *longest, plan.out_features)
     perm = [n] + [a for d in range(n) for a in (n + 1 + d, d)] + [2 * n + 1]
     y = jnp.transpose(stacked, perm).reshape(

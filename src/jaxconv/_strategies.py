@@ -334,10 +334,10 @@ def _batch_phase_taps(plan: ConvPlan) -> bool:
     if plan.feature_groups != 1 or plan.batch_groups != 1:
         return False
     periods, items = _polyphase.phases(plan)
-    subs = [sub for _, sub in items if 0 not in sub.kernel and 0 not in sub.out_spatial]
+    subs = [sub for _, sub in items if not is_empty(sub)]
     if not subs or any(choose(sub) != "taps" for sub in subs):
         return False
-    rows = plan.batch * int(np.prod(_polyphase.extended(subs[0], plan, periods).out_spatial))
+    rows = plan.batch * int(np.prod(_polyphase.longest_phase(plan, periods)))
     c, o = plan.in_features, plan.out_features
     return rows * (c + o) <= c * o
 
@@ -353,15 +353,14 @@ def _phase_taps(x, w, plan: ConvPlan, precision, preferred_element_type):
     """
     acc = acc_dtype(x.dtype, preferred_element_type)
     periods, items = _polyphase.phases(plan)
-    longest = None
+    longest = _polyphase.longest_phase(plan, periods)
     stacked = [None] * plan.taps
     owners = []
     for combo, sub in items:
-        if 0 in sub.kernel or 0 in sub.out_spatial:
+        if is_empty(sub):
             owners.append([])
             continue
         sub = _polyphase.extended(sub, plan, periods)
-        longest = sub.out_spatial
         owned = _polyphase.kernel_taps(combo, plan)
         for k, tap in zip(owned, taps_of(x, sub), strict=True):
             stacked[k] = tap
@@ -483,15 +482,12 @@ def choose(plan: ConvPlan) -> str:
         # A thin output (the input gradient of a layer with few input features): K GEMMs
         # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
         return "col2im"
-    if plan.group_in >= 32 and not (
-        plan.out_features > 2 * plan.group_in and accepts("rows", plan)
-    ):
-        # Unless the output is much wider than the input (the input gradient of a layer
-        # that narrows, 192 -> 32): then K products of the output's size cost more than
-        # the taps, and rows' kh deeper GEMMs write kw times fewer of them.
-        return "taps"
     if plan.group_in >= 16:
-        return "rows" if accepts("rows", plan) else "taps"
+        # From 32 features on, rows only where the output is much wider than the input (the
+        # input gradient of a layer that narrows, 192 -> 32): K products of the output's
+        # size then cost more than the taps, and rows' kh deeper GEMMs write kw times fewer.
+        wide = plan.out_features > 2 * plan.group_in
+        return "rows" if (plan.group_in < 32 or wide) and accepts("rows", plan) else "taps"
     if accepts("space_to_depth", plan):
         # Few features and a large strided kernel (the 7x7/2 stem): blocks of the input
         # make the taps contiguous; worth it while the kernel's zero padding adds <= 1/3.
