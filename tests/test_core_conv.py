@@ -326,6 +326,13 @@ def test_preferred_element_type(dtype, preferred):
 
 # --- every strategy on the shapes it accepts ---------------------------------------------------
 
+STEM = dict(
+    in_features=3,
+    in_spatial=(13, 14),
+    kernel=(7, 7),
+    window_strides=(2, 2),
+    padding=((3, 3), (3, 2)),
+)
 STRATEGY_CASES = {
     "plain": dict(window_strides=(1, 1), padding="SAME"),
     "strided_cropped": dict(window_strides=(2, 3), padding=((-1, 1), (2, -1))),
@@ -337,13 +344,20 @@ STRATEGY_CASES = {
     "dilated": dict(
         window_strides=(1, 1), padding=((1, 2), (0, 1)), lhs_dilation=(2, 1), rhs_dilation=(1, 2)
     ),
-    # a stem: few features, a large strided kernel ('auto' runs space_to_depth)
-    "stem": dict(
-        in_features=3,
-        in_spatial=(13, 14),
-        kernel=(7, 7),
+    # a stem: three features, a large strided kernel ('auto' runs banded)
+    "stem": STEM,
+    # the same with eight features ('auto' runs space_to_depth)
+    "stem_wide": {**STEM, "in_features": 8},
+    # a spectrogram: one feature, a wide dilated strided kernel ('auto' runs banded, whose
+    # windows span two blocks of the input and whose last block is cropped)
+    "spectrogram": dict(
+        in_features=1,
+        out_features=8,
+        in_spatial=(9, 40),
+        kernel=(3, 9),
         window_strides=(2, 2),
-        padding=((3, 3), (3, 2)),
+        padding=((1, 1), (4, 3)),
+        rhs_dilation=(1, 2),
     ),
     # a thin output ('auto' runs col2im)
     "thin_output": dict(out_features=2, in_features=16, window_strides=(1, 1), padding="SAME"),
@@ -414,6 +428,19 @@ def test_wide_transposed_cases_batch_the_phases(case):
     # The cases above reach polyphase's batched-taps form (tested against lax there).
     plan = _plan_for(case)[0]
     assert _strategies.choose(plan) == "polyphase" and _strategies._batch_phase_taps(plan)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [("stem", "banded"), ("stem_wide", "space_to_depth"), ("spectrogram", "banded")],
+)
+def test_auto_reaches_each_form(case, expected):
+    # The forms are tested against lax above; this checks that those cases reach them.
+    plan = _plan_for(case)[0]
+    assert _strategies.choose(plan) == expected
+    if expected == "banded":
+        out_w = plan.out_spatial[-1]
+        assert 1 < _strategies.band_width(plan) < out_w and out_w % _strategies.band_width(plan)
 
 
 def test_depthwise_strategy_accepts_only_depthwise():

@@ -7,6 +7,9 @@ reshapes, elementwise arithmetic and ``dot_general``: never XLA's convolution op
 
 - ``im2col``: all taps gathered into one patch array ``(N, *out, K·C)``, one GEMM.
 - ``taps``: one GEMM per kernel tap, summed; no patch array.
+- ``rows``, ``banded``: patches along the last spatial dim only; ``banded`` contracts each
+  window with the kernel written into a band, for blocks of outputs at once.
+- ``space_to_depth``: a strided convolution as a stride-1 one on stride-sized blocks.
 - ``direct``: a multiply-accumulate over the taps and each group's input features that
   XLA fuses into a single loop, no GEMM; ``depthwise`` is the same for one input feature
   per group.
@@ -156,6 +159,14 @@ def taps(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     return total.astype(preferred_element_type or x.dtype)
 
 
+def _leading_taps(x, plan: ConvPlan):
+    """The taps of ``x (N, *S, ...)`` along every spatial dim but the last, which ``x``
+    already holds as patches (``rows``, ``banded``)."""
+    geometry = (plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial, plan.pads)
+    n = plan.num_spatial
+    return shifted_taps(x, tuple(range(1, n)), *(v[:-1] for v in geometry))
+
+
 def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """Patches along the last spatial dim only, then one GEMM per remaining tap, summed.
 
@@ -181,18 +192,8 @@ def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     stacked = stacked.reshape(*stacked.shape[:-2], plan.kernel[-1] * plan.in_features)
     wk = w.reshape(*plan.kernel[:-1], plan.kernel[-1] * plan.in_features, plan.out_features)
     wk = wk.reshape(-1, *wk.shape[-2:])
-    other = tuple(range(1, n))
-    pieces = shifted_taps(
-        stacked,
-        other,
-        plan.kernel[:-1],
-        plan.rhs_dilation[:-1],
-        plan.strides[:-1],
-        plan.out_spatial[:-1],
-        plan.pads[:-1],
-    )
     total = None
-    for k, piece in enumerate(pieces):
+    for k, piece in enumerate(_leading_taps(stacked, plan)):
         y = jnp.einsum(
             "n...c,co->n...o", piece, wk[k], precision=precision, preferred_element_type=acc
         )
@@ -243,6 +244,67 @@ def space_to_depth(x, w, plan: ConvPlan, precision=None, preferred_element_type=
         pads=((0, 0),) * n,
     )
     return run("rows" if n > 1 else "im2col", xs, ws, sub, precision, preferred_element_type)
+
+
+BAND_COLUMNS = 512
+"""Widest GEMM :func:`banded` builds (measured on CPU: 128 to 512 columns all beat thinner
+ones; the band's zeros limit the width first on every layer in the suites)."""
+
+
+def band_width(plan: ConvPlan) -> int:
+    """Outputs per block of :func:`banded`: at most :data:`BAND_COLUMNS` GEMM columns, and
+    the band's zeros at most as many as the kernel's products."""
+    s, span = plan.strides[-1], (plan.kernel[-1] - 1) * plan.rhs_dilation[-1] + 1
+    return max(1, min(BAND_COLUMNS // plan.out_features, 1 + span // s, plan.out_spatial[-1]))
+
+
+def banded(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+    """The last spatial dim as a banded GEMM over blocks of ``b`` outputs.
+
+    ``b`` neighbouring outputs along the last dim read one window of
+    ``L = (b - 1)·s + (kw - 1)·d + 1`` inputs, so the kernel's last dim written into a band
+    ``(L·C, b·O)`` (shifted by ``s`` per output) turns ``kw`` thin products into one GEMM
+    ``b`` times wider, whose result is already the output ``(…, blocks·b, O)``. The other
+    dims' taps are stacked beside the window, as in ``rows``. It computes ``L / kw`` times
+    the products (the band's zeros): suits few input features and a wide kernel, such as
+    DeepSpeech's 5x20 with stride 2 on a spectrogram.
+    """
+    n = plan.num_spatial
+    s, d, kw = plan.strides[-1], plan.rhs_dilation[-1], plan.kernel[-1]
+    c, o, out_w = plan.in_features, plan.out_features, plan.out_spatial[-1]
+    b = band_width(plan)
+    span = (kw - 1) * d + 1
+    window = (b - 1) * s + span
+    step = b * s
+    blocks = -(-out_w // b)
+    shifts = -(-window // step)  # blocks of the input one window covers
+    # Pad (or crop) the last dim to whole blocks from the padding's start; positions past
+    # the real padding only reach outputs beyond out_w, which are cropped.
+    length = (blocks + shifts - 1) * step
+    lo = plan.pads[-1][0]
+    config = [(0, 0, 0)] * x.ndim
+    config[n] = (lo, length - plan.in_spatial[-1] - lo, 0)
+    xb = lax.pad(x, jnp.zeros((), x.dtype), config)
+    xb = xb.reshape(*xb.shape[:n], blocks + shifts - 1, step * c)
+    win = jnp.concatenate(
+        [lax.slice_in_dim(xb, j, j + blocks, axis=n) for j in range(shifts)], axis=-1
+    )[..., : window * c]  # (N, *S', blocks, L·C)
+    lhs = jnp.stack(list(_leading_taps(win, plan)), axis=-2)  # (N, *out', blocks, K', L·C)
+    wk = w.reshape(-1, kw, c, o)
+    wk = lax.pad(wk, jnp.zeros((), w.dtype), [(0, 0, 0), (0, 0, d - 1), (0, 0, 0), (0, 0, 0)])
+    band = jnp.stack(
+        [jnp.pad(wk, [(0, 0), (j * s, window - span - j * s), (0, 0), (0, 0)]) for j in range(b)],
+        axis=-2,
+    ).reshape(wk.shape[0], window * c, b * o)
+    y = jnp.einsum(
+        "n...kl,klp->n...p",
+        lhs,
+        band,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+    y = y.reshape(plan.batch, *plan.out_spatial[:-1], blocks * b, o)
+    return lax.slice_in_dim(y, 0, out_w, axis=n)
 
 
 def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
@@ -418,6 +480,7 @@ STRATEGIES: dict[str, Strategy] = {
     "im2col": im2col,
     "taps": taps,
     "rows": rows,
+    "banded": banded,
     "space_to_depth": space_to_depth,
     "depthwise": direct,
     "direct": direct,
@@ -443,9 +506,9 @@ def accepts(name: str, plan: ConvPlan) -> bool:
             and all(d == 1 for d in plan.rhs_dilation + plan.lhs_dilation)
             and plan.feature_groups == plan.batch_groups == 1
         )
-    if name == "rows":
+    if name in ("rows", "banded"):
         return (
-            plan.num_spatial > 1
+            (name == "banded" or plan.num_spatial > 1)
             and all(d == 1 for d in plan.lhs_dilation)
             and plan.feature_groups == plan.batch_groups == 1
         )
@@ -476,6 +539,13 @@ def choose(plan: ConvPlan) -> str:
     # feature, the fused multiply-accumulate beats any GEMM; from 32 input features on,
     # K GEMMs on the taps beat gathering them into one patch array, and from 16 patches
     # along the last dim only (rows) do.
+    if plan.group_in <= 4 and accepts("banded", plan):
+        # Few input features: with a handful of products per output and unit strides the
+        # fused multiply-accumulate wins (ocr 3x3 on one feature: 0.2x lax); with more, or
+        # strided taps it cannot read from one padded buffer, the banded GEMM does
+        # (DeepSpeech 5x20/2: 1.5-2.2 -> 0.9x lax; the 7x7/2 stem 1.2-1.6 -> 1.0x).
+        few = plan.taps * plan.group_in <= 32 and all(s == 1 for s in plan.strides)
+        return "direct" if few else "banded"
     if plan.batch_groups == 1 and (plan.taps * plan.group_in <= 32 or plan.group_in == 1):
         return "direct"
     if accepts("col2im", plan) and plan.out_features < 8:
