@@ -361,8 +361,7 @@ STRATEGY_CASES = {
     ),
     # a thin output ('auto' runs col2im)
     "thin_output": dict(out_features=2, in_features=16, window_strides=(1, 1), padding="SAME"),
-    # a transposed layer whose kernel outweighs its activations ('auto' runs polyphase as
-    # one GEMM batched over the kernel's taps)
+    # a transposed layer whose kernel outweighs its activations ('auto' runs polyphase)
     "transposed_wide": dict(
         batch=1,
         in_features=64,
@@ -421,13 +420,6 @@ def test_every_strategy(strategy, case):
         lhs, rhs = random_conv_operands(rng, NHWC, **sizes, feature_group_count=plan.feature_groups)
         with pytest.raises(ValueError, match="strategy"):
             jaxconv.conv_general_dilated(lhs, rhs, **kw, dimension_numbers=NHWC, strategy=strategy)
-
-
-@pytest.mark.parametrize("case", ["transposed_wide", "dilated_strided_wide"])
-def test_wide_transposed_cases_batch_the_phases(case):
-    # The cases above reach polyphase's batched-taps form (tested against lax there).
-    plan = _plan_for(case)[0]
-    assert _strategies.choose(plan) == "polyphase" and _strategies._batch_phase_taps(plan)
 
 
 @pytest.mark.parametrize(

@@ -100,23 +100,6 @@ def test_vjp_and_jvp_match_lax_for_every_strategy(name):
             assert_close(got, jax.grad(_summed(ref), argnum)(x, w))
 
 
-def test_batched_phase_taps_match_lax():
-    # A transposed layer whose kernel outweighs its activations: polyphase stacks every
-    # phase's taps into one GEMM batched over the kernel's taps.
-    case = dict(
-        x=(1, 3, 3, 64),
-        w=(4, 4, 64, 64),
-        window_strides=(1, 1),
-        padding=((2, 2), (1, 2)),
-        lhs_dilation=(2, 2),
-    )
-    x, w, kw, rng = _operands(case)
-    dn = jaxconv.conv_dimension_numbers(4, NHWC)
-    p = make_plan(x.shape, w.shape, dn, (1, 1), kw["padding"], kw["lhs_dilation"], None, 1)
-    assert _strategies.choose(p) == "polyphase" and _strategies._batch_phase_taps(p)
-    _assert_vjp_jvp_match(*_pair(kw), x, w, rng)
-
-
 def _assert_vjp_jvp_match(ours, ref, x, w, rng):
     """Output, vjp (random cotangent) and jvp (random tangents) of ``ours`` equal ``ref``'s."""
     y, vjp = jax.vjp(ours, x, w)

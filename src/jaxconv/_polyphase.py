@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from ._plan import ConvPlan
@@ -119,23 +118,6 @@ def forward(
 def longest_phase(plan: ConvPlan, periods) -> tuple[int, ...]:
     """Outputs of the longest phase, per spatial dim."""
     return tuple(-(-o // p) for o, p in zip(plan.out_spatial, periods, strict=True))
-
-
-def extended(sub: ConvPlan, plan: ConvPlan, periods) -> ConvPlan:
-    """Phase plan ``sub`` computing the longest phase's number of outputs: the extra ones
-    (past the output's end) read more padding and are cropped by :func:`interleave`."""
-    longest = longest_phase(plan, periods)
-    pads = tuple(
-        (lo, hi + (m - o) * s)
-        for (lo, hi), m, o, s in zip(sub.pads, longest, sub.out_spatial, sub.strides, strict=True)
-    )
-    return sub._replace(out_spatial=longest, pads=pads)
-
-
-def kernel_taps(combo, plan: ConvPlan) -> list[int]:
-    """Flat indices into ``plan.kernel`` of a phase's taps, in its sub-kernel's order."""
-    ranges = [range(d.tap0, d.tap0 + d.kernel * d.tap_step, d.tap_step) for d in combo]
-    return [int(np.ravel_multi_index(t, plan.kernel)) for t in itertools.product(*ranges)]
 
 
 def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
