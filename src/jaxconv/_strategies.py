@@ -377,16 +377,18 @@ def grouped(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
 def polyphase(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """Input dilation split by output phase; each phase runs the strategy 'auto' picks.
 
-    A phase that would run ``taps`` runs ``rows`` instead: its kernel is small (2x2 for a
-    4x4 kernel of stride 2), and measured on CPU the ``kw`` times deeper GEMMs win on NCHW
-    data (DCGAN 16 -> 32: 1.3 -> 1.05x lax) and tie on NHWC. Per-phase GEMMs also beat one
+    A phase that would run unrolled ``taps`` runs ``rows`` instead: its kernel is small
+    (2x2 for a 4x4 kernel of stride 2), and measured on CPU the ``kw`` times deeper GEMMs
+    win on NCHW data (DCGAN 16 -> 32: 1.3 -> 1.05x lax) and tie on NHWC. Phases whose taps
+    are large enough to scan keep the scan: ``rows`` would hold ``kw`` copies of the input
+    (DeepSpeech 5x10/2's input gradient: 9 -> 48 MB temp). Per-phase GEMMs also beat one
     GEMM batched over the kernel's taps (which reads the kernel in place), even where the
     kernel outweighs the activations (DCGAN's 4x4 layers, N = 1 to 4: by 1.3-1.8x).
     """
 
     def phase_conv(xs, ws, sub: ConvPlan):
         name = choose(sub)
-        if name == "taps" and accepts("rows", sub):
+        if name == "taps" and accepts("rows", sub) and not scan_taps(sub, xs.dtype):
             name = "rows"
         return run(name, xs, ws, sub, precision, preferred_element_type)
 
