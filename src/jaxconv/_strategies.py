@@ -493,13 +493,12 @@ def choose(plan: ConvPlan) -> str:
     # feature, the fused multiply-accumulate beats any GEMM; from 32 input features on,
     # K GEMMs on the taps beat gathering them into one patch array, and from 16 patches
     # along the last dim only (rows) do.
-    if plan.group_in <= 4 and accepts("banded", plan):
-        # Few input features: with a handful of products per output and unit strides the
-        # fused multiply-accumulate wins (ocr 3x3 on one feature: 0.2x lax); with more, or
-        # strided taps it cannot read from one padded buffer, the banded GEMM does
-        # (DeepSpeech 5x20/2: 1.5-2.2 -> 0.9x lax; the 7x7/2 stem 1.2-1.6 -> 1.0x).
-        few = plan.taps * plan.group_in <= 32 and all(s == 1 for s in plan.strides)
-        return "direct" if few else "banded"
+    if plan.group_in <= 4 and plan.taps * plan.group_in > 32 and accepts("banded", plan):
+        # Few input features but many products per output: the banded GEMM beats both the
+        # fused multiply-accumulate and any per-tap GEMM (DeepSpeech 5x20/2 on one feature:
+        # 1.5-2.4 -> 0.9-1.0x lax; the 7x7/2 stem: 1.2-1.6 -> 1.0-1.1x). With at most 32
+        # products (3x3 on three features) the two tie, and direct needs no buffers.
+        return "banded"
     if plan.batch_groups == 1 and (plan.taps * plan.group_in <= 32 or plan.group_in == 1):
         return "direct"
     if accepts("col2im", plan) and plan.out_features < 8:
