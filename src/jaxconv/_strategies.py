@@ -489,17 +489,16 @@ def choose(plan: ConvPlan) -> str:
         # multiply-accumulate wins while groups have at most 8 input features.
         return "direct" if plan.group_in <= 8 else "grouped"
     # Dense, measured on CPU (python -m jaxconv bench --suite resnet50,deepbench
-    # --strategy NAME): with a handful of products per output (K·C <= 32) or one input
-    # feature, the fused multiply-accumulate beats any GEMM; from 32 input features on,
-    # K GEMMs on the taps beat gathering them into one patch array, and from 16 patches
+    # --strategy NAME): with at most 4 input features and more than 32 products per output,
+    # the banded GEMM beats both the fused multiply-accumulate and any per-tap GEMM
+    # (DeepSpeech 5x20/2 on one feature: 1.5-2.4 -> 0.9-1.0x lax; the 7x7/2 stem: 1.2-1.6
+    # -> 1.0-1.1x); with a handful of products (K·C <= 32) the fused multiply-accumulate
+    # ties with it or beats any GEMM, and needs no buffers; from 32 input features on, K
+    # GEMMs on the taps beat gathering them into one patch array, and from 16 patches
     # along the last dim only (rows) do.
     if plan.group_in <= 4 and plan.taps * plan.group_in > 32 and accepts("banded", plan):
-        # Few input features but many products per output: the banded GEMM beats both the
-        # fused multiply-accumulate and any per-tap GEMM (DeepSpeech 5x20/2 on one feature:
-        # 1.5-2.4 -> 0.9-1.0x lax; the 7x7/2 stem: 1.2-1.6 -> 1.0-1.1x). With at most 32
-        # products (3x3 on three features) the two tie, and direct needs no buffers.
         return "banded"
-    if plan.batch_groups == 1 and (plan.taps * plan.group_in <= 32 or plan.group_in == 1):
+    if plan.batch_groups == 1 and plan.taps * plan.group_in <= 32:
         return "direct"
     if accepts("col2im", plan) and plan.out_features < 8:
         # A thin output (the input gradient of a layer with few input features): K GEMMs
