@@ -359,6 +359,16 @@ STRATEGY_CASES = {
         padding=((1, 1), (4, 3)),
         rhs_dilation=(1, 2),
     ),
+    # a 3x3 layer whose tiles outweigh its kernel ('auto' runs winograd on NHWC); an odd
+    # output height crops the last tile row, negative padding crops the input
+    "winograd": dict(
+        in_features=16,
+        out_features=24,
+        in_spatial=(9, 11),
+        kernel=(3, 3),
+        window_strides=(1, 1),
+        padding=((1, 1), (2, -1)),
+    ),
     # a thin output ('auto' runs col2im)
     "thin_output": dict(out_features=2, in_features=16, window_strides=(1, 1), padding="SAME"),
     # a transposed layer whose kernel outweighs its activations ('auto' runs polyphase)
@@ -424,7 +434,12 @@ def test_every_strategy(strategy, case):
 
 @pytest.mark.parametrize(
     ("case", "expected"),
-    [("stem", "banded"), ("stem_wide", "space_to_depth"), ("spectrogram", "banded")],
+    [
+        ("stem", "banded"),
+        ("stem_wide", "space_to_depth"),
+        ("spectrogram", "banded"),
+        ("winograd", "winograd"),
+    ],
 )
 def test_auto_reaches_each_form(case, expected):
     # The forms are tested against lax above; this checks that those cases reach them.
@@ -433,6 +448,18 @@ def test_auto_reaches_each_form(case, expected):
     if expected == "banded":
         out_w = plan.out_spatial[-1]
         assert 1 < _strategies.band_width(plan) < out_w and out_w % _strategies.band_width(plan)
+
+
+def test_auto_runs_winograd_only_on_features_last_data():
+    # On NCHW data the layout transposes fuse into its tile transforms (see _winograd_pays):
+    # the same layer runs rows there.
+    nhwc = _plan_for("winograd")[0]
+    nchw = make_plan(
+        (2, 16, 9, 11), (24, 16, 3, 3), conv_dimension_numbers(4, NCHW), (1, 1), nhwc.pads
+    )
+    assert nchw.out_spatial == nhwc.out_spatial
+    assert _strategies.choose(nhwc) == "winograd"
+    assert _strategies.choose(nchw) == "rows"
 
 
 def test_depthwise_strategy_accepts_only_depthwise():

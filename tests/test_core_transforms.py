@@ -49,6 +49,14 @@ GRAD_CASES = {
         lhs_dilation=(2, 1),
         dimension_numbers=NHWC,
     ),
+    # 'auto' runs winograd here, and for its input gradient (16 features both ways)
+    "winograd": dict(
+        x=(2, 6, 6, 16),
+        w=(3, 3, 16, 16),
+        window_strides=(1, 1),
+        padding="SAME",
+        dimension_numbers=NHWC,
+    ),
     "batch_grouped": dict(
         x=(2, 4, 3, 2),
         w=(2, 2, 2, 2),
@@ -77,6 +85,8 @@ def _grad_params():
         names = [n for n in jaxconv.STRATEGIES if _strategies.accepts(n, plan)]
         for name in names if case == "depthwise" else ["auto"]:
             yield case, name
+        if case == "winograd":
+            yield case, "winograd"
         if case == "input_dilated":
             yield from ((case, n) for n in names if n not in ("im2col", "taps"))
 

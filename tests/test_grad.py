@@ -36,6 +36,8 @@ CASES = {
     "depthwise_multiplier": dict(
         x=(2, 7, 7, 4), w=(3, 3, 1, 8), window_strides=(2, 2), padding="SAME", feature_group_count=4
     ),
+    # 'auto' runs winograd for the forward pass and the input gradient (16 features)
+    "winograd": dict(x=(2, 8, 7, 16), w=(3, 3, 16, 16), window_strides=(1, 1), padding="SAME"),
     "input_dilated": dict(
         x=(2, 5, 4, 3),
         w=(3, 4, 3, 5),
@@ -86,6 +88,14 @@ def _strategies_for(x, w, kw):
         kw.get("feature_group_count", 1),
     )
     return [s for s in _strategies.STRATEGIES if _strategies.accepts(s, p)]
+
+
+def test_winograd_case_runs_winograd_both_ways():
+    # So that the tests below transpose winograd itself (the input gradient's tangent map).
+    x, w, kw, _ = _operands(CASES["winograd"])
+    p = make_plan(x.shape, w.shape, jaxconv.conv_dimension_numbers(4, NHWC), **kw)
+    assert _strategies.choose(p) == "winograd"
+    assert _strategies.choose(_grad.input_grad_plan(p)) == "winograd"
 
 
 @pytest.mark.parametrize("name", list(CASES))
