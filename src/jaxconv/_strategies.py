@@ -338,10 +338,10 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     tiles and kernel are transformed so that the convolution becomes 16 independent
     GEMMs ``(N·tiles, C) @ (C, O)``, one per transformed position, each 4 times shorter
     than a per-tap GEMM: 16/36 of the products of ``taps``. The transforms are sums of
-    strided slices that XLA fuses; the output's 2x2 interleave is 4 interior pads summed,
-    as in ``col2im``. The transforms only add and subtract (and scale by powers of two):
-    relative error stays near 1e-6 in float32, integers are exact, and narrower floats
-    are summed in float32.
+    strided slices that XLA fuses; the 4 outputs of every tile are woven together as the
+    phases of period 2 are in ``polyphase``. The transforms only add and subtract (and
+    scale by powers of two): relative error stays near 1e-6 in float32, integers are
+    exact, and narrower floats are summed in float32.
     """
     acc = acc_dtype(x.dtype, preferred_element_type)
     (ho, wo), c = plan.out_spatial, plan.in_features
@@ -368,18 +368,17 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
             m[a, b] = jnp.einsum(
                 "nhwc,co->nhwo", v, u[b][a], precision=precision, preferred_element_type=acc
             )
-    zero = jnp.zeros((), acc)
-    total = None
-    for r, at_r in enumerate(_WINOGRAD_AT):
-        for s, at_s in enumerate(_WINOGRAD_AT):
+    out_dtype = jnp.dtype(preferred_element_type or x.dtype)
+    parts = []
+    for at_r in _WINOGRAD_AT:
+        for at_s in _WINOGRAD_AT:
             y = _combine(at_r, [_combine(at_s, [m[a, b] for b in range(4)]) for a in range(4)])
-            y = lax.pad(y, zero, [(0, 0, 0), (r, 1 - r, 1), (s, 1 - s, 1), (0, 0, 0)])
-            total = y if total is None else total + y
-    total = total[:, :ho, :wo]
-    # Undo the kernel transform's factor 4: exact for floats (a power of two) and for
-    # integers (every sum is 4 times an integer).
-    total = total * 0.25 if jnp.issubdtype(acc, jnp.inexact) else total // 4
-    return total.astype(preferred_element_type or x.dtype)
+            # Undo the kernel transform's factor 4: exact for floats (a power of two) and
+            # for integers (every sum is 4 times an integer).
+            y = y * 0.25 if jnp.issubdtype(acc, jnp.inexact) else y // 4
+            parts.append(y.astype(out_dtype))
+    # Output (2t + r, 2t' + s) of tile (t, t') is part (r, s): the phases of period 2.
+    return _polyphase.interleave(parts, plan, (2, 2))
 
 
 def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
