@@ -225,6 +225,15 @@ CHANNELS_FIRST = {
         padding=((1, 1), (1, 0)),
         groups=8,
     ),
+    # Unit strides: the taps are slices of the input padded once (cropped here).
+    "nchw_grouped_unit_stride": dict(
+        x=(2, 12, 7, 8),
+        w=(12, 3, 3, 3),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(1, 1),
+        padding=((1, 2), (-1, 1)),
+        groups=4,
+    ),
     "nchw_depthwise_multiplier": dict(
         x=(2, 4, 7, 6),
         w=(8, 1, 3, 3),
@@ -254,10 +263,7 @@ CHANNELS_FIRST = {
 }
 
 
-@pytest.mark.parametrize("name", list(CHANNELS_FIRST))
-def test_channels_first_matches_lax_to_second_order(name):
-    # Depthwise and small-group convolutions on channels-first data run in (N, C, *spatial)
-    # without layout transposes.
+def _channels_first_pair(name):
     case = dict(CHANNELS_FIRST[name])
     rng = np.random.default_rng(2)
     x, w = random_array(rng, case.pop("x")), random_array(rng, case.pop("w"))
@@ -271,8 +277,24 @@ def test_channels_first_matches_lax_to_second_order(name):
     def ref(x, w):
         return lax.conv_general_dilated(x, w, **kw)
 
+    return ours, ref, x, w, rng
+
+
+@pytest.mark.parametrize("name", list(CHANNELS_FIRST))
+def test_channels_first_matches_lax_to_second_order(name):
+    # Depthwise and small-group convolutions on channels-first data run in (N, C, *spatial)
+    # without layout transposes.
+    ours, ref, x, w, rng = _channels_first_pair(name)
     _assert_vjp_jvp_match(ours, ref, x, w, rng)
     check_grads(ours, (x, w), order=2, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
+
+
+def test_channels_first_scanned_kernel_grad_matches_lax(monkeypatch):
+    # Past SCAN_TAPS_BYTES a group's kernel gradient takes one tap at a time in a scan.
+    monkeypatch.setattr(_strategies, "SCAN_TAPS_BYTES", 0)
+    ours, ref, x, w, rng = _channels_first_pair("nchw_grouped_unit_stride")
+    _assert_vjp_jvp_match(ours, ref, x, w, rng)
+    assert "stablehlo.while" in jax.jit(jax.grad(lambda w: ours(x, w).sum())).lower(w).as_text()
 
 
 def test_channels_first_depthwise_compiles_without_activation_transposes():

@@ -96,20 +96,25 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     Tap ``k`` of the kernel meets tap ``k`` of the input at every output position, so its
     gradient contracts that tap with ``ct`` over batch and positions, group by group:
     as a multiply-and-reduce per tap when depthwise, as one GEMM on the stacked taps when
-    groups have few input features (a per-tap GEMM would have that few rows), and as one
-    GEMM per tap otherwise (no patch array; in a ``lax.scan`` when the taps are large, see
-    :func:`jaxconv._strategies.scan_taps`). Channels-first plans contract in ``(N, C, *S)``.
+    a dense layer has few input features (a per-tap GEMM would have that few rows), and as
+    one GEMM per tap otherwise (no patch array; in a ``lax.scan`` when the taps are large,
+    see :func:`jaxconv._strategies.scan_taps`). Channels-first plans contract in ``(N, C, *S)``.
     """
     g, i = plan.feature_groups, plan.group_in
     og = plan.out_features // g
     acc = acc_dtype(x.dtype, None)
+    depthwise = i == 1 and g > 1
+    # Large taps run one at a time in a scan (see :func:`jaxconv._strategies.scan_taps`).
+    # Depthwise reductions read plain slices best: in a scan they would run 3-5 times
+    # slower (measured on CPU, MobileNetV2's layers).
+    scan = not depthwise and scan_taps(plan, x.dtype)
     if plan.channels_first:
         # (N, C, *S): contract batch and positions of each tap with ct, batched over groups.
         n = plan.num_spatial
         axes = (0, *range(3, 3 + n))
         ctg = ct.astype(x.dtype).reshape(plan.batch, g, og, *plan.out_spatial)
-        grads = []
-        for t in taps_of(x, plan):
+
+        def tap_grad_cf(t):
             t = t.reshape(plan.batch, g, i, *plan.out_spatial)
             if i == 1 and og == 1:
                 # One filter per channel: a multiply-and-reduce, no GEMM of one row.
@@ -117,9 +122,10 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
             else:
                 dims = ((axes, axes), ((1,), (1,)))
                 dk = lax.dot_general(t, ctg, dims, precision=precision, preferred_element_type=acc)
-            grads.append(jnp.moveaxis(dk.reshape(g, i, og), 0, 1))  # (I, G, Og)
-        dw = jnp.stack(grads).reshape(*plan.kernel, i, plan.out_features)
-        return dw.astype(x.dtype)
+            return jnp.moveaxis(dk.reshape(g, i, og), 0, 1)  # (I, G, Og)
+
+        dw = _per_tap(x, plan, tap_grad_cf, scan)
+        return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
     lead = (plan.batch, *plan.out_spatial)
     axes = tuple(range(len(lead)))
     ctg = ct.astype(x.dtype).reshape(*lead, g, og)
@@ -135,36 +141,41 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
             preferred_element_type=acc,
         )
 
-    depthwise = i == 1 and g > 1
-
     def tap_grad(tap):
-        # tap (*lead, G, I) -> its kernel gradient (I, G, Og).
+        # tap (*lead, G·I) -> its kernel gradient (I, G, Og).
+        tap = tap.reshape(*lead, g, i)
         if depthwise:
             # A GEMM would have one row: a fused multiply-and-reduce instead.
             return jnp.sum(tap.astype(acc) * ctg.astype(acc), axis=axes)[None]
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
-    if not depthwise and i < 16:
+    if g == 1 and i < 16:
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows).
+        # Not for groups: their stack and its transposed copy cost twice K taps, and per
+        # tap in a scan they run as fast (measured on CPU, ResNeXt's g = 32 layers with
+        # 4 and 8 features per group: temp 30 -> 5 MB and 15 -> 2.5 MB).
         taps = [t.reshape(*lead, g, i) for t in taps_of(x, plan)]
         dk = contract(jnp.stack(taps, axis=len(lead)), 1)  # (G, K, I, Og)
         dw = jnp.transpose(dk, (1, 2, 0, 3))
-    elif depthwise or not scan_taps(plan, x.dtype):
-        # Depthwise reductions read plain slices best (see taps_of); in a scan they would
-        # run 3-5 times slower (measured on CPU, MobileNetV2's layers).
-        taps = taps_of(x, plan, fused=depthwise)
-        dw = jnp.stack([tap_grad(t.reshape(*lead, g, i)) for t in taps])  # (K, I, G, Og)
     else:
-        # One tap at a time in a scan, so only one tap of the input is alive.
-        xp = pad_spatial(x, plan.spatial_axes, plan.pads, plan.lhs_dilation)
-
-        def one_tap(_, offset):
-            return None, tap_grad(tap_at(xp, plan, offset).reshape(*lead, g, i))
-
-        # Checkpointed so that JAX's partial evaluation of the scan (when this gradient is
-        # itself transposed or differentiated) recomputes each tap instead of stacking all K.
-        _, dw = lax.scan(jax.checkpoint(one_tap), None, tap_offsets(plan))  # (K, I, G, Og)
+        dw = _per_tap(x, plan, tap_grad, scan, fused=depthwise)  # (K, I, G, Og)
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
+
+
+def _per_tap(x, plan: ConvPlan, fn, scan: bool, fused: bool = False):
+    """``fn`` on each tap of ``x``, stacked: ``(K, ...)``. With ``scan``, one tap at a time
+    in a ``lax.scan``, so that only one tap of the input is alive."""
+    if not scan:
+        return jnp.stack([fn(t) for t in taps_of(x, plan, fused=fused)])
+    xp = pad_spatial(x, plan.spatial_axes, plan.pads, plan.lhs_dilation)
+
+    def one_tap(_, offset):
+        return None, fn(tap_at(xp, plan, offset))
+
+    # Checkpointed so that JAX's partial evaluation of the scan (when this gradient is
+    # itself transposed or differentiated) recomputes each tap instead of stacking all K.
+    _, out = lax.scan(jax.checkpoint(one_tap), None, tap_offsets(plan))
+    return out
 
 
 def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):
