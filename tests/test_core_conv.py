@@ -450,16 +450,21 @@ def test_auto_reaches_each_form(case, expected):
         assert 1 < _strategies.band_width(plan) < out_w and out_w % _strategies.band_width(plan)
 
 
-def test_auto_runs_winograd_only_on_features_last_data():
-    # On NCHW data the layout transposes fuse into its tile transforms (see _winograd_pays):
-    # the same layer runs rows there.
-    nhwc = _plan_for("winograd")[0]
-    nchw = make_plan(
-        (2, 16, 9, 11), (24, 16, 3, 3), conv_dimension_numbers(4, NCHW), (1, 1), nhwc.pads
-    )
+@pytest.mark.parametrize("strategy", ["auto", "winograd"])
+@pytest.mark.parametrize("dn", [NCHW, ("NCHW", "HWIO", "NCHW")], ids="-".join)
+def test_winograd_runs_channels_first_on_nchw_data(dn, strategy):
+    # Moved features-last, NCHW data's layout transposes fuse into the tile transforms and
+    # winograd would lose (see _winograd_pays): it computes in (N, C, H, W) instead.
+    nhwc, sizes, kw = _plan_for("winograd")
+    nchw = make_plan((2, 16, 9, 11), (24, 16, 3, 3), conv_dimension_numbers(4, NCHW), **kw)
     assert nchw.out_spatial == nhwc.out_spatial
-    assert _strategies.choose(nhwc) == "winograd"
-    assert _strategies.choose(nchw) == "rows"
+    assert _strategies.choose(nchw) != "winograd"
+    assert _strategies.channels_first_choice(nchw) == "winograd"
+    shapes = dict(dimension_numbers=dn, window_strides=(1, 1), padding=kw["padding"])
+    lhs = jax.ShapeDtypeStruct((2, 16, 9, 11), np.float32)
+    rhs = jax.ShapeDtypeStruct((24, 16, 3, 3) if dn[1] == "OIHW" else (3, 3, 16, 24), np.float32)
+    assert jaxconv.chosen_strategy(lhs, rhs, **shapes) == "winograd"
+    run_case(29, dn, strategy=strategy, **sizes, **kw)
 
 
 def test_depthwise_strategy_accepts_only_depthwise():

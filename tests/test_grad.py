@@ -234,6 +234,24 @@ CHANNELS_FIRST = {
         padding=((1, 2), (-1, 1)),
         groups=4,
     ),
+    # 'auto' runs winograd in (N, C, H, W) for the forward pass and the input gradient.
+    "nchw_winograd": dict(
+        x=(2, 16, 8, 7),
+        w=(16, 16, 3, 3),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(1, 1),
+        padding="SAME",
+        groups=1,
+    ),
+    # Winograd forward; the input gradient has too few tiles for it and runs channels-last.
+    "nchw_winograd_padded": dict(
+        x=(1, 16, 6, 6),
+        w=(16, 16, 3, 3),
+        dn=("NCHW", "OIHW", "NCHW"),
+        window_strides=(1, 1),
+        padding=((2, 2), (2, 2)),
+        groups=1,
+    ),
     "nchw_depthwise_multiplier": dict(
         x=(2, 4, 7, 6),
         w=(8, 1, 3, 3),
@@ -295,6 +313,18 @@ def test_channels_first_scanned_kernel_grad_matches_lax(monkeypatch):
     ours, ref, x, w, rng = _channels_first_pair("nchw_grouped_unit_stride")
     _assert_vjp_jvp_match(ours, ref, x, w, rng)
     assert "stablehlo.while" in jax.jit(jax.grad(lambda w: ours(x, w).sum())).lower(w).as_text()
+
+
+def test_nchw_winograd_cases_run_winograd_channels_first():
+    # So that the test above transposes channels-first winograd, and the channels-last
+    # fallback of an input gradient that does not pay for it.
+    dn = jaxconv.conv_dimension_numbers(4, ("NCHW", "OIHW", "NCHW"))
+    for name, grad_choice in (("nchw_winograd", "winograd"), ("nchw_winograd_padded", None)):
+        case = CHANNELS_FIRST[name]
+        p = make_plan(case["x"], case["w"], dn, (1, 1), case["padding"])
+        assert _strategies.channels_first_choice(p) == "winograd"
+        tplan = _grad.input_grad_plan(p._replace(channels_first=True))
+        assert _strategies.channels_first_choice(tplan) == grad_choice
 
 
 def test_channels_first_depthwise_compiles_without_activation_transposes():

@@ -61,22 +61,23 @@ def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
 
 
 def _runs_channels_first(plan: ConvPlan, strategy: Any) -> bool:
-    """Whether to compute in ``(N, C, *spatial)``: a depthwise or small-group convolution
-    (at most 8 input and 8 output features per group, so that its input gradient is one
-    too) whose input and output both keep the features before the spatial axes (``NCHW``):
-    no layout transposes, and the fused loop runs along contiguous rows."""
+    """Whether to compute in ``(N, C, *spatial)``: where the input and output both keep the
+    features before the spatial axes (``NCHW``) and the strategy runs well there (see
+    :func:`jaxconv._strategies.channels_first_choice`): no layout transposes."""
     dn = plan.dn
-    g = plan.feature_groups
-    return (
-        strategy in (("auto", "depthwise", "direct") if plan.is_depthwise else ("auto", "direct"))
-        and g > 1
-        and plan.batch_groups == 1
-        and plan.group_in <= 8
-        and plan.out_features // g <= 8
-        and plan.padding_mode == "zeros"
+    if not (
+        plan.padding_mode == "zeros"
         and all(dn.lhs_spec[1] < a for a in dn.lhs_spec[2:])
         and all(dn.out_spec[1] < a for a in dn.out_spec[2:])
-    )
+    ):
+        return False
+    cf = plan._replace(channels_first=True)
+    choice = _strategies.channels_first_choice(cf)
+    if strategy == "winograd":
+        return _strategies.accepts("winograd", cf)
+    if strategy in ("direct", "depthwise"):
+        return choice in ("direct", "depthwise") and _strategies.accepts(strategy, cf)
+    return strategy == "auto" and choice is not None
 
 
 def _execute(
@@ -249,6 +250,8 @@ def chosen_strategy(
         batch_group_count,
         padding_mode,
     )
+    if _runs_channels_first(plan, "auto"):
+        plan = plan._replace(channels_first=True)
     return _strategies.choose(plan)
 
 

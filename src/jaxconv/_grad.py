@@ -31,6 +31,7 @@ from ._padding import pad_spatial
 from ._plan import ConvPlan
 from ._strategies import (
     acc_dtype,
+    channels_first_choice,
     choose,
     is_empty,
     run,
@@ -87,7 +88,14 @@ def input_grad(ct, w, plan: ConvPlan, precision):
     """The cotangent of the input ``(N, *in_spatial, C)`` for an output cotangent ``ct``."""
     tplan = input_grad_plan(plan)
     wt = input_grad_kernel(w, plan)
-    return run(choose(tplan), ct.astype(w.dtype), wt, tplan, precision, None)
+    ct = ct.astype(w.dtype)
+    if tplan.channels_first and channels_first_choice(tplan) is None:
+        # A channels-first Winograd layer whose input gradient does not pay for Winograd:
+        # only the fused loops of small groups run well on (N, C, *S) otherwise.
+        tplan = tplan._replace(channels_first=False)
+        dx = run(choose(tplan), jnp.moveaxis(ct, 1, -1), wt, tplan, precision, None)
+        return jnp.moveaxis(dx, -1, 1)
+    return run(choose(tplan), ct, wt, tplan, precision, None)
 
 
 def kernel_grad(ct, x, plan: ConvPlan, precision):

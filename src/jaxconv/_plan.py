@@ -23,7 +23,7 @@ class ConvPlan(NamedTuple):
 
     Arrays are seen in the canonical channels-last layout: input ``(N, *in_spatial, C)``,
     kernel ``(*kernel, C // feature_groups, O)``, output
-    ``(N // batch_groups, *out_spatial, O)`` — or, with ``channels_first`` (depthwise only),
+    ``(N // batch_groups, *out_spatial, O)`` — or, with ``channels_first``,
     input ``(N, C, *in_spatial)`` and output ``(N, O, *out_spatial)``.
     """
 
@@ -41,8 +41,9 @@ class ConvPlan(NamedTuple):
     feature_groups: int = 1
     batch_groups: int = 1
     padding_mode: str = "zeros"
-    # Set by the executor for depthwise convolutions on channels-first data: arrays are then
-    # seen as (N, C, *spatial) instead, so no layout transposes are needed.
+    # Set by the executor where the strategy runs well on channels-first data (see
+    # _strategies.channels_first_choice): arrays are then seen as (N, C, *spatial), so no
+    # layout transposes are needed.
     channels_first: bool = False
 
     @property

@@ -121,14 +121,20 @@ def longest_phase(plan: ConvPlan, periods) -> tuple[int, ...]:
 
 
 def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
-    """The phases' outputs, each ``(N, *longest, O)`` in :func:`phases`' order, woven into
-    ``(N, *out_spatial, O)``."""
+    """The phases' outputs, each ``(N, *longest, O)`` (``(N, O, *longest)`` for a
+    channels-first plan) in :func:`phases`' order, woven into ``(N, *out_spatial, O)``
+    (``(N, O, *out_spatial)``)."""
     n = plan.num_spatial
     batch = plan.batch // plan.batch_groups
     longest = longest_phase(plan, periods)
+    woven = [m * p for m, p in zip(longest, periods, strict=True)]
+    # Each spatial axis d of the phases, right after its period axis d.
+    spatial = [a for d in range(n) for a in (n + 1 + d, d)]
+    if plan.channels_first:
+        stacked = jnp.stack(parts).reshape(*periods, batch, plan.out_features, *longest)
+        spatial = [a + 1 if a > n else a for a in spatial]
+        y = jnp.transpose(stacked, [n, n + 1, *spatial]).reshape(batch, plan.out_features, *woven)
+        return y[(slice(None), slice(None), *(slice(0, o) for o in plan.out_spatial))]
     stacked = jnp.stack(parts).reshape(*periods, batch, *longest, plan.out_features)
-    perm = [n] + [a for d in range(n) for a in (n + 1 + d, d)] + [2 * n + 1]
-    y = jnp.transpose(stacked, perm).reshape(
-        batch, *(m * p for m, p in zip(longest, periods, strict=True)), plan.out_features
-    )
+    y = jnp.transpose(stacked, [n, *spatial, 2 * n + 1]).reshape(batch, *woven, plan.out_features)
     return y[(slice(None), *(slice(0, o) for o in plan.out_spatial))]

@@ -340,42 +340,44 @@ def _kernel_transform(g):
 
 
 def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
-    """Winograd F(2x2, 3x3) for stride-1, undilated 3x3 kernels on ``(N, H, W, C)``.
+    """Winograd F(2x2, 3x3) for stride-1, undilated 3x3 kernels on ``(N, H, W, C)``, or on
+    ``(N, C, H, W)`` for a channels-first plan.
 
     The output is cut into 2x2 tiles, each read from a 4x4 input tile (stride 2). Both
     tiles and kernel are transformed so that the convolution becomes 16 independent
-    GEMMs ``(N·tiles, C) @ (C, O)``, one per transformed position, each 4 times shorter
-    than a per-tap GEMM: 16/36 of the products of ``taps``. The transforms are sums of
-    strided slices that XLA fuses; the 4 outputs of every tile are woven together as the
-    phases of period 2 are in ``polyphase``. The transforms only add and subtract (and
-    scale by powers of two): relative error stays near 1e-6 in float32, integers are
-    exact, and narrower floats are summed in float32.
+    GEMMs ``(N·tiles, C) @ (C, O)`` (``(O, C) @ (C, tiles)`` per image, channels first),
+    one per transformed position, each 4 times shorter than a per-tap GEMM: 16/36 of the
+    products of ``taps``. The transforms are sums of strided slices that XLA fuses; the 4
+    outputs of every tile are woven together as the phases of period 2 are in
+    ``polyphase``. The transforms only add and subtract (and scale by powers of two):
+    relative error stays near 1e-6 in float32, integers are exact, and narrower floats are
+    summed in float32.
     """
     acc = acc_dtype(x.dtype, preferred_element_type)
-    (ho, wo), c = plan.out_spatial, plan.in_features
-    tiles = (-(-ho // 2), -(-wo // 2))
+    tiles = tuple(-(-o // 2) for o in plan.out_spatial)
+    axes = plan.spatial_axes
     # Pad (or crop) to exactly 2·tiles + 2 rows and columns from the padding's start.
-    config = [(0, 0, 0)]
-    for size, (lo, _), t in zip(plan.in_spatial, plan.pads, tiles, strict=True):
-        config.append((lo, 2 * t + 2 - size - lo, 0))
-    xp = lax.pad(x.astype(acc), jnp.zeros((), acc), config + [(0, 0, 0)])
-    (th, tw), n = tiles, plan.batch
-    d = [
-        [
-            lax.slice(xp, (0, i, j, 0), (n, i + 2 * th - 1, j + 2 * tw - 1, c), (1, 2, 2, 1))
-            for j in range(4)
-        ]
-        for i in range(4)
-    ]  # d[i][j]: (N, *tiles, C), element (i, j) of every input tile
+    config = [(0, 0, 0)] * x.ndim
+    for ax, size, (lo, _), t in zip(axes, plan.in_spatial, plan.pads, tiles, strict=True):
+        config[ax] = (lo, 2 * t + 2 - size - lo, 0)
+    xp = lax.pad(x.astype(acc), jnp.zeros((), acc), config)
+
+    def tile_element(i, j):
+        # Element (i, j) of every input tile: (N, *tiles, C) or (N, C, *tiles).
+        start, limit, step = [0] * x.ndim, list(xp.shape), [1] * x.ndim
+        for ax, offset, t in zip(axes, (i, j), tiles, strict=True):
+            start[ax], limit[ax], step[ax] = offset, offset + 2 * t - 1, 2
+        return lax.slice(xp, start, limit, step)
+
+    d = [[tile_element(i, j) for j in range(4)] for i in range(4)]
     u = [_kernel_transform(r) for r in _kernel_transform(jnp.swapaxes(w.astype(acc), 0, 1))]
+    spec = "nchw,co->nohw" if plan.channels_first else "nhwc,co->nhwo"
     m = {}
     for a in range(4):
         rows_a = [_combine(_WINOGRAD_BT[a], [d[i][j] for i in range(4)]) for j in range(4)]
         for b in range(4):
             v = _combine(_WINOGRAD_BT[b], rows_a)
-            m[a, b] = jnp.einsum(
-                "nhwc,co->nhwo", v, u[b][a], precision=precision, preferred_element_type=acc
-            )
+            m[a, b] = jnp.einsum(spec, v, u[b][a], precision=precision, preferred_element_type=acc)
     out_dtype = jnp.dtype(preferred_element_type or x.dtype)
     parts = []
     for at_r in _WINOGRAD_AT:
@@ -529,6 +531,14 @@ STRATEGIES: dict[str, Strategy] = {
 
 def accepts(name: str, plan: ConvPlan) -> bool:
     """Whether strategy ``name`` can compute ``plan``."""
+    if name == "winograd":
+        return (
+            plan.kernel == (3, 3)
+            and plan.strides == (1, 1)
+            and plan.rhs_dilation == (1, 1)
+            and plan.lhs_dilation == (1, 1)
+            and plan.feature_groups == plan.batch_groups == 1
+        )
     if plan.channels_first:
         return name in ("depthwise", "direct") if plan.is_depthwise else name == "direct"
     if name == "depthwise":
@@ -549,14 +559,6 @@ def accepts(name: str, plan: ConvPlan) -> bool:
             and all(d == 1 for d in plan.lhs_dilation)
             and plan.feature_groups == plan.batch_groups == 1
         )
-    if name == "winograd":
-        return (
-            plan.kernel == (3, 3)
-            and plan.strides == (1, 1)
-            and plan.rhs_dilation == (1, 1)
-            and plan.lhs_dilation == (1, 1)
-            and plan.feature_groups == plan.batch_groups == 1
-        )
     if name == "col2im":
         return all(s == 1 for s in plan.strides) and plan.feature_groups == plan.batch_groups == 1
     return name in STRATEGIES
@@ -565,7 +567,7 @@ def accepts(name: str, plan: ConvPlan) -> bool:
 def choose(plan: ConvPlan) -> str:
     """The strategy ``'auto'`` runs for ``plan``."""
     if plan.channels_first:
-        return "depthwise" if plan.is_depthwise else "direct"
+        return channels_first_choice(plan) or ("depthwise" if plan.is_depthwise else "direct")
     if any(d > 1 for d in plan.lhs_dilation):
         # Measured on CPU (--suite transposed): one wide GEMM and a scatter win when taps
         # barely overlap or the output is thin; polyphase when many taps overlap.
@@ -612,17 +614,33 @@ def choose(plan: ConvPlan) -> str:
     return "im2col"
 
 
+def channels_first_choice(plan: ConvPlan) -> str | None:
+    """The strategy ``'auto'`` runs on ``plan`` in ``(N, C, *spatial)``, where that beats
+    moving the features last (``None`` elsewhere): Winograd where it pays, and depthwise
+    and small-group layers (at most 8 input and 8 output features per group, so that the
+    input gradient is one too), whose fused loop then runs along contiguous rows."""
+    plan = plan._replace(channels_first=True)
+    if accepts("winograd", plan) and _winograd_pays(plan):
+        return "winograd"
+    g = plan.feature_groups
+    if g > 1 and plan.batch_groups == 1 and plan.group_in <= 8 and plan.out_features // g <= 8:
+        return "depthwise" if plan.is_depthwise else "direct"
+    return None
+
+
 def _winograd_pays(plan: ConvPlan) -> bool:
     """Measured on CPU (the suites' 3x3 layers, forward and backward): Winograd wins by
     1.1-1.7x where the tiles outweigh the kernel (its 16 GEMMs read a kernel 16/9 as large
-    and have 4 times fewer rows), with GEMMs at least 16 deep and wide, and on data whose
-    features come last: on channels-first data the layout transposes fuse into its strided
-    tile transforms and it loses to ``taps``."""
+    and have 4 times fewer rows), with GEMMs at least 16 deep and wide. Data whose
+    features come first runs it channels-first (:func:`channels_first_choice`): moved
+    features-last, the layout transposes fuse into its strided tile transforms and it
+    loses to ``taps``."""
     c, o = plan.in_features, plan.out_features
     tiles = plan.batch * int(np.prod([-(-s // 2) for s in plan.out_spatial]))
     dn = plan.dn
     features_last = dn.lhs_spec[1] > max(dn.lhs_spec[2:]) and dn.out_spec[1] > max(dn.out_spec[2:])
-    return features_last and min(c, o) >= 16 and c * o <= tiles * (c + o) / 2
+    layout_ok = plan.channels_first or features_last
+    return layout_ok and min(c, o) >= 16 and c * o <= tiles * (c + o) / 2
 
 
 def is_empty(plan: ConvPlan) -> bool:
