@@ -227,8 +227,8 @@ CHANNELS_FIRST = {
     ),
     # Unit strides: the taps are slices of the input padded once (cropped here).
     "nchw_grouped_unit_stride": dict(
-        x=(2, 12, 7, 8),
-        w=(12, 3, 3, 3),
+        x=(1, 8, 6, 7),
+        w=(8, 2, 3, 3),
         dn=("NCHW", "OIHW", "NCHW"),
         window_strides=(1, 1),
         padding=((1, 2), (-1, 1)),
@@ -236,7 +236,7 @@ CHANNELS_FIRST = {
     ),
     # 'auto' runs winograd in (N, C, H, W) for the forward pass and the input gradient.
     "nchw_winograd": dict(
-        x=(2, 16, 8, 7),
+        x=(1, 16, 8, 8),
         w=(16, 16, 3, 3),
         dn=("NCHW", "OIHW", "NCHW"),
         window_strides=(1, 1),
