@@ -72,9 +72,9 @@ def _runs_channels_first(plan: ConvPlan, strategy: Any) -> bool:
     ):
         return False
     cf = plan._replace(channels_first=True)
-    choice = _strategies.channels_first_choice(cf)
     if strategy == "winograd":
         return _strategies.accepts("winograd", cf)
+    choice = _strategies.channels_first_choice(cf)
     if strategy in ("direct", "depthwise"):
         return choice in ("direct", "depthwise") and _strategies.accepts(strategy, cf)
     return strategy == "auto" and choice is not None

@@ -124,17 +124,17 @@ def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
     """The phases' outputs, each ``(N, *longest, O)`` (``(N, O, *longest)`` for a
     channels-first plan) in :func:`phases`' order, woven into ``(N, *out_spatial, O)``
     (``(N, O, *out_spatial)``)."""
-    n = plan.num_spatial
-    batch = plan.batch // plan.batch_groups
-    longest = longest_phase(plan, periods)
-    woven = [m * p for m, p in zip(longest, periods, strict=True)]
-    # Each spatial axis d of the phases, right after its period axis d.
-    spatial = [a for d in range(n) for a in (n + 1 + d, d)]
-    if plan.channels_first:
-        stacked = jnp.stack(parts).reshape(*periods, batch, plan.out_features, *longest)
-        spatial = [a + 1 if a > n else a for a in spatial]
-        y = jnp.transpose(stacked, [n, n + 1, *spatial]).reshape(batch, plan.out_features, *woven)
-        return y[(slice(None), slice(None), *(slice(0, o) for o in plan.out_spatial))]
-    stacked = jnp.stack(parts).reshape(*periods, batch, *longest, plan.out_features)
-    y = jnp.transpose(stacked, [n, *spatial, 2 * n + 1]).reshape(batch, *woven, plan.out_features)
-    return y[(slice(None), *(slice(0, o) for o in plan.out_spatial))]
+    axes = plan.spatial_axes
+    part = jnp.shape(parts[0])
+    stacked = jnp.stack(parts).reshape(*periods, *part)
+    perm = []
+    for a in range(len(part)):
+        perm.append(len(periods) + a)
+        if a in axes:
+            perm.append(axes.index(a))  # each spatial axis followed by its period axis
+    shape = list(part)
+    index = [slice(None)] * len(part)
+    for ax, p, o in zip(axes, periods, plan.out_spatial, strict=True):
+        shape[ax] *= p
+        index[ax] = slice(0, o)
+    return jnp.transpose(stacked, perm).reshape(shape)[tuple(index)]

@@ -357,19 +357,14 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     tiles = tuple(-(-o // 2) for o in plan.out_spatial)
     axes = plan.spatial_axes
     # Pad (or crop) to exactly 2·tiles + 2 rows and columns from the padding's start.
-    config = [(0, 0, 0)] * x.ndim
-    for ax, size, (lo, _), t in zip(axes, plan.in_spatial, plan.pads, tiles, strict=True):
-        config[ax] = (lo, 2 * t + 2 - size - lo, 0)
-    xp = lax.pad(x.astype(acc), jnp.zeros((), acc), config)
-
-    def tile_element(i, j):
-        # Element (i, j) of every input tile: (N, *tiles, C) or (N, C, *tiles).
-        start, limit, step = [0] * x.ndim, list(xp.shape), [1] * x.ndim
-        for ax, offset, t in zip(axes, (i, j), tiles, strict=True):
-            start[ax], limit[ax], step[ax] = offset, offset + 2 * t - 1, 2
-        return lax.slice(xp, start, limit, step)
-
-    d = [[tile_element(i, j) for j in range(4)] for i in range(4)]
+    pads = [
+        (lo, 2 * t + 2 - size - lo)
+        for size, (lo, _), t in zip(plan.in_spatial, plan.pads, tiles, strict=True)
+    ]
+    xp = pad_spatial(x.astype(acc), axes, pads)
+    # d[i][j]: element (i, j) of every input tile, the taps of a 4x4 window of stride 2.
+    taps = list(window_taps(xp, axes, (4, 4), (1, 1), (2, 2), tiles))
+    d = [taps[4 * i : 4 * i + 4] for i in range(4)]
     u = [_kernel_transform(r) for r in _kernel_transform(jnp.swapaxes(w.astype(acc), 0, 1))]
     spec = "nchw,co->nohw" if plan.channels_first else "nhwc,co->nhwo"
     m = {}
