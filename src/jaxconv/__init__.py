@@ -14,8 +14,11 @@ from ._layout import convert_layout as convert_layout
 from ._padding import PADDING_MODES as PADDING_MODES
 from ._patches import extract_patches as extract_patches
 from ._strategies import STRATEGIES as _STRATEGY_FUNCTIONS
+from ._tune import TuneCache as TuneCache
+from ._tune import tune_cache as tune_cache
 
 STRATEGIES: tuple[str, ...] = tuple(_STRATEGY_FUNCTIONS)
-"""Names of the compute strategies a ``strategy=`` argument accepts besides ``'auto'``."""
+"""Names of the compute strategies a ``strategy=`` argument accepts besides ``'auto'`` and
+``'tune'``."""
 
 __version__ = "0.1.0"
