@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax import lax
 
 # Silent rank broadcasting anywhere in jaxconv (or a test) becomes an error.
@@ -143,3 +144,21 @@ def jitted(fn):
         return jax.jit(inner)(*arrays)
 
     return call
+
+
+@pytest.fixture
+def hand_rules(monkeypatch):
+    """``auto`` as it was before it was fitted on measurements: jaxconv's hand-written rules
+    (``_strategies.hand_choice``, Winograd and small groups channels-first). Tests that must
+    reach a given strategy's gradient or layout path pin them, so that a refit of the rules
+    cannot silently move them elsewhere."""
+    from jaxconv import _policy, _strategies
+
+    def choose(plan, dtype=None, precision=None, preferred=None, *, decide_layout=False):
+        if decide_layout and plan.padding_mode == "zeros" and _policy._features_first(plan):
+            name = _strategies.channels_first_choice(plan._replace(channels_first=True))
+            if name is not None:
+                return name
+        return _strategies.hand_choice(plan)
+
+    monkeypatch.setattr(_policy, "choose", choose)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import jaxconv
-from jaxconv import _strategies
+from jaxconv import _policy, _strategies
 from jaxconv._layout import conv_dimension_numbers
 from jaxconv._plan import make_plan
 
@@ -441,10 +441,10 @@ def test_every_strategy(strategy, case):
         ("winograd", "winograd"),
     ],
 )
-def test_auto_reaches_each_form(case, expected):
+def test_hand_rules_reach_each_form(case, expected, hand_rules):
     # The forms are tested against lax above; this checks that those cases reach them.
     plan = _plan_for(case)[0]
-    assert _strategies.choose(plan) == expected
+    assert _policy.choose(plan) == expected
     if expected == "banded":
         out_w = plan.out_spatial[-1]
         assert 1 < _strategies.band_width(plan) < out_w and out_w % _strategies.band_width(plan)
@@ -452,14 +452,14 @@ def test_auto_reaches_each_form(case, expected):
 
 @pytest.mark.parametrize("strategy", ["auto", "winograd"])
 @pytest.mark.parametrize("dn", [NCHW, ("NCHW", "HWIO", "NCHW")], ids="-".join)
-def test_winograd_runs_channels_first_on_nchw_data(dn, strategy):
+def test_winograd_runs_channels_first_on_nchw_data(dn, strategy, hand_rules):
     # Moved features-last, NCHW data's layout transposes fuse into the tile transforms and
     # winograd would lose (see _winograd_pays): it computes in (N, C, H, W) instead.
     nhwc, sizes, kw = _plan_for("winograd")
     nchw = make_plan((2, 16, 9, 11), (24, 16, 3, 3), conv_dimension_numbers(4, NCHW), **kw)
     assert nchw.out_spatial == nhwc.out_spatial
-    assert _strategies.choose(nchw) != "winograd"
-    assert _strategies.channels_first_choice(nchw) == "winograd"
+    assert _policy.in_layout(nchw, "winograd").channels_first
+    assert not _policy.in_layout(nchw, "taps").channels_first
     shapes = dict(dimension_numbers=dn, window_strides=(1, 1), padding=kw["padding"])
     lhs = jax.ShapeDtypeStruct((2, 16, 9, 11), np.float32)
     rhs = jax.ShapeDtypeStruct((24, 16, 3, 3) if dn[1] == "OIHW" else (3, 3, 16, 24), np.float32)

@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _grad, _strategies
+from . import _grad, _policy, _strategies, _tune
 from ._checks import check_array, check_same_dtype, int_tuple
 from ._layout import conv_dimension_numbers
 from ._padding import pad_spatial, parse_padding
 from ._patches import from_channels_last, to_channels_last
 from ._plan import ConvPlan, friendly_plan, general_plan
 
-STRATEGY_NAMES = ("auto", *_strategies.STRATEGIES)
+STRATEGY_NAMES = ("auto", "tune", *_strategies.STRATEGIES)
 
 
 def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype | None:
@@ -49,8 +49,8 @@ def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype | None:
 def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
     if strategy not in STRATEGY_NAMES:
         raise ValueError(f"`strategy` must be one of {STRATEGY_NAMES}, got {strategy!r}.")
-    if strategy == "auto":
-        return _strategies.choose(plan)
+    if strategy in ("auto", "tune"):
+        return strategy
     if not _strategies.accepts(strategy, plan):
         raise ValueError(
             f"`strategy={strategy!r}` cannot compute this convolution (feature groups "
@@ -58,26 +58,6 @@ def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
             f"{plan.in_features}); use 'auto' or another of {STRATEGY_NAMES}."
         )
     return strategy
-
-
-def _runs_channels_first(plan: ConvPlan, strategy: Any) -> bool:
-    """Whether to compute in ``(N, C, *spatial)``: where the input and output both keep the
-    features before the spatial axes (``NCHW``) and the strategy runs well there (see
-    :func:`jaxconv._strategies.channels_first_choice`): no layout transposes."""
-    dn = plan.dn
-    if not (
-        plan.padding_mode == "zeros"
-        and all(dn.lhs_spec[1] < a for a in dn.lhs_spec[2:])
-        and all(dn.out_spec[1] < a for a in dn.out_spec[2:])
-    ):
-        return False
-    cf = plan._replace(channels_first=True)
-    if strategy == "winograd":
-        return _strategies.accepts("winograd", cf)
-    choice = _strategies.channels_first_choice(cf)
-    if strategy in ("direct", "depthwise"):
-        return choice in ("direct", "depthwise") and _strategies.accepts(strategy, cf)
-    return strategy == "auto" and choice is not None
 
 
 def _execute(
@@ -91,9 +71,10 @@ def _execute(
 ) -> jax.Array:
     preferred = _check_preferred(lhs.dtype, preferred_element_type)
     rhs_spec = plan.dn.rhs_spec
-    channels_first = _runs_channels_first(plan, strategy)
+    name = _resolve_strategy(strategy, plan)
+    plan = _policy.decide(plan, name, lhs.dtype, precision, preferred)
+    channels_first = plan.channels_first
     if channels_first:
-        plan = plan._replace(channels_first=True)
         x = jnp.transpose(jnp.asarray(lhs), plan.dn.lhs_spec)
     else:
         x = to_channels_last(jnp.asarray(lhs), plan.dn.lhs_spec)
@@ -103,7 +84,6 @@ def _execute(
         n = plan.num_spatial
         x = pad_spatial(x, range(1, n + 1), plan.pads, padding_mode=plan.padding_mode)
         plan = plan._replace(in_spatial=x.shape[1:-1], pads=((0, 0),) * n, padding_mode="zeros")
-    name = _resolve_strategy(strategy, plan)
     y = _grad.convolve(x, w, plan, name, precision, preferred)
     if channels_first:
         y = jnp.transpose(y, np.argsort(plan.dn.out_spec))
@@ -233,9 +213,18 @@ def chosen_strategy(
     batch_group_count: int = 1,
     *,
     padding_mode: str = "zeros",
+    strategy: str = "auto",
+    precision: Any = None,
+    preferred_element_type: Any = None,
 ) -> str:
-    """The strategy ``strategy='auto'`` runs for :func:`conv_general_dilated` with these
-    arguments (arrays or :class:`jax.ShapeDtypeStruct`)."""
+    """The strategy ``strategy='auto'`` (or ``'tune'``) runs for
+    :func:`conv_general_dilated` with these arguments (arrays or
+    :class:`jax.ShapeDtypeStruct`).
+
+    For ``'tune'`` it is the choice cached for the default device, measured now if the
+    cache has none (as the first program with this convolution would)."""
+    if strategy not in ("auto", "tune"):
+        raise ValueError(f"`strategy` must be 'auto' or 'tune', got {strategy!r}.")
     lhs = lhs if hasattr(lhs, "shape") and hasattr(lhs, "dtype") else check_array("lhs", lhs)
     rhs = rhs if hasattr(rhs, "shape") and hasattr(rhs, "dtype") else check_array("rhs", rhs)
     plan = general_plan(
@@ -250,9 +239,13 @@ def chosen_strategy(
         batch_group_count,
         padding_mode,
     )
-    if _runs_channels_first(plan, "auto"):
-        plan = plan._replace(channels_first=True)
-    return _strategies.choose(plan)
+    preferred = _check_preferred(np.dtype(lhs.dtype), preferred_element_type)
+    if strategy == "tune":
+        if _strategies.is_empty(plan):
+            return _policy.choose(plan, lhs.dtype, precision, preferred, decide_layout=True)
+        plan = _policy.decide(plan, "tune", lhs.dtype, precision, preferred)
+        return _tune.tuned_choice(plan, lhs.dtype, precision, preferred, jax.devices()[0])
+    return _policy.choose(plan, lhs.dtype, precision, preferred, decide_layout=True)
 
 
 def conv(

@@ -27,12 +27,12 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from . import _policy, _tune
 from ._padding import pad_spatial
 from ._plan import ConvPlan
 from ._strategies import (
+    TILE_SLACK_BYTES,
     acc_dtype,
-    channels_first_choice,
-    choose,
     is_empty,
     run,
     scan_taps,
@@ -84,18 +84,35 @@ def input_grad_kernel(w: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
     return jnp.flip(wt, axis=tuple(range(n)))
 
 
-def input_grad(ct, w, plan: ConvPlan, precision):
-    """The cotangent of the input ``(N, *in_spatial, C)`` for an output cotangent ``ct``."""
+def run_policy(policy: str, x, w, plan: ConvPlan, precision, preferred_element_type):
+    """Strategy ``policy`` on ``plan``; ``'auto'`` picks one from the rules, ``'tune'``
+    the one measured fastest on the device the program is lowered for."""
+    if policy in ("auto", "tune"):
+        name = _policy.choose(plan, x.dtype, precision, preferred_element_type)
+        if policy == "tune" and not is_empty(plan):
+            op = _tune.Tuned(plan, precision, preferred_element_type, name)
+            return _tune.tuned_conv(x, w, op)
+    else:
+        name = policy
+    return run(name, x, w, plan, precision, preferred_element_type)
+
+
+def input_grad(ct, w, plan: ConvPlan, precision, policy: str = "auto"):
+    """The cotangent of the input ``(N, *in_spatial, C)`` for an output cotangent ``ct``;
+    ``policy`` (``'auto'`` or ``'tune'``) picks the strategy of its convolution."""
     tplan = input_grad_plan(plan)
     wt = input_grad_kernel(w, plan)
     ct = ct.astype(w.dtype)
-    if tplan.channels_first and channels_first_choice(tplan) is None:
-        # A channels-first Winograd layer whose input gradient does not pay for Winograd:
-        # only the fused loops of small groups run well on (N, C, *S) otherwise.
-        tplan = tplan._replace(channels_first=False)
-        dx = run(choose(tplan), jnp.moveaxis(ct, 1, -1), wt, tplan, precision, None)
+    user = tplan._replace(channels_first=False)
+    if tplan.channels_first and not _policy.runs_channels_first(
+        user, _policy.choose(user, ct.dtype, precision, None, decide_layout=True)
+    ):
+        # A channels-first layer whose input gradient runs best channels-last (a Winograd
+        # layer whose gradient does not pay for Winograd): one transpose each way.
+        tplan = user
+        dx = run_policy(policy, jnp.moveaxis(ct, 1, -1), wt, tplan, precision, None)
         return jnp.moveaxis(dx, -1, 1)
-    return run(choose(tplan), ct, wt, tplan, precision, None)
+    return run_policy(policy, ct, wt, tplan, precision, None)
 
 
 def kernel_grad(ct, x, plan: ConvPlan, precision):
@@ -114,8 +131,11 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
     depthwise = i == 1 and g > 1
     # Large taps run one at a time in a scan (see :func:`jaxconv._strategies.scan_taps`).
     # Depthwise reductions read plain slices best: in a scan they would run 3-5 times
-    # slower (measured on CPU, MobileNetV2's layers).
-    scan = not depthwise and scan_taps(plan, x.dtype)
+    # slower (measured on CPU, MobileNetV2's layers), so they scan only where XLA would
+    # otherwise hold taps far larger than the input (it materialises each one).
+    taps_bytes = plan.taps * plan.batch * int(np.prod(plan.out_spatial)) * plan.in_features
+    taps_bytes *= x.dtype.itemsize
+    scan = taps_bytes > TILE_SLACK_BYTES if depthwise else scan_taps(plan, x.dtype)
     if plan.channels_first:
         # (N, C, *S): contract batch and positions of each tap with ct, batched over groups.
         n = plan.num_spatial
@@ -157,8 +177,9 @@ def kernel_grad(ct, x, plan: ConvPlan, precision):
             return jnp.sum(tap.astype(acc) * ctg.astype(acc), axis=axes)[None]
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
-    if g == 1 and i < 16:
-        # Few input features: one GEMM on the stacked taps (per tap it would have i rows).
+    if g == 1 and i < 16 and taps_bytes <= TILE_SLACK_BYTES:
+        # Few input features: one GEMM on the stacked taps (per tap it would have i rows),
+        # unless the stack is large (a volume's 27 taps): then per tap, scanned.
         # Not for groups: their stack and its transposed copy cost twice K taps, and per
         # tap in a scan they run as fast (measured on CPU, ResNeXt's g = 32 layers with
         # 4 and 8 features per group: temp 30 -> 5 MB and 15 -> 2.5 MB).
@@ -188,6 +209,7 @@ def _per_tap(x, plan: ConvPlan, fn, scan: bool, fused: bool = False):
 
 def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):
     if any(d > 1 for d in plan.lhs_dilation):
+        name = _policy.choose(plan, x.dtype, precision) if name in ("auto", "tune") else name
         # Input dilation runs polyphase or col2im; the kernel gradient is JAX's transpose of it.
         transpose = jax.linear_transpose(lambda w: run(name, x, w, plan, precision, None), w_struct)
         return lambda ct: transpose(ct.astype(x.dtype))[0]
@@ -196,17 +218,19 @@ def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
 def _conv(x, w, plan, name, precision, preferred_element_type):
-    return run(name, x, w, plan, precision, preferred_element_type)
+    return run_policy(name, x, w, plan, precision, preferred_element_type)
 
 
 def _conv_jvp(plan, name, precision, preferred_element_type, primals, tangents):
     x, w = primals
     dx, dw = tangents
-    y = run(name, x, w, plan, precision, preferred_element_type)
+    y = run_policy(name, x, w, plan, precision, preferred_element_type)
     out = jax.ShapeDtypeStruct(y.shape, y.dtype)
+    policy = "tune" if name == "tune" else "auto"
     terms = []
     if not isinstance(dx, SymbolicZero):
-        (ty_x,) = jax.linear_transpose(lambda ct: input_grad(ct, w, plan, precision), out)(dx)
+        grad = functools.partial(input_grad, w=w, plan=plan, precision=precision, policy=policy)
+        (ty_x,) = jax.linear_transpose(grad, out)(dx)
         terms.append(ty_x.astype(y.dtype))
     if not isinstance(dw, SymbolicZero):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
@@ -229,7 +253,7 @@ def convolve(x, w, plan: ConvPlan, name: str, precision, preferred_element_type)
     gradients above where they apply (floating point, no batch groups)."""
     inexact = jnp.issubdtype(x.dtype, jnp.inexact)
     if not inexact or plan.batch_groups > 1 or is_empty(plan):
-        return run(name, x, w, plan, precision, preferred_element_type)
+        return run_policy(name, x, w, plan, precision, preferred_element_type)
     if preferred_element_type is not None:
         preferred_element_type = np.dtype(preferred_element_type)
     return _conv(x, w, plan, name, precision, preferred_element_type)

@@ -465,8 +465,10 @@ def polyphase(x, w, plan: ConvPlan, precision=None, preferred_element_type=None)
     kernel outweighs the activations (DCGAN's 4x4 layers, N = 1 to 4: by 1.3-1.8x).
     """
 
+    from . import _policy  # the policy picks each phase's strategy
+
     def phase_conv(xs, ws, sub: ConvPlan):
-        name = choose(sub)
+        name = _policy.choose(sub, xs.dtype, precision, preferred_element_type)
         if name == "taps" and accepts("rows", sub) and not scan_taps(sub, xs.dtype):
             name = "rows"
         return run(name, xs, ws, sub, precision, preferred_element_type)
@@ -559,8 +561,24 @@ def accepts(name: str, plan: ConvPlan) -> bool:
     return name in STRATEGIES
 
 
-def choose(plan: ConvPlan) -> str:
-    """The strategy ``'auto'`` runs for ``plan``."""
+DIRECT_PRODUCTS = 200
+"""Most multiply-adds per output (taps times a group's input features) that ``direct`` is
+tried on: it unrolls them into one fused loop, whose compile time grows with their number
+and which already runs 20-40 times slower than a GEMM at 9 x 32 (measured on CPU)."""
+
+
+def feasible(name: str, plan: ConvPlan) -> bool:
+    """Whether strategy ``name`` accepts ``plan`` and is worth trying (timing, tuning)."""
+    if not accepts(name, plan):
+        return False
+    if name == "direct" and not plan.is_depthwise:
+        return plan.taps * plan.group_in <= DIRECT_PRODUCTS
+    return True
+
+
+def hand_choice(plan: ConvPlan) -> str:
+    """The hand-written rules that ``auto`` ran before it was fitted on measurements (see
+    :mod:`jaxconv._rules`); now only where no fitted rule applies."""
     if plan.channels_first:
         return channels_first_choice(plan) or ("depthwise" if plan.is_depthwise else "direct")
     if any(d > 1 for d in plan.lhs_dilation):
@@ -649,19 +667,121 @@ def is_empty(plan: ConvPlan) -> bool:
     )
 
 
+def _sizes(plan: ConvPlan) -> tuple[int, int, int]:
+    """Elements of one tap ``N·P_out·C``, of the output and of the (dilated, padded) input."""
+    out_positions = int(np.prod(plan.out_spatial))
+    padded = int(
+        np.prod([
+            (s - 1) * d + 1 + lo + hi
+            for s, d, (lo, hi) in zip(plan.in_spatial, plan.lhs_dilation, plan.pads, strict=True)
+        ])
+    )  # fmt: skip
+    n = plan.batch
+    return (
+        n * out_positions * plan.in_features,
+        n // plan.batch_groups * out_positions * plan.out_features,
+        n * padded * plan.in_features,
+    )
+
+
+def temp_estimate(name: str, plan: ConvPlan, itemsize: int) -> int:
+    """Bytes of temporary buffers strategy ``name`` holds at once on ``plan`` (a model of
+    what XLA:CPU compiles, fitted by eye to ``memory_analysis()``: K taps for a patch array,
+    16 transformed tiles for Winograd, the padded input for the fused loops)."""
+    tap, out, padded = _sizes(plan)
+    k, kw = plan.taps, plan.kernel[-1]
+    lead = k // kw
+    elements = {
+        "im2col": k * tap + out,
+        "grouped": 2 * k * tap + out,
+        "taps": tap + 2 * out + padded if scan_taps(plan, np.float32) else k * (tap + out),
+        "rows": kw * tap + lead * out,
+        "banded": (band_width(plan) + kw) * tap + lead * out,
+        "space_to_depth": 2 * padded + kw * tap + lead * out,
+        "winograd": 4 * tap + 4 * out + padded,
+        "direct": padded,
+        "depthwise": padded,
+        "col2im": k * plan.batch * int(np.prod(plan.in_spatial)) * plan.out_features + out,
+        "polyphase": padded + 2 * out,
+    }
+    return elements.get(name, padded + out) * itemsize
+
+
+TILE_SLACK_BYTES = 32 * 2**20
+"""Strategies whose temporary buffers exceed the output plus the padded input by more than
+this run in tiles (:func:`tiles`); smaller excesses are left alone, where tiling's loop
+would cost more time than the memory is worth."""
+
+
+def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
+    """Into how many pieces (along the batch, else the first spatial dim of the output)
+    strategy ``name`` splits ``plan`` so that each piece's temporary buffers stay within
+    the output plus the padded input: 1 for all but large inputs."""
+    _, out, padded = _sizes(plan)
+    budget = (out + padded) * itemsize
+    need = temp_estimate(name, plan, itemsize)
+    if need <= budget + TILE_SLACK_BYTES or plan.batch_groups > 1:
+        return 1
+    # A piece gets a quarter of the budget: the padded input, the pieces' stacked outputs
+    # and their reassembly hold the rest.
+    rows = plan.batch * plan.out_spatial[0]
+    return int(min(rows, -(-4 * need // budget)))
+
+
+def _tiled(fn, x, w, plan: ConvPlan, count: int):
+    """``fn(x, w, plan)`` in ``count`` pieces run one after another (``lax.map``): whole
+    images where the batch allows, else blocks of rows of the first spatial dim, each
+    reading its rows of the padded input."""
+    n = plan.batch
+    if count <= n:
+        count = next(c for c in range(count, n + 1) if n % c == 0)
+        sub = plan._replace(batch=n // count)
+        ys = lax.map(lambda xc: fn(xc, w, sub), x.reshape(count, n // count, *x.shape[1:]))
+        return ys.reshape(n, *ys.shape[2:])
+    ax = plan.spatial_axes[0]
+    out0, s, lo = plan.out_spatial[0], plan.strides[0], plan.pads[0][0]
+    # Pieces per image along the first spatial dim: a divisor of its size where one is
+    # near, so that no rows past the end are computed and cropped (a copy of the output).
+    count = -(-count // n)
+    count = next((c for c in range(count, 2 * count + 1) if out0 % c == 0), count)
+    rows = -(-out0 // count)
+    count = -(-out0 // rows)
+    window = (plan.kernel[0] - 1) * plan.rhs_dilation[0] + 1
+    length = (count * rows - 1) * s + window  # padded input rows every piece can read
+    dilated = (plan.in_spatial[0] - 1) * plan.lhs_dilation[0] + 1
+    xp = pad_spatial(x, (ax,), ((lo, length - dilated - lo),), plan.lhs_dilation[:1])
+    piece = (rows - 1) * s + window
+    sub = plan._replace(
+        in_spatial=(piece, *plan.in_spatial[1:]),
+        out_spatial=(rows, *plan.out_spatial[1:]),
+        pads=((0, 0), *plan.pads[1:]),
+        lhs_dilation=(1, *plan.lhs_dilation[1:]),
+    )
+
+    def one(i):
+        return fn(lax.dynamic_slice_in_dim(xp, i * rows * s, piece, axis=ax), w, sub)
+
+    ys = lax.map(one, jnp.arange(count))  # (count, N, ..., rows, ...)
+    ys = jnp.moveaxis(ys, 0, ax)  # (N, ..., count, rows, ...)
+    ys = ys.reshape(*ys.shape[:ax], count * rows, *ys.shape[ax + 2 :])
+    return lax.slice_in_dim(ys, 0, out0, axis=ax)
+
+
 def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
-    """Run strategy ``name``; an empty window or output gives zeros, as lax does."""
+    """Run strategy ``name``; an empty window or output gives zeros, as lax does. On large
+    inputs it runs in tiles (:func:`tiles`) so that its buffers stay bounded."""
     if is_empty(plan):
         shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
         if plan.channels_first:
             shape = (shape[0], shape[-1], *shape[1:-1])
         return jnp.zeros(shape, jnp.dtype(preferred_element_type or x.dtype))
-    fn = functools.partial(
-        STRATEGIES[name],
-        plan=plan,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
+
+    def fn(x, w, plan):
+        return STRATEGIES[name](x, w, plan, precision, preferred_element_type)
+
+    count = tiles(name, plan, jnp.dtype(x.dtype).itemsize)
+    if count > 1:
+        fn = functools.partial(_tiled, fn, count=count)
     # Rematerialise the taps in the backward pass instead of saving them: they are cheap
     # slices of x, and saving K of them costs K times the input's memory.
-    return jax.checkpoint(fn)(x, w)
+    return jax.checkpoint(functools.partial(fn, plan=plan))(x, w)

@@ -1,0 +1,152 @@
+"""``auto``'s rules: a small decision tree over a plan's features, fitted on measurements.
+
+A rules file (``src/jaxconv/rules/<platform>.json``) is data: the features it reads, the
+strategies it knows, where it was measured, and the nodes of a tree. Each node splits on one
+feature (``x[feature] <= threshold`` goes left) or is a leaf; every node keeps, for each
+strategy, the mean of ``log(time / fastest time)`` over the measured layers that reached it
+and that strategy accepted. ``auto`` walks the tree with a plan's features and runs the
+strategy of least mean regret at the leaf among those that accept the plan (a strategy the
+leaf never saw falls back to the nearest ancestor that did).
+
+The tree is fitted by ``python -m jaxconv rules --fit`` on a sweep (``python -m jaxconv
+bench --suite random --strategy all``); ``python -m jaxconv rules`` prints it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from importlib import resources
+from typing import Any, NamedTuple
+
+from ._plan import ConvPlan
+
+RULES_SCHEMA = 1
+
+
+def _log2(v: float) -> float:
+    return math.log2(max(v, 1))
+
+
+def _user_channels_first(plan: ConvPlan) -> bool:
+    dn = plan.dn
+    return dn.lhs_spec[1] < min(dn.lhs_spec[2:], default=2) and dn.out_spec[1] < min(
+        dn.out_spec[2:], default=2
+    )
+
+
+FEATURES: dict[str, tuple[Callable[[ConvPlan], float], str]] = {
+    "rank": (lambda p: p.num_spatial, "spatial dims"),
+    "log2_batch": (lambda p: _log2(p.batch), "log2 of the batch"),
+    "log2_out_positions": (
+        lambda p: _log2(math.prod(p.out_spatial)),
+        "log2 of the output positions per image",
+    ),
+    "log2_rows": (
+        lambda p: _log2(p.batch // p.batch_groups * math.prod(p.out_spatial)),
+        "log2 of batch times output positions (a per-tap GEMM's rows)",
+    ),
+    "log2_group_in": (lambda p: _log2(p.group_in), "log2 of input features per group"),
+    "log2_group_out": (
+        lambda p: _log2(p.out_features // p.feature_groups),
+        "log2 of output features per group",
+    ),
+    "log2_groups": (lambda p: _log2(p.feature_groups), "log2 of the feature groups"),
+    "log2_taps": (lambda p: _log2(p.taps), "log2 of the kernel's taps"),
+    "kernel_last": (lambda p: p.kernel[-1], "the kernel's last spatial size"),
+    "log2_products": (
+        lambda p: _log2(p.taps * p.group_in),
+        "log2 of multiply-adds per output and output feature",
+    ),
+    "stride": (lambda p: math.prod(p.strides), "product of the strides"),
+    "dilation": (lambda p: max(p.rhs_dilation), "largest kernel dilation"),
+    "phases": (lambda p: math.prod(p.lhs_dilation), "product of the input dilations"),
+    "channels_first": (lambda p: float(_user_channels_first(p)), "1 if the data is NCHW-like"),
+    "log2_flops": (lambda p: _log2(p.flops), "log2 of the direct algorithm's FLOPs"),
+}
+"""Feature name -> (function of a plan, meaning). Plans are read in the user's layout."""
+
+
+def features(plan: ConvPlan) -> list[float]:
+    """The :data:`FEATURES` of ``plan``, in order."""
+    plan = plan._replace(channels_first=False)
+    return [float(f(plan)) for f, _ in FEATURES.values()]
+
+
+class Rules(NamedTuple):
+    """A fitted tree (see the module docstring); ``nodes`` as in the JSON file."""
+
+    platform: str
+    measured_on: str
+    features: tuple[str, ...]
+    strategies: tuple[str, ...]
+    nodes: tuple[dict[str, Any], ...]
+
+    def leaf_path(self, x: list[float]) -> list[int]:
+        """The nodes from the root to the leaf that ``x`` (feature values) reaches."""
+        path, node = [0], self.nodes[0]
+        while node.get("feature") is not None:
+            i = node["left"] if x[node["feature"]] <= node["threshold"] else node["right"]
+            path.append(i)
+            node = self.nodes[i]
+        return path
+
+    def choose(self, x: list[float], allowed: Callable[[str], bool]) -> str | None:
+        """The strategy of least mean regret at ``x``'s leaf among ``allowed`` ones (from
+        the nearest node that measured one), or ``None``."""
+        for i in reversed(self.leaf_path(x)):
+            means = {s: m for s, m in self.nodes[i]["mean"].items() if allowed(s)}
+            if means:
+                return min(means, key=means.get)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"jaxconv_rules": RULES_SCHEMA, **self._asdict()}
+
+    def text(self) -> str:
+        """The tree as indented text, each leaf with its choice and mean regrets."""
+        lines = [f"rules for {self.platform}, measured on {self.measured_on}"]
+
+        def walk(i: int, depth: int) -> None:
+            node, pad = self.nodes[i], "    " * depth
+            if node.get("feature") is None:
+                ranked = sorted(node["mean"].items(), key=lambda kv: kv[1])
+                best = ", ".join(f"{s} {math.exp(m):.2f}" for s, m in ranked[:3])
+                lines.append(f"{pad}-> {ranked[0][0]}  (n={node['n']}; regret {best})")
+                return
+            name = self.features[node["feature"]]
+            lines.append(f"{pad}if {name} <= {node['threshold']:.3g}:")
+            walk(node["left"], depth + 1)
+            lines.append(f"{pad}else:  # {name} > {node['threshold']:.3g}")
+            walk(node["right"], depth + 1)
+
+        walk(0, 0)
+        return "\n".join(lines)
+
+
+def from_json(data: dict[str, Any]) -> Rules:
+    """A :class:`Rules` from its JSON form; ``ValueError`` if it is not one."""
+    if not isinstance(data, dict) or data.get("jaxconv_rules") != RULES_SCHEMA:
+        raise ValueError("not a jaxconv rules file")
+    rules = Rules(
+        data["platform"],
+        data["measured_on"],
+        tuple(data["features"]),
+        tuple(data["strategies"]),
+        tuple(data["nodes"]),
+    )
+    if list(rules.features) != list(FEATURES):
+        raise ValueError(f"rules read features {rules.features}, this jaxconv has {list(FEATURES)}")
+    return rules
+
+
+@functools.cache
+def measured(platform: str) -> Rules | None:
+    """The rules measured on ``platform`` that ship with jaxconv, or ``None``."""
+    try:
+        text = resources.files("jaxconv").joinpath("rules", f"{platform}.json").read_text()
+    except (FileNotFoundError, OSError):
+        return None
+    return from_json(json.loads(text))

@@ -1,0 +1,167 @@
+"""Bounded memory on large inputs: strategies run in tiles, and XLA's temp stays within
+``2 * lax + output + padded input``.
+
+Tiling only starts past ``TILE_SLACK_BYTES`` (32 MiB) of excess; the tests lower it so that
+small arrays take the same tiled paths, and compare them with lax (forward, both gradients,
+forward mode). The bound itself is checked on compiled programs of shapes that are never
+run (``memory_analysis`` of ``jit(...).lower(...).compile()``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import HIGHEST, assert_close, random_array
+from jax import lax
+
+import jaxconv
+from jaxconv import _grad, _policy, _strategies
+from jaxconv._bench import runner, suites
+from jaxconv._plan import general_plan
+
+# (x shape, w shape, dimension numbers, strides, padding, lhs dilation, rhs dilation, groups)
+TILED = {
+    "batch_nhwc": ((4, 9, 8, 3), (3, 3, 3, 5), ("NHWC", "HWIO", "NHWC"), (1, 1), "SAME", None,
+                   None, 1),
+    "rows_strided": ((1, 13, 7, 4), (3, 2, 4, 6), ("NHWC", "HWIO", "NHWC"), (2, 1),
+                     ((1, 2), (0, 1)), None, (2, 1), 1),
+    "rows_nchw_grouped": ((1, 6, 11, 9), (6, 2, 3, 3), ("NCHW", "OIHW", "NCHW"), (1, 1), "SAME",
+                          None, None, 3),
+    "rows_depthwise_nchw": ((1, 4, 10, 10), (4, 1, 3, 3), ("NCHW", "OIHW", "NCHW"), (1, 1),
+                            "SAME", None, None, 4),
+    "rows_input_dilation": ((1, 5, 6, 3), (4, 4, 3, 2), ("NHWC", "HWIO", "NHWC"), (1, 1),
+                            ((2, 3), (2, 2)), (2, 2), None, 1),
+    "volume": ((1, 6, 5, 4, 2), (3, 3, 3, 2, 3), ("NDHWC", "DHWIO", "NDHWC"), (1, 1, 1), "SAME",
+               None, None, 1),
+    "line": ((1, 21, 3), (5, 3, 4), ("NWC", "WIO", "NWC"), (2,), "VALID", None, None, 1),
+}  # fmt: skip
+
+
+@pytest.fixture
+def tile_everything(monkeypatch):
+    """Every strategy runs in three pieces (or as many as divide the batch), down to small
+    arrays."""
+    monkeypatch.setattr(_strategies, "tiles", lambda name, plan, itemsize: 3)
+
+
+def _conv(case, impl, **kw):
+    _, _, dn, strides, padding, lhs_dil, rhs_dil, groups = case
+    return functools.partial(
+        impl, window_strides=strides, padding=padding, lhs_dilation=lhs_dil,
+        rhs_dilation=rhs_dil, dimension_numbers=dn, feature_group_count=groups,
+        precision=HIGHEST, **kw,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(TILED))
+def test_tiled_strategies_match_lax(name, tile_everything):
+    case = TILED[name]
+    xs, ws, dn, strides, padding, lhs_dil, rhs_dil, groups = case
+    plan = general_plan(xs, ws, strides, padding, lhs_dil, rhs_dil, dn, groups, 1, "zeros")
+    rng = np.random.default_rng(0)
+    x, w = (jnp.asarray(random_array(rng, s)) for s in (xs, ws))
+    ref = _conv(case, lax.conv_general_dilated)
+    want = ref(x, w)
+    ct = jnp.asarray(random_array(rng, want.shape))
+    names = [
+        s for s in _strategies.STRATEGIES if _strategies.feasible(s, _policy.in_layout(plan, s))
+    ]
+    # auto's choice, and the strategies with the largest buffers (which tile first).
+    names = ["auto"] + [s for s in names if s in ("im2col", "winograd", "rows", "polyphase")]
+    vjp_jvp = jax.jit(
+        lambda f, x, w, ct: (jax.vjp(f, x, w)[1](ct), jax.jvp(f, (x, w), (x, w))[1]),
+        static_argnums=0,
+    )
+    want_vjp, want_jvp = vjp_jvp(ref, x, w, ct)
+    for strategy in names:
+        ours = _conv(case, jaxconv.conv_general_dilated, strategy=strategy)
+        assert_close(jax.jit(ours)(x, w), want)
+        got_vjp, got_jvp = vjp_jvp(ours, x, w, ct)
+        for got, exp in zip(got_vjp, want_vjp, strict=True):
+            assert_close(got, exp)
+        assert_close(got_jvp, want_jvp)
+
+
+def test_tiles_grow_with_the_excess(monkeypatch):
+    dn = ("NHWC", "HWIO", "NHWC")
+    plan = general_plan((4, 8, 8, 3), (3, 3, 3, 4), (1, 1), "VALID", None, None, dn, 1, 1,
+                        "zeros")  # fmt: skip
+    assert _strategies.tiles("im2col", plan, 4) == 1
+    monkeypatch.setattr(_strategies, "TILE_SLACK_BYTES", 0)
+    # Nine taps of patches: a quarter of the output plus the padded input per piece.
+    assert 1 < _strategies.tiles("im2col", plan, 4) <= plan.batch * plan.out_spatial[0]
+    assert _strategies.tiles("direct", plan, 4) == 1  # the fused loop holds no more
+    text = jax.jit(functools.partial(jaxconv.conv2d, strategy="im2col")).lower(
+        jnp.ones((4, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+    ).as_text()  # fmt: skip
+    assert "stablehlo.while" in text  # lax.map over the pieces
+
+
+def test_autos_choice_does_not_tile_small_layers():
+    for case in suites.QUICK + suites.SMOKE:
+        for layout in runner.LAYOUTS:
+            if case.transposed:
+                continue
+            xs, ws = runner.shapes(case, layout)
+            dn = runner.dimension_numbers(case, layout)
+            plan = general_plan(xs, ws, case.strides, case.padding, None, case.dilation, dn,
+                                case.groups, 1, "zeros")  # fmt: skip
+            plan = _policy.decide(plan, "auto", jnp.float32)
+            name = _policy.choose(plan, jnp.float32)
+            assert _strategies.tiles(name, plan, 4) == 1, (case.name, name)
+
+
+LARGE = [
+    # (x shape, w shape, dimension numbers, groups): a 96^3 volume and a 1024^2 image (the
+    # bench's `--suite large` has the issue's larger ones), a large batch, and depthwise.
+    ((1, 96, 96, 96, 8), (3, 3, 3, 8, 8), ("NDHWC", "DHWIO", "NDHWC"), 1),
+    ((1, 16, 1024, 1024), (16, 16, 3, 3), ("NCHW", "OIHW", "NCHW"), 1),
+    ((32, 56, 56, 64), (3, 3, 64, 64), ("NHWC", "HWIO", "NHWC"), 1),
+    ((32, 112, 112, 32), (3, 3, 1, 32), ("NHWC", "HWIO", "NHWC"), 32),
+]
+
+
+@pytest.mark.parametrize("direction", ["fwd", "fwd+bwd"])
+@pytest.mark.parametrize("case", LARGE, ids=lambda c: "x".join(map(str, c[0])))
+def test_compiled_temp_memory_is_bounded_on_large_inputs(case, direction):
+    xs, ws, dn, groups = case
+    n = len(xs) - 2
+    x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32)
+    kw = dict(window_strides=(1,) * n, padding="SAME", dimension_numbers=dn,
+              feature_group_count=groups)  # fmt: skip
+    ours = functools.partial(jaxconv.conv_general_dilated, **kw)
+    ref = functools.partial(lax.conv_general_dilated, **kw)
+    out = jax.eval_shape(ref, x, w)
+    ct = jax.ShapeDtypeStruct(out.shape, out.dtype)
+
+    def temp(f):
+        if direction == "fwd":
+            c = jax.jit(f).lower(x, w).compile()
+        else:
+            c = jax.jit(lambda x, w, ct: jax.vjp(f, x, w)[1](ct)).lower(x, w, ct).compile()
+        return c.memory_analysis().temp_size_in_bytes
+
+    plan = general_plan(xs, ws, (1,) * n, "SAME", None, None, dn, groups, 1, "zeros")
+    padded = _strategies._sizes(plan)[2] * 4
+    outputs = np.prod(out.shape) * 4 + (
+        0 if direction == "fwd" else (np.prod(xs) + np.prod(ws)) * 4
+    )
+    assert temp(ours) <= 2 * temp(ref) + outputs + padded
+
+
+def test_kernel_gradient_scans_large_taps():
+    # A volume's 27 taps would be a stack of 27 inputs: the kernel gradient takes them one at
+    # a time instead (the depthwise reductions too).
+    for xs, ws, dn, groups in (LARGE[0], LARGE[3]):
+        plan = general_plan(xs, ws, (1,) * (len(xs) - 2), "SAME", None, None, dn, groups, 1,
+                            "zeros")  # fmt: skip
+        x = jax.ShapeDtypeStruct(xs, jnp.float32)
+        ct = jax.ShapeDtypeStruct(plan.out_shape, jnp.float32)
+        text = jax.jit(lambda ct, x, plan=plan: _grad.kernel_grad(ct, x, plan, None)).lower(
+            ct, x
+        ).as_text()  # fmt: skip
+        assert "stablehlo.while" in text
