@@ -11,6 +11,7 @@ import sys
 _COMMANDS = {
     "bench": ("jaxconv._bench.cli", "verify jaxconv against lax and time both on every device"),
     "explain": ("jaxconv._explain_cli", "show how one output element of a convolution is computed"),
+    "rules": ("jaxconv._bench.rules_cli", "print auto's strategy rules, or fit them on a sweep"),
 }
 
 

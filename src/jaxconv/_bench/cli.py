@@ -113,7 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strategy",
         default="auto",
         metavar="NAME",
-        help="force a jaxconv strategy (see jaxconv.STRATEGIES); default auto",
+        help="auto (default), tune (time every strategy on the device, keep the fastest), "
+        "a jaxconv strategy to force (see jaxconv.STRATEGIES), or all: one record per "
+        "strategy that accepts the case, all timed in the same rounds (fitting data)",
     )
     a(
         "--processes",
@@ -144,6 +146,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="call jax.distributed.initialize() (auto-detected on TPU pods, SLURM, Open MPI) and "
         "run the data-parallel case over every process's devices: start the same command on "
         "every host of a GPU or TPU cluster",
+    )
+    a(
+        "--slice",
+        default=None,
+        metavar="START:STOP",
+        help="run only cases START to STOP-1 of the suites' case list (to split a long run, "
+        "such as --suite random, into parts)",
     )
     a("--list", action="store_true", help="list the suites and their cases, then exit")
     # Internal: set by the --processes launcher for each child process.
@@ -208,9 +217,11 @@ def _list_suites() -> int:
         print(f"{name} ({len(cases)} cases)")
         for c in cases:
             pad = c.padding if isinstance(c.padding, str) else list(c.padding)
-            print(f"  {c.name:28s} {c.kind:10s} N={c.batch} HxW={c.in_hw[0]}x{c.in_hw[1]} "
+            size = "x".join(map(str, c.in_spatial))
+            only = f" {'/'.join(c.layouts)} only" if c.layouts else ""
+            print(f"  {c.name:28s} {c.kind:10s} N={c.batch} in={size} "
                   f"C={c.in_channels} O={c.out_channels} k={c.kernel} s={c.strides} "
-                  f"pad={pad} d={c.dilation} g={c.groups}")  # fmt: skip
+                  f"pad={pad} d={c.rhs_dilation} g={c.groups}{only}")  # fmt: skip
     return 0
 
 
@@ -228,6 +239,13 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     except ValueError as e:
         print(f"bench: --suite: {e}", file=sys.stderr)
         return 2
+    if args.slice:
+        try:
+            start, stop = (int(v) if v else None for v in args.slice.split(":"))
+        except ValueError:
+            print(f"bench: --slice must be START:STOP, got {args.slice!r}.", file=sys.stderr)
+            return 2
+        work = work[start:stop]
     if args.reps < 1 or args.processes < 1:
         print("bench: --reps and --processes must be positive.", file=sys.stderr)
         return 2
@@ -256,8 +274,8 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     from . import report, runner
 
     impl = impl or runner.jaxconv_impl
-    if args.strategy not in ("auto", *jaxconv.STRATEGIES):
-        print(f"bench: --strategy must be auto or one of {jaxconv.STRATEGIES}, got "
+    if args.strategy not in ("auto", "tune", "all", *jaxconv.STRATEGIES):
+        print(f"bench: --strategy must be auto, tune, all or one of {jaxconv.STRATEGIES}, got "
               f"{args.strategy!r}.", file=sys.stderr)  # fmt: skip
         return 2
     try:
@@ -283,7 +301,8 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     if not distributed:
         for devices in by_platform.values():
             for suite, case in work:
-                jobs += [("one", suite, case, [devices[0]], *c) for c in combos]
+                jobs += [("one", suite, case, [devices[0]], *c) for c in combos
+                         if case.layouts is None or c[1] in case.layouts]  # fmt: skip
     for devices in by_platform.values():
         if len(devices) > 1:
             case = _suites.data_parallel_case(suite_names, len(devices))
@@ -297,6 +316,10 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
             peak_of[dev.platform, dtype] = gflops
             peaks.append({"device": f"{dev.platform}:{dev.id}", "device_kind": dev.device_kind,
                           "dtype": dtype.name, "gflops": gflops})  # fmt: skip
+    from jaxconv import _policy
+
+    rules_note = "; ".join(_policy.rules_for(p)[1] for p in by_platform)
+    console.print(rules_note)
     console.print("matmul peak: " + ", ".join(
         f"{p['device']} {p['dtype']} {p['gflops']:.1f} GFLOP/s" for p in peaks))  # fmt: skip
 
@@ -305,27 +328,38 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     command = "python -m jaxconv bench " + shlex.join(argv if argv is not None else sys.argv[2:])
     with report.progress(console) as bar:
         task = bar.add_task("", total=len(jobs))
-        for what, suite, case, devices, dtype, layout, direction in jobs:
+        for j, (what, suite, case, devices, dtype, layout, direction) in enumerate(jobs, 1):
             bar.update(task, description=f"{suite}/{case.name} {layout} {direction}")
             kw = dict(reps=args.reps, strategy=args.strategy, impl=impl,
                       peak_gflops=peak_of.get((devices[0].platform, dtype)))  # fmt: skip
             try:
-                if what == "one":
-                    rec = runner.run_case(suite, case, devices[0], dtype, layout, direction,
-                                          budget_s=args.budget, **kw)  # fmt: skip
+                if suite in _suites.COMPILE_ONLY:
+                    recs = [runner.memory_case(suite, case, devices[0], dtype, layout,
+                                               direction)]  # fmt: skip
+                elif what == "dp":
+                    kw["strategy"] = "auto" if args.strategy == "all" else args.strategy
+                    recs = [runner.run_data_parallel(suite, case, devices, dtype, layout,
+                                                     direction, **kw)]  # fmt: skip
                 else:
-                    rec = runner.run_data_parallel(suite, case, devices, dtype, layout,
-                                                   direction, **kw)  # fmt: skip
+                    names = [kw.pop("strategy")]
+                    if names == ["all"]:
+                        names = runner.strategies_for(case, layout)
+                    recs = runner.run_case_strategies(suite, case, devices[0], dtype, layout,
+                                                      direction, names, budget_s=args.budget,
+                                                      **kw)  # fmt: skip
             except runner.VerificationError as e:
                 failure = str(e)
                 break
-            records.append(rec)
+            records += recs
             bar.advance(task)
             if not console.is_terminal:  # a log gets one line per record instead of a bar
-                console.print(
-                    f"[{len(records)}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
-                    f"ratio {rec['ratio']:.2f} ({rec['strategy']})"
-                )
+                ratios = ", ".join(
+                    f"{r['strategy']} ratio {r['ratio']:.2f}" if r["ratio"] is not None else
+                    f"{r['strategy']} temp {r['jaxconv_temp_bytes'] / 2**20:.0f} MiB "
+                    f"(bound {r['temp_bound_bytes'] / 2**20:.0f})" for r in recs
+                )  # fmt: skip
+                console.print(f"[{j}/{len(jobs)}] {suite}/{case.name} {layout} "
+                              f"{direction}: {ratios}")  # fmt: skip
 
     # The peak again, after the cases: on a shared machine one measurement can be taken in a
     # busy moment, and a peak is the best the device showed in this run.
@@ -334,16 +368,22 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
         best = max(p["gflops"], runner.measure_peak(dev, jnp.dtype(p["dtype"])))
         p["gflops"] = best
         for r in records:
-            if r["platform"] == dev.platform and r["dtype"] == p["dtype"]:
+            if r["platform"] == dev.platform and r["dtype"] == p["dtype"] and r["gflops"]:
                 r["peak_gflops"] = best
                 r["peak_fraction"] = r["gflops"] / (best * r["num_devices"])
                 r["lax_peak_fraction"] = r["lax_gflops"] / (best * r["num_devices"])
 
     if not main:
         return 1 if failure else 0
-    if records:
-        console.print(report.table(records))
-    paths = report.write(args.out, records, peaks, command)
+    timed = [r for r in records if r["ratio"] is not None]
+    if timed:
+        console.print(report.table(timed))
+    if len(timed) < len(records):
+        from rich.markdown import Markdown
+
+        console.print(Markdown("\n".join(report.memory_table(
+            [r for r in records if r["ratio"] is None]))))  # fmt: skip
+    paths = report.write(args.out, records, peaks, command, rules_note)
     console.print(f"wrote {paths['json']}, {paths['png']}, {paths['md']}")
     if failure:
         console.print(f"[bold red]VERIFICATION FAILED[/] {failure}", markup=True)

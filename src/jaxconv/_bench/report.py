@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))
@@ -38,38 +38,39 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "suite": ((str,), "suite name, or 'data-parallel'"),
     "case": ((str,), "case name within the suite"),
     "kind": ((str,), "'dense', 'depthwise', 'grouped', 'dilated' or 'transposed'"),
+    "rank": ((int,), "number of spatial dims (1, 2 or 3)"),
     "batch": ((int,), "N"),
-    "in_h": ((int,), "input height"),
-    "in_w": ((int,), "input width"),
-    "out_h": ((int,), "output height"),
-    "out_w": ((int,), "output width"),
+    "in_spatial": ((list,), "input spatial sizes, in the kernel layout's order (e.g. [H, W])"),
+    "out_spatial": ((list,), "output spatial sizes"),
     "in_channels": ((int,), "C"),
     "out_channels": ((int,), "O"),
-    "kernel_h": ((int,), "KH"),
-    "kernel_w": ((int,), "KW"),
-    "stride_h": ((int,), "stride (transposed: the upsampling factor)"),
-    "stride_w": ((int,), "stride (transposed: the upsampling factor)"),
-    "padding": ((str, list), "'SAME'/'VALID' or [[lo, hi], [lo, hi]]"),
-    "dilation_h": ((int,), "kernel dilation"),
-    "dilation_w": ((int,), "kernel dilation"),
+    "kernel": ((list,), "kernel spatial sizes"),
+    "strides": ((list,), "window strides (transposed: the upsampling factors)"),
+    "padding": ((str, list), "'SAME'/'VALID' or [[lo, hi], ...] per spatial dim"),
+    "dilation": ((list,), "kernel (rhs) dilation per spatial dim"),
+    "lhs_dilation": ((list,), "input dilation per spatial dim (1s unless a gradient case)"),
     "groups": ((int,), "feature_group_count"),
     "transposed": ((bool,), "lax.conv_transpose semantics"),
     "dtype": ((str,), "'float32', 'bfloat16', ..."),
-    "layout": ((str,), "'NHWC' (NHWC/HWIO/NHWC) or 'NCHW' (NCHW/OIHW/NCHW)"),
+    "layout": ((str,), "'NHWC': channels-last (NHWC/HWIO of the rank); 'NCHW': channels-first"),
     "direction": ((str,), "'fwd' or 'fwd+bwd' (output and both gradients)"),
     "strategy": ((str,), "the jaxconv strategy that ran (auto's choice or the forced one)"),
-    # Time: medians over `reps` interleaved rounds, warm-up excluded, milliseconds.
-    "jaxconv_ms": (_NUM, "median time of jaxconv"),
-    "jaxconv_min_ms": (_NUM, "fastest jaxconv round"),
-    "jaxconv_max_ms": (_NUM, "slowest jaxconv round"),
-    "lax_ms": (_NUM, "median time of lax"),
-    "lax_min_ms": (_NUM, "fastest lax round"),
-    "lax_max_ms": (_NUM, "slowest lax round"),
+    "auto_strategy": ((str,), "the strategy 'auto' picks for this case"),
+    # Time: medians over `reps` interleaved rounds, warm-up excluded, milliseconds (null in
+    # compile-only suites such as `large`, which report memory alone).
+    "jaxconv_ms": (_OPT_NUM, "median time of jaxconv"),
+    "jaxconv_min_ms": (_OPT_NUM, "fastest jaxconv round"),
+    "jaxconv_max_ms": (_OPT_NUM, "slowest jaxconv round"),
+    "lax_ms": (_OPT_NUM, "median time of lax"),
+    "lax_min_ms": (_OPT_NUM, "fastest lax round"),
+    "lax_max_ms": (_OPT_NUM, "slowest lax round"),
     "reps": ((int,), "timed rounds"),
-    "ratio": (_NUM, "jaxconv_ms / lax_ms: below 1 jaxconv is faster"),
+    "ratio": (_OPT_NUM, "jaxconv_ms / lax_ms: below 1 jaxconv is faster"),
+    "min_ratio": (_OPT_NUM, "jaxconv_min_ms / lax_min_ms: the ratio of the fastest rounds"),
+    "spread": (_OPT_NUM, "interquartile range / median of the times, the larger of the two"),
     "flops": ((int,), "floating-point operations of the direct algorithm (fwd+bwd: 3x fwd)"),
-    "gflops": (_NUM, "flops / jaxconv time, GFLOP/s"),
-    "lax_gflops": (_NUM, "flops / lax time, GFLOP/s"),
+    "gflops": (_OPT_NUM, "flops / jaxconv time, GFLOP/s"),
+    "lax_gflops": (_OPT_NUM, "flops / lax time, GFLOP/s"),
     "peak_gflops": (
         _OPT_NUM,
         "one device's best matmul GFLOP/s, measured before and after the cases",
@@ -80,12 +81,15 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "jaxconv_temp_bytes": (_OPT_NUM, "XLA temp buffer bytes of jaxconv's compiled program"),
     "lax_temp_bytes": (_OPT_NUM, "XLA temp buffer bytes of lax's compiled program"),
     "output_bytes": ((int,), "bytes of the program's outputs (y, and dx, dw for fwd+bwd)"),
+    "padded_input_bytes": ((int,), "bytes of the input as padded (and dilated) for the window"),
+    "temp_bound_bytes": (_OPT_NUM, "2 * lax_temp_bytes + output_bytes + padded_input_bytes"),
+    "within_bound": ((bool, type(None)), "jaxconv_temp_bytes <= temp_bound_bytes"),
     "jaxconv_compile_s": (_NUM, "seconds to trace, lower and compile jaxconv's program"),
     "lax_compile_s": (_NUM, "seconds to trace, lower and compile lax's program"),
     # Verification against lax.
-    "max_abs_error": (_NUM, "max |jaxconv - lax| over all outputs"),
-    "max_rel_error": (_NUM, "max over outputs of max|jaxconv - lax| / max|lax|"),
-    "tolerance": (_NUM, "the largest max_rel_error accepted for this dtype and platform"),
+    "max_abs_error": (_OPT_NUM, "max |jaxconv - lax| over all outputs"),
+    "max_rel_error": (_OPT_NUM, "max over outputs of max|jaxconv - lax| / max|lax|"),
+    "tolerance": (_OPT_NUM, "the largest max_rel_error accepted for this dtype and platform"),
     # Data-parallel records only (None elsewhere).
     "single_jaxconv_ms": (_OPT_NUM, "jaxconv on one device, same global batch"),
     "single_lax_ms": (_OPT_NUM, "lax on one device, same global batch"),
@@ -190,6 +194,21 @@ def progress(console: Any = None) -> Any:
 # Files
 
 
+def memory_table(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines: XLA temp bytes of jaxconv and lax against the bound, per record."""
+    lines = ["| case | layout | dir | strategy | temp jaxconv | temp lax | output | padded input "
+             "| bound | within |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | "
+             "--- |"]  # fmt: skip
+    for r in records:
+        lines.append(
+            f"| {r['suite']}/{r['case']} | {r['layout']} | {r['direction']} | {r['strategy']} | "
+            f"{_bytes(r['jaxconv_temp_bytes'])} | {_bytes(r['lax_temp_bytes'])} | "
+            f"{_bytes(r['output_bytes'])} | {_bytes(r['padded_input_bytes'])} | "
+            f"{_bytes(r['temp_bound_bytes'])} | {'yes' if r['within_bound'] else 'NO'} |"
+        )
+    return lines
+
+
 def _groups(records: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
     out: dict[tuple, list[dict[str, Any]]] = {}
     for r in records:
@@ -198,8 +217,13 @@ def _groups(records: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[str, Any
     return out
 
 
-def summary_markdown(records: Sequence[dict[str, Any]], peaks: Sequence[dict[str, Any]]) -> str:
-    """The summary: per-suite geometric means of the ratio, then every record."""
+def summary_markdown(
+    records: Sequence[dict[str, Any]], peaks: Sequence[dict[str, Any]], rules: str = ""
+) -> str:
+    """The summary: per-suite geometric means of the ratio, then every record, then the
+    memory bound."""
+    every = list(records)
+    records = [r for r in every if r["ratio"] is not None]
     lines = ["# jaxconv vs lax", ""]
     if records:
         r0 = records[0]
@@ -207,6 +231,8 @@ def summary_markdown(records: Sequence[dict[str, Any]], peaks: Sequence[dict[str
                   "time / lax time (median; below 1: jaxconv is faster). Temp: XLA's compiled "
                   "temp memory in bytes (K, M, G: 2^10, 2^20, 2^30), jaxconv/lax. peak: "
                   "fraction of the device's matmul GFLOP/s.", ""]  # fmt: skip
+    if rules:
+        lines += [rules + ".", ""]
     if peaks:
         lines += ["Matmul peak measured in the same run: " + ", ".join(
             f"{p['device']} ({p['device_kind']}) {p['dtype']} {p['gflops']:.1f} GFLOP/s"
@@ -242,6 +268,16 @@ def summary_markdown(records: Sequence[dict[str, Any]], peaks: Sequence[dict[str
                 f"{r['layout']} | {r['jaxconv_ms']:.2f} | {r['single_jaxconv_ms']:.2f} | "
                 f"{r['scaling']:.2f} | {r['lax_scaling']:.2f} |"
             )
+    if every:
+        over = [r for r in every if r["within_bound"] is False]
+        lines += [
+            "",
+            "## Memory: temp <= 2 * lax temp + output + padded input",
+            "",
+            f"{len(every) - len(over)} of {len(every)} records within the bound.",
+            "",
+        ]
+        lines += memory_table([r for r in every if r["ratio"] is None] + over)
     return "\n".join(lines) + "\n"
 
 
@@ -256,6 +292,7 @@ def chart(records: Sequence[dict[str, Any]], path: str) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     rows: dict[str, dict[str, float]] = {}
+    records = [r for r in records if r["ratio"] is not None]
     for r in records:
         label = f"{r['suite']}/{r['case']}  {r['layout']} {r['dtype']}"
         if r["num_devices"] > 1 or len({x["device"] for x in records}) > 1:
@@ -326,8 +363,10 @@ def write(
     records: Sequence[dict[str, Any]],
     peaks: Sequence[dict[str, Any]],
     command: str,
+    rules: str = "",
 ) -> dict[str, str]:
-    """Write ``results.json``, ``results.png`` and ``summary.md`` into ``out_dir``.
+    """Write ``results.json``, ``results.png`` and ``summary.md`` into ``out_dir``;
+    ``rules`` says where ``auto``'s rules came from.
 
     Returns:
         ``{'json': path, 'png': path, 'md': path}``.
@@ -341,6 +380,7 @@ def write(
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": command,
+        "auto_rules": rules,
         "peaks": list(peaks),
         "records": list(records),
     }
@@ -348,6 +388,6 @@ def write(
         json.dump(doc, f, indent=1)
         f.write("\n")
     with open(paths["md"], "w") as f:
-        f.write(summary_markdown(records, peaks))
+        f.write(summary_markdown(records, peaks, rules))
     chart(records, paths["png"])
     return paths

@@ -27,17 +27,26 @@ import jaxconv
 
 from .suites import Case
 
-LAYOUTS: dict[str, tuple[str, str, str]] = {
-    "NHWC": ("NHWC", "HWIO", "NHWC"),
-    "NCHW": ("NCHW", "OIHW", "NCHW"),
-}
-"""Layout name -> ``dimension_numbers`` (input, kernel, output)."""
+LAYOUTS = ("NHWC", "NCHW")
+"""The layout families: ``NHWC`` is channels-last of the case's rank (``NWC``, ``NHWC``,
+``NDHWC``; kernel ``WIO``, ``HWIO``, ``DHWIO``), ``NCHW`` channels-first (``NCW``, ``NCHW``,
+``NCDHW``; kernel ``OIW``, ``OIHW``, ``OIDHW``)."""
 
 DIRECTIONS = ("fwd", "fwd+bwd")
 
 ConvFn = Callable[[jax.Array, jax.Array], jax.Array]
 Implementation = Callable[[Case, str, str], ConvFn]
 """``impl(case, layout, strategy) -> f(x, w)``: builds the convolution under test."""
+
+
+def dimension_numbers(case: Case, layout: str) -> tuple[str, str, str]:
+    """``(input, kernel, output)`` layout strings of ``case``'s rank in ``layout``'s family."""
+    sp = "DHW"[3 - case.rank :]
+    if layout == "NHWC":
+        return f"N{sp}C", f"{sp}IO", f"N{sp}C"
+    if layout == "NCHW":
+        return f"NC{sp}", f"OI{sp}", f"NC{sp}"
+    raise ValueError(f"`layout` must be one of {LAYOUTS}, got {layout!r}.")
 
 
 class VerificationError(AssertionError):
@@ -60,13 +69,13 @@ def tolerance(dtype: Any, platform: str) -> float:
 
 def jaxconv_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
     """jaxconv's convolution for ``case`` in ``layout`` (the default implementation)."""
-    dn = LAYOUTS[layout]
+    dn = dimension_numbers(case, layout)
     if case.transposed:
         return lambda x, w: jaxconv.conv_transpose(
             x, w, case.strides, case.padding, dimension_numbers=dn, strategy=strategy
         )
     return lambda x, w: jaxconv.conv_general_dilated(
-        x, w, case.strides, case.padding, rhs_dilation=case.dilation, dimension_numbers=dn,
+        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation, dimension_numbers=dn,
         feature_group_count=case.groups, strategy=strategy,
     )  # fmt: skip
 
@@ -74,13 +83,13 @@ def jaxconv_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
 def lax_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
     """The baseline: ``lax.conv_general_dilated`` (``lax.conv_transpose`` if transposed)."""
     del strategy
-    dn = LAYOUTS[layout]
+    dn = dimension_numbers(case, layout)
     if case.transposed:
         return lambda x, w: jax.lax.conv_transpose(
             x, w, case.strides, case.padding, dimension_numbers=dn
         )
     return lambda x, w: jax.lax.conv_general_dilated(
-        x, w, case.strides, case.padding, rhs_dilation=case.dilation, dimension_numbers=dn,
+        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation, dimension_numbers=dn,
         feature_group_count=case.groups,
     )  # fmt: skip
 
@@ -104,15 +113,14 @@ def program(f: ConvFn, direction: str) -> Callable[..., tuple[jax.Array, ...]]:
 
 
 def shapes(case: Case, layout: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The input and kernel shapes of ``case`` in ``layout``: ``(N, H, W, C)`` and
-    ``(KH, KW, C // groups, O)`` for NHWC, ``(N, C, H, W)`` and ``(O, C // groups, KH, KW)``
-    for NCHW (transposed cases: the kernel's ``I`` is ``C``)."""
-    n, (h, w), c = case.batch, case.in_hw, case.in_channels
-    kh, kw = case.kernel
+    """The input and kernel shapes of ``case`` in ``layout``: ``(N, *S, C)`` and
+    ``(*K, C // groups, O)`` channels-last, ``(N, C, *S)`` and ``(O, C // groups, *K)``
+    channels-first (transposed cases: the kernel's ``I`` is ``C``)."""
+    n, c = case.batch, case.in_channels
     i = c if case.transposed else c // case.groups
     if layout == "NHWC":
-        return (n, h, w, c), (kh, kw, i, case.out_channels)
-    return (n, c, h, w), (case.out_channels, i, kh, kw)
+        return (n, *case.in_spatial, c), (*case.kernel, i, case.out_channels)
+    return (n, c, *case.in_spatial), (case.out_channels, i, *case.kernel)
 
 
 def out_shape(case: Case, layout: str, dtype: Any) -> tuple[int, ...]:
@@ -123,12 +131,17 @@ def out_shape(case: Case, layout: str, dtype: Any) -> tuple[int, ...]:
     return tuple(out.shape)
 
 
+def _out_spatial(case: Case, layout: str) -> tuple[int, ...]:
+    os = out_shape(case, layout, np.float32)
+    return os[1:-1] if layout == "NHWC" else os[2:]
+
+
 def make_inputs(case: Case, layout: str, dtype: Any, seed: int = 0) -> tuple[np.ndarray, ...]:
     """``(x, w, ct)`` as numpy arrays of ``dtype``: unit normal input and cotangent, kernel
     scaled by ``1/sqrt(fan_in)`` so outputs are of order one. Same seed, same arrays."""
     rng = np.random.default_rng(seed)
     xs, ws = shapes(case, layout)
-    fan_in = case.kernel[0] * case.kernel[1] * (ws[2] if layout == "NHWC" else ws[1])
+    fan_in = int(np.prod(case.kernel)) * (ws[-2] if layout == "NHWC" else ws[1])
     x = rng.standard_normal(xs, np.float32)
     w = rng.standard_normal(ws, np.float32) / np.float32(np.sqrt(fan_in))
     ct = rng.standard_normal(out_shape(case, layout, np.float32), np.float32)
@@ -138,33 +151,56 @@ def make_inputs(case: Case, layout: str, dtype: Any, seed: int = 0) -> tuple[np.
 def flops(case: Case, layout: str, direction: str) -> int:
     """Floating-point operations (2 per multiply-add) of the direct algorithm.
 
-    Forward: ``2·N·OH·OW·O·(C/groups)·KH·KW``; transposed: ``2·N·H·W·C·O·KH·KW`` (each input
-    element meets each kernel element once; the inserted zeros are not counted). The
-    backward pass (input and kernel gradients) costs twice the forward.
+    Forward: ``2·N·prod(out)·O·(C/groups)·prod(K)``; transposed: ``2·N·prod(in)·C·O·prod(K)``
+    (each input element meets each kernel element once; the inserted zeros are not
+    counted). The backward pass (input and kernel gradients) costs twice the forward.
     """
-    n, (h, w) = case.batch, case.in_hw
-    kh, kw = case.kernel
+    taps = int(np.prod(case.kernel))
     if case.transposed:
-        fwd = 2 * n * h * w * case.in_channels * case.out_channels * kh * kw
+        fwd = 2 * case.batch * int(np.prod(case.in_spatial)) * case.in_channels
+        fwd *= case.out_channels * taps
     else:
-        os = out_shape(case, layout, np.float32)
-        oh, ow = (os[1], os[2]) if layout == "NHWC" else (os[2], os[3])
-        fwd = 2 * n * oh * ow * case.out_channels * (case.in_channels // case.groups) * kh * kw
+        outs = int(np.prod(_out_spatial(case, layout)))
+        fwd = 2 * case.batch * outs * case.out_channels * (case.in_channels // case.groups) * taps
     return fwd if direction == "fwd" else 3 * fwd
 
 
 def chosen_strategy(case: Case, layout: str, dtype: Any, strategy: str = "auto") -> str:
-    """The strategy jaxconv runs for ``case`` (the forced one unless ``'auto'``)."""
-    if strategy != "auto":
+    """The strategy jaxconv runs for ``case`` forward (the forced one unless ``'auto'`` or
+    ``'tune'``)."""
+    if strategy not in ("auto", "tune"):
         return strategy
     xs, ws = shapes(case, layout)
     x, w = jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype)
-    dn = LAYOUTS[layout]
+    dn = dimension_numbers(case, layout)
+    ones = (1,) * case.rank
     if case.transposed:
-        return jaxconv.chosen_strategy(x, w, (1, 1), case.padding, case.strides, None, dn, 1, 1)
+        return jaxconv.chosen_strategy(
+            x, w, ones, case.padding, case.strides, None, dn, 1, 1, strategy=strategy
+        )
     return jaxconv.chosen_strategy(
-        x, w, case.strides, case.padding, None, case.dilation, dn, case.groups, 1
-    )
+        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation, dn, case.groups, 1,
+        strategy=strategy,
+    )  # fmt: skip
+
+
+def strategies_for(case: Case, layout: str) -> list[str]:
+    """The strategies worth timing on ``case``: those that accept its plan and are not
+    hopeless (:func:`jaxconv._strategies.feasible`), as ``strategy=`` would run them."""
+    from jaxconv import _conv, _policy, _strategies
+
+    if case.transposed:  # conv_transpose with explicit pairs: input dilation by the strides
+        case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
+    xs, ws = shapes(case, layout)
+    dn = dimension_numbers(case, layout)
+    plan = _conv.general_plan(xs, ws, case.strides, case.padding, case.lhs_dilation,
+                              case.dilation, dn, case.groups, 1, "zeros")  # fmt: skip
+    return [
+        name
+        for name in _strategies.STRATEGIES
+        if not (name == "direct" and plan.is_depthwise)  # the same function as depthwise
+        and _strategies.feasible(name, _policy.in_layout(plan, name))
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -197,6 +233,37 @@ def time_interleaved(fns: Sequence[Callable], args: Sequence[Any], reps: int) ->
         for k in range(len(fns)):
             i = (r + k) % len(fns)
             times[i].append(_timed(fns[i], *args)[1])
+    return times
+
+
+SPREAD = 0.3
+"""A case whose times spread more than this (interquartile range over median) gets more
+rounds, up to its time budget."""
+
+
+def spread(seconds: Sequence[float]) -> float:
+    """The interquartile range of ``seconds`` over their median."""
+    q25, q50, q75 = np.percentile(np.asarray(seconds), [25, 50, 75])
+    return float((q75 - q25) / q50) if q50 > 0 else 0.0
+
+
+def time_adaptive(
+    fns: Sequence[Callable], args: Sequence[Any], reps: int, budget_s: float
+) -> list[list[float]]:
+    """:func:`time_interleaved` for ``reps`` rounds, then more rounds (up to ten times as
+    many) while any function's :func:`spread` exceeds :data:`SPREAD` and the rounds so far
+    took less than ``budget_s`` seconds."""
+    t0 = time.perf_counter()
+    times = time_interleaved(fns, args, reps)
+    rounds = reps
+    while (
+        max(spread(t) for t in times) > SPREAD
+        and time.perf_counter() - t0 < budget_s
+        and rounds < 10 * reps
+    ):
+        for i, t in enumerate(time_interleaved(fns, args, 1)):
+            times[i] += t
+        rounds += 1
     return times
 
 
@@ -263,17 +330,74 @@ def measure_peak(device: Any, dtype: Any, reps: int = 8) -> float:
 
 def case_fields(case: Case, layout: str) -> dict[str, Any]:
     """The shape fields of a record (see :data:`jaxconv._bench.report.SCHEMA`)."""
-    os = out_shape(case, layout, np.float32)
-    oh, ow = (os[1], os[2]) if layout == "NHWC" else (os[2], os[3])
     padding = case.padding if isinstance(case.padding, str) else [list(p) for p in case.padding]
     return {
-        "case": case.name, "kind": case.kind, "batch": case.batch,
-        "in_h": case.in_hw[0], "in_w": case.in_hw[1], "out_h": oh, "out_w": ow,
+        "case": case.name, "kind": case.kind, "rank": case.rank, "batch": case.batch,
+        "in_spatial": list(case.in_spatial), "out_spatial": list(_out_spatial(case, layout)),
         "in_channels": case.in_channels, "out_channels": case.out_channels,
-        "kernel_h": case.kernel[0], "kernel_w": case.kernel[1],
-        "stride_h": case.strides[0], "stride_w": case.strides[1], "padding": padding,
-        "dilation_h": case.dilation[0], "dilation_w": case.dilation[1],
+        "kernel": list(case.kernel), "strides": list(case.strides), "padding": padding,
+        "dilation": list(case.rhs_dilation), "lhs_dilation": list(case.input_dilation),
         "groups": case.groups, "transposed": case.transposed,
+    }  # fmt: skip
+
+
+def padded_input_bytes(case: Case, layout: str, dtype: Any) -> int:
+    """Bytes of the input padded (and input-dilated) as the convolution reads it."""
+    from jaxconv._plan import general_plan
+
+    if case.transposed:
+        case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
+    xs, ws = shapes(case, layout)
+    plan = general_plan(xs, ws, case.strides, case.padding, case.lhs_dilation,
+                              case.dilation, dimension_numbers(case, layout), case.groups, 1,
+                              "zeros")  # fmt: skip
+    sizes = [
+        (s - 1) * d + 1 + lo + hi
+        for s, d, (lo, hi) in zip(plan.in_spatial, plan.lhs_dilation, plan.pads, strict=True)
+    ]
+    return int(np.prod(sizes)) * plan.batch * plan.in_features * jnp.dtype(dtype).itemsize
+
+
+def memory_fields(
+    jc_temp: int | None, lax_temp: int | None, output_bytes: int, padded: int
+) -> dict[str, Any]:
+    """The memory bound's fields: ``temp <= 2 * lax temp + output + padded input``."""
+    bound = None if lax_temp is None else 2 * lax_temp + output_bytes + padded
+    within = None if bound is None or jc_temp is None else bool(jc_temp <= bound)
+    return {"padded_input_bytes": padded, "temp_bound_bytes": bound, "within_bound": within}
+
+
+def memory_case(
+    suite: str, case: Case, device: Any, dtype: Any, layout: str, direction: str
+) -> dict[str, Any]:
+    """Compile ``case`` (jaxconv's ``auto`` and lax) for ``device`` without running it: the
+    record of :func:`run_case` with XLA's temp bytes and the bound, and no timings."""
+    dtype = jnp.dtype(dtype)
+    xs, ws = shapes(case, layout)
+    out = out_shape(case, layout, dtype)
+    args = [jax.ShapeDtypeStruct(s, dtype, sharding=jax.sharding.SingleDeviceSharding(device))
+            for s in (xs, ws, out)]  # fmt: skip
+    _, jc_compile, jc_temp = _compile(program(jaxconv_impl(case, layout), direction), *args)
+    _, lax_compile, lax_temp = _compile(program(lax_impl(case, layout), direction), *args)
+    outputs = [out] if direction == "fwd" else [out, xs, ws]
+    output_bytes = int(sum(np.prod(s) for s in outputs)) * dtype.itemsize
+    nothing = dict.fromkeys(
+        ["jaxconv_ms", "jaxconv_min_ms", "jaxconv_max_ms", "lax_ms", "lax_min_ms", "lax_max_ms",
+         "ratio", "min_ratio", "spread", "gflops", "lax_gflops", "peak_gflops", "peak_fraction",
+         "lax_peak_fraction", "max_abs_error", "max_rel_error", "tolerance"]
+    )  # fmt: skip
+    return {
+        **_device_fields([device]),
+        "suite": suite, **case_fields(case, layout),
+        "dtype": dtype.name, "layout": layout, "direction": direction,
+        "strategy": chosen_strategy(case, layout, dtype), "auto_strategy":
+        chosen_strategy(case, layout, dtype), **nothing, "reps": 0,
+        "flops": flops(case, layout, direction),
+        "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp, "output_bytes": output_bytes,
+        **memory_fields(jc_temp, lax_temp, output_bytes,
+                        padded_input_bytes(case, layout, dtype)),
+        "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
+        "single_jaxconv_ms": None, "single_lax_ms": None, "scaling": None, "lax_scaling": None,
     }  # fmt: skip
 
 
@@ -298,7 +422,8 @@ def _timing_fields(
     return {
         "jaxconv_ms": jc_ms, "jaxconv_min_ms": jc_min, "jaxconv_max_ms": jc_max,
         "lax_ms": lax_ms, "lax_min_ms": lax_min, "lax_max_ms": lax_max,
-        "reps": len(jc_s), "ratio": jc_ms / lax_ms, "flops": fl,
+        "reps": len(jc_s), "ratio": jc_ms / lax_ms, "min_ratio": jc_min / lax_min,
+        "spread": max(spread(jc_s), spread(lax_s)), "flops": fl,
         "gflops": gflops, "lax_gflops": lax_gflops, "peak_gflops": peak_gflops,
         "peak_fraction": gflops / peak_gflops if peak_gflops else None,
         "lax_peak_fraction": lax_gflops / peak_gflops if peak_gflops else None,
@@ -325,10 +450,11 @@ def run_case(
         suite, case: the case and the suite it came from.
         device: a ``jax.Device``; inputs are committed to it, so both programs run there.
         dtype: input, kernel and output dtype.
-        layout: ``'NHWC'`` (NHWC/HWIO) or ``'NCHW'`` (NCHW/OIHW).
+        layout: ``'NHWC'`` (channels-last) or ``'NCHW'`` (channels-first).
         direction: ``'fwd'`` or ``'fwd+bwd'``.
-        reps: the most timed rounds; fewer (at least 3) when one round exceeds
-            ``budget_s / reps`` seconds.
+        reps: timed rounds; fewer (at least 3) when one round exceeds ``budget_s / reps``
+            seconds, more (see :func:`time_adaptive`) when the times spread widely.
+        budget_s: the timing budget of the case, seconds.
         strategy: forwarded to ``impl`` (jaxconv's ``strategy=``).
         peak_gflops: the device's matmul GFLOP/s for ``peak_fraction``.
         impl: builds the convolution under test; tests pass a wrong one here.
@@ -337,31 +463,69 @@ def run_case(
         VerificationError: when the outputs (and, for ``fwd+bwd``, both gradients) differ
             from lax's by more than :func:`tolerance`.
     """
+    return run_case_strategies(
+        suite, case, device, dtype, layout, direction, [strategy], reps=reps,
+        budget_s=budget_s, peak_gflops=peak_gflops, impl=impl,
+    )[0]  # fmt: skip
+
+
+def run_case_strategies(
+    suite: str,
+    case: Case,
+    device: Any,
+    dtype: Any,
+    layout: str,
+    direction: str,
+    strategies: Sequence[str],
+    *,
+    reps: int = 10,
+    budget_s: float = 1.0,
+    peak_gflops: float | None = None,
+    impl: Implementation = jaxconv_impl,
+) -> list[dict[str, Any]]:
+    """:func:`run_case` for several strategies at once: each is verified, then all of them
+    and lax are timed interleaved in the same rounds; one record per strategy, all sharing
+    lax's times. With ``fwd+bwd`` a strategy is forced on the forward convolution; the
+    gradients' convolutions run ``auto``'s choice (``tune``'s, for ``'tune'``)."""
     dtype = jnp.dtype(dtype)
-    label = f"{suite}/{case.name} [{dtype.name}, {layout}, {direction}, {device}]"
     args = tuple(jax.device_put(a, device) for a in make_inputs(case, layout, dtype))
-    ours = program(impl(case, layout, strategy), direction)
     ref = program(lax_impl(case, layout), direction)
-    jc, jc_compile, jc_temp = _compile(ours, *args)
     lx, lax_compile, lax_temp = _compile(ref, *args)
-    got, jc_warm = _timed(jc, *args)
-    want, lax_warm = _timed(lx, *args)
-    max_abs, max_rel = check(label, got, want, tolerance(dtype, device.platform))
-    n = choose_reps(reps, jc_warm + lax_warm, budget_s)
-    jc_s, lax_s = time_interleaved([jc, lx], args, n)
-    return {
-        **_device_fields([device]),
-        "suite": suite, **case_fields(case, layout),
-        "dtype": dtype.name, "layout": layout, "direction": direction,
-        "strategy": chosen_strategy(case, layout, dtype, strategy),
-        **_timing_fields(case, layout, direction, jc_s, lax_s, peak_gflops),
-        "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
-        "output_bytes": int(sum(np.asarray(o).nbytes for o in want)),
-        "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
-        "max_abs_error": max_abs, "max_rel_error": max_rel,
-        "tolerance": tolerance(dtype, device.platform),
-        "single_jaxconv_ms": None, "single_lax_ms": None, "scaling": None, "lax_scaling": None,
-    }  # fmt: skip
+    want, warm = _timed(lx, *args)
+    tol = tolerance(dtype, device.platform)
+    compiled, checked = [], []
+    for strategy in strategies:
+        label = f"{suite}/{case.name} [{dtype.name}, {layout}, {direction}, {device}, {strategy}]"
+        ours = program(impl(case, layout, strategy), direction)
+        jc, jc_compile, jc_temp = _compile(ours, *args)
+        got, jc_warm = _timed(jc, *args)
+        checked.append((check(label, got, want, tol), jc_compile, jc_temp))
+        compiled.append(jc)
+        warm += jc_warm
+    n = choose_reps(reps, warm, budget_s)
+    *jc_times, lax_s = time_adaptive([*compiled, lx], args, n, budget_s)
+    auto = chosen_strategy(case, layout, dtype)
+    output_bytes = int(sum(np.asarray(o).nbytes for o in want))
+    padded = padded_input_bytes(case, layout, dtype)
+    records = []
+    for strategy, jc_s, ((max_abs, max_rel), jc_compile, jc_temp) in zip(
+        strategies, jc_times, checked, strict=True
+    ):
+        records.append({
+            **_device_fields([device]),
+            "suite": suite, **case_fields(case, layout),
+            "dtype": dtype.name, "layout": layout, "direction": direction,
+            "strategy": chosen_strategy(case, layout, dtype, strategy), "auto_strategy": auto,
+            **_timing_fields(case, layout, direction, jc_s, lax_s, peak_gflops),
+            "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
+            "output_bytes": output_bytes,
+            **memory_fields(jc_temp, lax_temp, output_bytes, padded),
+            "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
+            "max_abs_error": max_abs, "max_rel_error": max_rel, "tolerance": tol,
+            "single_jaxconv_ms": None, "single_lax_ms": None, "scaling": None,
+            "lax_scaling": None,
+        })  # fmt: skip
+    return records
 
 
 def run_data_parallel(
@@ -439,9 +603,12 @@ def run_data_parallel(
         "suite": suite, **case_fields(case, layout),
         "dtype": dtype.name, "layout": layout, "direction": direction,
         "strategy": chosen_strategy(case, layout, dtype, strategy),
+        "auto_strategy": chosen_strategy(case, layout, dtype),
         **timing,
         "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
         "output_bytes": int(sum(np.asarray(o).nbytes for o in want)),
+        **memory_fields(jc_temp, lax_temp, int(sum(np.asarray(o).nbytes for o in want)),
+                        padded_input_bytes(case, layout, dtype)),
         "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
         "max_abs_error": max_abs, "max_rel_error": max_rel, "tolerance": tol,
         "single_jaxconv_ms": single_jc, "single_lax_ms": single_lax,

@@ -1,54 +1,77 @@
-"""Named benchmark suites: lists of 2-d convolution layers, each with its source.
+"""Named benchmark suites: lists of convolution layers, each with its source.
 
-A :class:`Case` describes one layer in channels-last terms — input ``(N, H, W, C)``,
-kernel ``(KH, KW, C // groups, O)`` — and the runner builds the NHWC/HWIO and NCHW/OIHW
-arrays from it. Batch sizes (and, for a few very large inputs, spatial sizes) are scaled
-down from the published problems so that every suite runs in minutes on a 2-core CPU in
-both layouts and both directions; each such change is noted next to the case. The
-layers' channel counts, kernels, strides, padding, dilations and groups are the
-published ones.
+A :class:`Case` describes one layer of 1, 2 or 3 spatial dims in channels-last terms —
+input ``(N, *spatial, C)``, kernel ``(*kernel, C // groups, O)`` — and the runner builds the
+channels-last (``NHWC``-like) and channels-first (``NCHW``-like) arrays from it. Batch sizes
+(and, for a few very large inputs, spatial sizes) are scaled down from the published
+problems so that every suite runs in minutes on a 2-core CPU in both layouts and both
+directions; each such change is noted next to the case. The layers' channel counts,
+kernels, strides, padding, dilations and groups are the published ones.
+
+The ``random`` suite is different: layers drawn, from a fixed seed, the way real networks
+are built (see :func:`random_layers`), each followed by the convolution that computes its
+input gradient; it is the data ``auto``'s rules are fitted on.
 
 This module imports nothing heavy, so ``--help`` and the suite listing stay fast.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from typing import NamedTuple
 
-Padding = str | tuple[tuple[int, int], tuple[int, int]]
+Padding = str | tuple[tuple[int, int], ...]
 
 
 class Case(NamedTuple):
-    """One 2-d convolution layer.
+    """One convolution layer with ``len(kernel)`` spatial dims (every tuple that long).
 
     For ``transposed`` cases the layer is ``lax.conv_transpose(x, w, strides, padding)``:
-    input ``(N, H, W, C)``, kernel ``(KH, KW, C, O)`` and ``padding`` the explicit pairs
+    input ``(N, *spatial, C)``, kernel ``(*kernel, C, O)`` and ``padding`` the explicit pairs
     applied to the stride-dilated input (PyTorch's ``ConvTranspose2d(k, s, p,
-    output_padding=op)`` is ``((k-1-p, k-1-p+op),)*2``).
+    output_padding=op)`` is ``((k-1-p, k-1-p+op),)*2``). Otherwise it is
+    ``lax.conv_general_dilated`` with these strides, padding, ``lhs_dilation`` (input
+    dilation, as in the input gradient of a strided layer) and ``dilation`` (the kernel's).
     """
 
     name: str
     batch: int
-    in_hw: tuple[int, int]
+    in_spatial: tuple[int, ...]
     in_channels: int
     out_channels: int
-    kernel: tuple[int, int]
-    strides: tuple[int, int] = (1, 1)
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
     padding: Padding = "SAME"
-    dilation: tuple[int, int] = (1, 1)
+    dilation: tuple[int, ...] | None = None  # None: 1 along every dim
     groups: int = 1
     transposed: bool = False
+    lhs_dilation: tuple[int, ...] | None = None  # None: 1 along every dim
+    layouts: tuple[str, ...] | None = None  # None: every layout asked for
+
+    @property
+    def rank(self) -> int:
+        """The number of spatial dims."""
+        return len(self.kernel)
+
+    @property
+    def rhs_dilation(self) -> tuple[int, ...]:
+        return self.dilation or (1,) * self.rank
+
+    @property
+    def input_dilation(self) -> tuple[int, ...]:
+        return self.lhs_dilation or (1,) * self.rank
 
     @property
     def kind(self) -> str:
         """``'transposed'``, ``'depthwise'``, ``'grouped'``, ``'dilated'`` or ``'dense'``."""
-        if self.transposed:
+        if self.transposed or any(d > 1 for d in self.input_dilation):
             return "transposed"
         if self.groups > 1 and self.groups == self.in_channels:
             return "depthwise"
         if self.groups > 1:
             return "grouped"
-        if self.dilation != (1, 1):
+        if any(d > 1 for d in self.rhs_dilation):
             return "dilated"
         return "dense"
 
@@ -58,7 +81,7 @@ def _pad(p: int) -> Padding:
 
 
 def _c(name, n, hw, cin, cout, k, s=1, p=None, d=1, g=1) -> Case:
-    """A forward case with square kernel ``k``, stride ``s``, symmetric pad ``p``
+    """A 2-d forward case with square kernel ``k``, stride ``s``, symmetric pad ``p``
     (``None``: ``'SAME'``), dilation ``d`` and ``g`` groups."""
     hw = (hw, hw) if isinstance(hw, int) else tuple(hw)
     k = (k, k) if isinstance(k, int) else tuple(k)
@@ -67,7 +90,7 @@ def _c(name, n, hw, cin, cout, k, s=1, p=None, d=1, g=1) -> Case:
 
 
 def _t(name, n, hw, cin, cout, k, s, p, op=0) -> Case:
-    """A transposed case given as PyTorch's ``ConvTranspose2d(cin, cout, k, s, p, op)``."""
+    """A 2-d transposed case given as PyTorch's ``ConvTranspose2d(cin, cout, k, s, p, op)``."""
     lo, hi = k - 1 - p, k - 1 - p + op
     return Case(name, n, (hw, hw), cin, cout, (k, k), (s, s), ((lo, hi), (lo, hi)), transposed=True)
 
@@ -185,6 +208,17 @@ TRANSPOSED = [
     _t("fcn_28-56_256-128_3x3", 1, 28, 256, 128, 3, 2, 1, op=1),
 ]
 
+# Large inputs, compiled but never run (`--suite large`): XLA's temp memory of jaxconv and
+# lax, against the bound temp <= 2 * lax + output + padded input. A volume, a large image, a
+# large batch and a large depthwise layer, as in issue 14, and a 256^3 volume.
+LARGE = [
+    Case("vol_128_8-8_3x3x3", 1, (128, 128, 128), 8, 8, (3, 3, 3), (1, 1, 1)),
+    Case("img_2048_16-16_3x3", 1, (2048, 2048), 16, 16, (3, 3), (1, 1)),
+    Case("batch64_56_64-64_3x3", 64, (56, 56), 64, 64, (3, 3), (1, 1)),
+    Case("dw_batch64_112_32_3x3", 64, (112, 112), 32, 32, (3, 3), (1, 1), groups=32),
+    Case("vol_256_8-8_3x3x3", 1, (256, 256, 256), 8, 8, (3, 3, 3), (1, 1, 1)),
+]
+
 # The default: a few layers of each kind, picked from the suites above, so that `make bench`
 # (both layouts, both directions) finishes in well under 3 minutes on a 2-core CPU.
 QUICK = [
@@ -208,6 +242,221 @@ SMOKE = [
     _t("transposed_4x4s2", 2, 4, 4, 3, 4, 2, 1),
 ]
 
+# ---------------------------------------------------------------------------------------
+# The random suite: layers drawn like real networks, for fitting and checking `auto`.
+
+RANDOM_SEED = 20261130
+RANDOM_LAYERS = 336
+FLOPS_CAP = 6e8
+"""Largest forward FLOPs of a random layer: batch, then spatial size, are cut to fit, so
+that every layer runs in milliseconds on a 2-core CPU."""
+ELEMENTS_CAP = 4 * 2**20
+"""Largest input or output of a random layer, in elements (16 MiB of float32)."""
+
+
+def _pick(rng: random.Random, weights: dict) -> object:
+    """A key of ``weights`` drawn with those weights (``rng.random()`` only, so the draw is
+    the same on every Python version)."""
+    r, total = rng.random() * sum(weights.values()), 0.0
+    for key, w in weights.items():
+        total += w
+        if r < total:
+            return key
+    return key
+
+
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return math.exp(math.log(lo) + rng.random() * (math.log(hi) - math.log(lo)))
+
+
+def _out_size(size: int, window: int, stride: int, padding: Padding, dim: int) -> int:
+    if padding == "SAME":
+        return -(-size // stride)
+    lo, hi = (0, 0) if padding == "VALID" else padding[dim]
+    return max(0, (size + lo + hi - window) // stride + 1)
+
+
+def _pads(case: Case) -> tuple[tuple[int, int], ...]:
+    """``case``'s padding as (low, high) pairs (lax's 'SAME': the odd one at the end)."""
+    if not isinstance(case.padding, str):
+        return tuple(tuple(p) for p in case.padding)
+    pairs = []
+    for size, k, s, d in zip(
+        case.in_spatial, case.kernel, case.strides, case.rhs_dilation, strict=True
+    ):
+        window = (k - 1) * d + 1
+        total = 0 if case.padding == "VALID" else max((-(-size // s) - 1) * s + window - size, 0)
+        pairs.append((total // 2, total - total // 2))
+    return tuple(pairs)
+
+
+def out_spatial(case: Case) -> tuple[int, ...]:
+    """The output's spatial sizes of a forward (not transposed) case."""
+    pads = _pads(case)
+    sizes = []
+    for size, k, s, d, ld, (lo, hi) in zip(
+        case.in_spatial,
+        case.kernel,
+        case.strides,
+        case.rhs_dilation,
+        case.input_dilation,
+        pads,
+        strict=True,
+    ):
+        window, dilated = (k - 1) * d + 1, (size - 1) * ld + 1
+        sizes.append(max(0, (dilated + lo + hi - window) // s + 1))
+    return tuple(sizes)
+
+
+def input_grad_case(case: Case) -> Case:
+    """The convolution that computes ``case``'s input gradient (lax's rule): the output
+    cotangent, input-dilated by the strides, padded by ``window - 1 - low`` before and what
+    makes it the input's size after, convolved with the flipped kernel regrouped from ``O``
+    to ``C`` features. Named ``<case>_dx``."""
+    pads = []
+    outs = out_spatial(case)
+    for size, k, s, d, (lo, _), o in zip(
+        case.in_spatial,
+        case.kernel,
+        case.strides,
+        case.rhs_dilation,
+        _pads(case),
+        outs,
+        strict=True,
+    ):
+        window = (k - 1) * d + 1
+        before = window - lo - 1
+        pads.append((before, size + window - 1 - ((o - 1) * s + 1) - before))
+    return case._replace(
+        name=f"{case.name}_dx", in_spatial=outs, in_channels=case.out_channels,
+        out_channels=case.in_channels, strides=(1,) * case.rank, padding=tuple(pads),
+        lhs_dilation=case.strides,
+    )  # fmt: skip
+
+
+def _flops(case: Case) -> float:
+    outs = math.prod(out_spatial(case))
+    return (
+        2.0
+        * case.batch
+        * outs
+        * case.out_channels
+        * case.in_channels
+        // case.groups
+        * (math.prod(case.kernel))
+    )
+
+
+def _width(rng: random.Random) -> int:
+    """A feature count of 8 to 1024 as networks use them: powers of two and 1.5 times them."""
+    c = 2 ** int(3 + rng.random() * 7.6)
+    return min(1024, c * 3 // 2 if rng.random() < 0.25 else c)
+
+
+def _draw(rng: random.Random, index: int) -> Case:
+    rank = _pick(rng, {2: 0.65, 1: 0.2, 3: 0.15})
+    kind = _pick(rng, {"dense": 0.6, "depthwise": 0.22, "grouped": 0.18})
+    if kind == "dense" and rng.random() < 0.12:  # a stem: few input features
+        c, o = _pick(rng, {1: 0.3, 3: 0.5, 4: 0.1, 8: 0.1}), _pick(rng, {16: 0.3, 32: 0.4, 64: 0.3})
+    else:
+        c = _width(rng)
+        ratio = _pick(rng, {1: 0.5, 2: 0.2, 0.5: 0.15, 4: 0.08, 0.25: 0.07})
+        o = max(8, min(1024, int(c * ratio) // 8 * 8))
+    g = 1
+    if kind == "depthwise":
+        g, o = c, c * (2 if rng.random() < 0.1 else 1)
+    elif kind == "grouped":
+        options = [x for x in (2, 4, 8, 16, 32, 64) if c % x == 0 and o % x == 0 and c // x >= 2]
+        g = options[int(rng.random() * len(options))] if options else 1
+    kernels = {
+        1: {1: 0.1, 3: 0.3, 5: 0.15, 7: 0.1, 9: 0.07, 15: 0.07, 31: 0.07, 63: 0.06, 127: 0.05,
+            255: 0.03},
+        2: {1: 0.2, 3: 0.48, 5: 0.12, 7: 0.09, 2: 0.03, 4: 0.03, 11: 0.02, 13: 0.03},
+        3: {1: 0.15, 3: 0.7, 5: 0.1, 2: 0.05},
+    }[rank]  # fmt: skip
+    if g > 1:  # depthwise and grouped layers are spatial: no 1x1
+        kernels = {k: w for k, w in kernels.items() if k > 1}
+    k = _pick(rng, kernels)
+    kernel = (k,) * rank
+    if rank == 2 and 3 <= k <= 7 and rng.random() < 0.08:  # Inception's 1xk and kx1
+        kernel = (1, k) if rng.random() < 0.5 else (k, 1)
+    s = 2 if rng.random() < (0.25 if k > 1 else 0.15) else 1
+    d = 1
+    if s == 1 and k >= 3 and k <= 7:
+        d = _pick(rng, {1: 0.86, 2: 0.08, 3: 0.02, 4: 0.02, 6: 0.02})
+    strides, dilation = (s,) * rank, (d,) * rank
+    # Bigger maps go with fewer features.
+    scale = math.sqrt(max(c, 16) / 16)
+    if rank == 1:
+        sizes = [int(min(16384, max(16, _log_uniform(rng, 32, 16384) / scale)))]
+    elif rank == 2:
+        h = min(224, max(4, 224 / scale * _log_uniform(rng, 0.25, 2.0)))
+        w = h * _log_uniform(rng, 0.6, 1.6) if rng.random() < 0.3 else h
+        sizes = [int(h), int(min(224, max(4, w)))]
+    else:
+        sizes = [int(min(64, max(4, 48 / scale * _log_uniform(rng, 0.4, 1.5))))] * rank
+    windows = [(kk - 1) * d + 1 for kk in kernel]
+    sizes = [max(size, win) for size, win in zip(sizes, windows, strict=True)]
+    padding: Padding = _pick(rng, {"SAME": 0.65, "VALID": 0.2, "pairs": 0.15})
+    if padding == "pairs":
+        padding = tuple((win // 2, win // 2) for win in windows)
+    batch = int(_log_uniform(rng, 1, 65))
+    layout = _pick(rng, {"NHWC": 0.5, "NCHW": 0.5})
+    tag = "x".join(map(str, kernel)) + (f"s{s}" if s > 1 else "") + (f"d{d}" if d > 1 else "")
+    tag += f"g{g}" if kind == "grouped" else ""
+    name = f"r{index:03d}_{rank}d_{kind}_{c}-{o}_{tag}"
+    case = Case(name, batch, tuple(sizes), c, o, kernel, strides, padding, dilation, g,
+                layouts=(layout,))  # fmt: skip
+    # Cut the batch, then the largest spatial dim, until the layer fits the caps.
+    while (
+        _flops(case) > FLOPS_CAP
+        or max(
+            case.batch * math.prod(case.in_spatial) * c,
+            case.batch * math.prod(out_spatial(case)) * o,
+        )
+        > ELEMENTS_CAP
+    ):
+        if case.batch > 1:
+            case = case._replace(batch=case.batch // 2)
+            continue
+        sizes = list(case.in_spatial)
+        j = max(range(rank), key=lambda i: sizes[i] / windows[i])
+        if sizes[j] > windows[j]:
+            sizes[j] = max(windows[j], int(sizes[j] / 1.4))
+            case = case._replace(in_spatial=tuple(sizes))
+        elif case.groups == 1 and min(case.in_channels, case.out_channels) > 8:
+            # A wide kernel on a map no larger than it: real networks give it fewer features.
+            c, o = max(8, case.in_channels // 2), max(8, case.out_channels // 2)
+            case = case._replace(in_channels=c, out_channels=o, name=f"{name.split('_')[0]}_"
+                                 f"{rank}d_{kind}_{c}-{o}_{tag}")  # fmt: skip
+        else:
+            break
+    return case
+
+
+def random_layers(count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED) -> list[Case]:
+    """``count`` layers drawn like real networks from ``seed``, one layout each.
+
+    Rank 1, 2 or 3 (20/65/15 %); dense, depthwise or grouped (60/22/18 %); kernels 1-7 and a
+    few long ones (1-d up to 255, 2-d 11 and 13), Inception's 1xk; strides 1-2; dilations
+    2-6 on some stride-1 layers; 1-1024 features (stems of 1-8); batch 1-64; maps of 4-224
+    (1-d: 16-16384, 3-d: 4-64), larger for fewer features; 'SAME', 'VALID' or explicit
+    padding; channels-last or channels-first. Batch and size are then cut to
+    :data:`FLOPS_CAP` and :data:`ELEMENTS_CAP`.
+    """
+    rng = random.Random(seed)
+    return [_draw(rng, i) for i in range(count)]
+
+
+def held_out(case: Case) -> bool:
+    """Whether a random layer (or its ``_dx``) belongs to the held-out quarter: every fourth."""
+    return int(case.name[1:4]) % 4 == 3
+
+
+RANDOM = random_layers()
+RANDOM_WITH_GRADIENTS = [c for layer in RANDOM for c in (layer, input_grad_case(layer))]
+
+
 SUITES: dict[str, list[Case]] = {
     "quick": QUICK,
     "smoke": SMOKE,
@@ -217,11 +466,17 @@ SUITES: dict[str, list[Case]] = {
     "grouped": GROUPED,
     "dilated": DILATED,
     "transposed": TRANSPOSED,
+    "large": LARGE,
+    "random": RANDOM_WITH_GRADIENTS,
+    "random-heldout": [c for c in RANDOM if held_out(c)],
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
 
 FULL = ("resnet50", "mobilenetv2", "deepbench", "grouped", "dilated", "transposed")
-"""The suites ``--suite full`` stands for."""
+"""The suites ``--suite full`` stands for (random and large are run by name)."""
+
+COMPILE_ONLY = ("large",)
+"""Suites whose programs are compiled for their memory, never run."""
 
 # The data-parallel case: ResNet-50's c2 3x3 layer with a global batch split over the
 # devices (strong scaling: the same global batch on one device and on all of them).
