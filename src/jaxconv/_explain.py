@@ -898,6 +898,24 @@ def read_positions(plan: ConvPlan, j: int, at: np.ndarray) -> tuple[np.ndarray, 
     return src, kind, grid
 
 
+# Combining the spatial dims: a position outside the dilated input along one dim is
+# (zero) padding whatever the others say; else an inserted zero along one dim makes a zero;
+# else a padded value of a padding mode; else the input itself.
+_RANK_KIND = np.array([X, PADDING, HOLE, PADDING])
+
+
+def _kind_rank(src: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    return np.select([kind == X, (kind == PADDING) & (src >= 0), kind == HOLE], [0, 1, 2], 3)
+
+
+def combine_kinds(srcs: Sequence[np.ndarray], kinds: Sequence[np.ndarray]) -> np.ndarray:
+    """The kind of positions given per dim (broadcast together): see :data:`_RANK_KIND`."""
+    rank = np.zeros((), np.int8)
+    for s, k in zip(srcs, kinds, strict=True):
+        rank = np.maximum(rank, _kind_rank(s, k))
+    return _RANK_KIND[rank]
+
+
 def _lines(plan: ConvPlan, pos: Sequence[int]) -> list[_Line]:
     """The taps of the output position ``pos`` along each spatial dim."""
     out = []
@@ -983,7 +1001,7 @@ def explain_plan(
     grids = np.ix_(*(np.arange(s) for s in pshape)) if pshape else ()
     x_index: list[Any] = [None] * xn.ndim
     x_index[lhs_spec[0]] = np.asarray(n_in)
-    kinds = np.zeros(pshape, dtype=np.int8)
+    rank = np.zeros(pshape, dtype=np.int8)
     zero = np.zeros(pshape, dtype=bool)
     for k, r in enumerate(w_roles):
         if r == -1:
@@ -991,8 +1009,9 @@ def explain_plan(
         else:
             line = lines[r]
             x_index[lhs_spec[2 + r]] = np.maximum(line.src, 0)[grids[k]]
-            kinds = np.maximum(kinds, line.kind[grids[k]])
+            rank = np.maximum(rank, _kind_rank(line.src, line.kind)[grids[k]])
             zero = zero | (line.src < 0)[grids[k]]
+    kinds = _RANK_KIND[rank]
     ix = tuple(np.broadcast_to(i, pshape) for i in x_index)
     if math.prod(pshape):
         patch = np.where(zero, np.zeros((), xn.dtype), xn[ix]).astype(xn.dtype)
