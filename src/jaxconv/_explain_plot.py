@@ -125,54 +125,48 @@ def _grid_axes(ax: Any, rows: int, cols: int) -> None:
     ax.tick_params(length=0, labelsize=7)
 
 
+def _cells(ax: Any, cells: list[tuple[int, int]], **style: Any) -> None:
+    """Unit squares centred on ``(row, col)`` cells, as one collection (fast to draw)."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    if cells:
+        rects = [Rectangle((c - 0.5, r - 0.5), 1, 1) for r, c in cells]
+        ax.add_collection(PatchCollection(rects, match_original=False, **style))
+
+
 def _draw_values(
     ax: Any, values: np.ndarray, kinds: np.ndarray, fontsize: float, show_text: bool
 ) -> None:
     """A grid of cells: data coloured by value, padding hatched, inserted zeros dotted."""
     from matplotlib import colormaps
-    from matplotlib.patches import Rectangle
 
     cmap = colormaps["RdBu_r"]
     finite = np.real(values[(kinds == X) & np.isfinite(np.real(values))])
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
-    rows, cols = values.shape
-    for r in range(rows):
-        for c in range(cols):
-            k = kinds[r, c]
-            v = values[r, c]
-            if k == HOLE:
-                ax.add_patch(
-                    Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor="white", edgecolor="#dddddd")
-                )
-                ax.plot(c, r, marker=".", color="#999999", markersize=3)
-                continue
-            if k == PADDING:
-                ax.add_patch(
-                    Rectangle(
-                        (c - 0.5, r - 0.5),
-                        1,
-                        1,
-                        facecolor="#eeeeee",
-                        edgecolor="#bbbbbb",
-                        hatch="///",
-                        linewidth=0.5,
-                    )
-                )
-                color = "#777777"
-            else:
-                ax.add_patch(
-                    Rectangle(
-                        (c - 0.5, r - 0.5),
-                        1,
-                        1,
-                        facecolor=_cmap_color(cmap, v, vmax),
-                        edgecolor="white",
-                        linewidth=0.8,
-                    )
-                )
-                color = "black"
-            if show_text:
-                ax.text(c, r, _short(v), ha="center", va="center", fontsize=fontsize, color=color)
+    cells = list(np.ndindex(*values.shape))
+    data = [rc for rc in cells if kinds[rc] == X]
+    holes = [rc for rc in cells if kinds[rc] == HOLE]
+    pads = [rc for rc in cells if kinds[rc] == PADDING]
+    colors = [_cmap_color(cmap, values[rc], vmax) for rc in data]
+    _cells(ax, data, facecolors=colors, edgecolors="white", linewidths=0.8)
+    _cells(ax, holes, facecolors="white", edgecolors="#dddddd", linewidths=0.8)
+    _cells(ax, pads, facecolors="#eeeeee", edgecolors="#bbbbbb", hatch="///", linewidths=0.5)
+    if holes:
+        r, c = np.array(holes).T
+        ax.plot(c, r, ".", color="#999999", markersize=3)
+    if show_text:
+        for rc in data + pads:
+            color = "black" if kinds[rc] == X else "#777777"
+            ax.text(
+                rc[1],
+                rc[0],
+                _short(values[rc]),
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color=color,
+            )
 
 
 def _short(v: Any) -> str:
