@@ -530,3 +530,49 @@ def test_plot_other_shapes(tmp_path, kind):
         e = jaxconv.explain(layer, x, (1, 2, 0))
     e.plot(tmp_path / f"{kind}.png")
     _assert_picture(tmp_path / f"{kind}.png")
+
+
+# ------------------------------------------------------------------------- command line
+def _cli(argv):
+    import contextlib
+    import io
+
+    from jaxconv.__main__ import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(argv)
+    return rc, buf.getvalue()
+
+
+def test_cli_keras_example_shows_the_bias():
+    rc, out = _cli(["explain", "--keras-example"])
+    assert rc == 0 and "MISMATCH" not in out
+    assert "model pre-activation out[0, 0, 0, 0] = 65" in out
+    assert "bias b[0] = 2" in out and "value = 63 + 2 = 65" in out
+    assert "np.sum(x[0, 0:3, 0:3, :] * w[:, :, :, 0]) + b[0]" in out
+
+
+def test_cli_transpose_pytorch_padding_and_png(tmp_path):
+    png = tmp_path / "t.png"
+    argv = (
+        "explain --transpose --transpose-kernel --layout NCHW --kernel-layout OIHW "
+        "--input-shape 1,2,4,4 --strides 2 --torch-padding 1 --output-padding 1 "
+        f"--index 0,1,2,5 --seed 4 --png {png}"
+    )
+    rc, out = _cli(argv.split())
+    assert rc == 0 and "(agrees)" in out
+    assert "conv_transpose(strides (2, 2), padding ((1, 0), (1, 0)), use_consistent_padding" in out
+    assert "out (1, 3, 8, 8) NCHW" in out  # PyTorch: (4 - 1) * 2 - 2 * 1 + 3 + 1 = 8
+    _assert_picture(png)
+
+
+def test_cli_general_form_with_bias(tmp_path):
+    np.save(tmp_path / "b.npy", np.arange(4, dtype=np.float32))
+    argv = (
+        "explain --lhs-dilation 2 --batch-groups 2 --input-shape 4,5,5,2 "
+        f"--padding ((1,1),(2,0)) --index 1,3,4,3 --b {tmp_path / 'b.npy'}"
+    )
+    rc, out = _cli(argv.split())
+    assert rc == 0 and "(agrees)" in out and "with the bias" in out
+    assert "input dilation (2, 2), batch groups 2" in out and "bias b[3] = 3" in out

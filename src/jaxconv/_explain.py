@@ -292,14 +292,15 @@ class Explanation:
         # With inserted zeros, most taps add nothing: list the ones that read the input.
         skip = bool((flat_k == HOLE).any())
         keep = [k for k in range(flat_p.size) if not skip or flat_k[k] == X]
+        what = "value = sum" if self.bias is None else "the sum of the products (the bias follows)"
         if skip:
             lines = [
                 "",
-                f"value = sum over {len(keep)} terms of patch * weights (the other "
+                f"{what} over {len(keep)} terms of patch * weights (the other "
                 f"{flat_p.size - len(keep)} taps meet inserted zeros or padding):",
             ]
         else:
-            lines = ["", f"value = sum over {self.patch.size} terms of patch * weights:"]
+            lines = ["", f"{what} over {self.patch.size} terms of patch * weights:"]
         for k in keep[:_MAX_TERMS]:
             src = flat_i[k]
             where = "padding" if src is None else "x[" + ", ".join(map(str, src)) + "]"
@@ -568,7 +569,7 @@ def explain(
         >>> e.patch[:, :, 0].tolist()
         [[1.0, 2.0, 3.0], [5.0, 6.0, 7.0], [9.0, 10.0, 11.0]]
         >>> e.input_indices[0, 0, 0]
-        (0, 0, 0, 1)
+        (0, 0, 1, 0)
         >>> e = jaxconv.explain(x, w, (0, 0, 1, 1), bias=np.array([0.5, 2.0]))
         >>> float(e.value), e.numpy_expression
         (56.0, 'np.sum(x[0, 0:3, 1:4, :] * w[:, :, :, 1]) + b[1]')
@@ -668,10 +669,10 @@ def explain_conv_general_dilated(
         >>> x = np.arange(1.0, 4.0).reshape(1, 1, 3)        # NCW: 1, 2, 3
         >>> w = np.array([[[1.0, 10.0, 100.0]]])            # OIW
         >>> # dilated input 1 0 2 0 3, padded by 2: 0 0 1 0 2 0 3 0 0
-        >>> e = jaxconv.explain_conv_general_dilated(x, w, (0, 0, 3), (1,), ((2, 2),),
+        >>> e = jaxconv.explain_conv_general_dilated(x, w, (0, 0, 2), (1,), ((2, 2),),
         ...                                          lhs_dilation=(2,))
-        >>> float(e.value), e.numpy_expression
-        (201.0, 'np.sum(x[0, :, 0:2:1] * w[0, :, 2::-2][:, ::-1])')
+        >>> float(e.value), e.numpy_expression  # 1 * 1 + 2 * 100: the taps on 1 and 2
+        (201.0, 'np.sum(x[0, :, 0:2] * w[0, :, 0:3:2])')
     """
     del precision, strategy
     xn, wn = _arrays(lhs, rhs, "lhs", "rhs")
@@ -760,14 +761,15 @@ def explain_conv_transpose(
 
     Example:
         >>> import numpy as np, jaxconv
-        >>> x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1)   # NWC
-        >>> w = np.array([1.0, 10.0, 100.0]).reshape(3, 1, 1)  # WIO
-        >>> y = np.asarray(jaxconv.conv_transpose(x, w, (2,), "VALID"))[0, :, 0]
-        >>> y.tolist()  # each input scatters 1, 10, 100 times itself, 2 apart
+        >>> x = np.array([1.0, 2.0, 3.0], np.float32).reshape(1, 3, 1)     # NWC
+        >>> w = np.array([1.0, 10.0, 100.0], np.float32).reshape(3, 1, 1)  # WIO
+        >>> y = jaxconv.conv_transpose(x, w, (2,), "VALID", transpose_kernel=True)
+        >>> y[0, :, 0].tolist()  # each input scatters 1, 10, 100 times itself, 2 apart
         [1.0, 10.0, 102.0, 20.0, 203.0, 30.0, 300.0]
-        >>> e = jaxconv.explain_conv_transpose(x, w, (0, 4, 0), (2,), "VALID")
-        >>> float(e.value), e.numpy_expression
-        (203.0, 'np.sum(x[0, 1:3:1, :] * w[0:3:2, :, 0])')
+        >>> e = jaxconv.explain_conv_transpose(x, w, (0, 4, 0), (2,), "VALID",
+        ...                                    transpose_kernel=True)
+        >>> float(e.value), e.numpy_expression  # 2 * 100 + 3 * 1
+        (203.0, 'np.sum(x[0, 1:3, :] * w[2::-2, 0, :])')
     """
     del precision, strategy
     xn, wn = _arrays(lhs, rhs, "lhs", "rhs")
