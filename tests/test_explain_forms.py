@@ -576,3 +576,29 @@ def test_cli_general_form_with_bias(tmp_path):
     rc, out = _cli(argv.split())
     assert rc == 0 and "(agrees)" in out and "with the bias" in out
     assert "input dilation (2, 2), batch groups 2" in out and "bias b[3] = 3" in out
+
+
+# ---------------------------------------------------------------------------- docs build
+def test_docs_pictures_are_drawn_by_the_build(tmp_path):
+    """The explain pictures the pages show (figures/...) are drawn by docs/make_figures.py's
+    mkdocs hook at build time, from the pages' own examples; each one draws."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    spec = importlib.util.spec_from_file_location("make_figures", docs / "make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    shown = {
+        m
+        for page in docs.glob("*.md")
+        for m in re.findall(r"\]\((figures/[^)]+)\)", page.read_text())
+    }
+    assert shown == set(make_figures.GENERATED), (shown, set(make_figures.GENERATED))
+    for name in sorted(shown):
+        path = tmp_path / Path(name).name
+        path.write_bytes(make_figures.explain_png(name))
+        _assert_picture(path)
+    mkdocs = (docs.parent / "mkdocs.yml").read_text()
+    assert "hooks:\n  - docs/make_figures.py" in mkdocs

@@ -205,18 +205,17 @@ class Explanation:
             extra = ", use_consistent_padding=True" if t.use_consistent_padding else ""
             extra += ", transpose_kernel=True" if t.transpose_kernel else ""
             spatial = ", ".join(c for c in rhs if c not in "OI")
+            call = f"conv_transpose(strides {t.strides}, padding {t.padding!r}{extra})"
             lines += [
-                f"  conv_transpose(strides {t.strides}, padding {t.padding!r}{extra})",
+                *textwrap.wrap(call, 96, initial_indent="  ", subsequent_indent="    "),
                 shapes,
                 f"  = a stride-1 convolution of x dilated by {t.strides} (stride - 1 zeros "
                 f"between neighbours),",
                 f"    padded {t.pads}, kernel dilation {p.rhs_dilation}"
-                + (
-                    f", with w flipped in {spatial} and its I and O axes swapped"
-                    if t.transpose_kernel
-                    else ""
-                ),
+                + ("," if t.transpose_kernel else ""),
             ]
+            if t.transpose_kernel:
+                lines.append(f"    with w flipped in {spatial} and its I and O axes swapped")
         else:
             lines += [
                 shapes,
@@ -323,10 +322,11 @@ class Explanation:
             return [f"value = {_num(self.value, 7)}"]
         where = self.bias_name or f"b[{self.out_feature}]"
         s = np.sum(self.products)
+        sign = "-" if np.real(self.bias) < 0 else "+"
         return [
             f"sum of the products = {_num(s, 7)}",
             f"bias {where} = {_num(self.bias, 7)}",
-            f"value = {_num(s, 7)} + {_num(self.bias, 7)} = {_num(self.value, 7)}",
+            f"value = {_num(s, 7)} {sign} {_num(abs(self.bias), 7)} = {_num(self.value, 7)}",
         ]
 
     def __str__(self) -> str:

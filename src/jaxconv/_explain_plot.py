@@ -270,16 +270,18 @@ def plot(
     kpanel = max(kw, 1.6)
     row_h = [max(plane_h, k_h) * _CELL for _ in shown]
     width = _LEFT + pw + _GAP + kpanel + _GAP + kpanel + 0.3
-    scat_w = scat_h = 0.0
+    scat_w = scat_h = scat_block = 0.0
     if scat is not None:
         scat_w, scat_h = len(scat["cols"]) * _CELL, len(scat["rows"]) * _CELL
         width = max(width, _LEFT + scat_w + 3.6)
+        note = _wrap(scat["note"], width - scat_w - 1.0)
+        scat_block = max(scat_h + _TICKS, 0.165 * (note.count("\n") + 1))
     summary = _wrap(_summary(e, len(shown), folded, folded_sum, np.sum(products)), width - 0.8)
     head = 0.35 + 0.19 * summary.count("\n")
     foot = 0.5
     height = head + sum(h + _TITLE + _TICKS for h in row_h) + foot
     if scat is not None:
-        height += scat_h + _TITLE + _TICKS
+        height += scat_block + _TITLE
     canvas = _Canvas(width, height, dpi)
     fig = canvas.fig
 
@@ -372,10 +374,8 @@ def plot(
         top += rh + _TITLE + _TICKS
     if scat is not None:
         ax = canvas.axes(_LEFT, top + _TITLE, scat_w, scat_h)
-        note = _draw_scatter(ax, e, scat)
-        canvas.text(
-            _LEFT + scat_w + 0.35, top + _TITLE, _wrap(note, width - scat_w - 1.0), fontsize=8
-        )
+        _draw_scatter(ax, e, scat)
+        canvas.text(_LEFT + scat_w + 0.35, top + _TITLE, note, fontsize=8)
     canvas.text(_LEFT, 0.12, summary, fontsize=9)
     legend = (
         "hatched: padding"
@@ -397,7 +397,7 @@ def _spatial_letters(e: Explanation) -> str:
 
 
 def _kernel_title(e: Explanation, wi: np.ndarray) -> str:
-    first = "w[" + ", ".join(map(str, wi.flat[0])) + "]"
+    first = "w[" + ",".join(map(str, wi.flat[0])) + "]"
     if e.form == "conv_local":
         return f"this position's kernel\nfirst tap {first}"
     corner = "top-left" if e.plan.num_spatial > 1 else "first"
@@ -489,7 +489,19 @@ def _scatter_data(
     for j in range(n):
         s, _, _ = read_positions(p, j, np.array([where[j]]))
         src.append(int(s[0]))
+    letters = _spatial_letters(e)
+    q = ", ".join(f"{letters[j]}={v}" for j, v in enumerate(src))
+    feature = (e.group * p.group_in if p.batch_groups == 1 else 0) + c
+    note = (
+        f"Scatter view: the input element at {q} (feature {feature}, the largest product) "
+        f"spreads into every output outlined in orange, each through the kernel tap named "
+        f"({letters[max(0, n - 2) :]} of w). The output explained is outlined in red: the gather "
+        f"view above, where it collects its inputs. Shading and small numbers: how many "
+        f"input elements of one feature reach each output; where they differ from position to "
+        f"position, a transposed convolution makes its checkerboard."
+    )
     return {
+        "note": note,
         "c": c,
         "taps": taps,
         "src": src,
@@ -555,11 +567,4 @@ def _draw_scatter(ax: Any, e: Explanation, s: dict[str, Any]) -> str:
     q = ", ".join(f"{letters[j]}={v}" for j, v in enumerate(s["src"]))
     feature = (e.group * p.group_in if p.batch_groups == 1 else 0) + s["c"]
     ax.set_title(f"scatter: x at {q}, feature {feature}", fontsize=8, loc="left")
-    return (
-        f"Scatter view: the input element at {q} (feature {feature}, the largest product) "
-        f"spreads into every output outlined in orange, each through the kernel tap named "
-        f"({letters[max(0, n - 2) :]} of w). The output explained is outlined in red: the gather "
-        f"view above, where it collects its inputs. Shading and small numbers: how many "
-        f"input elements of one feature reach each output; where they differ from position to "
-        f"position, a transposed convolution makes its checkerboard."
-    )
+    return s["note"]
