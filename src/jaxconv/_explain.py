@@ -107,8 +107,8 @@ class Explanation:
             transposed convolution the equivalent stride-1 convolution of the dilated input.
         weight_indices: object array of ``weights``' shape: the coordinates into ``w`` each
             weight was read from.
-        tap_kinds: int array of ``patch``'s shape: :data:`X` (the input), :data:`PADDING`
-            or :data:`HOLE` (a zero inserted by input dilation).
+        tap_kinds: int array of ``patch``'s shape: what each position reads, ``0`` the input
+            itself, ``1`` padding, ``2`` a zero inserted by input dilation.
         bias: the bias term added to the sum (a numpy scalar), or ``None``.
         in_batch: the batch element of ``x`` read (``batch`` unless batch groups).
         transpose: the :class:`TransposeArgs` of a transposed convolution, else ``None``.
@@ -151,8 +151,7 @@ class Explanation:
         acc = _acc_dtype(self.patch.dtype)
         return self.patch.astype(acc) * self.weights.astype(acc)
 
-    @property
-    def kinds(self) -> np.ndarray:
+    def _kinds(self) -> np.ndarray:
         """:attr:`tap_kinds`, derived from :attr:`input_indices` when not stored."""
         if self.tap_kinds is not None:
             return self.tap_kinds
@@ -256,7 +255,7 @@ class Explanation:
             return []
         i_ax = self.patch_layout.index("I")
         spatial = [c for c in self.patch_layout if c != "I"]
-        kinds = self.kinds
+        kinds = self._kinds()
         holes = bool((kinds == HOLE).any())
         legend = "* = padding" + (", . = a zero inserted by input dilation" if holes else "")
         lines = [
@@ -286,7 +285,7 @@ class Explanation:
         flat_p = self.patch.reshape(-1)
         flat_w = self.weights.reshape(-1)
         flat_i = self.input_indices.reshape(-1)
-        flat_k = self.kinds.reshape(-1)
+        flat_k = self._kinds().reshape(-1)
         flat_wi = self._weight_indices().reshape(-1)
         # With inserted zeros, most taps add nothing: list the ones that read the input.
         skip = bool((flat_k == HOLE).any())
@@ -347,7 +346,7 @@ class Explanation:
             "<div class='jaxconv-explain'>",
             f"<pre>{esc(chr(10).join(self._header()))}</pre>",
         ]
-        kinds = self.kinds
+        kinds = self._kinds()
         if p.num_spatial <= 2 and self.patch.size:
             i_ax = self.patch_layout.index("I")
             for i in range(min(self.patch.shape[i_ax], _MAX_GRIDS)):

@@ -47,7 +47,7 @@ def _canonical(e: Explanation) -> tuple[np.ndarray, ...]:
     role = {rhs_spec[1]: -1, **{a: j for j, a in enumerate(rhs_spec[2:])}}
     roles = [role[a] for a in w_axes]
     perm = [roles.index(-1)] + [roles.index(j) for j in range(e.plan.num_spatial)]
-    arrays = (e.patch, e.weights, e.kinds, e.products, e._weight_indices())
+    arrays = (e.patch, e.weights, e._kinds(), e.products, e._weight_indices())
     return tuple(np.transpose(a, perm) for a in arrays)
 
 
