@@ -1,14 +1,26 @@
-"""Draw the pictures of the documentation into docs/img/ (run: python docs/make_figures.py).
+"""Draw the pictures of the documentation.
 
-Memory order of NHWC/NCHW activations and HWIO/OIHW kernels, patch extraction, SAME
-padding with strides, and the padding modes. matplotlib with the Agg backend; the PNGs are
-committed, so building the docs does not need this script.
+Two kinds:
+
+- ``docs/img/``: memory order of NHWC/NCHW activations and HWIO/OIHW kernels, patch
+  extraction, SAME padding with strides, and the padding modes. Drawn by running
+  ``python docs/make_figures.py``; the PNGs are committed.
+- ``figures/``: the pictures of ``jaxconv.explain`` (``Explanation.plot``). They are never
+  committed: mkdocs loads this file as a hook (``hooks:`` in mkdocs.yml) and :func:`on_files`
+  draws them into the site at every build, from the jaxconv in ``src/``, so they cannot go
+  stale. ``python docs/make_figures.py --explain DIR`` writes them to ``DIR`` to look at.
+
+matplotlib with the Agg backend.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -214,7 +226,103 @@ def padding_modes() -> None:
     plt.close(fig)
 
 
+# --- explain pictures, drawn by the docs build ---------------------------------------------
+# Each returns the Explanation a page computes in its code (the same data, seeds and calls).
+
+
+def _jaxconv() -> Any:
+    """jaxconv from this repository's src/ (as mkdocstrings reads it), not an installed one."""
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    import jaxconv
+
+    return jaxconv
+
+
+def explain_keras() -> Any:
+    """math.md: the Keras question, channels-last, with the bias as a term."""
+    jaxconv = _jaxconv()
+    rng = np.random.default_rng(13)
+    image = rng.integers(0, 10, (10, 10)).astype(np.float32)
+    kernel = rng.integers(-2, 3, (32, 3, 3)).astype(np.float32)
+    b = rng.integers(-2, 3, 32).astype(np.float32)
+    x = image[None, :, :, None]
+    w = np.transpose(kernel, (1, 2, 0))[:, :, None, :]
+    return jaxconv.explain(x, w, (0, 0, 0, 0), bias=b)
+
+
+def explain_dilated() -> Any:
+    """math.md: a dilated 3x3 with zero padding on 64 input features."""
+    jaxconv = _jaxconv()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 16, 16, 64)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 64, 8)).astype(np.float32)
+    return jaxconv.explain(x, w, (0, 1, 6, 3), 2, "SAME", dilation=2)
+
+
+def transposed_1d() -> Any:
+    """transposed.md: 1, 2, 3 scattered through the kernel 1, 10, 100 at stride 2."""
+    jaxconv = _jaxconv()
+    x = np.array([1.0, 2.0, 3.0], np.float32).reshape(1, 3, 1)
+    w = np.array([1.0, 10.0, 100.0], np.float32).reshape(3, 1, 1)
+    return jaxconv.explain_conv_transpose(x, w, (0, 4, 0), (2,), "VALID", transpose_kernel=True)
+
+
+def transposed_pytorch() -> Any:
+    """transposed.md: ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1)."""
+    jaxconv = _jaxconv()
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (1, 2, 4, 4)).astype(np.float32)
+    w = rng.integers(-2, 3, (2, 3, 3, 3)).astype(np.float32)
+    b = np.array([0.5, -1.0, 2.0], np.float32)
+    return jaxconv.explain_conv_transpose(
+        x,
+        w,
+        (0, 1, 2, 5),
+        (2, 2),
+        ((1, 0), (1, 0)),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        transpose_kernel=True,
+        use_consistent_padding=True,
+        bias=b,
+    )
+
+
+GENERATED: dict[str, Callable[[], Any]] = {
+    "figures/explain_keras.png": explain_keras,
+    "figures/explain_dilated.png": explain_dilated,
+    "figures/transposed_1d.png": transposed_1d,
+    "figures/transposed_pytorch.png": transposed_pytorch,
+}
+"""The site paths of the explain pictures and the explanations they draw."""
+
+
+def explain_png(name: str) -> bytes:
+    """The PNG of ``GENERATED[name]``'s explanation, as ``Explanation.plot`` draws it."""
+    buf = io.BytesIO()
+    GENERATED[name]().plot(buf)
+    return buf.getvalue()
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """mkdocs hook: add the explain pictures to the site, drawn now."""
+    from mkdocs.structure.files import File
+
+    for name in GENERATED:
+        files.append(File.generated(config, name, content=explain_png(name)))
+    return files
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--explain":
+        out = Path(sys.argv[2])
+        for name in GENERATED:
+            path = out / Path(name).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(explain_png(name))
+            print("wrote", path)
+        return
     OUT.mkdir(exist_ok=True)
     for draw in (memory_order, kernel_order, patches, same_padding, padding_modes):
         draw()

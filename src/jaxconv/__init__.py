@@ -7,6 +7,8 @@ from ._conv import conv_general_dilated as conv_general_dilated
 from ._conv import conv_transpose as conv_transpose
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
+from ._explain import explain_conv_general_dilated as explain_conv_general_dilated
+from ._explain import explain_conv_transpose as explain_conv_transpose
 from ._layout import DimensionNumbers as DimensionNumbers
 from ._layout import conv_dimension_numbers as conv_dimension_numbers
 from ._layout import convert_kernel as convert_kernel

@@ -367,6 +367,31 @@ def _transpose_pads(k: int, s: int, word: str) -> tuple[int, int]:
     return low, total - low
 
 
+def transpose_padding(
+    padding: Any,
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    rhs_dilation: Sequence[int],
+    use_consistent_padding: bool,
+) -> Any:
+    """:func:`conv_transpose`'s ``padding`` as the padding of its dilated input (pairs), or
+    the pairs/ints as given when they already are (lax's convention)."""
+    n = len(kernel)
+    window = [(k - 1) * d + 1 for k, d in zip(kernel, rhs_dilation, strict=True)]
+    if isinstance(padding, str):
+        word = padding.upper()
+        if word not in ("SAME", "VALID"):
+            raise ValueError(
+                f"`padding` of conv_transpose must be 'SAME', 'VALID' or (low, high) pairs, got "
+                f"{padding!r}."
+            )
+        return tuple(_transpose_pads(k, s, word) for k, s in zip(window, strides, strict=True))
+    if use_consistent_padding:
+        pairs = parse_padding(padding, n, allow_ints=False)
+        return tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pairs, strict=True))
+    return padding
+
+
 def conv_transpose(
     lhs: ArrayLike,
     rhs: ArrayLike,
@@ -424,20 +449,7 @@ def conv_transpose(
     strides = int_tuple("strides", strides, n)
     rhs_dilation = int_tuple("rhs_dilation", rhs_dilation, n)
     kernel = [rhs.shape[a] for a in dn.rhs_spec[2:]]
-    window = [(k - 1) * d + 1 for k, d in zip(kernel, rhs_dilation, strict=True)]
-    if isinstance(padding, str):
-        word = padding.upper()
-        if word not in ("SAME", "VALID"):
-            raise ValueError(
-                f"`padding` of conv_transpose must be 'SAME', 'VALID' or (low, high) pairs, got "
-                f"{padding!r}."
-            )
-        pads: Any = tuple(_transpose_pads(k, s, word) for k, s in zip(window, strides, strict=True))
-    elif use_consistent_padding:
-        pairs = parse_padding(padding, n, allow_ints=False)
-        pads = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pairs, strict=True))
-    else:
-        pads = padding
+    pads = transpose_padding(padding, kernel, strides, rhs_dilation, use_consistent_padding)
     if transpose_kernel:
         rhs = jnp.flip(jnp.asarray(rhs), axis=dn.rhs_spec[2:])
         rhs = jnp.swapaxes(rhs, dn.rhs_spec[0], dn.rhs_spec[1])

@@ -52,6 +52,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replay the Keras Conv2D question: why a hand computation differed from the model",
     )
+    _add_form_arguments(parser)
+
+
+def _add_form_arguments(parser: argparse.ArgumentParser) -> None:
+    """The other forms (conv_transpose, conv_general_dilated), the bias and the picture."""
+    form = parser.add_argument_group(
+        "transposed and input-dilated convolutions, bias, picture",
+        "--transpose explains jaxconv.conv_transpose: --strides are the upsampling factors, "
+        "--padding SAME, VALID or pairs of the dilated input (lax's convention), or PyTorch's "
+        "with --torch-padding. --lhs-dilation/--batch-groups explain conv_general_dilated.",
+    )
+    form.add_argument(
+        "--transpose", action="store_true", help="explain conv_transpose instead of conv"
+    )
+    form.add_argument(
+        "--transpose-kernel",
+        action="store_true",
+        help="with --transpose: flip the kernel and swap its I/O axes (w is the forward "
+        "convolution's kernel: PyTorch's ConvTranspose weight as OIHW, Keras')",
+    )
+    form.add_argument(
+        "--torch-padding",
+        metavar="P",
+        help="with --transpose: PyTorch's ConvTranspose padding (an int or one per dim); "
+        "implies use_consistent_padding",
+    )
+    form.add_argument(
+        "--output-padding",
+        metavar="OP",
+        default="0",
+        help="with --torch-padding: PyTorch's output_padding (an int or one per dim)",
+    )
+    form.add_argument(
+        "--lhs-dilation", help="input dilation, an int or one per dim (conv_general_dilated)"
+    )
+    form.add_argument(
+        "--batch-groups", type=int, default=1, help="batch_group_count (conv_general_dilated)"
+    )
+    form.add_argument("--b", metavar="FILE.npy", help="load a bias (O,) to add as its own term")
+    form.add_argument("--png", metavar="FILE", help="also draw the explanation into a PNG file")
 
 
 def _ints(name: str, text: str | None) -> tuple[int, ...] | None:
@@ -131,7 +171,11 @@ def run(args: argparse.Namespace) -> int:
         w_shape = _ints("kernel-shape", args.kernel_shape)
         if w_shape is None:
             c = x.shape[lhs.index("C")]
-            w_shape = _shape(rhs, {"O": 2 * g if g > 1 else 3, "I": max(c // g, 1)}, 3)
+            groups = max(g, args.batch_groups)
+            sizes = {"O": 2 * groups if groups > 1 else 3, "I": max(c // g, 1)}
+            if args.transpose and args.transpose_kernel:  # w's O axis is x's features
+                sizes = {"O": c, "I": 3}
+            w_shape = _shape(rhs, sizes, 3)
         w = rng.standard_normal(w_shape).round(2).astype(x.dtype)
         w_note = f"seeded random (seed {args.seed}), shape {w.shape}"
     else:
@@ -144,23 +188,88 @@ def run(args: argparse.Namespace) -> int:
     )
     strides = _int_or_ints("strides", args.strides)
     padding = _padding(args.padding)
+    b = np.load(args.b) if args.b else None
+    if args.transpose or args.lhs_dilation or args.batch_groups != 1:
+        return _run_form(args, np, x, w, b, layouts, x_note, w_note)
     y = np.asarray(jaxconv.conv(x, w, strides, padding, **kwargs))
     index = _ints("index", args.index)
     if index is None:
         index = tuple(
             0 if letter in "NC" else size // 2 for letter, size in zip(out, y.shape, strict=True)
         )
-    e = jaxconv.explain(x, w, index, strides, padding, **kwargs)
+    e = jaxconv.explain(x, w, index, strides, padding, bias=b, **kwargs)
     print(f"x ({lhs}): {x_note}")
     print(f"w ({rhs}): {w_note}")
     print()
     print(e)
     print()
-    got = y[e.index]
+    got = y[e.index] + (0 if b is None else b[e.out_feature])
     ok = np.isclose(got, e.value, rtol=1e-4, atol=1e-5)
     print(f"jaxconv.conv gives out[{', '.join(map(str, e.index))}] = {got:.7g}", end="")
-    print(" (agrees)" if ok else " (MISMATCH)")
+    print((" with the bias" if b is not None else "") + (" (agrees)" if ok else " (MISMATCH)"))
+    _png(args, e)
     return 0 if ok else 1
+
+
+def _png(args: argparse.Namespace, e: Any) -> None:
+    if args.png:
+        e.plot(args.png)
+        print(f"picture written to {args.png}")
+
+
+def _run_form(args, np, x, w, b, layouts, x_note, w_note) -> int:
+    """``--transpose`` (conv_transpose) or ``--lhs-dilation``/``--batch-groups``
+    (conv_general_dilated): explain one element and check it against jaxconv."""
+    import jaxconv
+
+    lhs, rhs, out = layouts
+    n = len(lhs) - 2
+    strides = _per_dim("strides", args.strides, n)
+    dilation = _per_dim("dilation", args.dilation, n)
+    if args.transpose:
+        padding: Any = _padding(args.padding)
+        consistent = args.torch_padding is not None
+        if consistent:
+            # PyTorch's ConvTranspose(padding=p, output_padding=op): the forward
+            # convolution's padding (p, p - op) with use_consistent_padding.
+            p = _per_dim("torch-padding", args.torch_padding, n)
+            op = _per_dim("output-padding", args.output_padding, n)
+            padding = tuple((a, a - c) for a, c in zip(p, op, strict=True))
+        fn_args = (strides, padding, dilation, layouts, args.transpose_kernel)
+        kw = {"use_consistent_padding": consistent}
+        y = np.asarray(jaxconv.conv_transpose(x, w, *fn_args, **kw))
+        name = "jaxconv.conv_transpose"
+        explain = jaxconv.explain_conv_transpose
+    else:
+        padding = _padding(args.padding)
+        lhs_dil = _per_dim("lhs-dilation", args.lhs_dilation or "1", n)
+        fn_args = (strides, padding, lhs_dil, dilation, layouts, args.groups, args.batch_groups)
+        kw = {"padding_mode": args.padding_mode}
+        y = np.asarray(jaxconv.conv_general_dilated(x, w, *fn_args, **kw))
+        name = "jaxconv.conv_general_dilated"
+        explain = jaxconv.explain_conv_general_dilated
+    index = _ints("index", args.index)
+    if index is None:
+        index = tuple(
+            0 if letter in "NC" else size // 2 for letter, size in zip(out, y.shape, strict=True)
+        )
+    e = explain(x, w, index, *fn_args, bias=b, **kw)
+    print(f"x ({lhs}): {x_note}")
+    print(f"w ({rhs}): {w_note}")
+    print()
+    print(e)
+    print()
+    got = y[e.index] + (0 if b is None else b[e.out_feature])
+    ok = np.isclose(got, e.value, rtol=1e-4, atol=1e-5)
+    print(f"{name} gives out[{', '.join(map(str, e.index))}] = {got:.7g}", end="")
+    print((" with the bias" if b is not None else "") + (" (agrees)" if ok else " (MISMATCH)"))
+    _png(args, e)
+    return 0 if ok else 1
+
+
+def _per_dim(name: str, text: str, n: int) -> tuple[int, ...]:
+    vals = _ints(name, text) or (1,)
+    return vals * n if len(vals) == 1 else vals
 
 
 def _true_convolution_valid(image, kernel, np):
@@ -221,15 +330,15 @@ def _keras_example(np) -> int:
     print(f"x: {x.shape} NHWC, kernel w: {w.shape} HWIO (kh, kw, in, out), cross-correlation.")
     print(f"model pre-activation out[0, 0, 0, 0] = {model:.6g}, relu = {max(model, 0):.6g}")
     print()
-    print("jaxconv.explain(x, w, (0, 0, 0, 0)):")
-    e = jaxconv.explain(x, w, (0, 0, 0, 0))
+    print("jaxconv.explain(x, w, (0, 0, 0, 0), bias=b): the bias is a term of its own")
+    e = jaxconv.explain(x, w, (0, 0, 0, 0), bias=b)
     print(_indent(str(e)))
     print()
     print("The hand computation, with x the (10, 10) image, is right in this format:")
     hand_last = float(np.sum(image[0:3, 0:3] * w[:, :, 0, 0]) + b[0])
     check(hand, hand_last, model)
     expect(hand_last, model)
-    expect(float(e.value) + float(b[0]), model)
+    expect(float(e.value), model)
 
     # 2. channels_first on Theano: Keras 1.
     print()
@@ -261,10 +370,10 @@ def _keras_example(np) -> int:
     w_flip = np.asarray(jaxconv.convert_kernel(w_th, "OIHW", "OIHW", flip=True))
     dn = ("NCHW", "OIHW", "NCHW")
     print("  w = jaxconv.convert_kernel(w_theano, 'OIHW', 'OIHW', flip=True)")
-    print(f"  jaxconv.explain(x, w, (0, 0, 0, 0), dimension_numbers={dn}):")
-    e = jaxconv.explain(x_th, w_flip, (0, 0, 0, 0), dimension_numbers=dn)
+    print(f"  jaxconv.explain(x, w, (0, 0, 0, 0), dimension_numbers={dn}, bias=b):")
+    e = jaxconv.explain(x_th, w_flip, (0, 0, 0, 0), dimension_numbers=dn, bias=b)
     print(_indent(str(e)))
-    expect(float(e.value) + float(b[0]), model_th)
+    expect(float(e.value), model_th)
     y_th = jaxconv.conv(jnp.asarray(x_th), jnp.asarray(w_flip), dimension_numbers=dn)
     expect(float(y_th[0, 0, 0, 0]) + float(b[0]), model_th)
 
