@@ -10,7 +10,6 @@ from typing import Any
 import jax
 import numpy as np
 
-
 # Shortens a value for an error message element by element, so a number is never cut in half.
 _SHORT = reprlib.Repr()  # keyword arguments need Python 3.12
 _SHORT.maxlevel, _SHORT.maxtuple, _SHORT.maxlist, _SHORT.maxdict = 2, 3, 3, 3

@@ -284,7 +284,8 @@ class ConvTranspose(nn.Module):
         strides: an int or one per spatial dim: the upsampling factor.
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``, ``'CIRCULAR'``, an int
             or one int or ``(low, high)`` pair per spatial dim, applied to the dilated
-            input as in lax (see :class:`jaxconv.nnx.ConvTranspose`).
+            input as in lax, or PyTorch's ``padding`` with ``use_consistent_padding=True``
+            (see [`jaxconv.nnx.ConvTranspose`][jaxconv.nnx.ConvTranspose]).
         kernel_dilation: an int or one per spatial dim.
         use_bias: add a ``bias`` parameter of shape ``(features,)``.
         mask: optional array of the kernel's shape multiplied into the kernel.
@@ -302,6 +303,10 @@ class ConvTranspose(nn.Module):
         dimension_numbers: layouts, e.g. ``("NCHW", "OIHW", "NCHW")``.
         conv_transpose: the function (``None``: jaxconv's); ``jax.lax.conv_transpose``
             is accepted.
+        use_consistent_padding: read integer padding as PyTorch's ``ConvTranspose``
+            ``padding``: ``out = (in - 1) * stride - 2 * padding + k + output_padding``.
+        output_padding: PyTorch's ``output_padding``, an int or one per spatial dim added
+            to the high side of the output; only with integer padding.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
@@ -328,6 +333,8 @@ class ConvTranspose(nn.Module):
     preferred_element_type: Any = None
     dimension_numbers: Any = None
     conv_transpose: Callable[..., Any] | None = _jaxconv_conv_transpose
+    use_consistent_padding: bool = False
+    output_padding: None | int | Sequence[int] = None
 
     @nn.compact
     def __call__(self, inputs: ArrayLike) -> jax.Array:
@@ -339,6 +346,8 @@ class ConvTranspose(nn.Module):
             self.kernel_dilation,
             self.dimension_numbers,
             self.transpose_kernel,
+            self.use_consistent_padding,
+            self.output_padding,
         )
         features = common.positive("features", self.features)
         fn = common.check_callable("conv_transpose", self.conv_transpose or _jaxconv_conv_transpose)
@@ -419,7 +428,9 @@ def load_kernel(
         )
     layouts = common.parse_layouts(dimension_numbers, ndim - 2)
     w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
-    b = common.check_bias(bias, sizes["I" if transpose_kernel else "O"])
+    out, other = ("I", "O") if transpose_kernel else ("O", "I")
+    hint = "" if transpose_kernel else common.TORCH_TRANSPOSED_HINT
+    b = common.check_bias(bias, sizes[out], sizes[other], hint)
     params = {"kernel": w if dtype is None else w.astype(dtype)}
     if b is not None:
         params["bias"] = b if dtype is None else b.astype(dtype)

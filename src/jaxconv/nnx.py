@@ -317,8 +317,15 @@ class ConvTranspose(nnx.Module):
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``
             (``out = in * stride + max(k - stride, 0)``), ``'CIRCULAR'`` (the ``'VALID'``
             output folded periodically onto ``in * stride``), an int or one int or
-            ``(low, high)`` pair per spatial dim, applied to the dilated input as in lax
-            (not PyTorch's convention).
+            ``(low, high)`` pair per spatial dim: padding of the dilated input as in lax
+            and Flax, or, with ``use_consistent_padding=True``, PyTorch's ``padding``.
+        use_consistent_padding: read integer padding as PyTorch's ``ConvTranspose``
+            ``padding`` (the padding of the forward convolution this one transposes):
+            ``out = (in - 1) * stride - 2 * padding + k + output_padding``, as
+            [`jaxconv.conv_transpose`][jaxconv.conv_transpose] does with this flag.
+        output_padding: PyTorch's ``output_padding``, an int or one per spatial dim added
+            to the high side of the output (each smaller than the stride or the dilation);
+            only with integer padding.
         kernel_dilation: an int or one per spatial dim.
         use_bias: add a bias of shape ``(out_features,)``.
         mask: optional array of the kernel's shape multiplied into the kernel.
@@ -354,7 +361,9 @@ class ConvTranspose(nnx.Module):
         kernel_size: int | Sequence[int],
         strides: None | int | Sequence[int] = None,
         *,
-        padding: Any = "SAME",
+        padding: str | int | Sequence[int | tuple[int, int]] = "SAME",
+        use_consistent_padding: bool = False,
+        output_padding: None | int | Sequence[int] = None,
         kernel_dilation: None | int | Sequence[int] = None,
         use_bias: bool = True,
         mask: jax.Array | None = None,
@@ -373,7 +382,14 @@ class ConvTranspose(nnx.Module):
         bias_metadata: Mapping[str, Any] = MappingProxyType({}),
     ):
         cfg = common.transpose_config(
-            kernel_size, strides, padding, kernel_dilation, dimension_numbers, transpose_kernel
+            kernel_size,
+            strides,
+            padding,
+            kernel_dilation,
+            dimension_numbers,
+            transpose_kernel,
+            use_consistent_padding,
+            output_padding,
         )
         in_features = common.positive("in_features", in_features)
         out_features = common.positive("out_features", out_features)
@@ -394,6 +410,8 @@ class ConvTranspose(nnx.Module):
         self.kernel_size = cfg.kernel_size
         self.strides = strides
         self.padding = padding
+        self.use_consistent_padding = use_consistent_padding
+        self.output_padding = output_padding
         self.kernel_dilation = kernel_dilation
         self.use_bias = use_bias
         self.mask = mask
@@ -437,29 +455,45 @@ class ConvTranspose(nnx.Module):
     ) -> ConvTranspose:
         """A ``ConvTranspose`` holding ``kernel`` (and ``bias``) from another layout.
 
-        Arguments as for :meth:`Conv.from_kernel`. ``O`` and ``I`` name the kernel's axes
-        as this module reads them: with ``transpose_kernel=True`` the kernel is the forward
-        convolution's, ``O`` is this layer's input features and ``I`` its output features.
-        PyTorch's ``ConvTranspose2d.weight`` ``(in, out, kh, kw)`` is therefore
-        ``layout="OIHW"`` with ``transpose_kernel=True``; its ``padding=p`` is
-        ``padding=k - 1 - p`` here (for ``dilation=1``; add ``output_padding`` to the
-        high side).
+        Arguments as for [`Conv.from_kernel`][jaxconv.nnx.Conv.from_kernel]. ``O`` and ``I``
+        name the kernel's axes as this module reads them: with ``transpose_kernel=True``
+        the kernel is the forward convolution's, ``O`` is this layer's input features and
+        ``I`` its output features.
 
-        Example:
+        PyTorch's ``ConvTranspose2d(C, O, k, stride, padding, output_padding)`` stores
+        ``weight`` as ``(C, O, kh, kw)``, the forward convolution's kernel: pass it with
+        ``layout="pytorch"``, which reads it as ``OIHW`` with ``transpose_kernel=True`` and
+        reads ``padding`` and ``output_padding`` as PyTorch does
+        (``use_consistent_padding=True``), so PyTorch's arguments carry over unchanged (its
+        default ``padding=0`` included: the module's default is ``'SAME'``). A layout
+        string such as ``"OIHW"`` sets neither flag.
+
+        Examples:
             >>> import numpy as np, jaxconv.nnx
-            >>> w = np.ones((4, 2, 3, 3), np.float32)  # ConvTranspose2d(4, 2, 3).weight
-            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(w, layout="OIHW", strides=2,
-            ...     padding=2, transpose_kernel=True)
-            >>> up.in_features, up.out_features
-            (4, 2)
+            >>> w = np.ones((8, 4, 4, 4), np.float32)  # ConvTranspose2d(8, 4, 4).weight
+            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(w, np.zeros(4, np.float32),
+            ...     layout="pytorch", strides=2, padding=1, output_padding=1,
+            ...     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            >>> up.in_features, up.out_features, up(np.ones((1, 8, 5, 5), np.float32)).shape
+            (8, 4, (1, 4, 11, 11))
         """
         conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
+        if isinstance(layout, str) and layout.lower() in ("pytorch", "torch"):
+            if conv_kwargs.setdefault("transpose_kernel", True) is not True:
+                raise ValueError(
+                    "`layout='pytorch'` reads PyTorch's ConvTranspose weight (in, out, *k), the "
+                    "kernel of the forward convolution, which needs `transpose_kernel=True`; "
+                    "for another reading give a layout string such as 'IOHW'."
+                )
+            conv_kwargs.setdefault("use_consistent_padding", True)
         layouts = common.parse_layouts(conv_kwargs.get("dimension_numbers"), _num_spatial(kernel))
         w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
         swap = bool(conv_kwargs.get("transpose_kernel", False))
         in_f, out_f = (sizes["O"], sizes["I"]) if swap else (sizes["I"], sizes["O"])
+        hint = "" if swap else common.TORCH_TRANSPOSED_HINT
+        b = common.check_bias(bias, out_f, in_f, hint)
         module = cls(in_f, out_f, tuple(sizes[c] for c in layouts.spatial), **conv_kwargs)
-        _set_params(module, w, common.check_bias(bias, out_f))
+        _set_params(module, w, b)
         return module
 
 
