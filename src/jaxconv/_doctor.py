@@ -129,9 +129,10 @@ def readings(
                     continue
                 source = f"{_input_source(lhs)}, {_kernel_source(rhs, flip, n)}"
                 changes = (lhs != assumed[0]) + (rhs != assumed[1]) + flip
-                # Among as many changes, a square window is the likelier reading.
+                # Square windows are the common ones: a reading that makes the kernel 6 x 3
+                # comes after one that makes it 3 x 3, then fewer changes come first.
                 k = [w_shape[i] for i, c in enumerate(rhs) if c not in "OI" and i < len(w_shape)]
-                found.append((changes, len(set(k)) > 1, LayoutGuess(dn, flip, out, source, fix)))
+                found.append((len(set(k)) > 1, changes, LayoutGuess(dn, flip, out, source, fix)))
     found.sort(key=lambda item: item[:2])
     return [item[-1] for item in found]
 
@@ -207,9 +208,9 @@ def guess_layouts(
             [`jaxconv.conv`][jaxconv.conv] (``("NHWC", "HWIO", "NHWC")`` for 2-d).
 
     Returns:
-        The readings that fit, the assumed one first if it fits, then by how many arrays
-        must be read differently. Each says its ``dimension_numbers``, output shape and the
-        exact ``fix``.
+        The readings that fit: those with a square window first (the common kernels), then
+        by how many arrays must be read differently (so the assumed reading leads if it
+        fits). Each says its ``dimension_numbers``, output shape and the exact ``fix``.
 
     Examples:
         A PyTorch kernel ``(16, 3, 3, 3)`` with a channels-last image: read as ``HWIO`` its

@@ -137,6 +137,12 @@ class Conv(nn.Module):
                 )
         kernel_shape = lay.kernel_shape(cfg.kernel_size, in_features // groups, features)
         common.check_mask(self.mask, kernel_shape)
+        if self.has_variable("params", "kernel"):
+            # Say what the input's layout may be before Flax's parameter shape check does.
+            stored = self.get_variable("params", "kernel")
+            expected = stored.shape[lay.rhs.index("I")] * groups
+            out_shape = common.conv_out_shape(x.shape, stored.shape, cfg)
+            common.check_features(x, lay, expected, "the kernel", out_shape)
         kernel = self.param(
             "kernel",
             lambda key: common.init_kernel(
