@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from typing import Any
 
 from . import suites as _suites
@@ -267,8 +268,8 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
         return 2
     main = jax.process_index() == 0
     console = Console(quiet=not main)
-    if not console.is_terminal:
-        console = Console(quiet=not main, width=160)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(quiet=not main, width=160)  # a log: wide, unless COLUMNS says
     distributed = jax.process_count() > 1
     if distributed:
         by_platform = {jax.devices()[0].platform: jax.devices()}
@@ -310,22 +311,30 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
             kw = dict(reps=args.reps, strategy=args.strategy, impl=impl,
                       peak_gflops=peak_of.get((devices[0].platform, dtype)))  # fmt: skip
             try:
-                if what == "one":
-                    rec = runner.run_case(suite, case, devices[0], dtype, layout, direction,
-                                          budget_s=args.budget, **kw)  # fmt: skip
-                else:
-                    rec = runner.run_data_parallel(suite, case, devices, dtype, layout,
-                                                   direction, **kw)  # fmt: skip
+                with warnings.catch_warnings(record=True) as notes:
+                    warnings.simplefilter("always", runner.LaxDisagreement)
+                    if what == "one":
+                        rec = runner.run_case(suite, case, devices[0], dtype, layout, direction,
+                                              budget_s=args.budget, **kw)  # fmt: skip
+                    else:
+                        rec = runner.run_data_parallel(suite, case, devices, dtype, layout,
+                                                       direction, **kw)  # fmt: skip
             except runner.VerificationError as e:
                 failure = str(e)
                 break
             records.append(rec)
             bar.advance(task)
-            if not console.is_terminal:  # a log gets one line per record instead of a bar
-                console.print(
-                    f"[{len(records)}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
-                    f"ratio {rec['ratio']:.2f} ({rec['strategy']})"
-                )
+            # One line per record in every mode (above the bar in a terminal), short enough
+            # for 80 columns, so the numbers show while the run goes on.
+            console.print(
+                f"[{len(records)}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
+                f"ratio {rec['ratio']:.2f} ({rec['strategy']})",
+                markup=False,
+                highlight=False,
+            )
+            for note in notes:
+                if issubclass(note.category, runner.LaxDisagreement):
+                    console.print(f"  note: {note.message}", markup=False, highlight=False)
 
     # The peak again, after the cases: on a shared machine one measurement can be taken in a
     # busy moment, and a peak is the best the device showed in this run.
@@ -342,7 +351,9 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     if not main:
         return 1 if failure else 0
     if records:
-        console.print(report.table(records))
+        t = report.table(records, width=console.width)
+        console.print(t)
+        console.print(report.legend(report.shown_columns(t)))
     paths = report.write(args.out, records, peaks, command)
     console.print(f"wrote {paths['json']}, {paths['png']}, {paths['md']}")
     if failure:
