@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -67,6 +68,7 @@ def build_site(dest: Path) -> Path:
         [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(dest)],
         cwd=ROOT,
         check=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     return dest
 
@@ -123,7 +125,10 @@ def shoot(
     images = ", ".join(
         f"{Path(i['src']).name} {i['natural']} px shown at {i['shown']} px" for i in info["images"]
     )
-    print(f"{name}: {info['height']} px tall, {count} screenshot(s)" + (f"; {images}" or ""))
+    print(
+        f"{name}: {info['height']} px tall, {count} screenshot(s)"
+        + (f"; {images}" if images else "")
+    )
     return shots
 
 

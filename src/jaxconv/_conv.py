@@ -65,7 +65,7 @@ def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
 def _runs_channels_first(plan: ConvPlan, strategy: Any) -> bool:
     """Whether to compute in ``(N, C, *spatial)``: where the input and output both keep the
     features before the spatial axes (``NCHW``) and the strategy runs well there (see
-    :func:`jaxconv._strategies.channels_first_choice`): no layout transposes."""
+    `jaxconv._strategies.channels_first_choice`): no layout transposes."""
     dn = plan.dn
     if not (
         plan.padding_mode == "zeros"
@@ -169,7 +169,7 @@ def conv_general_dilated(
     padding_mode: str = "zeros",
     strategy: str = "auto",
 ) -> jax.Array:
-    """A drop-in for :func:`jax.lax.conv_general_dilated`, computed from lax primitives.
+    """A drop-in for `jax.lax.conv_general_dilated`, computed from lax primitives.
 
     The same arguments, defaults and results as lax (cross-correlation: the kernel is not
     flipped). Strides, padding and dilations are listed in the order of the kernel spec's
@@ -188,12 +188,12 @@ def conv_general_dilated(
         rhs_dilation: ``n`` ints, the kernel (atrous) dilation.
         dimension_numbers: ``None`` (``NCHW``/``OIHW``/``NCHW``), three layout strings such as
             ``("NHWC", "HWIO", "NHWC")`` — any permutation of the letters, the output's
-            may differ from the input's — or a :class:`DimensionNumbers`.
+            may differ from the input's — or a [`DimensionNumbers`][jaxconv.DimensionNumbers].
         feature_group_count: split the input features into this many groups, each
             convolved with its own slice of the output features.
         batch_group_count: split the batch into this many groups (as in the kernel
             gradient of a grouped convolution).
-        precision: as for :func:`jax.lax.dot_general`.
+        precision: as for `jax.lax.dot_general`.
         preferred_element_type: accumulation and output dtype.
         out_sharding: an optional sharding for the output (Flax's ``nnx.Conv`` passes it).
         padding_mode: ``'zeros'`` (lax's), or ``'reflect'``, ``'replicate'``, ``'circular'``
@@ -204,7 +204,7 @@ def conv_general_dilated(
         The output in the layout of ``dimension_numbers[2]``, by default
         ``(N // batch_group_count, O, *out_spatial)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> x, w = jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 3, 3))
         >>> jaxconv.conv_general_dilated(x, w, (1, 1), "VALID")[0, 0].tolist()
@@ -239,8 +239,9 @@ def chosen_strategy(
     *,
     padding_mode: str = "zeros",
 ) -> str:
-    """The strategy ``strategy='auto'`` runs for :func:`conv_general_dilated` with these
-    arguments (arrays or :class:`jax.ShapeDtypeStruct`)."""
+    """The strategy ``strategy='auto'`` runs for
+    [`conv_general_dilated`][jaxconv.conv_general_dilated] with these arguments (arrays or
+    `jax.ShapeDtypeStruct`)."""
     lhs = lhs if hasattr(lhs, "shape") and hasattr(lhs, "dtype") else check_array("lhs", lhs)
     rhs = rhs if hasattr(rhs, "shape") and hasattr(rhs, "dtype") else check_array("rhs", rhs)
     plan = general_plan(
@@ -283,22 +284,22 @@ def conv(
             ``I = C // groups``.
         strides: an int or one per spatial dim.
         padding: ``'VALID'``, ``'SAME'`` or ``'SAME_LOWER'`` (any case; see
-            :func:`conv_general_dilated`), an int (every side), one int per spatial dim
-            (symmetric) or one ``(low, high)`` pair per spatial dim.
+            [`conv_general_dilated`][jaxconv.conv_general_dilated]), an int (every side), one int
+            per spatial dim (symmetric) or one ``(low, high)`` pair per spatial dim.
         dilation: kernel dilation, an int or one per spatial dim.
         groups: feature groups; ``groups == C`` with ``I == 1`` is a depthwise convolution.
-        dimension_numbers: three layout strings or a :class:`DimensionNumbers`; strides,
-            padding and dilation follow the kernel layout's spatial order.
+        dimension_numbers: three layout strings or a [`DimensionNumbers`][jaxconv.DimensionNumbers];
+            strides, padding and dilation follow the kernel layout's spatial order.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``, with
             PyTorch's meaning (reflect needs every pad smaller than that input dim).
-        precision: as for :func:`jax.lax.dot_general`.
+        precision: as for `jax.lax.dot_general`.
         preferred_element_type: accumulation and output dtype.
         strategy: ``'auto'`` or a compute strategy's name.
 
     Returns:
         The output in the output layout, by default ``(N, *out_spatial, O)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> jaxconv.conv(jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4)), padding="SAME").shape
         (1, 5, 5, 4)
@@ -326,25 +327,25 @@ def conv2d(
     preferred_element_type: DTypeLike | None = None,
     strategy: str = "auto",
 ) -> jax.Array:
-    """A 2-d convolution: :func:`conv` for rank-4 input, ``NHWC``/``HWIO`` by default.
+    """A 2-d convolution: [`conv`][jaxconv.conv] for rank-4 input, ``NHWC``/``HWIO`` by default.
 
     Args:
         x: ``(N, H, W, C)`` by default.
         w: ``(kh, kw, C // groups, O)`` by default.
-        strides: as for :func:`conv`.
-        padding: as for :func:`conv`.
-        dilation: as for :func:`conv`.
-        groups: as for :func:`conv`.
+        strides: as for [`conv`][jaxconv.conv].
+        padding: as for [`conv`][jaxconv.conv].
+        dilation: as for [`conv`][jaxconv.conv].
+        groups: as for [`conv`][jaxconv.conv].
         dimension_numbers: three layout strings, default ``("NHWC", "HWIO", "NHWC")``.
-        padding_mode: as for :func:`conv`.
-        precision: as for :func:`conv`.
-        preferred_element_type: as for :func:`conv`.
-        strategy: as for :func:`conv`.
+        padding_mode: as for [`conv`][jaxconv.conv].
+        precision: as for [`conv`][jaxconv.conv].
+        preferred_element_type: as for [`conv`][jaxconv.conv].
+        strategy: as for [`conv`][jaxconv.conv].
 
     Returns:
         ``(N, H_out, W_out, O)`` by default.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> x = jnp.ones((1, 10, 10, 1)); w = jnp.ones((3, 3, 1, 32))
         >>> jaxconv.conv2d(x, w, strides=2, padding="SAME").shape
@@ -541,8 +542,8 @@ def conv_transpose(
         rhs_dilation: ``n`` ints, kernel dilation.
         dimension_numbers: three layout strings; default channels-last (``NHWC``/``HWIO``).
         transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
-        precision: as for :func:`conv_general_dilated`.
-        preferred_element_type: as for :func:`conv_general_dilated`.
+        precision: as for [`conv_general_dilated`][jaxconv.conv_general_dilated].
+        preferred_element_type: as for [`conv_general_dilated`][jaxconv.conv_general_dilated].
         use_consistent_padding: interpret pairs as the forward convolution's padding
             (PyTorch's ``padding``).
         output_padding: an int or one per spatial dim, added to the high side of the
@@ -553,7 +554,7 @@ def conv_transpose(
     Returns:
         The output in the output layout, by default ``(N, *out_spatial, O)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> jaxconv.conv_transpose(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5)), (2, 2),
         ...                        "SAME").shape

@@ -1,12 +1,12 @@
 """Explain one output element of a convolution: the window, the weights and the arithmetic.
 
-:func:`explain` takes :func:`jaxconv.conv`'s arguments and an index into the output and
-returns an :class:`Explanation`: the input values the kernel meets (padding included), the
-kernel slice of that output feature, the input coordinates read, and a plain-numpy
-expression over the user's own ``x`` and ``w`` that evaluates to the same number.
+[`explain`][jaxconv.explain] takes [`jaxconv.conv`][jaxconv.conv]'s arguments and an index into the
+output and returns an [`Explanation`][jaxconv.Explanation]: the input values the kernel meets
+(padding included), the kernel slice of that output feature, the input coordinates read, and a
+plain-numpy expression over the user's own ``x`` and ``w`` that evaluates to the same number.
 
 Everything here runs in numpy on concrete arrays, from the same checked
-:class:`~jaxconv._plan.ConvPlan` the convolutions use; it never calls a compute strategy.
+`ConvPlan` the convolutions use; it never calls a compute strategy.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from jax.typing import ArrayLike
+from jax.lax import PrecisionLike
+from jax.typing import ArrayLike, DTypeLike
 
 from ._checks import check_array, check_same_dtype
 from ._layout import DimensionNumbers
@@ -35,8 +36,8 @@ class Explanation:
 
     ``patch`` and ``weights`` have the same shape: the kernel's shape without its ``O``
     axis, in the kernel's own axis order (``(kh, kw, I)`` for ``HWIO``, ``(I, kh, kw)`` for
-    ``OIHW``; :attr:`patch_layout` names the axes). ``np.sum(patch * weights)`` is
-    :attr:`value`.
+    ``OIHW``; [`patch_layout`][jaxconv.Explanation] names the axes). ``np.sum(patch * weights)`` is
+    [`value`][jaxconv.Explanation].
 
     Attributes:
         index: the output element, in the output layout.
@@ -276,52 +277,53 @@ def explain(
     w: ArrayLike,
     index: Sequence[int],
     strides: int | Sequence[int] = 1,
-    padding: Any = "VALID",
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
     *,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
-    dimension_numbers: Any = None,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
     padding_mode: str = "zeros",
-    precision: Any = None,
-    preferred_element_type: Any = None,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
     strategy: str = "auto",
 ) -> Explanation:
     """Explain the output element ``index`` of ``jaxconv.conv(x, w, ...)``.
 
-    Takes :func:`jaxconv.conv`'s arguments with the same meaning and defaults: channels-last
-    of ``x``'s rank (``(N, H, W, C)`` with kernel ``(kh, kw, C // groups, O)`` for 2-d) unless
-    ``dimension_numbers`` says otherwise; strides, padding and dilation in the kernel
+    Takes [`jaxconv.conv`][jaxconv.conv]'s arguments with the same meaning and defaults:
+    channels-last of ``x``'s rank (``(N, H, W, C)`` with kernel ``(kh, kw, C // groups, O)`` for
+    2-d) unless ``dimension_numbers`` says otherwise; strides, padding and dilation in the kernel
     layout's spatial order; ``padding`` ``'VALID'``, ``'SAME'`` (odd padding at the end),
-    ``'SAME_LOWER'``, ints or ``(low, high)`` pairs; ``padding_mode`` ``'zeros'``,
-    ``'reflect'``, ``'replicate'`` or ``'circular'``.
+    ``'SAME_LOWER'``, ints or ``(low, high)`` pairs; ``padding_mode`` ``'zeros'``, ``'reflect'``,
+    ``'replicate'`` or ``'circular'``.
 
     Args:
         x: the input, a concrete array (not a tracer).
         w: the kernel, of ``x``'s dtype and rank.
         index: the output element, one int per output axis in the *output* layout (for
             ``NHWC``, ``(n, h, w, c)``); negative ints count from the end, as in numpy.
-        strides: an int or one per spatial dim, as for :func:`jaxconv.conv`.
+        strides: an int or one per spatial dim, as for [`jaxconv.conv`][jaxconv.conv].
         padding: ``'VALID'``, ``'SAME'``, ``'SAME_LOWER'``, ints or ``(low, high)`` pairs.
         dilation: kernel dilation, an int or one per spatial dim.
         groups: feature groups (``groups == C`` with ``I == 1`` is depthwise).
-        dimension_numbers: three layout strings or a :class:`DimensionNumbers`; default
-            channels-last of ``x``'s rank.
+        dimension_numbers: three layout strings or a [`DimensionNumbers`][jaxconv.DimensionNumbers];
+            default channels-last of ``x``'s rank.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
-        precision: accepted so that :func:`jaxconv.conv`'s keywords pass through; the
+        precision: accepted so that [`jaxconv.conv`][jaxconv.conv]'s keywords pass through; the
             explanation is exact arithmetic and does not depend on it.
         strategy: accepted and ignored, as ``precision``.
-        preferred_element_type: the dtype of :attr:`Explanation.value` (default ``x``'s).
+        preferred_element_type: the dtype of [`Explanation.value`][jaxconv.Explanation] (default
+            ``x``'s).
 
     Returns:
-        An :class:`Explanation`; ``print`` it for the arithmetic laid out.
+        An [`Explanation`][jaxconv.Explanation]; ``print`` it for the arithmetic laid out.
 
     Raises:
         IndexError: ``index`` lies outside the output.
         ValueError: ``index`` has the wrong length, or the arguments do not fit (as for
-            :func:`jaxconv.conv`).
+            [`jaxconv.conv`][jaxconv.conv]).
         TypeError: ``index`` is not a sequence of ints, or an argument of the wrong kind.
 
-    Example:
+    Examples:
         >>> import numpy as np, jaxconv
         >>> x = np.arange(16.0).reshape(1, 4, 4, 1)          # NHWC
         >>> w = np.ones((3, 3, 1, 2))                        # HWIO

@@ -2,7 +2,8 @@
 
 Drop-in replacements for ``flax.nnx.Conv`` and ``flax.nnx.ConvTranspose``: the same
 constructor, parameter names (``kernel``, ``bias``), shapes, initialisers and outputs, with
-the convolution computed by :func:`jaxconv.conv_general_dilated`. Beyond Flax they take
+the convolution computed by [`jaxconv.conv_general_dilated`][jaxconv.conv_general_dilated]. Beyond
+Flax they take
 
 - ``dimension_numbers=``: any layouts jaxconv accepts, e.g. ``("NCHW", "OIHW", "NCHW")``;
   the kernel parameter is stored in the kernel layout (``OIHW``: ``(out, in // groups, kh,
@@ -28,11 +29,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jax.lax import PrecisionLike
+from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
+from ._layout import DimensionNumbers
 
 try:
     from flax import nnx
@@ -95,7 +98,7 @@ class Conv(nnx.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: as for :func:`jax.lax.conv_general_dilated`.
+        precision: as for `jax.lax.conv_general_dilated`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in // groups, out)``, then moved to the kernel layout, so the
             same ``rngs`` give Flax's values.
@@ -106,14 +109,14 @@ class Conv(nnx.Module):
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            :class:`jaxconv.DimensionNumbers`.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers].
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
             the padding is filled. With ``input_dilation`` the undilated input is padded.
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
@@ -133,21 +136,21 @@ class Conv(nnx.Module):
         kernel_size: int | Sequence[int],
         strides: None | int | Sequence[int] = 1,
         *,
-        padding: Any = "SAME",
+        padding: str | int | Sequence[int | tuple[int, int]] = "SAME",
         input_dilation: None | int | Sequence[int] = 1,
         kernel_dilation: None | int | Sequence[int] = 1,
         feature_group_count: int = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
-        dtype: Any = None,
-        param_dtype: Any = jnp.float32,
-        precision: Any = None,
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
         kernel_init: Callable[..., Any] = default_kernel_init,
         bias_init: Callable[..., Any] = default_bias_init,
         conv_general_dilated: Callable[..., Any] = _jaxconv_conv,
         promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
-        preferred_element_type: Any = None,
-        dimension_numbers: Any = None,
+        preferred_element_type: DTypeLike | None = None,
+        dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         padding_mode: str = "zeros",
         rngs: nnx.Rngs,
         kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
@@ -262,12 +265,12 @@ class Conv(nnx.Module):
                 (``"OIHW"``), ``"tensorflow"``/``"keras"`` (``"HWIO"``) or ``"theano"``
                 (``"OIHW"`` and ``flip=True``).
             flip: reverse every spatial axis (a true convolution's kernel to a
-                cross-correlation's, see :func:`jaxconv.convert_kernel`). ``None``: only for
-                ``"theano"``.
+                cross-correlation's, see [`jaxconv.convert_kernel`][jaxconv.convert_kernel]).
+                ``None``: only for ``"theano"``.
             **conv_kwargs: any other constructor argument (``padding``, ``strides``,
                 ``feature_group_count``, ``dimension_numbers``, ``rngs``, ...).
 
-        Example:
+        Examples:
             >>> import numpy as np, jaxconv.nnx
             >>> w = np.ones((8, 3, 5, 5), np.float32)  # a PyTorch Conv2d(3, 8, 5) weight
             >>> layer = jaxconv.nnx.Conv.from_kernel(w, np.zeros(8, np.float32), layout="OIHW",
@@ -302,7 +305,7 @@ def _num_spatial(kernel: Any) -> int:
 
 class ConvTranspose(nnx.Module):
     """A transposed convolution layer, ``flax.nnx.ConvTranspose``'s drop-in, computed by
-    :func:`jaxconv.conv_transpose` (``jax.lax.conv_transpose`` semantics).
+    [`jaxconv.conv_transpose`][jaxconv.conv_transpose] (``jax.lax.conv_transpose`` semantics).
 
     With the default ``dimension_numbers`` the input is ``(*batch_dims, *spatial, in)``, the
     kernel parameter ``(*kernel_size, in, out)`` — or ``(*kernel_size, out, in)`` with
@@ -331,7 +334,7 @@ class ConvTranspose(nnx.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: as for :func:`jax.lax.conv_transpose`.
+        precision: as for `jax.lax.conv_transpose`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in, out)`` (``(*kernel_size, out, in)`` with
             ``transpose_kernel=True``), then moved to the kernel layout.
@@ -339,13 +342,14 @@ class ConvTranspose(nnx.Module):
         transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
-        dimension_numbers: layouts as for :class:`Conv`, e.g. ``("NCHW", "OIHW", "NCHW")``.
+        dimension_numbers: layouts as for [`Conv`][jaxconv.nnx.Conv], e.g. ``("NCHW", "OIHW",
+            "NCHW")``.
         conv_transpose: the function; jaxconv's by default, ``jax.lax.conv_transpose`` too.
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
@@ -367,15 +371,15 @@ class ConvTranspose(nnx.Module):
         kernel_dilation: None | int | Sequence[int] = None,
         use_bias: bool = True,
         mask: jax.Array | None = None,
-        dtype: Any = None,
-        param_dtype: Any = jnp.float32,
-        precision: Any = None,
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
         kernel_init: Callable[..., Any] = default_kernel_init,
         bias_init: Callable[..., Any] = default_bias_init,
         transpose_kernel: bool = False,
         promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
-        preferred_element_type: Any = None,
-        dimension_numbers: Any = None,
+        preferred_element_type: DTypeLike | None = None,
+        dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         conv_transpose: Callable[..., Any] = _jaxconv_conv_transpose,
         rngs: nnx.Rngs,
         kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
@@ -499,7 +503,7 @@ class ConvTranspose(nnx.Module):
 
 class ConvLocal(nnx.Module):
     """A locally connected layer: a convolution with a separate kernel at each output
-    position, built on :func:`jaxconv.extract_patches` and one einsum.
+    position, built on [`jaxconv.extract_patches`][jaxconv.extract_patches] and one einsum.
 
     The parameters are ``flax.linen.ConvLocal``'s: kernel
     ``(*out_spatial, in_features * prod(kernel_size), out_features)`` whose rows are ordered
@@ -519,7 +523,7 @@ class ConvLocal(nnx.Module):
         kernel_size: an int (1-d) or one int per spatial dim.
         strides: an int or one per spatial dim.
         input_size: the input's spatial sizes (an int for all dims, or one per dim).
-        padding: ``'SAME'``, ``'VALID'`` or any other padding :class:`Conv` takes (an
+        padding: ``'SAME'``, ``'VALID'`` or any other padding [`Conv`][jaxconv.nnx.Conv] takes (an
             int, or one int or ``(low, high)`` pair per spatial dim).
         input_dilation: an int or one per spatial dim (transposed convolution).
         kernel_dilation: an int or one per spatial dim (atrous convolution).
@@ -527,7 +531,7 @@ class ConvLocal(nnx.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: precision of the einsum, as for :func:`jax.numpy.einsum`.
+        precision: precision of the einsum, as for `jax.numpy.einsum`.
         kernel_init: the kernel's initialiser, called with the kernel shape above,
             ``(*out_spatial, in_features * prod(kernel_size), out_features)``.
         bias_init: the bias's initialiser, called with the shape
@@ -535,14 +539,15 @@ class ConvLocal(nnx.Module):
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the einsum.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            :class:`jaxconv.DimensionNumbers`; only the input's and output's axes move.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and output's
+            axes move.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
-            the padding is filled, as for :class:`Conv`.
+            the padding is filled, as for [`Conv`][jaxconv.nnx.Conv].
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
@@ -560,19 +565,19 @@ class ConvLocal(nnx.Module):
         strides: None | int | Sequence[int] = 1,
         *,
         input_size: int | Sequence[int],
-        padding: Any = "SAME",
+        padding: str | int | Sequence[int | tuple[int, int]] = "SAME",
         input_dilation: None | int | Sequence[int] = 1,
         kernel_dilation: None | int | Sequence[int] = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
-        dtype: Any = None,
-        param_dtype: Any = jnp.float32,
-        precision: Any = None,
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
         kernel_init: Callable[..., Any] = default_kernel_init,
         bias_init: Callable[..., Any] = default_bias_init,
         promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
-        preferred_element_type: Any = None,
-        dimension_numbers: Any = None,
+        preferred_element_type: DTypeLike | None = None,
+        dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         padding_mode: str = "zeros",
         rngs: nnx.Rngs,
         kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
