@@ -301,7 +301,8 @@ def conv(
 
     Examples:
         >>> import jax.numpy as jnp, jaxconv
-        >>> jaxconv.conv(jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4)), padding="SAME").shape
+        >>> x, w = jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4))
+        >>> jaxconv.conv(x, w, padding="SAME").shape
         (1, 5, 5, 4)
     """
     x = check_array("x", x)
@@ -405,7 +406,8 @@ def conv1d(
 
     Examples:
         >>> import jax.numpy as jnp, jaxconv
-        >>> jaxconv.conv1d(jnp.ones((2, 16, 3)), jnp.ones((5, 3, 8)), padding="SAME").shape
+        >>> x, w = jnp.ones((2, 16, 3)), jnp.ones((5, 3, 8))
+        >>> jaxconv.conv1d(x, w, padding="SAME").shape
         (2, 16, 8)
     """
     args = (strides, padding, dilation, groups, dimension_numbers, padding_mode)
@@ -556,8 +558,8 @@ def conv_transpose(
 
     Examples:
         >>> import jax.numpy as jnp, jaxconv
-        >>> jaxconv.conv_transpose(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5)), (2, 2),
-        ...                        "SAME").shape
+        >>> x, w = jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5))
+        >>> jaxconv.conv_transpose(x, w, (2, 2), "SAME").shape
         (1, 8, 8, 5)
     """
     lhs = check_array("lhs", lhs)

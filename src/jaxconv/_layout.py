@@ -30,8 +30,9 @@ class DimensionNumbers(NamedTuple):
 
     Examples:
         >>> import jaxconv
-        >>> jaxconv.conv_dimension_numbers(4, ("NHWC", "HWIO", "NHWC"))
-        DimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
+        >>> dn = jaxconv.conv_dimension_numbers(4, ("NHWC", "HWIO", "NHWC"))
+        >>> dn.lhs_spec, dn.rhs_spec, dn.out_spec
+        ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
     """
 
     lhs_spec: tuple[int, ...]

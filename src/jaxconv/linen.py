@@ -214,7 +214,7 @@ class ConvLocal(nn.Module):
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
-        >>> layer = jaxconv.linen.ConvLocal(features=4, kernel_size=(3,), padding="VALID")
+        >>> layer = jaxconv.linen.ConvLocal(4, kernel_size=(3,), padding="VALID")
         >>> variables = layer.init(jax.random.key(0), jnp.ones((1, 8, 3)))
         >>> jax.tree_util.tree_map(jnp.shape, variables)
         {'params': {'bias': (6, 4), 'kernel': (6, 9, 4)}}
@@ -320,8 +320,9 @@ class ConvTranspose(nn.Module):
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
-        >>> layer = jaxconv.linen.ConvTranspose(features=4, kernel_size=(3, 3), strides=(2, 2))
-        >>> out, variables = layer.init_with_output(jax.random.key(0), jnp.ones((1, 5, 5, 3)))
+        >>> layer = jaxconv.linen.ConvTranspose(4, kernel_size=(3, 3), strides=(2, 2))
+        >>> x = jnp.ones((1, 5, 5, 3))
+        >>> out, variables = layer.init_with_output(jax.random.key(0), x)
         >>> out.shape
         (1, 10, 10, 4)
     """
@@ -425,7 +426,8 @@ def load_kernel(
     Examples:
         >>> import numpy as np, jax.numpy as jnp, jaxconv.linen
         >>> w = np.ones((8, 3, 5, 5), np.float32)  # a PyTorch Conv2d(3, 8, 5) weight
-        >>> variables = jaxconv.linen.load_kernel(w, np.zeros(8, np.float32), layout="OIHW")
+        >>> b = np.zeros(8, np.float32)
+        >>> variables = jaxconv.linen.load_kernel(w, b, layout="OIHW")
         >>> variables["params"]["kernel"].shape
         (5, 5, 3, 8)
         >>> layer = jaxconv.linen.Conv(features=8, kernel_size=(5, 5), padding=2)

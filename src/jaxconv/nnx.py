@@ -123,7 +123,8 @@ class Conv(nnx.Module):
         >>> layer = jaxconv.nnx.Conv(3, 4, (3, 3), padding="SAME", rngs=nnx.Rngs(0))
         >>> layer.kernel.shape, layer(jnp.ones((2, 8, 8, 3))).shape
         ((3, 3, 3, 4), (2, 8, 8, 4))
-        >>> torch_like = jaxconv.nnx.Conv(3, 4, (3, 3), padding=1, padding_mode="reflect",
+        >>> torch_like = jaxconv.nnx.Conv(
+        ...     3, 4, (3, 3), padding=1, padding_mode="reflect",
         ...     dimension_numbers=("NCHW", "OIHW", "NCHW"), rngs=nnx.Rngs(0))
         >>> torch_like.kernel.shape, torch_like(jnp.ones((2, 3, 8, 8))).shape
         ((4, 3, 3, 3), (2, 4, 8, 8))
@@ -273,8 +274,8 @@ class Conv(nnx.Module):
         Examples:
             >>> import numpy as np, jaxconv.nnx
             >>> w = np.ones((8, 3, 5, 5), np.float32)  # a PyTorch Conv2d(3, 8, 5) weight
-            >>> layer = jaxconv.nnx.Conv.from_kernel(w, np.zeros(8, np.float32), layout="OIHW",
-            ...                                      padding=2)
+            >>> b = np.zeros(8, np.float32)
+            >>> layer = jaxconv.nnx.Conv.from_kernel(w, b, layout="OIHW", padding=2)
             >>> layer.kernel.shape, layer.bias.shape
             ((5, 5, 3, 8), (8,))
         """
@@ -475,10 +476,11 @@ class ConvTranspose(nnx.Module):
         Examples:
             >>> import numpy as np, jaxconv.nnx
             >>> w = np.ones((8, 4, 4, 4), np.float32)  # ConvTranspose2d(8, 4, 4).weight
-            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(w, np.zeros(4, np.float32),
-            ...     layout="pytorch", strides=2, padding=1, output_padding=1,
-            ...     dimension_numbers=("NCHW", "OIHW", "NCHW"))
-            >>> up.in_features, up.out_features, up(np.ones((1, 8, 5, 5), np.float32)).shape
+            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(
+            ...     w, np.zeros(4, np.float32), layout="pytorch", strides=2, padding=1,
+            ...     output_padding=1, dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            >>> x = np.ones((1, 8, 5, 5), np.float32)
+            >>> up.in_features, up.out_features, up(x).shape
             (8, 4, (1, 4, 11, 11))
         """
         conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
@@ -551,9 +553,10 @@ class ConvLocal(nnx.Module):
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
-        >>> local = jaxconv.nnx.ConvLocal(3, 4, (3, 3), input_size=(8, 8), padding="VALID",
-        ...                               rngs=nnx.Rngs(0))
-        >>> local.kernel.shape, local.bias.shape, local(jnp.ones((2, 8, 8, 3))).shape
+        >>> local = jaxconv.nnx.ConvLocal(
+        ...     3, 4, (3, 3), input_size=(8, 8), padding="VALID", rngs=nnx.Rngs(0))
+        >>> y = local(jnp.ones((2, 8, 8, 3)))
+        >>> local.kernel.shape, local.bias.shape, y.shape
         ((6, 6, 27, 4), (6, 6, 4), (2, 6, 6, 4))
     """
 
