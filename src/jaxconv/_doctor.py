@@ -148,8 +148,10 @@ def advice(
     guesses: Sequence[LayoutGuess],
     names: tuple[str, str] = ("x", "w"),
     groups_hint: str = "",
+    kernels: bool = True,
 ) -> str:
-    """The doctor's paragraph for an error or warning message."""
+    """The doctor's paragraph for an error or warning message (``kernels=False``: only the
+    input's layout was varied, as for a module that owns its kernel)."""
     x, w = names
     lhs, rhs, out = assumed
     lines = [f"Layouts assumed: `{x}` {lhs!r}, `{w}` {rhs!r}, output {out!r}."]
@@ -157,9 +159,10 @@ def advice(
         lines.append("Readings of these shapes that fit:")
         lines += [f"  - {_indent(str(g))}" for g in guesses]
     else:
+        tried = "input NHWC/NCHW, kernel HWIO/OIHW/IOHW" if kernels else "input NHWC/NCHW"
         lines.append(
-            "No common reading of these shapes fits (input NHWC/NCHW, kernel HWIO/OIHW/IOHW); "
-            "check the shapes, `padding` and the groups."
+            f"No common reading of these shapes fits ({tried}); check the shapes, `padding` "
+            "and the groups."
         )
     if groups_hint:
         lines.append(groups_hint)
@@ -168,6 +171,42 @@ def advice(
 
 def _indent(text: str) -> str:
     return text.replace("\n", "\n    ")
+
+
+def plan_advice(
+    message: str,
+    lhs_shape: Sequence[int],
+    rhs_shape: Sequence[int],
+    dn: Any,
+    replan: Callable[[tuple[str, str, str]], Any],
+    features: tuple[int, int, int, int, int],
+    names: tuple[str, str, str],
+) -> str:
+    """``message`` followed by the doctor's advice for a convolution whose plan failed.
+
+    ``replan(layouts)`` plans the same call with other layouts (raising where they do not
+    fit either); ``features`` are ``(C, kernel I, kernel O, feature groups, batch groups)``
+    under the assumed layouts ``dn``; ``names`` the input's, kernel's and groups' argument
+    names.
+    """
+
+    def fits(strings: tuple[str, str, str]) -> tuple[int, ...] | None:
+        try:
+            plan = replan(strings)
+        except (TypeError, ValueError):
+            return None
+        return None if empty_dims(plan.in_spatial, plan.out_spatial) else plan.out_shape
+
+    cin, kin, cout, fg, bg = features
+    lhs_name, rhs_name, groups_name = names
+    assumed = dn.to_strings()
+    hint = ""
+    g = cin // kin if kin and cin % kin == 0 else 0
+    if g and g != fg and cout % g == 0 and bg == 1:
+        kind = " (depthwise)" if kin == 1 else ""
+        hint = f"With the assumed layouts the shapes fit `{groups_name}={g}`{kind}."
+    guesses = readings(lhs_shape, rhs_shape, assumed, fits)
+    return f"{message}\n{advice(assumed, guesses, (lhs_name, rhs_name), hint)}"
 
 
 def report(message: str, how: str) -> None:

@@ -561,7 +561,7 @@ def module_advice(
 
     assumed = (layouts.lhs, layouts.rhs, layouts.out)
     guesses = _doctor.readings(x_shape, (), assumed, fits, kernels=False, module=True)
-    return _doctor.advice(assumed, guesses, ("inputs", "kernel"))
+    return _doctor.advice(assumed, guesses, ("inputs", "kernel"), kernels=False)
 
 
 def conv_out_shape(x_shape: Sequence[int], kernel_shape: Sequence[int], cfg: ConvConfig):

@@ -146,28 +146,19 @@ def make_plan(
         """``message`` and the layout doctor's advice: which readings of the shapes fit."""
         if not diagnose:
             return message
-        from ._doctor import advice, empty_dims, readings
+        from ._doctor import plan_advice
 
-        def fits(strings: tuple[str, str, str]) -> tuple[int, ...] | None:
-            try:
-                p = make_plan(
-                    lhs_shape, rhs_shape, conv_dimension_numbers(len(lhs_shape), strings),
-                    window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count,
-                    batch_group_count, padding_mode, lhs_name=lhs_name, rhs_name=rhs_name,
-                    broadcast=broadcast, names=names, groups_name=groups_name, diagnose=False,
-                )  # fmt: skip
-            except (TypeError, ValueError):
-                return None
-            return None if empty_dims(p.in_spatial, p.out_spatial) else p.out_shape
+        def replan(strings: tuple[str, str, str]) -> ConvPlan:  # these arguments, other layouts
+            return make_plan(
+                lhs_shape, rhs_shape, conv_dimension_numbers(len(lhs_shape), strings),
+                window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count,
+                batch_group_count, padding_mode, lhs_name=lhs_name, rhs_name=rhs_name,
+                broadcast=broadcast, names=names, groups_name=groups_name, diagnose=False,
+            )  # fmt: skip
 
-        assumed = dn.to_strings()
-        hint = ""
-        g = cin // kin if kin and cin % kin == 0 else 0
-        if g and g != fg and cout % g == 0 and bg == 1:
-            kind = " (depthwise)" if kin == 1 else ""
-            hint = f"With the assumed layouts the shapes fit `{groups_name}={g}`{kind}."
-        guesses = readings(lhs_shape, rhs_shape, assumed, fits)
-        return f"{message}\n{advice(assumed, guesses, (lhs_name, rhs_name), hint)}"
+        features = (cin, kin, cout, fg, bg)
+        names_ = (lhs_name, rhs_name, groups_name)
+        return plan_advice(message, lhs_shape, rhs_shape, dn, replan, features, names_)
 
     where = f"`{lhs_name}` with shape {tuple(lhs_shape)}"
     if cin % fg:
