@@ -3,10 +3,14 @@
 Two kinds:
 
 - ``docs/img/``: memory order of NHWC/NCHW activations and HWIO/OIHW kernels, patch
-  extraction, SAME padding with strides, and the padding modes. Drawn by running
-  ``python docs/make_figures.py``; the PNGs are committed.
+  extraction, SAME padding with strides, the padding modes, and the benchmark summary (from
+  the committed ``benchmarks/results/cpu-2core/results.json``). Drawn by running
+  ``python docs/make_figures.py``; the PNGs are committed, so building the docs does not need
+  to draw them. Every one is at most ``WIDTH_IN * DPI`` = 680 pixels wide, the width of the
+  docs' content column (688 px in a 1280 px window), so that it is shown at its own size and
+  an 8 pt label stays 11 px tall; tests/test_docs.py checks this.
 - ``figures/``: the pictures of ``jaxconv.explain`` (``Explanation.plot``). They are never
-  committed: mkdocs loads this file as a hook (``hooks:`` in mkdocs.yml) and :func:`on_files`
+  committed: mkdocs loads this file as a hook (``hooks:`` in mkdocs.yml) and ``on_files``
   draws them into the site at every build, from the jaxconv in ``src/``, so they cannot go
   stale. ``python docs/make_figures.py --explain DIR`` writes them to ``DIR`` to look at.
 
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +36,8 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 OUT = Path(__file__).parent / "img"
+RESULTS = Path(__file__).parent.parent / "benchmarks" / "results" / "cpu-2core" / "results.json"
+WIDTH_IN, DPI = 6.8, 100
 COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
 
 
@@ -47,61 +55,61 @@ def _strip(ax, y, labels, colors, title):
 def memory_order() -> None:
     """An (N=1, H=2, W=3, C=3) activation in NHWC and NCHW memory order."""
     h, w, c = 2, 3, 3
-    fig, ax = plt.subplots(figsize=(11, 4.2))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.6))
     # The tensor as C planes of H x W.
     for ch in range(c):
         for i, j in itertools.product(range(h), range(w)):
-            _cell(ax, ch * (w + 1) + j, 5 - i, f"h{i} w{j}", COLORS[ch])
-        ax.text(ch * (w + 1) + w / 2, 6.3, f"channel c={ch}", ha="center", fontsize=10)
+            _cell(ax, ch * (w + 1) + j, 5 - i, f"h{i}\nw{j}", COLORS[ch], fontsize=7)
+        ax.text(ch * (w + 1) + w / 2, 6.3, f"channel c={ch}", ha="center", fontsize=9)
     nhwc = [(i, j, ch) for i in range(h) for j in range(w) for ch in range(c)]
     nchw = [(i, j, ch) for ch in range(c) for i in range(h) for j in range(w)]
     for y, order, name in ((2, nhwc, "NHWC"), (0, nchw, "NCHW")):
         _strip(ax, y, [f"{i},{j}" for i, j, _ in order], [COLORS[ch] for *_, ch in order], name)
-    ax.text(0, 3.4, "memory, address 0 →  (labels h,w; colour = channel)", fontsize=9)
-    ax.set_xlim(-3, 18.5)
+    ax.text(0, 3.4, "memory, address 0 →   (labels h,w; colour = channel)", fontsize=8)
+    ax.set_xlim(-2.6, 18.2)
     ax.set_ylim(-0.3, 6.8)
     ax.axis("off")
     ax.set_title(
-        "One image (H=2, W=3, C=3): channels-last interleaves the channels, "
-        "channels-first stores whole planes",
-        fontsize=11,
+        "One image (H=2, W=3, C=3): channels-last interleaves\n"
+        "the channels, channels-first stores whole planes",
+        fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(OUT / "memory_order.png", dpi=110)
+    fig.savefig(OUT / "memory_order.png", dpi=DPI)
     plt.close(fig)
 
 
 def kernel_order() -> None:
     """A (kh=2, kw=2, I=2, O=3) kernel in HWIO and OIHW memory order."""
     kh, kw, ci, co = 2, 2, 2, 3
-    fig, ax = plt.subplots(figsize=(13, 2.6))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 2.9))
     hwio = [
         (a, b, i, o) for a in range(kh) for b in range(kw) for i in range(ci) for o in range(co)
     ]
     oihw = [
         (a, b, i, o) for o in range(co) for i in range(ci) for a in range(kh) for b in range(kw)
     ]
-    for y, order, name in ((1.6, hwio, "HWIO"), (0, oihw, "OIHW")):
-        _strip(
-            ax, y, [f"{a}{b} i{i}" for a, b, i, _ in order], [COLORS[o] for *_, o in order], name
-        )
+    for y, order, name in ((2.0, hwio, "HWIO"), (0, oihw, "OIHW")):
+        labels = [f"{a}{b}\ni{i}" for a, b, i, _ in order]
+        for k, (lab, o) in enumerate(zip(labels, [o for *_, o in order], strict=True)):
+            _cell(ax, k, y, lab, COLORS[o], h=1.4, fontsize=7)
+        ax.text(-0.4, y + 0.7, name, ha="right", va="center", fontsize=10, family="monospace")
     ax.text(
         0,
-        2.9,
-        "memory order; labels: tap (row, col) and input feature; colour = output "
-        "feature O (one filter)",
-        fontsize=9,
+        3.7,
+        "labels: tap (row, col) and input feature i; colour: output feature O (one filter)",
+        fontsize=8,
     )
-    ax.set_xlim(-3, 24.5)
-    ax.set_ylim(-0.3, 3.3)
+    ax.set_xlim(-2.4, 24.2)
+    ax.set_ylim(-0.2, 4.2)
     ax.axis("off")
     ax.set_title(
-        "Kernel of 3 filters, 2x2 taps, 2 input features: HWIO (TensorFlow, JAX "
-        "channels-last) and OIHW (PyTorch, Theano)",
-        fontsize=11,
+        "3 filters of 2x2 taps over 2 input features, in memory order: HWIO\n"
+        "(TensorFlow, Keras, Flax) and OIHW (PyTorch, Theano)",
+        fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(OUT / "kernel_order.png", dpi=110)
+    fig.savefig(OUT / "kernel_order.png", dpi=DPI)
     plt.close(fig)
 
 
@@ -109,11 +117,13 @@ def patches() -> None:
     """A 5x5 input, padding 1, 3x3 kernel, stride 2: three windows and their outputs."""
     n, k, s, p = 5, 3, 2, 1
     out = (n + 2 * p - k) // s + 1
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [7, 4]})
+    fig, (a1, a2) = plt.subplots(
+        1, 2, figsize=(WIDTH_IN, 3.7), gridspec_kw={"width_ratios": [7, 4]}
+    )
     for i, j in itertools.product(range(n + 2 * p), range(n + 2 * p)):
         inside = p <= i < n + p and p <= j < n + p
         label = f"{i - p},{j - p}" if inside else "0"
-        _cell(a1, j, n + 2 * p - 1 - i, label, "#8da0cb" if inside else "#cccccc", fontsize=7)
+        _cell(a1, j, n + 2 * p - 1 - i, label, "#8da0cb" if inside else "#cccccc", fontsize=8)
     picks = [((0, 0), COLORS[3]), ((1, 2), COLORS[2]), ((2, 1), COLORS[4])]
     for (oi, oj), col in picks:
         r0, c0 = oi * s, oj * s
@@ -128,19 +138,19 @@ def patches() -> None:
             )
         )
     a1.set_title(
-        "input 5x5 (coordinates h,w), zero padding 1 (grey),\n3x3 windows at stride 2", fontsize=10
+        "input 5x5 (coordinates h,w), zero padding 1\n(grey), 3x3 windows at stride 2", fontsize=9
     )
     for i, j in itertools.product(range(out), range(out)):
         col = next((c for (oi, oj), c in picks if (oi, oj) == (i, j)), "#bbbbbb")
-        _cell(a2, j, out - 1 - i, f"out[{i},{j}]", col, fontsize=8)
-    a2.set_title("output 3x3: each value is\nsum(window * kernel)", fontsize=10)
+        _cell(a2, j, out - 1 - i, f"out\n[{i},{j}]", col, fontsize=8)
+    a2.set_title("output 3x3: each value is\nsum(window * kernel)", fontsize=9)
     for a, m in ((a1, n + 2 * p), (a2, out)):
         a.set_xlim(-0.2, m + 0.2)
         a.set_ylim(-0.2, m + 0.2)
         a.set_aspect("equal")
         a.axis("off")
     fig.tight_layout()
-    fig.savefig(OUT / "patches.png", dpi=110)
+    fig.savefig(OUT / "patches.png", dpi=DPI)
     plt.close(fig)
 
 
@@ -153,7 +163,7 @@ def same_padding() -> None:
         ("PyTorch padding=1 (symmetric)", (1, 1)),
         ("'VALID'", (0, 0)),
     ]
-    fig, ax = plt.subplots(figsize=(10, 4.8))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.4))
     for r, (name, (lo, hi)) in enumerate(rows):
         y = (len(rows) - 1 - r) * 2.2
         for i in range(-lo, n + hi):
@@ -178,18 +188,18 @@ def same_padding() -> None:
             f"{name}\npads {lo, hi}, {outs} outputs",
             ha="right",
             va="center",
-            fontsize=9,
+            fontsize=8,
         )
-    ax.set_xlim(-6.5, n + 3)
+    ax.set_xlim(-7.2, n + 2.4)
     ax.set_ylim(-0.3, len(rows) * 2.2)
     ax.axis("off")
     ax.set_title(
-        "Input of 6, kernel 3, stride 2: the total padding is 1; who gets it?\n"
-        "(bars: the window of each output)",
-        fontsize=11,
+        "Input of 6, kernel 3, stride 2: the total padding\n"
+        "is 1; who gets it? (bars: the window of each output)",
+        fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(OUT / "same_padding.png", dpi=110)
+    fig.savefig(OUT / "same_padding.png", dpi=DPI)
     plt.close(fig)
 
 
@@ -202,7 +212,7 @@ def padding_modes() -> None:
         ("replicate", "edge"),
         ("circular", "wrap"),
     ]
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.4))
     for r, (name, np_mode) in enumerate(modes):
         y = (len(modes) - 1 - r) * 1.3
         padded = np.pad(x, 2, mode=np_mode)
@@ -215,14 +225,54 @@ def padding_modes() -> None:
             f"padding_mode='{name}'\nnp.pad mode='{np_mode}'",
             ha="right",
             va="center",
-            fontsize=9,
+            fontsize=8,
         )
-    ax.set_xlim(-5, 9.3)
+    ax.set_xlim(-5.2, 9.2)
     ax.set_ylim(-0.3, len(modes) * 1.3)
     ax.axis("off")
     ax.set_title("x = [1, 2, 3, 4, 5] padded by (2, 2)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(OUT / "padding_modes.png", dpi=110)
+    fig.savefig(OUT / "padding_modes.png", dpi=DPI)
+    plt.close(fig)
+
+
+def bench_summary() -> None:
+    """jaxconv time / lax time of every case of the committed full-suite run: one row per
+    suite and layout, a dot per case (colour: direction), a bar at each geometric mean."""
+    records = [r for r in json.loads(RESULTS.read_text())["records"] if r["num_devices"] == 1]
+    rows = list(dict.fromkeys((r["suite"], r["layout"]) for r in records))
+    colours = {"fwd": "tab:blue", "fwd+bwd": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.4 + 0.34 * len(rows)))
+    ratios = [r["ratio"] for r in records]
+    lo, hi = min(min(ratios), 1.0) / 1.4, max(max(ratios), 1.0) * 1.4
+    ax.axvspan(lo, 1.0, color="tab:green", alpha=0.07, lw=0)
+    ax.axvline(1.0, color="black", lw=1)
+    for k, (suite, layout) in enumerate(rows):
+        y = len(rows) - 1 - k
+        for d, offset in (("fwd", 0.13), ("fwd+bwd", -0.13)):
+            xs = [r["ratio"] for r in records if (r["suite"], r["layout"], r["direction"]) ==
+                  (suite, layout, d)]  # fmt: skip
+            if not xs:
+                continue
+            ax.scatter(xs, [y + offset] * len(xs), s=12, alpha=0.6, color=colours[d], lw=0,
+                       label=d if k == 0 else None)  # fmt: skip
+            mean = math.exp(sum(map(math.log, xs)) / len(xs))
+            ax.plot([mean, mean], [y + offset - 0.12, y + offset + 0.12], color=colours[d], lw=2.5)
+        ax.axhline(y - 0.5, color="lightgray", lw=0.5)
+    ax.set_yticks(range(len(rows)), [f"{s} {lay}" for s, lay in reversed(rows)], fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ticks = [m * 10.0**e for e in range(-3, 3) for m in (1, 2, 5) if lo <= m * 10.0**e <= hi]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
+    ax.minorticks_off()
+    ax.set_xlabel("jaxconv time / lax time (log scale; left of 1: jaxconv is faster)", fontsize=8)
+    r0 = records[0]
+    ax.set_title(f"Every case of the full suites, {r0['dtype']}, {r0['device_kind']} "
+                 f"(2 cores), jax {r0['jax_version']}", fontsize=9)  # fmt: skip
+    ax.legend(title="dots: cases, bars: geomean", fontsize=8, title_fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(OUT / "bench_summary.png", dpi=DPI)
     plt.close(fig)
 
 
@@ -324,7 +374,7 @@ def main() -> None:
             print("wrote", path)
         return
     OUT.mkdir(exist_ok=True)
-    for draw in (memory_order, kernel_order, patches, same_padding, padding_modes):
+    for draw in (memory_order, kernel_order, patches, same_padding, padding_modes, bench_summary):
         draw()
         print("wrote", OUT / f"{draw.__name__}.png")
 

@@ -162,3 +162,26 @@ def hand_rules(monkeypatch):
         return _strategies.hand_choice(plan)
 
     monkeypatch.setattr(_policy, "choose", choose)
+
+
+def numpy_conv_nhwc(x, w, strides=(1, 1), pads=((0, 0), (0, 0)), groups=1) -> np.ndarray:
+    """The 2-d cross-correlation by its definition, in float64 numpy: ``x (N, H, W, C)``,
+    ``w (kh, kw, C // groups, O)``, explicit ``(low, high)`` pads (negative ones crop)."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    for axis, (lo, hi) in zip((1, 2), pads, strict=True):
+        x = np.pad(x, [(max(lo, 0), max(hi, 0)) if a == axis else (0, 0) for a in range(4)])
+        x = x.take(range(max(-lo, 0), x.shape[axis] - max(-hi, 0)), axis=axis)
+    kh, kw, ci, o = w.shape
+    oh = (x.shape[1] - kh) // strides[0] + 1
+    ow = (x.shape[2] - kw) // strides[1] + 1
+    og = o // groups
+    out = np.zeros((x.shape[0], oh, ow, o))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * strides[0] : i * strides[0] + kh, j * strides[1] : j * strides[1] + kw]
+            for g in range(groups):
+                p = patch[..., g * ci : (g + 1) * ci]
+                out[:, i, j, g * og : (g + 1) * og] = np.einsum(
+                    "nabc,abco->no", p, w[..., g * og : (g + 1) * og]
+                )
+    return out

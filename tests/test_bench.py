@@ -45,9 +45,11 @@ def smoke_run(tmp_path_factory) -> tuple[dict, str]:
     out = str(tmp_path_factory.mktemp("bench"))
     cmd = [sys.executable, "-m", "jaxconv", "bench", "--suite", "smoke", "--devices", "cpu",
            "--cpu-devices", "2", "--direction", "fwd+bwd", "--reps", "3", "--out", out]  # fmt: skip
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "COLUMNS": "80"}  # an 80-column terminal
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(os.path.join(out, "stdout.txt"), "w") as f:
+        f.write(proc.stdout)
     with open(os.path.join(out, "results.json")) as f:
         return json.load(f), out
 
@@ -296,3 +298,49 @@ def test_time_adaptive_adds_rounds_only_while_times_spread():
     assert len(times[0]) == 5
     times = runner.time_adaptive([jumpy], (), reps=5, budget_s=0.2)
     assert len(times[0]) > 5
+
+
+def test_terminal_output_fits_80_columns(smoke_run):
+    """At COLUMNS=80: every line fits, no cell is cut to '…', each case printed a progress
+    line with its ratio, and the table keeps case, strategy and ratio with a legend."""
+    doc, out = smoke_run
+    with open(os.path.join(out, "stdout.txt")) as f:
+        text = f.read()
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    assert "…" not in text
+    progress = [line for line in lines if line.startswith("[") and ": ratio " in line]
+    assert len(progress) == len(doc["records"])
+    header = next(line for line in lines if "case" in line and "ratio" in line)
+    assert "strategy" in header
+    for r in doc["records"]:
+        assert f"{r['ratio']:.2f}" in text
+    assert "jaxconv ms / lax ms" in text  # the legend of the ratio column
+
+
+def test_table_at_80_columns_and_legend():
+    """rich's own capture at width 80 on a committed full-suite results file."""
+    from rich.console import Console
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "results", "cpu-2core")
+    with open(os.path.join(path, "results.json")) as f:
+        records = json.load(f)["records"]
+    console = Console(width=80, record=True, color_system=None)
+    t = report.table(records, width=80)
+    console.print(t)
+    console.print(report.legend(report.shown_columns(t)))
+    text = console.export_text()
+    assert max(map(len, text.splitlines())) <= 80
+    assert "…" not in text
+    shown = report.shown_columns(t)
+    assert {"case", "strategy", "ratio"} <= set(shown)
+    for h in shown:  # each shown column is explained
+        assert h in report.LEGEND
+    assert "not shown at this width:" in text
+    # Wide enough, nothing is dropped and temp j/l and peak are explained.
+    wide = report.table(records, width=None)
+    assert report.shown_columns(wide) == report.HEADERS
+    console = Console(width=200, record=True, color_system=None)
+    console.print(report.legend(report.shown_columns(wide)))
+    legend = console.export_text()
+    assert "temp j/l  XLA's compiled temp memory" in legend and "peak  that rate" in legend

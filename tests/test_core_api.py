@@ -461,9 +461,25 @@ def test_empty_shapes_match_lax(x_shape, w_shape, padding, strategy):
     rng = np.random.default_rng(16)
     x, w = random_array(rng, x_shape), random_array(rng, w_shape)
     groups = 4  # depthwise-shaped, so that the depthwise strategy takes it too
+    expected = _lax(x, w, (1, 1), padding, NHWC, feature_group_count=groups)
+    if 0 < x_shape[1] < w_shape[0]:
+        # A window larger than the input: conv refuses (the layout doctor explains),
+        # conv_general_dilated returns lax's empty output and warns.
+        with pytest.raises(ValueError, match="the output would be empty"):
+            conv(x, w, 1, padding, groups=groups, strategy=strategy)
+        plan = conv_plan(x.shape, w.shape, NHWC, (1, 1), padding, feature_group_count=groups)
+        if strategy != "auto" and not _strategies.accepts(strategy, plan):
+            return
+        with pytest.warns(UserWarning, match="the output is empty"):
+            got = jaxconv.conv_general_dilated(
+                x, w, (1, 1), padding, dimension_numbers=NHWC, feature_group_count=groups,
+                precision=HIGHEST, strategy=strategy,
+            )  # fmt: skip
+        assert got.shape == expected.shape
+        assert_close(got, expected)
+        return
     if _skip_unless_accepts(strategy, x, w, (1, 1), padding, groups):
         return
-    expected = _lax(x, w, (1, 1), padding, NHWC, feature_group_count=groups)
     got = conv(x, w, 1, padding, groups=groups, precision=HIGHEST, strategy=strategy)
     assert got.shape == expected.shape
     assert_close(got, expected)

@@ -7,7 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ["jaxconv._conv", "jaxconv._layout", "jaxconv._patches", "jaxconv._explain"]
+MODULES = [
+    "jaxconv._conv",
+    "jaxconv._layout",
+    "jaxconv._patches",
+    "jaxconv._explain",
+    "jaxconv._doctor",
+]
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 

@@ -2,9 +2,13 @@
 
 from ._conv import chosen_strategy as chosen_strategy
 from ._conv import conv as conv
+from ._conv import conv1d as conv1d
 from ._conv import conv2d as conv2d
+from ._conv import conv3d as conv3d
 from ._conv import conv_general_dilated as conv_general_dilated
 from ._conv import conv_transpose as conv_transpose
+from ._doctor import LayoutGuess as LayoutGuess
+from ._doctor import guess_layouts as guess_layouts
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
 from ._explain import explain_conv_general_dilated as explain_conv_general_dilated

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(module).add_arguments(p)
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        # As argparse does for a missing argument: usage on stderr, exit status 2.
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: choose a command: {', '.join(_COMMANDS)}", file=sys.stderr)
+        return 2
     return int(importlib.import_module(args._module).run(args) or 0)
 
 

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import operator
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
+# Shortens a value for an error message element by element, so a number is never cut in half.
+_SHORT = reprlib.Repr()  # keyword arguments need Python 3.12
+_SHORT.maxlevel, _SHORT.maxtuple, _SHORT.maxlist, _SHORT.maxdict = 2, 3, 3, 3
+_SHORT.maxstring = _SHORT.maxother = 40
+
 
 def check_array(name: str, x: Any) -> jax.Array:
     """``x`` itself if it is an array (a jax or numpy array, or a tracer), else TypeError."""
     if not isinstance(x, jax.Array | np.ndarray):
-        raise TypeError(f"`{name}` must be an array, got {type(x).__name__}: {x!r:.80}.")
+        raise TypeError(
+            f"`{name}` must be an array, got {type(x).__name__}: {_SHORT.repr(x)}; convert it "
+            f"first with `jnp.asarray({name})`."
+        )
     if x.dtype == np.bool_:
         raise TypeError(f"`{name}` must have a numeric dtype, got {x.dtype}.")
     return x

@@ -8,12 +8,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.typing import ArrayLike
+from jax.lax import PrecisionLike
+from jax.sharding import PartitionSpec, Sharding
+from jax.typing import ArrayLike, DTypeLike
 
 from . import _grad, _policy, _strategies, _tune
 from ._checks import check_array, check_same_dtype, int_tuple
-from ._layout import conv_dimension_numbers
-from ._padding import pad_spatial, parse_padding
+from ._layout import DimensionNumbers, conv_dimension_numbers
+from ._padding import pad_spatial, parse_padding, transposed_pads
 from ._patches import from_channels_last, to_channels_last
 from ._plan import ConvPlan, friendly_plan, general_plan
 
@@ -105,6 +107,7 @@ def _general_plan(
     feature_group_count,
     batch_group_count,
     padding_mode,
+    **checks: Any,
 ) -> tuple[jax.Array, jax.Array, ConvPlan]:
     lhs = check_array("lhs", lhs)
     rhs = check_array("rhs", rhs)
@@ -124,6 +127,7 @@ def _general_plan(
         feature_group_count,
         batch_group_count,
         padding_mode,
+        **checks,
     )
     return lhs, rhs, plan
 
@@ -135,17 +139,17 @@ def conv_general_dilated(
     padding: str | Sequence[tuple[int, int]],
     lhs_dilation: Sequence[int] | None = None,
     rhs_dilation: Sequence[int] | None = None,
-    dimension_numbers: Any = None,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
     feature_group_count: int = 1,
     batch_group_count: int = 1,
-    precision: Any = None,
-    preferred_element_type: Any = None,
-    out_sharding: Any = None,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+    out_sharding: Sharding | PartitionSpec | None = None,
     *,
     padding_mode: str = "zeros",
     strategy: str = "auto",
 ) -> jax.Array:
-    """A drop-in for :func:`jax.lax.conv_general_dilated`, computed from lax primitives.
+    """A drop-in for `jax.lax.conv_general_dilated`, computed from lax primitives.
 
     The same arguments, defaults and results as lax (cross-correlation: the kernel is not
     flipped). Strides, padding and dilations are listed in the order of the kernel spec's
@@ -164,12 +168,12 @@ def conv_general_dilated(
         rhs_dilation: ``n`` ints, the kernel (atrous) dilation.
         dimension_numbers: ``None`` (``NCHW``/``OIHW``/``NCHW``), three layout strings such as
             ``("NHWC", "HWIO", "NHWC")`` — any permutation of the letters, the output's
-            may differ from the input's — or a :class:`DimensionNumbers`.
+            may differ from the input's — or a [`DimensionNumbers`][jaxconv.DimensionNumbers].
         feature_group_count: split the input features into this many groups, each
             convolved with its own slice of the output features.
         batch_group_count: split the batch into this many groups (as in the kernel
             gradient of a grouped convolution).
-        precision: as for :func:`jax.lax.dot_general`.
+        precision: as for `jax.lax.dot_general`.
         preferred_element_type: accumulation and output dtype.
         out_sharding: an optional sharding for the output (Flax's ``nnx.Conv`` passes it).
         padding_mode: ``'zeros'`` (lax's), or ``'reflect'``, ``'replicate'``, ``'circular'``
@@ -180,7 +184,7 @@ def conv_general_dilated(
         The output in the layout of ``dimension_numbers[2]``, by default
         ``(N // batch_group_count, O, *out_spatial)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> x, w = jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 3, 3))
         >>> jaxconv.conv_general_dilated(x, w, (1, 1), "VALID")[0, 0].tolist()
@@ -197,18 +201,19 @@ def conv_general_dilated(
         feature_group_count,
         batch_group_count,
         padding_mode,
+        empty_output="warn",  # lax returns the empty output; say why it is empty
     )
     return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy, out_sharding)
 
 
 def chosen_strategy(
-    lhs: Any,
-    rhs: Any,
+    lhs: ArrayLike | jax.ShapeDtypeStruct,
+    rhs: ArrayLike | jax.ShapeDtypeStruct,
     window_strides: Sequence[int],
-    padding: Any,
+    padding: str | Sequence[tuple[int, int]],
     lhs_dilation: Sequence[int] | None = None,
     rhs_dilation: Sequence[int] | None = None,
-    dimension_numbers: Any = None,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
     feature_group_count: int = 1,
     batch_group_count: int = 1,
     *,
@@ -218,8 +223,8 @@ def chosen_strategy(
     preferred_element_type: Any = None,
 ) -> str:
     """The strategy ``strategy='auto'`` (or ``'tune'``) runs for
-    :func:`conv_general_dilated` with these arguments (arrays or
-    :class:`jax.ShapeDtypeStruct`).
+    [`conv_general_dilated`][jaxconv.conv_general_dilated] with these arguments (arrays or
+    `jax.ShapeDtypeStruct`).
 
     For ``'tune'`` it is the choice cached for the default device, measured now if the
     cache has none (as the first program with this convolution would)."""
@@ -252,14 +257,14 @@ def conv(
     x: ArrayLike,
     w: ArrayLike,
     strides: int | Sequence[int] = 1,
-    padding: Any = "VALID",
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
     *,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
-    dimension_numbers: Any = None,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
     padding_mode: str = "zeros",
-    precision: Any = None,
-    preferred_element_type: Any = None,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
     strategy: str = "auto",
 ) -> jax.Array:
     """An N-d convolution (cross-correlation), channels-last by default.
@@ -271,24 +276,25 @@ def conv(
             ``I = C // groups``.
         strides: an int or one per spatial dim.
         padding: ``'VALID'``, ``'SAME'`` or ``'SAME_LOWER'`` (any case; see
-            :func:`conv_general_dilated`), an int (every side), one int per spatial dim
-            (symmetric) or one ``(low, high)`` pair per spatial dim.
+            [`conv_general_dilated`][jaxconv.conv_general_dilated]), an int (every side), one int
+            per spatial dim (symmetric) or one ``(low, high)`` pair per spatial dim.
         dilation: kernel dilation, an int or one per spatial dim.
         groups: feature groups; ``groups == C`` with ``I == 1`` is a depthwise convolution.
-        dimension_numbers: three layout strings or a :class:`DimensionNumbers`; strides,
-            padding and dilation follow the kernel layout's spatial order.
+        dimension_numbers: three layout strings or a [`DimensionNumbers`][jaxconv.DimensionNumbers];
+            strides, padding and dilation follow the kernel layout's spatial order.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``, with
             PyTorch's meaning (reflect needs every pad smaller than that input dim).
-        precision: as for :func:`jax.lax.dot_general`.
+        precision: as for `jax.lax.dot_general`.
         preferred_element_type: accumulation and output dtype.
         strategy: ``'auto'`` or a compute strategy's name.
 
     Returns:
         The output in the output layout, by default ``(N, *out_spatial, O)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
-        >>> jaxconv.conv(jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4)), padding="SAME").shape
+        >>> x, w = jnp.ones((1, 5, 5, 2)), jnp.ones((3, 3, 2, 4))
+        >>> jaxconv.conv(x, w, padding="SAME").shape
         (1, 5, 5, 4)
     """
     x = check_array("x", x)
@@ -304,35 +310,35 @@ def conv2d(
     x: ArrayLike,
     w: ArrayLike,
     strides: int | Sequence[int] = 1,
-    padding: Any = "VALID",
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
     *,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
-    dimension_numbers: Any = ("NHWC", "HWIO", "NHWC"),
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers = ("NHWC", "HWIO", "NHWC"),
     padding_mode: str = "zeros",
-    precision: Any = None,
-    preferred_element_type: Any = None,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
     strategy: str = "auto",
 ) -> jax.Array:
-    """A 2-d convolution: :func:`conv` for rank-4 input, ``NHWC``/``HWIO`` by default.
+    """A 2-d convolution: [`conv`][jaxconv.conv] for rank-4 input, ``NHWC``/``HWIO`` by default.
 
     Args:
         x: ``(N, H, W, C)`` by default.
         w: ``(kh, kw, C // groups, O)`` by default.
-        strides: as for :func:`conv`.
-        padding: as for :func:`conv`.
-        dilation: as for :func:`conv`.
-        groups: as for :func:`conv`.
+        strides: as for [`conv`][jaxconv.conv].
+        padding: as for [`conv`][jaxconv.conv].
+        dilation: as for [`conv`][jaxconv.conv].
+        groups: as for [`conv`][jaxconv.conv].
         dimension_numbers: three layout strings, default ``("NHWC", "HWIO", "NHWC")``.
-        padding_mode: as for :func:`conv`.
-        precision: as for :func:`conv`.
-        preferred_element_type: as for :func:`conv`.
-        strategy: as for :func:`conv`.
+        padding_mode: as for [`conv`][jaxconv.conv].
+        precision: as for [`conv`][jaxconv.conv].
+        preferred_element_type: as for [`conv`][jaxconv.conv].
+        strategy: as for [`conv`][jaxconv.conv].
 
     Returns:
         ``(N, H_out, W_out, O)`` by default.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> x = jnp.ones((1, 10, 10, 1)); w = jnp.ones((3, 3, 1, 32))
         >>> jaxconv.conv2d(x, w, strides=2, padding="SAME").shape
@@ -341,6 +347,130 @@ def conv2d(
     x = check_array("x", x)
     if x.ndim != 4:
         raise ValueError(f"conv2d needs a rank-4 `x`, got shape {x.shape}; use jaxconv.conv.")
+    return conv(
+        x,
+        w,
+        strides,
+        padding,
+        dilation=dilation,
+        groups=groups,
+        dimension_numbers=dimension_numbers,
+        padding_mode=padding_mode,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+        strategy=strategy,
+    )
+
+
+def conv1d(
+    x: ArrayLike,
+    w: ArrayLike,
+    strides: int | Sequence[int] = 1,
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
+    *,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers = ("NWC", "WIO", "NWC"),
+    padding_mode: str = "zeros",
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+    strategy: str = "auto",
+) -> jax.Array:
+    """A 1-d convolution: [`conv`][jaxconv.conv] for rank-3 input, ``NWC``/``WIO`` by default.
+
+    For PyTorch's ``Conv1d`` layouts pass ``dimension_numbers=("NCW", "OIW", "NCW")``.
+
+    Args:
+        x: ``(N, W, C)`` by default.
+        w: ``(kw, C // groups, O)`` by default.
+        strides: as for [`conv`][jaxconv.conv].
+        padding: as for [`conv`][jaxconv.conv].
+        dilation: as for [`conv`][jaxconv.conv].
+        groups: as for [`conv`][jaxconv.conv].
+        dimension_numbers: three layout strings, default ``("NWC", "WIO", "NWC")``.
+        padding_mode: as for [`conv`][jaxconv.conv].
+        precision: as for [`conv`][jaxconv.conv].
+        preferred_element_type: as for [`conv`][jaxconv.conv].
+        strategy: as for [`conv`][jaxconv.conv].
+
+    Returns:
+        ``(N, W_out, O)`` by default.
+
+    Examples:
+        >>> import jax.numpy as jnp, jaxconv
+        >>> x, w = jnp.ones((2, 16, 3)), jnp.ones((5, 3, 8))
+        >>> jaxconv.conv1d(x, w, padding="SAME").shape
+        (2, 16, 8)
+    """
+    args = (strides, padding, dilation, groups, dimension_numbers, padding_mode)
+    return _fixed_rank(1, x, w, *args, precision, preferred_element_type, strategy)
+
+
+def conv3d(
+    x: ArrayLike,
+    w: ArrayLike,
+    strides: int | Sequence[int] = 1,
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
+    *,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers = ("NDHWC", "DHWIO", "NDHWC"),
+    padding_mode: str = "zeros",
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+    strategy: str = "auto",
+) -> jax.Array:
+    """A 3-d convolution: [`conv`][jaxconv.conv] for rank-5 input, ``NDHWC``/``DHWIO`` by
+    default.
+
+    For PyTorch's ``Conv3d`` layouts pass ``dimension_numbers=("NCDHW", "OIDHW", "NCDHW")``.
+
+    Args:
+        x: ``(N, D, H, W, C)`` by default.
+        w: ``(kd, kh, kw, C // groups, O)`` by default.
+        strides: as for [`conv`][jaxconv.conv].
+        padding: as for [`conv`][jaxconv.conv].
+        dilation: as for [`conv`][jaxconv.conv].
+        groups: as for [`conv`][jaxconv.conv].
+        dimension_numbers: three layout strings, default ``("NDHWC", "DHWIO", "NDHWC")``.
+        padding_mode: as for [`conv`][jaxconv.conv].
+        precision: as for [`conv`][jaxconv.conv].
+        preferred_element_type: as for [`conv`][jaxconv.conv].
+        strategy: as for [`conv`][jaxconv.conv].
+
+    Returns:
+        ``(N, D_out, H_out, W_out, O)`` by default.
+
+    Examples:
+        >>> import jax.numpy as jnp, jaxconv
+        >>> x, w = jnp.ones((1, 4, 6, 6, 2)), jnp.ones((3, 3, 3, 2, 5))
+        >>> jaxconv.conv3d(x, w, strides=(1, 2, 2), padding="SAME").shape
+        (1, 4, 3, 3, 5)
+    """
+    args = (strides, padding, dilation, groups, dimension_numbers, padding_mode)
+    return _fixed_rank(3, x, w, *args, precision, preferred_element_type, strategy)
+
+
+def _fixed_rank(
+    n: int,
+    x: Any,
+    w: Any,
+    strides: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    dimension_numbers: Any,
+    padding_mode: str,
+    precision: Any,
+    preferred_element_type: Any,
+    strategy: str,
+) -> jax.Array:
+    """[`conv`][jaxconv.conv] for ``conv1d``/``conv3d``, after checking the input's rank."""
+    x = check_array("x", x)
+    if x.ndim != n + 2:
+        raise ValueError(
+            f"conv{n}d needs a rank-{n + 2} `x`, got shape {x.shape}; use jaxconv.conv."
+        )
     return conv(
         x,
         w,
@@ -373,9 +503,11 @@ def transpose_padding(
     strides: Sequence[int],
     rhs_dilation: Sequence[int],
     use_consistent_padding: bool,
+    output_padding: Any = None,
 ) -> Any:
-    """:func:`conv_transpose`'s ``padding`` as the padding of its dilated input (pairs), or
-    the pairs/ints as given when they already are (lax's convention)."""
+    """[`conv_transpose`][jaxconv.conv_transpose]'s ``padding`` as the padding of its dilated
+    input (pairs), or the pairs/ints as given when they already are (lax's convention).
+    ``output_padding`` (PyTorch's) adds rows at the end; it needs explicit pairs."""
     n = len(kernel)
     window = [(k - 1) * d + 1 for k, d in zip(kernel, rhs_dilation, strict=True)]
     if isinstance(padding, str):
@@ -385,10 +517,20 @@ def transpose_padding(
                 f"`padding` of conv_transpose must be 'SAME', 'VALID' or (low, high) pairs, got "
                 f"{padding!r}."
             )
+        if output_padding is not None:
+            raise ValueError(
+                f"`output_padding` needs explicit padding pairs (PyTorch's `padding`), got "
+                f"padding {padding!r}."
+            )
         return tuple(_transpose_pads(k, s, word) for k, s in zip(window, strides, strict=True))
-    if use_consistent_padding:
+    if use_consistent_padding or output_padding is not None:
         pairs = parse_padding(padding, n, allow_ints=False)
-        return tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pairs, strict=True))
+        extra = int_tuple("output_padding", output_padding or 0, n, minimum=0, broadcast=True)
+        if not use_consistent_padding:  # pads of the dilated input: back to the forward's
+            pairs = tuple(
+                (k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pairs, strict=True)
+            )
+        return transposed_pads(pairs, window, extra, strides, rhs_dilation)
     return padding
 
 
@@ -398,21 +540,28 @@ def conv_transpose(
     strides: Sequence[int],
     padding: str | Sequence[tuple[int, int]],
     rhs_dilation: Sequence[int] | None = None,
-    dimension_numbers: Any = None,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
     transpose_kernel: bool = False,
-    precision: Any = None,
-    preferred_element_type: Any = None,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
     *,
     use_consistent_padding: bool = False,
+    output_padding: int | Sequence[int] | None = None,
     strategy: str = "auto",
 ) -> jax.Array:
-    """A transposed (fractionally strided) convolution with :func:`jax.lax.conv_transpose`'s
+    """A transposed (fractionally strided) convolution with `jax.lax.conv_transpose`'s
     semantics.
 
     The input is dilated by ``strides`` and convolved with stride 1. ``'SAME'`` gives
     ``out = in * stride``; ``'VALID'`` gives ``out = in * stride + max(k_eff - stride, 0)``;
     explicit pairs pad the dilated input directly (or, with ``use_consistent_padding``,
-    are the padding of the forward convolution this one transposes, as in PyTorch).
+    are the padding of the forward convolution this one transposes, as in PyTorch:
+    ``out = (in - 1) * stride - lo - hi + k_eff + output_padding``).
+
+    PyTorch's ``ConvTranspose2d(C, O, k, stride=s, padding=p, output_padding=op)`` with
+    ``weight`` ``(C, O, kh, kw)`` is ``conv_transpose(x, weight, (s, s), ((p, p), (p, p)),
+    dimension_numbers=("NCHW", "OIHW", "NCHW"), transpose_kernel=True,
+    use_consistent_padding=True, output_padding=op)``.
 
     Args:
         lhs: input; by default channels-last ``(N, *spatial, C)``.
@@ -424,18 +573,22 @@ def conv_transpose(
         rhs_dilation: ``n`` ints, kernel dilation.
         dimension_numbers: three layout strings; default channels-last (``NHWC``/``HWIO``).
         transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
-        precision: as for :func:`conv_general_dilated`.
-        preferred_element_type: as for :func:`conv_general_dilated`.
-        use_consistent_padding: interpret pairs as the forward convolution's padding.
+        precision: as for [`conv_general_dilated`][jaxconv.conv_general_dilated].
+        preferred_element_type: as for [`conv_general_dilated`][jaxconv.conv_general_dilated].
+        use_consistent_padding: interpret pairs as the forward convolution's padding
+            (PyTorch's ``padding``).
+        output_padding: an int or one per spatial dim, added to the high side of the
+            output (PyTorch's ``output_padding``; each smaller than the stride or the
+            dilation); only with explicit padding pairs.
         strategy: ``'auto'`` or a compute strategy's name.
 
     Returns:
         The output in the output layout, by default ``(N, *out_spatial, O)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
-        >>> jaxconv.conv_transpose(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5)), (2, 2),
-        ...                        "SAME").shape
+        >>> x, w = jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5))
+        >>> jaxconv.conv_transpose(x, w, (2, 2), "SAME").shape
         (1, 8, 8, 5)
     """
     lhs = check_array("lhs", lhs)
@@ -449,11 +602,13 @@ def conv_transpose(
     strides = int_tuple("strides", strides, n)
     rhs_dilation = int_tuple("rhs_dilation", rhs_dilation, n)
     kernel = [rhs.shape[a] for a in dn.rhs_spec[2:]]
-    pads = transpose_padding(padding, kernel, strides, rhs_dilation, use_consistent_padding)
+    pads = transpose_padding(
+        padding, kernel, strides, rhs_dilation, use_consistent_padding, output_padding
+    )
     if transpose_kernel:
         rhs = jnp.flip(jnp.asarray(rhs), axis=dn.rhs_spec[2:])
         rhs = jnp.swapaxes(rhs, dn.rhs_spec[0], dn.rhs_spec[1])
     lhs, rhs, plan = _general_plan(
-        lhs, rhs, (1,) * n, pads, strides, rhs_dilation, dn, 1, 1, "zeros"
+        lhs, rhs, (1,) * n, pads, strides, rhs_dilation, dn, 1, 1, "zeros", diagnose=False
     )
     return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy)

@@ -1,20 +1,20 @@
 """Explain one output element of a convolution: the window, the weights and the arithmetic.
 
 Three forms, one per convolution jaxconv computes, each taking that function's arguments
-plus an index into the output and returning an :class:`Explanation`:
+plus an index into the output and returning an [`Explanation`][jaxconv.Explanation]:
 
-- :func:`explain` — :func:`jaxconv.conv`'s arguments (and a layer: ``explain(layer, x,
-  index)``, see :mod:`jaxconv._explain_layers`);
-- :func:`explain_conv_general_dilated` — lax's full argument set, input dilation and batch
+- ``explain`` — ``jaxconv.conv``'s arguments (and a layer: ``explain(layer, x, index)``,
+  see ``jaxconv._explain_layers``);
+- ``explain_conv_general_dilated`` — lax's full argument set, input dilation and batch
   groups included;
-- :func:`explain_conv_transpose` — :func:`jaxconv.conv_transpose`'s, PyTorch's padding
-  convention included.
+- ``explain_conv_transpose`` — ``jaxconv.conv_transpose``'s, PyTorch's padding convention
+  included.
 
 An explanation holds the input values the kernel meets (padding and the zeros inserted by
 input dilation included), the kernel taps they meet (after any flip or transpose), the
 coordinates both were read from, the value, and a plain-numpy expression over the user's
 own arrays that evaluates to the same number. Everything runs in numpy on concrete arrays,
-from the same checked :class:`~jaxconv._plan.ConvPlan` the convolutions use; it never calls
+from the same checked `ConvPlan` the convolutions use; it never calls
 a compute strategy.
 """
 
@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-from jax.typing import ArrayLike
+from jax.lax import PrecisionLike
+from jax.typing import ArrayLike, DTypeLike
 
 from ._checks import check_array, check_same_dtype, int_tuple
 from ._conv import transpose_padding
@@ -46,7 +47,7 @@ X, PADDING, HOLE = 0, 1, 2
 
 
 class TransposeArgs(NamedTuple):
-    """The arguments of the :func:`jaxconv.conv_transpose` an explanation explains.
+    """The arguments of the ``jaxconv.conv_transpose`` an explanation explains.
 
     Attributes:
         strides: the upsampling factors, one per spatial dim (the input dilation of the
@@ -71,19 +72,19 @@ class Explanation:
 
     ``patch`` and ``weights`` have the same shape: the kernel's shape without its ``O``
     axis, in the kernel's own axis order (``(kh, kw, I)`` for ``HWIO``, ``(I, kh, kw)`` for
-    ``OIHW``; :attr:`patch_layout` names the axes). ``np.sum(patch * weights)``, plus
-    :attr:`bias` when there is one, is :attr:`value`.
+    ``OIHW``; `patch_layout` names the axes). ``np.sum(patch * weights)``, plus
+    `bias` when there is one, is `value`.
 
     For a transposed convolution (or any input dilation) the patch is a window of the
     *dilated* input: most of its positions are zeros inserted between input elements
-    (:attr:`tap_kinds` ``== HOLE``), and the weights are the taps of the kernel as the
+    (`tap_kinds` ``== HOLE``), and the weights are the taps of the kernel as the
     equivalent stride-1 convolution applies it (flipped, with ``I``/``O`` swapped, when
-    ``transpose_kernel=True``); :attr:`weight_indices` says where each came from in ``w``.
+    ``transpose_kernel=True``); `weight_indices` says where each came from in ``w``.
 
     Attributes:
         index: the output element, in the output layout.
         value: the output at ``index``, a numpy scalar of the output dtype: the sum of the
-            products, plus :attr:`bias` for a layer or a call given ``bias=``.
+            products, plus `bias` for a layer or a call given ``bias=``.
         patch: the input values the kernel meets, padded values included (zeros, or the
             reflected, replicated or wrapped input values), and inserted zeros.
         weights: the kernel taps each patch value meets: for a plain convolution ``w`` with
@@ -93,7 +94,7 @@ class Explanation:
             ``None`` where the position is padding or an inserted zero.
         numpy_expression: plain numpy over ``x`` and ``w`` (and ``b``, the bias) in their
             own layouts that evaluates to ``value``, e.g.
-            ``np.sum(x[0, 0:3, 0:3, :] * w[:, :, :, 0])``; :attr:`arrays` maps the names
+            ``np.sum(x[0, 0:3, 0:3, :] * w[:, :, :, 0])``; `arrays` maps the names
             to the arrays.
         patch_layout: one letter per axis of ``patch`` and ``weights`` (the kernel layout
             without ``O``, with the input feature axis called ``I``).
@@ -111,12 +112,12 @@ class Explanation:
             itself, ``1`` padding, ``2`` a zero inserted by input dilation.
         bias: the bias term added to the sum (a numpy scalar), or ``None``.
         in_batch: the batch element of ``x`` read (``batch`` unless batch groups).
-        transpose: the :class:`TransposeArgs` of a transposed convolution, else ``None``.
+        transpose: the `TransposeArgs` of a transposed convolution, else ``None``.
         layer: a description of the layer explained (its class, where ``w`` and ``b`` come
             from), or ``None`` for a function.
-        arrays: the arrays :attr:`numpy_expression` names (``x``, ``w``, ``b``, ``m`` for a
+        arrays: the arrays `numpy_expression` names (``x``, ``w``, ``b``, ``m`` for a
             layer's mask): ``eval(e.numpy_expression, {"np": np, **e.arrays})``.
-        bias_name: the bias term as :attr:`numpy_expression` writes it (``"b[3]"``; a locally
+        bias_name: the bias term as `numpy_expression` writes it (``"b[3]"``; a locally
             connected layer's bias is indexed by position too), or ``None``.
         form: what was explained: ``"conv"``, ``"conv_general_dilated"``,
             ``"conv_transpose"`` or ``"conv_local"`` (a locally connected layer).
@@ -152,7 +153,7 @@ class Explanation:
         return self.patch.astype(acc) * self.weights.astype(acc)
 
     def _kinds(self) -> np.ndarray:
-        """:attr:`tap_kinds`, derived from :attr:`input_indices` when not stored."""
+        """`tap_kinds`, derived from `input_indices` when not stored."""
         if self.tap_kinds is not None:
             return self.tap_kinds
         none = np.vectorize(lambda t: t is None, otypes=[bool])(self.input_indices)
@@ -161,7 +162,7 @@ class Explanation:
     def plot(self, path: Any = None, **kwargs: Any) -> Any:
         """Draw this explanation with matplotlib (Agg backend): the input plane(s) with
         the window on them, the kernel taps, the products and their sum; for a transposed
-        convolution also the scatter view. See :func:`jaxconv._explain_plot.plot`.
+        convolution also the scatter view. See `jaxconv._explain_plot.plot`.
 
         Args:
             path: if given, the PNG is written there.
@@ -498,26 +499,26 @@ def explain(
     w: ArrayLike,
     index: Sequence[int],
     strides: int | Sequence[int] = 1,
-    padding: Any = "VALID",
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
     *,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
-    dimension_numbers: Any = None,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
     padding_mode: str = "zeros",
-    precision: Any = None,
-    preferred_element_type: Any = None,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
     strategy: str = "auto",
     bias: ArrayLike | None = None,
     variables: Any = None,
 ) -> Explanation:
     """Explain the output element ``index`` of ``jaxconv.conv(x, w, ...)``, or of a layer.
 
-    Takes :func:`jaxconv.conv`'s arguments with the same meaning and defaults: channels-last
-    of ``x``'s rank (``(N, H, W, C)`` with kernel ``(kh, kw, C // groups, O)`` for 2-d) unless
-    ``dimension_numbers`` says otherwise; strides, padding and dilation in the kernel
+    Takes [`jaxconv.conv`][jaxconv.conv]'s arguments with the same meaning and defaults:
+    channels-last of ``x``'s rank (``(N, H, W, C)`` with kernel ``(kh, kw, C // groups, O)`` for
+    2-d) unless ``dimension_numbers`` says otherwise; strides, padding and dilation in the kernel
     layout's spatial order; ``padding`` ``'VALID'``, ``'SAME'`` (odd padding at the end),
-    ``'SAME_LOWER'``, ints or ``(low, high)`` pairs; ``padding_mode`` ``'zeros'``,
-    ``'reflect'``, ``'replicate'`` or ``'circular'``.
+    ``'SAME_LOWER'``, ints or ``(low, high)`` pairs; ``padding_mode`` ``'zeros'``, ``'reflect'``,
+    ``'replicate'`` or ``'circular'``.
 
     **A layer**: ``explain(layer, x, index)`` explains ``layer(x)[index]`` for
     ``jaxconv.nnx.Conv``, ``ConvTranspose`` and ``ConvLocal``, ``flax.nnx.Conv`` and
@@ -532,16 +533,16 @@ def explain(
         w: the kernel, of ``x``'s dtype and rank — or the input, when ``x`` is a layer.
         index: the output element, one int per output axis in the *output* layout (for
             ``NHWC``, ``(n, h, w, c)``); negative ints count from the end, as in numpy.
-        strides: an int or one per spatial dim, as for :func:`jaxconv.conv`.
+        strides: an int or one per spatial dim, as for [`jaxconv.conv`][jaxconv.conv].
         padding: ``'VALID'``, ``'SAME'``, ``'SAME_LOWER'``, ints or ``(low, high)`` pairs.
         dilation: kernel dilation, an int or one per spatial dim.
         groups: feature groups (``groups == C`` with ``I == 1`` is depthwise).
-        dimension_numbers: three layout strings or a :class:`DimensionNumbers`; default
-            channels-last of ``x``'s rank.
+        dimension_numbers: three layout strings or a [`DimensionNumbers`][jaxconv.DimensionNumbers];
+            default channels-last of ``x``'s rank.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
-        precision: accepted so that :func:`jaxconv.conv`'s keywords pass through; the
+        precision: accepted so that [`jaxconv.conv`][jaxconv.conv]'s keywords pass through; the
             explanation is exact arithmetic and does not depend on it.
-        preferred_element_type: the dtype of :attr:`Explanation.value` (default ``x``'s).
+        preferred_element_type: the dtype of `Explanation.value` (default ``x``'s).
         strategy: accepted and ignored, as ``precision``.
         bias: optional ``(O,)`` bias added to the convolution (as a layer does): it becomes
             a term of its own, ``+ b[o]``, and is included in the value.
@@ -549,16 +550,16 @@ def explain(
             only with a layer.
 
     Returns:
-        An :class:`Explanation`; ``print`` it for the arithmetic laid out, ``.plot()`` it
-        for a picture.
+        An [`Explanation`][jaxconv.Explanation]; ``print`` it for the arithmetic laid out,
+        ``.plot()`` it for a picture.
 
     Raises:
         IndexError: ``index`` lies outside the output.
         ValueError: ``index`` has the wrong length, or the arguments do not fit (as for
-            :func:`jaxconv.conv`).
+            [`jaxconv.conv`][jaxconv.conv]).
         TypeError: ``index`` is not a sequence of ints, or an argument of the wrong kind.
 
-    Example:
+    Examples:
         >>> import numpy as np, jaxconv
         >>> x = np.arange(16.0).reshape(1, 4, 4, 1)          # NHWC
         >>> w = np.ones((3, 3, 1, 2))                        # HWIO
@@ -629,8 +630,8 @@ def explain_conv_general_dilated(
 ) -> Explanation:
     """Explain the output element ``index`` of ``jaxconv.conv_general_dilated(lhs, rhs, ...)``.
 
-    The arguments of :func:`jaxconv.conv_general_dilated` (and of
-    :func:`jax.lax.conv_general_dilated`), with the output ``index`` after the two arrays:
+    The arguments of [`jaxconv.conv_general_dilated`][jaxconv.conv_general_dilated] (and of
+    `jax.lax.conv_general_dilated`), with the output ``index`` after the two arrays:
     lax's default layouts (``NCHW``/``OIHW``/``NCHW``), input dilation (``lhs_dilation``:
     ``d - 1`` zeros inserted between input elements, as in a transposed convolution) and
     ``batch_group_count`` included. The numpy expression of an input-dilated convolution
@@ -646,7 +647,8 @@ def explain_conv_general_dilated(
             (pairs only with ``lhs_dilation``).
         lhs_dilation: ``n`` ints, input dilation.
         rhs_dilation: ``n`` ints, kernel dilation.
-        dimension_numbers: ``None``, three layout strings or a :class:`DimensionNumbers`.
+        dimension_numbers: ``None``, three layout strings or a
+            [`DimensionNumbers`][jaxconv.DimensionNumbers].
         feature_group_count: feature groups.
         batch_group_count: batch groups: output feature ``o`` of group
             ``g = o // (O // batch_group_count)`` reads batch element
@@ -658,12 +660,12 @@ def explain_conv_general_dilated(
         strategy: accepted and ignored.
 
     Returns:
-        An :class:`Explanation`.
+        An [`Explanation`][jaxconv.Explanation].
 
     Raises:
-        IndexError, ValueError, TypeError: as :func:`explain`.
+        IndexError, ValueError, TypeError: as [`explain`][jaxconv.explain].
 
-    Example:
+    Examples:
         >>> import numpy as np, jaxconv
         >>> x = np.arange(1.0, 4.0).reshape(1, 1, 3)        # NCW: 1, 2, 3
         >>> w = np.array([[[1.0, 10.0, 100.0]]])            # OIW
@@ -718,9 +720,10 @@ def explain_conv_transpose(
 ) -> Explanation:
     """Explain the output element ``index`` of ``jaxconv.conv_transpose(lhs, rhs, ...)``.
 
-    The arguments of :func:`jaxconv.conv_transpose` (``jax.lax.conv_transpose``'s), with the
-    output ``index`` after the two arrays. A transposed convolution is a stride-1
-    convolution of the input dilated by ``strides`` (``s - 1`` zeros between neighbours)
+    The arguments of [`jaxconv.conv_transpose`][jaxconv.conv_transpose]
+    (``jax.lax.conv_transpose``'s), with the output ``index`` after the two arrays. A
+    transposed convolution is a stride-1 convolution of the input dilated by ``strides``
+    (``s - 1`` zeros between neighbours)
     and padded; the explanation shows that window (most of it inserted zeros), the kernel
     taps that meet input elements — flipped, with ``I``/``O`` swapped, when
     ``transpose_kernel=True`` — and a numpy expression over the user's ``x`` and ``w``
@@ -752,13 +755,13 @@ def explain_conv_transpose(
         strategy: accepted and ignored.
 
     Returns:
-        An :class:`Explanation` whose :attr:`~Explanation.transpose` holds the arguments;
+        An [`Explanation`][jaxconv.Explanation] whose `transpose` holds the arguments;
         its ``plan`` is the equivalent stride-1 convolution of the dilated input.
 
     Raises:
-        IndexError, ValueError, TypeError: as :func:`explain`.
+        IndexError, ValueError, TypeError: as [`explain`][jaxconv.explain].
 
-    Example:
+    Examples:
         >>> import numpy as np, jaxconv
         >>> x = np.array([1.0, 2.0, 3.0], np.float32).reshape(1, 3, 1)     # NWC
         >>> w = np.array([1.0, 10.0, 100.0], np.float32).reshape(3, 1, 1)  # WIO
@@ -800,7 +803,7 @@ def transpose_plan(
     use_consistent_padding: bool,
     names: tuple[str, str] = ("lhs", "rhs"),
 ) -> tuple[ConvPlan, TransposeArgs]:
-    """The stride-1 convolution of the dilated input that :func:`jaxconv.conv_transpose`
+    """The stride-1 convolution of the dilated input that ``jaxconv.conv_transpose``
     computes, and its arguments as given."""
     n = dn.num_spatial
     strides = int_tuple("strides", strides, n, broadcast=True)
@@ -878,7 +881,7 @@ def read_positions(plan: ConvPlan, j: int, at: np.ndarray) -> tuple[np.ndarray, 
 
     Returns:
         ``(src, kind, grid)``: per position the input coordinate read (padding values
-        included) or -1 for a zero; :data:`X`, :data:`PADDING` or :data:`HOLE`; and the
+        included) or -1 for a zero; `X`, `PADDING` or `HOLE`; and the
         coordinate in the mode-padded, undilated input, or -1.
     """
     mode = plan.padding_mode
@@ -910,7 +913,7 @@ def _kind_rank(src: np.ndarray, kind: np.ndarray) -> np.ndarray:
 
 
 def combine_kinds(srcs: Sequence[np.ndarray], kinds: Sequence[np.ndarray]) -> np.ndarray:
-    """The kind of positions given per dim (broadcast together): see :data:`_RANK_KIND`."""
+    """The kind of positions given per dim (broadcast together): see `_RANK_KIND`."""
     rank = np.zeros((), np.int8)
     for s, k in zip(srcs, kinds, strict=True):
         rank = np.maximum(rank, _kind_rank(s, k))
@@ -966,8 +969,8 @@ def explain_plan(
         batch_shape: the user's batch axes where ``xn`` folded them (``()``: the user's
             input had no batch axis); ``None``: ``xn`` is the user's input.
         out_index: the index to report (in the user's output shape), default ``index``.
-        x_user: the user's input (default ``xn``), for :attr:`Explanation.arrays`.
-        form: :attr:`Explanation.form` (default from ``kernel`` and ``transpose``).
+        x_user: the user's input (default ``xn``), for `Explanation.arrays`.
+        form: `Explanation.form` (default from ``kernel`` and ``transpose``).
     """
     if form is None:
         form = "conv_local" if kernel == "local" else "conv_transpose" if transpose else "conv"

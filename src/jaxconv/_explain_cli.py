@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 from typing import Any
 
 _MODES = ("zeros", "reflect", "replicate", "circular")
@@ -46,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--index",
         help="the output element in the output layout, e.g. 0,2,2,0 (default: the centre, "
         "batch 0, feature 0)",
+    )
+    parser.add_argument(
+        "--guess",
+        action="store_true",
+        help="say which layouts the input and kernel shapes fit (input NHWC/NCHW, kernel "
+        "HWIO/OIHW/IOHW, Theano's flipped kernels) and how to ask for them; needs "
+        "--input-shape and --kernel-shape (or --x and --w)",
     )
     parser.add_argument(
         "--keras-example",
@@ -94,13 +102,17 @@ def _add_form_arguments(parser: argparse.ArgumentParser) -> None:
     form.add_argument("--png", metavar="FILE", help="also draw the explanation into a PNG file")
 
 
+class _UsageError(Exception):
+    """A bad command line: reported as one line on stderr, exit status 2."""
+
+
 def _ints(name: str, text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
         return tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
     except ValueError:
-        raise SystemExit(f"error: --{name} must be comma-separated ints, got {text!r}") from None
+        raise _UsageError(f"--{name} must be comma-separated ints, got {text!r}") from None
 
 
 def _int_or_ints(name: str, text: str) -> Any:
@@ -114,8 +126,8 @@ def _padding(text: str) -> Any:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise SystemExit(
-            f"error: --padding must be VALID, SAME, SAME_LOWER, ints or pairs, got {text!r}"
+        raise _UsageError(
+            f"--padding must be VALID, SAME, SAME_LOWER, ints or pairs, got {text!r}"
         ) from None
     return value
 
@@ -139,7 +151,30 @@ def _shape(layout: str, sizes: dict[str, int], default: int) -> tuple[int, ...]:
     return tuple(sizes.get(c, default) for c in layout)
 
 
+def _load(name: str, path: str | None, np: Any) -> Any:
+    if path is None:
+        return None
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as e:
+        raise _UsageError(f"--{name}: cannot read {path!r} as a .npy file: {e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    """Run ``explain``; the exit status: 0 when jaxconv agrees with the float64 reference, 1
+    when not, 2 for a bad command line or arguments that do not fit (one line on stderr)."""
+    try:
+        return _run(args)
+    except (_UsageError, ValueError, TypeError, IndexError) as e:
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        message = lines[0]
+        if any(line.startswith("Layouts assumed") for line in lines):
+            message += " (--guess lists the layouts these shapes fit)"
+        print(f"explain: {message}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     if args.keras_example:
@@ -148,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
     import jaxconv
 
     rng = np.random.default_rng(args.seed)
-    x = np.load(args.x) if args.x else None
-    w = np.load(args.w) if args.w else None
+    x = _load("x", args.x, np)
+    w = _load("w", args.w, np)
+    if args.guess:
+        return _guess(args, x, w, jaxconv)
     in_shape = _ints("input-shape", args.input_shape)
     ndim = x.ndim if x is not None else len(in_shape) if in_shape else None
     if ndim is None and w is not None:
@@ -204,9 +241,29 @@ def run(args: argparse.Namespace) -> int:
     print(e)
     print()
     got = y[e.index] + (0 if b is None else b[e.out_feature])
+    at = f"out[{', '.join(map(str, e.index))}]"
     ok = np.isclose(got, e.value, rtol=1e-4, atol=1e-5)
-    print(f"jaxconv.conv gives out[{', '.join(map(str, e.index))}] = {got:.7g}", end="")
+    print(f"jaxconv.conv gives {at} = {got:.7g}", end="")
     print((" with the bias" if b is not None else "") + (" (agrees)" if ok else " (MISMATCH)"))
+    if args.padding_mode == "zeros" and np.issubdtype(x.dtype, np.floating):
+        # lax's answer too, judged like jaxconv's against the float64 sum above: where they
+        # differ it is XLA's convolution that is wrong (openxla/xla#48713), not jaxconv.
+        from jax import lax
+
+        p = e.plan
+        y_lax = lax.conv_general_dilated(
+            x, w, p.strides, p.pads, rhs_dilation=p.rhs_dilation, dimension_numbers=layouts,
+            feature_group_count=g, precision=lax.Precision.HIGHEST,
+        )  # fmt: skip
+        value = np.asarray(y_lax)[e.index] + (0 if b is None else b[e.out_feature])
+        print(f"lax.conv_general_dilated gives {at} = {value:.7g}", end="")
+        if np.isclose(value, e.value, rtol=1e-4, atol=1e-5):
+            print(" (agrees)")
+        else:
+            print(
+                ": lax disagrees with the float64 reference here (the sum above); XLA's own "
+                "convolution is known to be wrong for some paddings (openxla/xla#48713)"
+            )
     _png(args, e)
     return 0 if ok else 1
 
@@ -270,6 +327,35 @@ def _run_form(args, np, x, w, b, layouts, x_note, w_note) -> int:
 def _per_dim(name: str, text: str, n: int) -> tuple[int, ...]:
     vals = _ints(name, text) or (1,)
     return vals * n if len(vals) == 1 else vals
+
+
+def _guess(args: argparse.Namespace, x: Any, w: Any, jaxconv: Any) -> int:
+    """``--guess``: the readings of the two shapes that fit, and how to ask for each."""
+    x_shape = x.shape if x is not None else _ints("input-shape", args.input_shape)
+    w_shape = w.shape if w is not None else _ints("kernel-shape", args.kernel_shape)
+    if not x_shape or not w_shape:
+        raise _UsageError("--guess needs --input-shape and --kernel-shape (or --x and --w)")
+    assumed = _layouts(args, len(x_shape))
+    strides = _int_or_ints("strides", args.strides)
+    padding = _padding(args.padding)
+    dilation = _int_or_ints("dilation", args.dilation)
+    guesses = jaxconv.guess_layouts(
+        x_shape, w_shape, strides=strides, padding=padding, dilation=dilation,
+        groups=args.groups, assumed=assumed,
+    )  # fmt: skip
+    print(f"input shape {tuple(x_shape)}, kernel shape {tuple(w_shape)}; strides {args.strides}, "
+          f"padding {args.padding}, dilation {args.dilation}, groups {args.groups}.")  # fmt: skip
+    print(f"Layouts assumed: input {assumed[0]!r}, kernel {assumed[1]!r}, output {assumed[2]!r}.")
+    if not guesses:
+        print("No common reading fits (input NHWC/NCHW, kernel HWIO/OIHW/IOHW).")
+        return 1
+    print("Readings that fit, likeliest first:")
+    for k, guess in enumerate(guesses, 1):
+        lhs, rhs, _ = guess.dimension_numbers
+        print(f"{k}. {guess}")
+        if not guess.flip:
+            print(f"    here: --layout {lhs} --kernel-layout {rhs}")
+    return 0
 
 
 def _true_convolution_valid(image, kernel, np):

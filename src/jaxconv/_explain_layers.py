@@ -139,7 +139,7 @@ def _out_dtype(layer: Any, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray |
 
 
 def explain_layer(layer: Any, x: Any, index: Any, variables: Any = None) -> Explanation:
-    """:func:`jaxconv.explain`'s layer form: ``layer(x)[index]`` taken apart."""
+    """[`jaxconv.explain`][jaxconv.explain]'s layer form: ``layer(x)[index]`` taken apart."""
     kind = _kind(layer)
     kernel, bias, w_name, b_name = _params(layer, variables)
     xu = _concrete("x", x)

@@ -1,4 +1,4 @@
-"""Draw an :class:`~jaxconv.Explanation`: the window on the input, the taps, the products.
+"""Draw an [`Explanation`][jaxconv.Explanation]: the window on the input, the taps, the products.
 
 matplotlib is imported here only, when a picture is asked for; figures are drawn on the Agg
 canvas (no pyplot, no display needed). One row per input feature shown (the largest

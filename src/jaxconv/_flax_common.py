@@ -13,9 +13,11 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _doctor
 from ._layout import DimensionNumbers, channels_last, conv_dimension_numbers, convert_kernel
 from ._padding import (
     Pads,
@@ -23,8 +25,10 @@ from ._padding import (
     check_padding_mode,
     pad_spatial,
     same_pads,
+    transposed_pads,
 )
 from ._patches import from_channels_last, to_channels_last
+from ._plan import general_plan
 
 FLAX_PADDING_WORDS = ("SAME", "VALID", "SAME_LOWER", "CIRCULAR", "REFLECT", "CAUSAL")
 
@@ -333,16 +337,32 @@ def foreign_kernel(
     return convert_kernel(kernel, src, layouts.rhs, flip=flip), sizes
 
 
-def check_bias(bias: Any, out_features: int) -> jnp.ndarray | None:
+def check_bias(
+    bias: Any, out_features: int, other_features: int | None = None, hint: str = ""
+) -> jnp.ndarray | None:
+    """``bias`` as an array of shape ``(out_features,)``. When it has ``other_features``
+    instead (the kernel's other feature axis), the error adds ``hint``: the flag that reads
+    the kernel the other way round."""
     if bias is None:
         return None
     bias = jnp.asarray(bias)
     if bias.shape != (out_features,):
-        raise ValueError(
+        message = (
             f"`bias` must have shape ({out_features},) to match the kernel's output features, "
             f"got {bias.shape}."
         )
+        if hint and bias.shape == (other_features,):
+            message += " " + hint
+        raise ValueError(message)
     return bias
+
+
+TORCH_TRANSPOSED_HINT = (
+    "It fits the kernel's other feature axis: PyTorch's ConvTranspose weight is "
+    "(in, out, *kernel_size), the kernel of the forward convolution it transposes. Pass "
+    "`transpose_kernel=True` (`ConvTranspose.from_kernel(..., layout='pytorch')` sets it, and "
+    "reads `padding` and `output_padding` as PyTorch does)."
+)
 
 
 def check_mask(mask: Any, kernel_shape: Sequence[int]) -> None:
@@ -506,12 +526,84 @@ def conv_config(
     return ConvConfig(layouts, ks, strides, input_dilation, kernel_dilation, pads, mode, groups)
 
 
-def check_features(x: jnp.ndarray, layouts: Layouts, expected: int, what: str) -> None:
+def check_features(
+    x: jnp.ndarray,
+    layouts: Layouts,
+    expected: int,
+    what: str,
+    out_shape: Callable[[Layouts], tuple[int, ...] | None] | None = None,
+) -> None:
+    """``inputs`` has ``expected`` features on its ``C`` axis, else a ValueError with the
+    layout doctor's advice: the input layouts under which it would have (``out_shape``
+    gives the output's shape under another layout, None where that does not fit)."""
     got = x.shape[layouts.dn.lhs_spec[1]]
     if got != expected:
-        raise ValueError(
+        message = (
             f"`inputs` of shape {x.shape} (layout {layouts.lhs!r}) has {got} features on its "
             f"'C' axis, but {what} expects {expected}."
+        )
+        raise ValueError(f"{message}\n{module_advice(x.shape, layouts, expected, out_shape)}")
+
+
+def module_advice(
+    x_shape: Sequence[int],
+    layouts: Layouts,
+    expected: int,
+    out_shape: Callable[[Layouts], tuple[int, ...] | None] | None,
+) -> str:
+    """The layout doctor for a module, which owns its kernel: the input layouts that fit."""
+
+    def fits(strings: tuple[str, str, str]) -> tuple[int, ...] | None:
+        lay = parse_layouts(strings, len(x_shape) - 2)
+        if x_shape[lay.dn.lhs_spec[1]] != expected or out_shape is None:
+            return None
+        return out_shape(lay)
+
+    assumed = (layouts.lhs, layouts.rhs, layouts.out)
+    guesses = _doctor.readings(x_shape, (), assumed, fits, kernels=False, module=True)
+    return _doctor.advice(assumed, guesses, ("inputs", "kernel"), kernels=False)
+
+
+def conv_out_shape(x_shape: Sequence[int], kernel_shape: Sequence[int], cfg: ConvConfig):
+    """``lay -> `` the output shape of ``cfg``'s convolution with layouts ``lay`` (None where
+    the shapes do not fit or the output would be empty)."""
+
+    def out_shape(lay: Layouts) -> tuple[int, ...] | None:
+        try:
+            plan = general_plan(
+                x_shape, kernel_shape, cfg.strides, cfg.padding, cfg.input_dilation,
+                cfg.kernel_dilation, (lay.lhs, lay.rhs, lay.out), cfg.feature_group_count, 1,
+                "zeros", diagnose=False,
+            )  # fmt: skip
+        except (TypeError, ValueError):
+            return None
+        return None if _doctor.empty_dims(plan.in_spatial, plan.out_spatial) else plan.out_shape
+
+    return out_shape
+
+
+def check_window(x: jnp.ndarray, kernel: jnp.ndarray, cfg: ConvConfig) -> None:
+    """A ValueError, with the layout doctor's advice, when the module's window is larger than
+    the padded input so that the output would be empty (an empty batch is fine)."""
+    lay = cfg.layouts
+    try:
+        plan = general_plan(
+            x.shape, kernel.shape, cfg.strides, cfg.padding, cfg.input_dilation,
+            cfg.kernel_dilation, (lay.lhs, lay.rhs, lay.out), cfg.feature_group_count, 1,
+            "zeros", diagnose=False,
+        )  # fmt: skip
+    except (TypeError, ValueError):
+        return  # not for this check to say: the convolution function will (lax may accept it)
+    dims = _doctor.empty_dims(plan.in_spatial, plan.out_spatial)
+    if dims:
+        j = dims[0]
+        letter = lay.spatial[j]
+        expected = kernel.shape[lay.rhs.index("I")] * cfg.feature_group_count
+        raise ValueError(
+            f"`inputs` of shape {x.shape} (layout {lay.lhs!r}) is {plan.in_spatial[j]} long on "
+            f"its {letter!r} axis, less than the module's window of {cfg.window[j]} there "
+            f"(padding {plan.pads[j]}): the output would be empty, shape {plan.out_shape}.\n"
+            + module_advice(x.shape, lay, expected, conv_out_shape(x.shape, kernel.shape, cfg))
         )
 
 
@@ -534,7 +626,9 @@ def apply_conv(
     lay = cfg.layouts
     x, batch = fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
     i_size = kernel.shape[lay.rhs.index("I")]
-    check_features(x, lay, i_size * cfg.feature_group_count, "the kernel")
+    out_shape = conv_out_shape(x.shape, kernel.shape, cfg)
+    check_features(x, lay, i_size * cfg.feature_group_count, "the kernel", out_shape)
+    check_window(x, kernel, cfg)
     padding = cfg.padding
     kwargs: dict[str, Any] = {}
     if cfg.padding_mode != "zeros":
@@ -576,7 +670,7 @@ class TransposeConfig(NamedTuple):
     kernel_size: tuple[int, ...]
     strides: tuple[int, ...]
     kernel_dilation: tuple[int, ...]
-    padding: str | Pads  # 'SAME', 'VALID', 'CIRCULAR' or pairs
+    padding: str | Pads  # 'SAME', 'VALID', 'CIRCULAR' or pairs of the dilated input (lax's)
     transpose_kernel: bool
 
 
@@ -587,7 +681,13 @@ def transpose_config(
     kernel_dilation: Any,
     dimension_numbers: Any,
     transpose_kernel: Any,
+    use_consistent_padding: bool = False,
+    output_padding: Any = None,
 ) -> TransposeConfig:
+    """Check a transposed convolution module's arguments. Explicit padding becomes pads of
+    the dilated input, lax's convention; with ``use_consistent_padding`` it is read as
+    PyTorch's ``padding`` (the forward convolution's), and ``output_padding`` is added to
+    the high side as in PyTorch."""
     ks = kernel_size_tuple(kernel_size)
     n = len(ks)
     layouts = parse_layouts(dimension_numbers, n)
@@ -600,9 +700,25 @@ def transpose_config(
                 "`padding` of a transposed convolution must be 'SAME', 'VALID', 'CIRCULAR', an "
                 f"int or a sequence of ints or (low, high) pairs, got {padding!r}."
             )
-        pads: str | Pads = word
-    else:
-        pads, _ = flax_padding(padding, "zeros", ks, kernel_dilation)
+        if output_padding is not None:
+            raise ValueError(
+                f"`output_padding` needs explicit padding (PyTorch's `padding`, an int or "
+                f"pairs), got padding {padding!r}."
+            )
+        return TransposeConfig(layouts, ks, strides, kernel_dilation, word, bool(transpose_kernel))
+    pads, _ = flax_padding(padding, "zeros", ks, kernel_dilation)
+    if use_consistent_padding or output_padding is not None:
+        extra = output_padding if output_padding is not None else 0
+        extra = (extra,) * n if isinstance(extra, int) else tuple(extra)
+        if len(extra) != n or not all(isinstance(v, int) for v in extra):
+            raise ValueError(
+                f"`output_padding` must be an int or one int per spatial dimension ({n}), got "
+                f"{output_padding!r}."
+            )
+        window = [(k - 1) * d + 1 for k, d in zip(ks, kernel_dilation, strict=True)]
+        if not use_consistent_padding:  # lax's pads: back to the forward convolution's
+            pads = tuple((w - 1 - lo, w - 1 - hi) for w, (lo, hi) in zip(window, pads, strict=True))
+        pads = transposed_pads(pads, window, extra, strides, kernel_dilation)
     return TransposeConfig(layouts, ks, strides, kernel_dilation, pads, bool(transpose_kernel))
 
 
@@ -618,9 +734,30 @@ def apply_conv_transpose(
     """Run ``fn`` (a ``conv_transpose``) as a Flax ``ConvTranspose`` does."""
     lay = cfg.layouts
     x, batch = fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
-    in_letter = "O" if cfg.transpose_kernel else "I"
-    check_features(x, lay, kernel.shape[lay.rhs.index(in_letter)], "the kernel")
+    in_letter, out_letter = ("O", "I") if cfg.transpose_kernel else ("I", "O")
+    expected = kernel.shape[lay.rhs.index(in_letter)]
     padding = "VALID" if cfg.padding == "CIRCULAR" else cfg.padding
+    if x.shape[lay.dn.lhs_spec[1]] != expected:
+
+        def out_shape(other: Layouts) -> tuple[int, ...] | None:
+            def call(a, k):
+                return fn(a, k, cfg.strides, padding, rhs_dilation=cfg.kernel_dilation,
+                          dimension_numbers=(other.lhs, other.rhs, other.out),
+                          transpose_kernel=cfg.transpose_kernel, precision=precision)  # fmt: skip
+
+            try:
+                return tuple(jax.eval_shape(call, x, kernel).shape)
+            except (TypeError, ValueError):
+                return None
+
+        what = "the kernel"
+        if x.shape[lay.dn.lhs_spec[1]] == kernel.shape[lay.rhs.index(out_letter)]:
+            what += (
+                f" (its {in_letter!r} axis; the input's features match its {out_letter!r} axis: "
+                f"{'drop' if cfg.transpose_kernel else 'pass'} `transpose_kernel=True`? "
+                "PyTorch's ConvTranspose weights need it)"
+            )
+        check_features(x, lay, expected, what, out_shape)
     y = fn(
         x,
         kernel,

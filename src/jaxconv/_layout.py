@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
+from jax import lax
 from jax.typing import ArrayLike
 
 _SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
@@ -21,16 +22,17 @@ _SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
 class DimensionNumbers(NamedTuple):
     """Where the batch, feature and spatial axes of a convolution's three arrays sit.
 
-    The same numbers as :class:`jax.lax.ConvDimensionNumbers`: each field lists axis
+    The same numbers as `jax.lax.ConvDimensionNumbers`: each field lists axis
     indices in the canonical order ``(batch, feature, *spatial)`` for ``lhs_spec`` and
     ``out_spec`` and ``(out feature, in feature, *spatial)`` for ``rhs_spec``. The spatial
     dimensions are ordered as their letters appear in the kernel's layout string, which is
     also the order in which strides, padding and dilations are given.
 
-    Example:
+    Examples:
         >>> import jaxconv
-        >>> jaxconv.conv_dimension_numbers(4, ("NHWC", "HWIO", "NHWC"))
-        DimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
+        >>> dn = jaxconv.conv_dimension_numbers(4, ("NHWC", "HWIO", "NHWC"))
+        >>> dn.lhs_spec, dn.rhs_spec, dn.out_spec
+        ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
     """
 
     lhs_spec: tuple[int, ...]
@@ -45,7 +47,7 @@ class DimensionNumbers(NamedTuple):
     def to_strings(self, spatial: str | None = None) -> tuple[str, str, str]:
         """The three layout strings, with ``spatial`` (default ``W``/``HW``/``DHW``) as letters.
 
-        Example:
+        Examples:
             >>> import jaxconv
             >>> jaxconv.conv_dimension_numbers(4, None).to_strings()
             ('NCHW', 'OIHW', 'NCHW')
@@ -130,16 +132,17 @@ def _parse_strings(ndim: int, lhs: str, rhs: str, out: str) -> DimensionNumbers:
 
 def conv_dimension_numbers(
     ndim: int,
-    dimension_numbers: Any,
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | lax.ConvDimensionNumbers | None,
     default: str = "channels_first",
 ) -> DimensionNumbers:
-    """Parse ``dimension_numbers`` once into a hashable :class:`DimensionNumbers`.
+    """Parse ``dimension_numbers`` once into a hashable
+    [`DimensionNumbers`][jaxconv.DimensionNumbers].
 
     Args:
         ndim: rank of the input (and kernel and output), ``num_spatial + 2``.
         dimension_numbers: ``None``, three layout strings such as
-            ``("NHWC", "HWIO", "NHWC")``, a :class:`DimensionNumbers` or a
-            :class:`jax.lax.ConvDimensionNumbers`.
+            ``("NHWC", "HWIO", "NHWC")``, a [`DimensionNumbers`][jaxconv.DimensionNumbers] or a
+            `jax.lax.ConvDimensionNumbers`.
         default: ``"channels_first"`` (lax's default, ``NCHW``/``OIHW``) or
             ``"channels_last"`` (``NHWC``/``HWIO``), used when ``dimension_numbers`` is None.
 
@@ -224,7 +227,7 @@ def convert_layout(x: ArrayLike, src: str, dst: str) -> jnp.ndarray:
     Returns:
         ``x`` transposed to ``dst``, for example ``(N, H, W, C)`` for ``"NHWC"``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> jaxconv.convert_layout(jnp.zeros((2, 3, 5, 7)), "NCHW", "NHWC").shape
         (2, 5, 7, 3)
@@ -247,7 +250,7 @@ def convert_kernel(w: ArrayLike, src: str, dst: str, *, flip: bool = False) -> j
     Returns:
         The kernel in layout ``dst``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> jaxconv.convert_kernel(jnp.zeros((8, 3, 5, 5)), "OIHW", "HWIO").shape
         (5, 5, 3, 8)

@@ -100,6 +100,33 @@ def same_pads(
     return tuple(pads)
 
 
+def transposed_pads(
+    forward: Pads,
+    window: Sequence[int],
+    output_padding: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+) -> Pads:
+    """PyTorch's transposed-convolution padding as pads of the dilated input (lax's).
+
+    ``forward`` is the padding of the forward convolution being transposed (PyTorch's
+    ``padding``), ``window`` the dilated kernel size and ``output_padding`` the extra rows
+    PyTorch adds at the end of each spatial dim, each smaller than the stride or the
+    dilation (PyTorch's rule): ``out = (in - 1) * stride - lo - hi + window + output_padding``.
+    """
+    for op, s, d in zip(output_padding, strides, dilation, strict=True):
+        if not 0 <= op < max(s, d):
+            raise ValueError(
+                f"`output_padding` {tuple(output_padding)} must be >= 0 and smaller than the "
+                f"stride or the dilation (PyTorch's rule), got strides {tuple(strides)} and "
+                f"dilation {tuple(dilation)}."
+            )
+    return tuple(
+        (k - 1 - lo, k - 1 - hi + op)
+        for (lo, hi), k, op in zip(forward, window, output_padding, strict=True)
+    )
+
+
 def check_padding_mode(padding_mode: Any) -> str:
     if padding_mode not in PADDING_MODES:
         raise ValueError(

@@ -66,7 +66,7 @@ def shifted_taps(
 
     Each tap is a strided slice of ``x`` padded with the zeros that the padding places
     under it, so XLA can fuse it into whatever consumes it. The result equals
-    :func:`window_taps` applied to ``x`` padded by ``pads``.
+    `window_taps` applied to ``x`` padded by ``pads``.
     """
     zero = jnp.zeros((), x.dtype)
     for offsets in itertools.product(*(range(k) for k in kernel)):
@@ -92,7 +92,7 @@ def to_channels_last(x: jnp.ndarray, spec: Sequence[int]) -> jnp.ndarray:
 
 
 def from_channels_last(y: jnp.ndarray, spec: Sequence[int]) -> jnp.ndarray:
-    """Inverse of :func:`to_channels_last`: ``(batch, *spatial, feature)`` to layout ``spec``."""
+    """Inverse of `to_channels_last`: ``(batch, *spatial, feature)`` to layout ``spec``."""
     perm = [0] * y.ndim
     perm[spec[0]] = 0
     perm[spec[1]] = y.ndim - 1
@@ -116,10 +116,10 @@ def extract_patches(
     x: ArrayLike,
     kernel_size: int | Sequence[int],
     strides: int | Sequence[int] = 1,
-    padding: Any = "VALID",
+    padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = "VALID",
     *,
     dilation: int | Sequence[int] = 1,
-    dimension_numbers: Any = None,
+    dimension_numbers: str | tuple[str, str, str] | DimensionNumbers | None = None,
     padding_mode: str = "zeros",
 ) -> jax.Array:
     """Extract the sliding windows of a convolution (im2col), in the input's own layout.
@@ -133,8 +133,8 @@ def extract_patches(
             or one ``(low, high)`` pair per spatial dim.
         dilation: kernel (window) dilation, an int or one per spatial dim.
         dimension_numbers: the input layout, as one string (``"NCHW"``) or as a
-            convolution's three layout strings or :class:`DimensionNumbers` (only the input
-            layout is used; spatial dims are ordered as in the kernel layout).
+            convolution's three layout strings or [`DimensionNumbers`][jaxconv.DimensionNumbers]
+            (only the input layout is used; spatial dims are ordered as in the kernel layout).
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
 
     Returns:
@@ -147,7 +147,7 @@ def extract_patches(
         TensorFlow's ``extract_patches`` orders it). The window is row-major in the spatial
         order.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, jaxconv
         >>> x = jnp.arange(16.0).reshape(1, 4, 4, 1)
         >>> p = jaxconv.extract_patches(x, 2, strides=2)

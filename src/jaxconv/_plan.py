@@ -103,8 +103,15 @@ def make_plan(
     broadcast: bool = False,
     names: tuple[str, str, str] = ("window_strides", "lhs_dilation", "rhs_dilation"),
     groups_name: str = "feature_group_count",
+    empty_output: str = "allow",
+    diagnose: bool = True,
 ) -> ConvPlan:
     """Check every argument against the shapes and resolve padding to (low, high) pairs.
+
+    ``empty_output`` says what to do when the window is larger than the padded input, so
+    that the output is empty although the input is not: ``'allow'`` (lax's behaviour),
+    ``'warn'`` or ``'error'``. With ``diagnose``, shape errors and warnings carry the layout
+    doctor's advice (see ``jaxconv._doctor``): which readings of the arrays would fit.
 
     Raises:
         TypeError: an argument of the wrong kind.
@@ -134,22 +141,48 @@ def make_plan(
         raise ValueError(
             f"at most one of `{groups_name}` (={fg}) and `batch_group_count` (={bg}) may be > 1."
         )
+
+    def diagnosed(message: str) -> str:
+        """``message`` and the layout doctor's advice: which readings of the shapes fit."""
+        if not diagnose:
+            return message
+        from ._doctor import plan_advice
+
+        def replan(strings: tuple[str, str, str]) -> ConvPlan:  # these arguments, other layouts
+            return make_plan(
+                lhs_shape, rhs_shape, conv_dimension_numbers(len(lhs_shape), strings),
+                window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count,
+                batch_group_count, padding_mode, lhs_name=lhs_name, rhs_name=rhs_name,
+                broadcast=broadcast, names=names, groups_name=groups_name, diagnose=False,
+            )  # fmt: skip
+
+        features = (cin, kin, cout, fg, bg)
+        names_ = (lhs_name, rhs_name, groups_name)
+        return plan_advice(message, lhs_shape, rhs_shape, dn, replan, features, names_)
+
+    where = f"`{lhs_name}` with shape {tuple(lhs_shape)}"
     if cin % fg:
         raise ValueError(
-            f"`{groups_name}` (={fg}) must divide the input features (={cin}) of "
-            f"`{lhs_name}` with shape {tuple(lhs_shape)}."
+            diagnosed(
+                f"`{groups_name}` (={fg}) must divide the input features (={cin}) of {where}."
+            )
         )
     if cin // fg != kin:
+        per_group = f" divided by `{groups_name}` (={fg})" if fg > 1 else ""
         raise ValueError(
-            f"the input features of `{lhs_name}` (={cin}, shape {tuple(lhs_shape)}) divided by "
-            f"`{groups_name}` (={fg}) must equal the kernel's input features (={kin}, "
-            f"`{rhs_name}` shape {tuple(rhs_shape)})."
+            diagnosed(
+                f"the input features of `{lhs_name}` (={cin}, shape {tuple(lhs_shape)}){per_group} "
+                f"must equal the kernel's input features (={kin}, `{rhs_name}` shape "
+                f"{tuple(rhs_shape)})."
+            )
         )
     for name, g in ((groups_name, fg), ("batch_group_count", bg)):
         if cout % g:
             raise ValueError(
-                f"`{name}` (={g}) must divide the kernel's output features (={cout}, "
-                f"`{rhs_name}` shape {tuple(rhs_shape)})."
+                diagnosed(
+                    f"`{name}` (={g}) must divide the kernel's output features (={cout}, "
+                    f"`{rhs_name}` shape {tuple(rhs_shape)})."
+                )
             )
     if batch % bg:
         raise ValueError(
@@ -179,6 +212,24 @@ def make_plan(
             f"negative `padding` {pads} is larger than the input's spatial size {in_spatial}."
         )
     outs = tuple(out_size(p, w, s) for p, w, s in zip(padded, window, strides, strict=True))
+    if empty_output != "allow":
+        from ._doctor import empty_dims, report
+
+        dims = empty_dims(in_spatial, outs)
+        if dims:
+            spatial = dn.to_strings()[1].replace("O", "").replace("I", "")
+            j = dims[0]
+            shape = _shape_in(dn.out_spec, (batch // bg, cout, *outs))
+            verb = "would be" if empty_output == "error" else "is"
+            report(
+                diagnosed(
+                    f"the window of `{rhs_name}` (shape {tuple(rhs_shape)}) spans {window[j]} "
+                    f"along {spatial[j]!r}, more than the {padded[j]} of the padded input "
+                    f"`{lhs_name}` (shape {tuple(lhs_shape)}, padding {pads[j]}): the output "
+                    f"{verb} empty, shape {shape}."
+                ),
+                empty_output,
+            )
     return ConvPlan(
         dn,
         batch,
@@ -197,6 +248,14 @@ def make_plan(
     )
 
 
+def _shape_in(spec: Sequence[int], canonical: Sequence[int]) -> tuple[int, ...]:
+    """``canonical`` sizes ``(N, C, *spatial)`` placed at the axes ``spec`` names."""
+    shape = [0] * len(canonical)
+    for size, ax in zip(canonical, spec, strict=True):
+        shape[ax] = size
+    return tuple(shape)
+
+
 def general_plan(
     lhs_shape: Sequence[int],
     rhs_shape: Sequence[int],
@@ -208,6 +267,9 @@ def general_plan(
     feature_group_count: Any,
     batch_group_count: Any,
     padding_mode: str,
+    *,
+    empty_output: str = "allow",
+    diagnose: bool = True,
 ) -> ConvPlan:
     """The plan of ``conv_general_dilated``'s arguments (lax's names and layout default)."""
     dn = conv_dimension_numbers(len(lhs_shape), dimension_numbers)
@@ -222,6 +284,8 @@ def general_plan(
         feature_group_count,
         batch_group_count,
         padding_mode,
+        empty_output=empty_output,
+        diagnose=diagnose,
     )
 
 
@@ -234,8 +298,12 @@ def friendly_plan(
     groups: Any,
     dimension_numbers: Any,
     padding_mode: str,
+    *,
+    empty_output: str = "error",
+    diagnose: bool = True,
 ) -> ConvPlan:
-    """The plan of ``conv``'s arguments (``x``/``w``, ints broadcast, channels-last default)."""
+    """The plan of ``conv``'s arguments (``x``/``w``, ints broadcast, channels-last default;
+    an output emptied by an oversize window is an error, see :func:`make_plan`)."""
     dn = conv_dimension_numbers(len(x_shape), dimension_numbers, default="channels_last")
     return make_plan(
         x_shape,
@@ -253,4 +321,6 @@ def friendly_plan(
         broadcast=True,
         names=("strides", "lhs_dilation", "dilation"),
         groups_name="groups",
+        empty_output=empty_output,
+        diagnose=diagnose,
     )

@@ -70,7 +70,7 @@ def kernel_shape(plan: ConvPlan) -> tuple[int, ...]:
 
 def candidates(plan: ConvPlan) -> list[str]:
     """The strategies ``'tune'`` times for ``plan``: those that accept it and are not
-    hopeless (see :func:`jaxconv._strategies.feasible`)."""
+    hopeless (see `jaxconv._strategies.feasible`)."""
     return [n for n in _strategies.STRATEGIES if _strategies.feasible(n, plan)]
 
 
@@ -286,7 +286,7 @@ _CACHE: TuneCache | None = None
 
 
 def tune_cache() -> TuneCache:
-    """The process's tuning cache (see :class:`TuneCache`), created on first use from
+    """The process's tuning cache (see [`TuneCache`][jaxconv.TuneCache]), created on first use from
     ``$JAXCONV_CACHE_DIR`` (default ``~/.cache/jaxconv``).
 
     Examples:

@@ -5,7 +5,8 @@ Drop-in replacements for ``flax.linen.Conv``, ``flax.linen.ConvTranspose`` and
 ``bias``), shapes, initialisers and outputs, so ``ours.apply(params_from_flax, x)`` works
 unchanged. Beyond Flax they take ``dimension_numbers=`` (the kernel parameter is stored in
 the kernel layout), ``padding_mode=``, an injectable contraction function, and
-:func:`load_kernel` fills a parameter tree from a kernel in another framework's layout.
+[`load_kernel`][jaxconv.linen.load_kernel] fills a parameter tree from a kernel in another
+framework's layout.
 
 Importing this module imports Flax (``pip install 'jaxconv[flax]'``); ``import jaxconv``
 does not.
@@ -18,11 +19,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jax.lax import PrecisionLike
+from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
+from ._layout import DimensionNumbers
 
 try:
     import flax.linen as nn
@@ -57,7 +60,7 @@ class Conv(nn.Module):
         strides: an int or one per spatial dim.
         padding: ``'SAME'``, ``'VALID'``, ``'SAME_LOWER'``, ``'CIRCULAR'``,
             ``'REFLECT'``, ``'CAUSAL'`` (1-d), an int, or one int or ``(low, high)`` pair
-            per spatial dim, as in ``flax.linen.Conv`` (see :class:`jaxconv.nnx.Conv`).
+            per spatial dim, as in ``flax.linen.Conv`` (see [`jaxconv.nnx.Conv`][jaxconv.nnx.Conv]).
         input_dilation: an int or one per spatial dim (transposed convolution).
         kernel_dilation: an int or one per spatial dim (atrous convolution).
         feature_group_count: feature groups; must divide ``C`` and ``features``.
@@ -65,7 +68,7 @@ class Conv(nn.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: as for :func:`jax.lax.conv_general_dilated`.
+        precision: as for `jax.lax.conv_general_dilated`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, C // groups, features)``, then moved to the kernel layout, so
             the same key gives Flax's values.
@@ -73,12 +76,12 @@ class Conv(nn.Module):
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            :class:`jaxconv.DimensionNumbers`.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers].
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
         conv_general_dilated: the convolution function (``None``: jaxconv's);
             ``jax.lax.conv_general_dilated`` is accepted.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
         >>> layer = jaxconv.linen.Conv(features=4, kernel_size=(3, 3))
         >>> variables = layer.init(jax.random.key(0), jnp.ones((1, 8, 8, 3)))
@@ -91,20 +94,20 @@ class Conv(nn.Module):
     features: int
     kernel_size: int | Sequence[int]
     strides: None | int | Sequence[int] = 1
-    padding: Any = "SAME"
+    padding: str | int | Sequence[int | tuple[int, int]] = "SAME"
     input_dilation: None | int | Sequence[int] = 1
     kernel_dilation: None | int | Sequence[int] = 1
     feature_group_count: int = 1
     use_bias: bool = True
     mask: jax.Array | None = None
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    precision: Any = None
+    dtype: DTypeLike | None = None
+    param_dtype: DTypeLike = jnp.float32
+    precision: PrecisionLike = None
     kernel_init: Callable[..., Any] = default_kernel_init
     bias_init: Callable[..., Any] = default_bias_init
     promote_dtype: Callable[..., Any] = _promote_dtype
-    preferred_element_type: Any = None
-    dimension_numbers: Any = None
+    preferred_element_type: DTypeLike | None = None
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None
     padding_mode: str = "zeros"
     conv_general_dilated: Callable[..., Any] | None = _jaxconv_conv
 
@@ -137,6 +140,12 @@ class Conv(nn.Module):
                 )
         kernel_shape = lay.kernel_shape(cfg.kernel_size, in_features // groups, features)
         common.check_mask(self.mask, kernel_shape)
+        if self.has_variable("params", "kernel"):
+            # Say what the input's layout may be before Flax's parameter shape check does.
+            stored = self.get_variable("params", "kernel")
+            expected = stored.shape[lay.rhs.index("I")] * groups
+            out_shape = common.conv_out_shape(x.shape, stored.shape, cfg)
+            common.check_features(x, lay, expected, "the kernel", out_shape)
         kernel = self.param(
             "kernel",
             lambda key: common.init_kernel(
@@ -171,7 +180,7 @@ class Conv(nn.Module):
 
 class ConvLocal(nn.Module):
     """A locally connected layer, ``flax.linen.ConvLocal``'s drop-in, built on
-    :func:`jaxconv.extract_patches` and one einsum.
+    [`jaxconv.extract_patches`][jaxconv.extract_patches] and one einsum.
 
     Parameters as in Flax: ``kernel`` ``(*out_spatial, C * prod(kernel_size), features)``
     with rows ordered ``(C, *window)``, ``bias`` ``(*out_spatial, features)``. The input
@@ -182,8 +191,8 @@ class ConvLocal(nn.Module):
         features: output features.
         kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
         strides: an int or one per spatial dim.
-        padding: any padding :class:`Conv` takes (``'SAME'``, ``'VALID'``, an int, or one
-            int or ``(low, high)`` pair per spatial dim, ...).
+        padding: any padding [`Conv`][jaxconv.linen.Conv] takes (``'SAME'``, ``'VALID'``, an int, or
+            one int or ``(low, high)`` pair per spatial dim, ...).
         input_dilation: an int or one per spatial dim (transposed convolution).
         kernel_dilation: an int or one per spatial dim (atrous convolution).
         feature_group_count: must be 1, as in Flax.
@@ -191,7 +200,7 @@ class ConvLocal(nn.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: precision of the einsum, as for :func:`jax.numpy.einsum`.
+        precision: precision of the einsum, as for `jax.numpy.einsum`.
         kernel_init: the kernel's initialiser, called with the kernel shape
             ``(*out_spatial, C * prod(kernel_size), features)``.
         bias_init: the bias's initialiser, called with the shape
@@ -199,12 +208,13 @@ class ConvLocal(nn.Module):
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the einsum.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            :class:`jaxconv.DimensionNumbers`; only the input's and output's axes move.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and output's
+            axes move.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
-        >>> layer = jaxconv.linen.ConvLocal(features=4, kernel_size=(3,), padding="VALID")
+        >>> layer = jaxconv.linen.ConvLocal(4, kernel_size=(3,), padding="VALID")
         >>> variables = layer.init(jax.random.key(0), jnp.ones((1, 8, 3)))
         >>> jax.tree_util.tree_map(jnp.shape, variables)
         {'params': {'bias': (6, 4), 'kernel': (6, 9, 4)}}
@@ -213,20 +223,20 @@ class ConvLocal(nn.Module):
     features: int
     kernel_size: int | Sequence[int]
     strides: None | int | Sequence[int] = 1
-    padding: Any = "SAME"
+    padding: str | int | Sequence[int | tuple[int, int]] = "SAME"
     input_dilation: None | int | Sequence[int] = 1
     kernel_dilation: None | int | Sequence[int] = 1
     feature_group_count: int = 1
     use_bias: bool = True
     mask: jax.Array | None = None
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    precision: Any = None
+    dtype: DTypeLike | None = None
+    param_dtype: DTypeLike = jnp.float32
+    precision: PrecisionLike = None
     kernel_init: Callable[..., Any] = default_kernel_init
     bias_init: Callable[..., Any] = default_bias_init
     promote_dtype: Callable[..., Any] = _promote_dtype
-    preferred_element_type: Any = None
-    dimension_numbers: Any = None
+    preferred_element_type: DTypeLike | None = None
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None
     padding_mode: str = "zeros"
 
     @nn.compact
@@ -271,12 +281,12 @@ class ConvLocal(nn.Module):
 
 class ConvTranspose(nn.Module):
     """A transposed convolution layer, ``flax.linen.ConvTranspose``'s drop-in, computed by
-    :func:`jaxconv.conv_transpose`.
+    [`jaxconv.conv_transpose`][jaxconv.conv_transpose].
 
     With the default ``dimension_numbers`` the input is ``(*batch_dims, *spatial, C)``, the
     ``kernel`` ``(*kernel_size, C, features)`` (``(*kernel_size, features, C)`` with
     ``transpose_kernel=True``) and ``bias`` ``(features,)``. Padding as in
-    :class:`jaxconv.nnx.ConvTranspose`.
+    [`jaxconv.nnx.ConvTranspose`][jaxconv.nnx.ConvTranspose].
 
     Attributes:
         features: output features.
@@ -284,13 +294,14 @@ class ConvTranspose(nn.Module):
         strides: an int or one per spatial dim: the upsampling factor.
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``, ``'CIRCULAR'``, an int
             or one int or ``(low, high)`` pair per spatial dim, applied to the dilated
-            input as in lax (see :class:`jaxconv.nnx.ConvTranspose`).
+            input as in lax, or PyTorch's ``padding`` with ``use_consistent_padding=True``
+            (see [`jaxconv.nnx.ConvTranspose`][jaxconv.nnx.ConvTranspose]).
         kernel_dilation: an int or one per spatial dim.
         use_bias: add a ``bias`` parameter of shape ``(features,)``.
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: as for :func:`jax.lax.conv_transpose`.
+        precision: as for `jax.lax.conv_transpose`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, C, features)`` (``(*kernel_size, features, C)`` with
             ``transpose_kernel=True``), then moved to the kernel layout.
@@ -302,11 +313,16 @@ class ConvTranspose(nn.Module):
         dimension_numbers: layouts, e.g. ``("NCHW", "OIHW", "NCHW")``.
         conv_transpose: the function (``None``: jaxconv's); ``jax.lax.conv_transpose``
             is accepted.
+        use_consistent_padding: read integer padding as PyTorch's ``ConvTranspose``
+            ``padding``: ``out = (in - 1) * stride - 2 * padding + k + output_padding``.
+        output_padding: PyTorch's ``output_padding``, an int or one per spatial dim added
+            to the high side of the output; only with integer padding.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, jaxconv.linen
-        >>> layer = jaxconv.linen.ConvTranspose(features=4, kernel_size=(3, 3), strides=(2, 2))
-        >>> out, variables = layer.init_with_output(jax.random.key(0), jnp.ones((1, 5, 5, 3)))
+        >>> layer = jaxconv.linen.ConvTranspose(4, kernel_size=(3, 3), strides=(2, 2))
+        >>> x = jnp.ones((1, 5, 5, 3))
+        >>> out, variables = layer.init_with_output(jax.random.key(0), x)
         >>> out.shape
         (1, 10, 10, 4)
     """
@@ -314,20 +330,22 @@ class ConvTranspose(nn.Module):
     features: int
     kernel_size: int | Sequence[int]
     strides: None | int | Sequence[int] = None
-    padding: Any = "SAME"
+    padding: str | int | Sequence[int | tuple[int, int]] = "SAME"
     kernel_dilation: None | int | Sequence[int] = None
     use_bias: bool = True
     mask: jax.Array | None = None
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    precision: Any = None
+    dtype: DTypeLike | None = None
+    param_dtype: DTypeLike = jnp.float32
+    precision: PrecisionLike = None
     kernel_init: Callable[..., Any] = default_kernel_init
     bias_init: Callable[..., Any] = default_bias_init
     transpose_kernel: bool = False
     promote_dtype: Callable[..., Any] = _promote_dtype
-    preferred_element_type: Any = None
-    dimension_numbers: Any = None
+    preferred_element_type: DTypeLike | None = None
+    dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None
     conv_transpose: Callable[..., Any] | None = _jaxconv_conv_transpose
+    use_consistent_padding: bool = False
+    output_padding: None | int | Sequence[int] = None
 
     @nn.compact
     def __call__(self, inputs: ArrayLike) -> jax.Array:
@@ -339,6 +357,8 @@ class ConvTranspose(nn.Module):
             self.kernel_dilation,
             self.dimension_numbers,
             self.transpose_kernel,
+            self.use_consistent_padding,
+            self.output_padding,
         )
         features = common.positive("features", self.features)
         fn = common.check_callable("conv_transpose", self.conv_transpose or _jaxconv_conv_transpose)
@@ -378,8 +398,9 @@ def load_kernel(
     transpose_kernel: bool = False,
     dtype: Any = None,
 ) -> dict[str, dict[str, jax.Array]]:
-    """A Linen variable tree ``{"params": {"kernel": ..., "bias": ...}}`` for :class:`Conv`
-    (or :class:`ConvTranspose`, or Flax's own modules) from a kernel in another layout.
+    """A Linen variable tree ``{"params": {"kernel": ..., "bias": ...}}`` for
+    [`Conv`][jaxconv.linen.Conv] (or [`ConvTranspose`][jaxconv.linen.ConvTranspose], or Flax's own
+    modules) from a kernel in another layout.
 
     Args:
         kernel: the weights in ``layout``: PyTorch's ``Conv2d.weight``
@@ -393,18 +414,20 @@ def load_kernel(
         flip: reverse the spatial axes (``None``: only for ``"theano"``).
         dimension_numbers: the module's ``dimension_numbers`` (``None``: channels-last,
             kernel ``HWIO``); the kernel is moved to its kernel layout.
-        transpose_kernel: for a :class:`ConvTranspose` with ``transpose_kernel=True``: the
-            kernel is the forward convolution's, its ``I`` axis is the output features
-            (PyTorch's ``ConvTranspose2d.weight`` ``(in, out, kh, kw)`` is ``"OIHW"``).
+        transpose_kernel: for a [`ConvTranspose`][jaxconv.linen.ConvTranspose] with
+            ``transpose_kernel=True``: the kernel is the forward convolution's, its ``I`` axis is
+            the output features (PyTorch's ``ConvTranspose2d.weight`` ``(in, out, kh, kw)`` is
+            ``"OIHW"``).
         dtype: cast the arrays to this dtype (the module's ``param_dtype``).
 
     Returns:
         ``{"params": {"kernel": kernel, "bias": bias}}``, ready for ``module.apply``.
 
-    Example:
+    Examples:
         >>> import numpy as np, jax.numpy as jnp, jaxconv.linen
         >>> w = np.ones((8, 3, 5, 5), np.float32)  # a PyTorch Conv2d(3, 8, 5) weight
-        >>> variables = jaxconv.linen.load_kernel(w, np.zeros(8, np.float32), layout="OIHW")
+        >>> b = np.zeros(8, np.float32)
+        >>> variables = jaxconv.linen.load_kernel(w, b, layout="OIHW")
         >>> variables["params"]["kernel"].shape
         (5, 5, 3, 8)
         >>> layer = jaxconv.linen.Conv(features=8, kernel_size=(5, 5), padding=2)
@@ -419,7 +442,9 @@ def load_kernel(
         )
     layouts = common.parse_layouts(dimension_numbers, ndim - 2)
     w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
-    b = common.check_bias(bias, sizes["I" if transpose_kernel else "O"])
+    out, other = ("I", "O") if transpose_kernel else ("O", "I")
+    hint = "" if transpose_kernel else common.TORCH_TRANSPOSED_HINT
+    b = common.check_bias(bias, sizes[out], sizes[other], hint)
     params = {"kernel": w if dtype is None else w.astype(dtype)}
     if b is not None:
         params["bias"] = b if dtype is None else b.astype(dtype)

@@ -2,7 +2,8 @@
 
 Drop-in replacements for ``flax.nnx.Conv`` and ``flax.nnx.ConvTranspose``: the same
 constructor, parameter names (``kernel``, ``bias``), shapes, initialisers and outputs, with
-the convolution computed by :func:`jaxconv.conv_general_dilated`. Beyond Flax they take
+the convolution computed by [`jaxconv.conv_general_dilated`][jaxconv.conv_general_dilated]. Beyond
+Flax they take
 
 - ``dimension_numbers=``: any layouts jaxconv accepts, e.g. ``("NCHW", "OIHW", "NCHW")``;
   the kernel parameter is stored in the kernel layout (``OIHW``: ``(out, in // groups, kh,
@@ -28,11 +29,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jax.lax import PrecisionLike
+from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
+from ._layout import DimensionNumbers
 
 try:
     from flax import nnx
@@ -95,7 +98,7 @@ class Conv(nnx.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: as for :func:`jax.lax.conv_general_dilated`.
+        precision: as for `jax.lax.conv_general_dilated`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in // groups, out)``, then moved to the kernel layout, so the
             same ``rngs`` give Flax's values.
@@ -106,21 +109,22 @@ class Conv(nnx.Module):
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            :class:`jaxconv.DimensionNumbers`.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers].
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
             the padding is filled. With ``input_dilation`` the undilated input is padded.
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
         >>> layer = jaxconv.nnx.Conv(3, 4, (3, 3), padding="SAME", rngs=nnx.Rngs(0))
         >>> layer.kernel.shape, layer(jnp.ones((2, 8, 8, 3))).shape
         ((3, 3, 3, 4), (2, 8, 8, 4))
-        >>> torch_like = jaxconv.nnx.Conv(3, 4, (3, 3), padding=1, padding_mode="reflect",
+        >>> torch_like = jaxconv.nnx.Conv(
+        ...     3, 4, (3, 3), padding=1, padding_mode="reflect",
         ...     dimension_numbers=("NCHW", "OIHW", "NCHW"), rngs=nnx.Rngs(0))
         >>> torch_like.kernel.shape, torch_like(jnp.ones((2, 3, 8, 8))).shape
         ((4, 3, 3, 3), (2, 4, 8, 8))
@@ -133,21 +137,21 @@ class Conv(nnx.Module):
         kernel_size: int | Sequence[int],
         strides: None | int | Sequence[int] = 1,
         *,
-        padding: Any = "SAME",
+        padding: str | int | Sequence[int | tuple[int, int]] = "SAME",
         input_dilation: None | int | Sequence[int] = 1,
         kernel_dilation: None | int | Sequence[int] = 1,
         feature_group_count: int = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
-        dtype: Any = None,
-        param_dtype: Any = jnp.float32,
-        precision: Any = None,
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
         kernel_init: Callable[..., Any] = default_kernel_init,
         bias_init: Callable[..., Any] = default_bias_init,
         conv_general_dilated: Callable[..., Any] = _jaxconv_conv,
         promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
-        preferred_element_type: Any = None,
-        dimension_numbers: Any = None,
+        preferred_element_type: DTypeLike | None = None,
+        dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         padding_mode: str = "zeros",
         rngs: nnx.Rngs,
         kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
@@ -262,16 +266,16 @@ class Conv(nnx.Module):
                 (``"OIHW"``), ``"tensorflow"``/``"keras"`` (``"HWIO"``) or ``"theano"``
                 (``"OIHW"`` and ``flip=True``).
             flip: reverse every spatial axis (a true convolution's kernel to a
-                cross-correlation's, see :func:`jaxconv.convert_kernel`). ``None``: only for
-                ``"theano"``.
+                cross-correlation's, see [`jaxconv.convert_kernel`][jaxconv.convert_kernel]).
+                ``None``: only for ``"theano"``.
             **conv_kwargs: any other constructor argument (``padding``, ``strides``,
                 ``feature_group_count``, ``dimension_numbers``, ``rngs``, ...).
 
-        Example:
+        Examples:
             >>> import numpy as np, jaxconv.nnx
             >>> w = np.ones((8, 3, 5, 5), np.float32)  # a PyTorch Conv2d(3, 8, 5) weight
-            >>> layer = jaxconv.nnx.Conv.from_kernel(w, np.zeros(8, np.float32), layout="OIHW",
-            ...                                      padding=2)
+            >>> b = np.zeros(8, np.float32)
+            >>> layer = jaxconv.nnx.Conv.from_kernel(w, b, layout="OIHW", padding=2)
             >>> layer.kernel.shape, layer.bias.shape
             ((5, 5, 3, 8), (8,))
         """
@@ -302,7 +306,7 @@ def _num_spatial(kernel: Any) -> int:
 
 class ConvTranspose(nnx.Module):
     """A transposed convolution layer, ``flax.nnx.ConvTranspose``'s drop-in, computed by
-    :func:`jaxconv.conv_transpose` (``jax.lax.conv_transpose`` semantics).
+    [`jaxconv.conv_transpose`][jaxconv.conv_transpose] (``jax.lax.conv_transpose`` semantics).
 
     With the default ``dimension_numbers`` the input is ``(*batch_dims, *spatial, in)``, the
     kernel parameter ``(*kernel_size, in, out)`` — or ``(*kernel_size, out, in)`` with
@@ -317,14 +321,21 @@ class ConvTranspose(nnx.Module):
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``
             (``out = in * stride + max(k - stride, 0)``), ``'CIRCULAR'`` (the ``'VALID'``
             output folded periodically onto ``in * stride``), an int or one int or
-            ``(low, high)`` pair per spatial dim, applied to the dilated input as in lax
-            (not PyTorch's convention).
+            ``(low, high)`` pair per spatial dim: padding of the dilated input as in lax
+            and Flax, or, with ``use_consistent_padding=True``, PyTorch's ``padding``.
+        use_consistent_padding: read integer padding as PyTorch's ``ConvTranspose``
+            ``padding`` (the padding of the forward convolution this one transposes):
+            ``out = (in - 1) * stride - 2 * padding + k + output_padding``, as
+            [`jaxconv.conv_transpose`][jaxconv.conv_transpose] does with this flag.
+        output_padding: PyTorch's ``output_padding``, an int or one per spatial dim added
+            to the high side of the output (each smaller than the stride or the dilation);
+            only with integer padding.
         kernel_dilation: an int or one per spatial dim.
         use_bias: add a bias of shape ``(out_features,)``.
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: as for :func:`jax.lax.conv_transpose`.
+        precision: as for `jax.lax.conv_transpose`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in, out)`` (``(*kernel_size, out, in)`` with
             ``transpose_kernel=True``), then moved to the kernel layout.
@@ -332,13 +343,14 @@ class ConvTranspose(nnx.Module):
         transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
-        dimension_numbers: layouts as for :class:`Conv`, e.g. ``("NCHW", "OIHW", "NCHW")``.
+        dimension_numbers: layouts as for [`Conv`][jaxconv.nnx.Conv], e.g. ``("NCHW", "OIHW",
+            "NCHW")``.
         conv_transpose: the function; jaxconv's by default, ``jax.lax.conv_transpose`` too.
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
@@ -354,26 +366,35 @@ class ConvTranspose(nnx.Module):
         kernel_size: int | Sequence[int],
         strides: None | int | Sequence[int] = None,
         *,
-        padding: Any = "SAME",
+        padding: str | int | Sequence[int | tuple[int, int]] = "SAME",
+        use_consistent_padding: bool = False,
+        output_padding: None | int | Sequence[int] = None,
         kernel_dilation: None | int | Sequence[int] = None,
         use_bias: bool = True,
         mask: jax.Array | None = None,
-        dtype: Any = None,
-        param_dtype: Any = jnp.float32,
-        precision: Any = None,
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
         kernel_init: Callable[..., Any] = default_kernel_init,
         bias_init: Callable[..., Any] = default_bias_init,
         transpose_kernel: bool = False,
         promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
-        preferred_element_type: Any = None,
-        dimension_numbers: Any = None,
+        preferred_element_type: DTypeLike | None = None,
+        dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         conv_transpose: Callable[..., Any] = _jaxconv_conv_transpose,
         rngs: nnx.Rngs,
         kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
         bias_metadata: Mapping[str, Any] = MappingProxyType({}),
     ):
         cfg = common.transpose_config(
-            kernel_size, strides, padding, kernel_dilation, dimension_numbers, transpose_kernel
+            kernel_size,
+            strides,
+            padding,
+            kernel_dilation,
+            dimension_numbers,
+            transpose_kernel,
+            use_consistent_padding,
+            output_padding,
         )
         in_features = common.positive("in_features", in_features)
         out_features = common.positive("out_features", out_features)
@@ -394,6 +415,8 @@ class ConvTranspose(nnx.Module):
         self.kernel_size = cfg.kernel_size
         self.strides = strides
         self.padding = padding
+        self.use_consistent_padding = use_consistent_padding
+        self.output_padding = output_padding
         self.kernel_dilation = kernel_dilation
         self.use_bias = use_bias
         self.mask = mask
@@ -437,35 +460,52 @@ class ConvTranspose(nnx.Module):
     ) -> ConvTranspose:
         """A ``ConvTranspose`` holding ``kernel`` (and ``bias``) from another layout.
 
-        Arguments as for :meth:`Conv.from_kernel`. ``O`` and ``I`` name the kernel's axes
-        as this module reads them: with ``transpose_kernel=True`` the kernel is the forward
-        convolution's, ``O`` is this layer's input features and ``I`` its output features.
-        PyTorch's ``ConvTranspose2d.weight`` ``(in, out, kh, kw)`` is therefore
-        ``layout="OIHW"`` with ``transpose_kernel=True``; its ``padding=p`` is
-        ``padding=k - 1 - p`` here (for ``dilation=1``; add ``output_padding`` to the
-        high side).
+        Arguments as for [`Conv.from_kernel`][jaxconv.nnx.Conv.from_kernel]. ``O`` and ``I``
+        name the kernel's axes as this module reads them: with ``transpose_kernel=True``
+        the kernel is the forward convolution's, ``O`` is this layer's input features and
+        ``I`` its output features.
 
-        Example:
+        PyTorch's ``ConvTranspose2d(C, O, k, stride, padding, output_padding)`` stores
+        ``weight`` as ``(C, O, kh, kw)``, the forward convolution's kernel: pass it with
+        ``layout="pytorch"``, which reads it as ``OIHW`` with ``transpose_kernel=True`` and
+        reads ``padding`` and ``output_padding`` as PyTorch does
+        (``use_consistent_padding=True``), so PyTorch's arguments carry over unchanged (its
+        default ``padding=0`` included: the module's default is ``'SAME'``). A layout
+        string such as ``"OIHW"`` sets neither flag.
+
+        Examples:
             >>> import numpy as np, jaxconv.nnx
-            >>> w = np.ones((4, 2, 3, 3), np.float32)  # ConvTranspose2d(4, 2, 3).weight
-            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(w, layout="OIHW", strides=2,
-            ...     padding=2, transpose_kernel=True)
-            >>> up.in_features, up.out_features
-            (4, 2)
+            >>> w = np.ones((8, 4, 4, 4), np.float32)  # ConvTranspose2d(8, 4, 4).weight
+            >>> up = jaxconv.nnx.ConvTranspose.from_kernel(
+            ...     w, np.zeros(4, np.float32), layout="pytorch", strides=2, padding=1,
+            ...     output_padding=1, dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            >>> x = np.ones((1, 8, 5, 5), np.float32)
+            >>> up.in_features, up.out_features, up(x).shape
+            (8, 4, (1, 4, 11, 11))
         """
         conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
+        if isinstance(layout, str) and layout.lower() in ("pytorch", "torch"):
+            if conv_kwargs.setdefault("transpose_kernel", True) is not True:
+                raise ValueError(
+                    "`layout='pytorch'` reads PyTorch's ConvTranspose weight (in, out, *k), the "
+                    "kernel of the forward convolution, which needs `transpose_kernel=True`; "
+                    "for another reading give a layout string such as 'IOHW'."
+                )
+            conv_kwargs.setdefault("use_consistent_padding", True)
         layouts = common.parse_layouts(conv_kwargs.get("dimension_numbers"), _num_spatial(kernel))
         w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
         swap = bool(conv_kwargs.get("transpose_kernel", False))
         in_f, out_f = (sizes["O"], sizes["I"]) if swap else (sizes["I"], sizes["O"])
+        hint = "" if swap else common.TORCH_TRANSPOSED_HINT
+        b = common.check_bias(bias, out_f, in_f, hint)
         module = cls(in_f, out_f, tuple(sizes[c] for c in layouts.spatial), **conv_kwargs)
-        _set_params(module, w, common.check_bias(bias, out_f))
+        _set_params(module, w, b)
         return module
 
 
 class ConvLocal(nnx.Module):
     """A locally connected layer: a convolution with a separate kernel at each output
-    position, built on :func:`jaxconv.extract_patches` and one einsum.
+    position, built on [`jaxconv.extract_patches`][jaxconv.extract_patches] and one einsum.
 
     The parameters are ``flax.linen.ConvLocal``'s: kernel
     ``(*out_spatial, in_features * prod(kernel_size), out_features)`` whose rows are ordered
@@ -485,7 +525,7 @@ class ConvLocal(nnx.Module):
         kernel_size: an int (1-d) or one int per spatial dim.
         strides: an int or one per spatial dim.
         input_size: the input's spatial sizes (an int for all dims, or one per dim).
-        padding: ``'SAME'``, ``'VALID'`` or any other padding :class:`Conv` takes (an
+        padding: ``'SAME'``, ``'VALID'`` or any other padding [`Conv`][jaxconv.nnx.Conv] takes (an
             int, or one int or ``(low, high)`` pair per spatial dim).
         input_dilation: an int or one per spatial dim (transposed convolution).
         kernel_dilation: an int or one per spatial dim (atrous convolution).
@@ -493,7 +533,7 @@ class ConvLocal(nnx.Module):
         mask: optional array of the kernel's shape multiplied into the kernel.
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
-        precision: precision of the einsum, as for :func:`jax.numpy.einsum`.
+        precision: precision of the einsum, as for `jax.numpy.einsum`.
         kernel_init: the kernel's initialiser, called with the kernel shape above,
             ``(*out_spatial, in_features * prod(kernel_size), out_features)``.
         bias_init: the bias's initialiser, called with the shape
@@ -501,20 +541,22 @@ class ConvLocal(nnx.Module):
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the einsum.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            :class:`jaxconv.DimensionNumbers`; only the input's and output's axes move.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and output's
+            axes move.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
-            the padding is filled, as for :class:`Conv`.
+            the padding is filled, as for [`Conv`][jaxconv.nnx.Conv].
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from flax import nnx
         >>> import jaxconv.nnx
-        >>> local = jaxconv.nnx.ConvLocal(3, 4, (3, 3), input_size=(8, 8), padding="VALID",
-        ...                               rngs=nnx.Rngs(0))
-        >>> local.kernel.shape, local.bias.shape, local(jnp.ones((2, 8, 8, 3))).shape
+        >>> local = jaxconv.nnx.ConvLocal(
+        ...     3, 4, (3, 3), input_size=(8, 8), padding="VALID", rngs=nnx.Rngs(0))
+        >>> y = local(jnp.ones((2, 8, 8, 3)))
+        >>> local.kernel.shape, local.bias.shape, y.shape
         ((6, 6, 27, 4), (6, 6, 4), (2, 6, 6, 4))
     """
 
@@ -526,19 +568,19 @@ class ConvLocal(nnx.Module):
         strides: None | int | Sequence[int] = 1,
         *,
         input_size: int | Sequence[int],
-        padding: Any = "SAME",
+        padding: str | int | Sequence[int | tuple[int, int]] = "SAME",
         input_dilation: None | int | Sequence[int] = 1,
         kernel_dilation: None | int | Sequence[int] = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
-        dtype: Any = None,
-        param_dtype: Any = jnp.float32,
-        precision: Any = None,
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
         kernel_init: Callable[..., Any] = default_kernel_init,
         bias_init: Callable[..., Any] = default_bias_init,
         promote_dtype: Callable[..., Any] = dtypes.promote_dtype,
-        preferred_element_type: Any = None,
-        dimension_numbers: Any = None,
+        preferred_element_type: DTypeLike | None = None,
+        dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         padding_mode: str = "zeros",
         rngs: nnx.Rngs,
         kernel_metadata: Mapping[str, Any] = MappingProxyType({}),

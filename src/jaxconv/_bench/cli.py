@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from typing import Any
 
 from . import suites as _suites
@@ -285,8 +286,8 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
         return 2
     main = jax.process_index() == 0
     console = Console(quiet=not main)
-    if not console.is_terminal:
-        console = Console(quiet=not main, width=160)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(quiet=not main, width=160)  # a log: wide, unless COLUMNS says
     distributed = jax.process_count() > 1
     if distributed:
         by_platform = {jax.devices()[0].platform: jax.devices()}
@@ -333,33 +334,40 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
             kw = dict(reps=args.reps, strategy=args.strategy, impl=impl,
                       peak_gflops=peak_of.get((devices[0].platform, dtype)))  # fmt: skip
             try:
-                if suite in _suites.COMPILE_ONLY:
-                    recs = [runner.memory_case(suite, case, devices[0], dtype, layout,
-                                               direction)]  # fmt: skip
-                elif what == "dp":
-                    kw["strategy"] = "auto" if args.strategy == "all" else args.strategy
-                    recs = [runner.run_data_parallel(suite, case, devices, dtype, layout,
-                                                     direction, **kw)]  # fmt: skip
-                else:
-                    names = [kw.pop("strategy")]
-                    if names == ["all"]:
-                        names = runner.strategies_for(case, layout)
-                    recs = runner.run_case_strategies(suite, case, devices[0], dtype, layout,
-                                                      direction, names, budget_s=args.budget,
-                                                      **kw)  # fmt: skip
+                with warnings.catch_warnings(record=True) as notes:
+                    warnings.simplefilter("always", runner.LaxDisagreement)
+                    if suite in _suites.COMPILE_ONLY:
+                        recs = [runner.memory_case(suite, case, devices[0], dtype, layout,
+                                                   direction)]  # fmt: skip
+                    elif what == "dp":
+                        kw["strategy"] = "auto" if args.strategy == "all" else args.strategy
+                        recs = [runner.run_data_parallel(suite, case, devices, dtype, layout,
+                                                         direction, **kw)]  # fmt: skip
+                    else:
+                        names = [kw.pop("strategy")]
+                        if names == ["all"]:
+                            names = runner.strategies_for(case, layout)
+                        recs = runner.run_case_strategies(suite, case, devices[0], dtype, layout,
+                                                          direction, names, budget_s=args.budget,
+                                                          **kw)  # fmt: skip
             except runner.VerificationError as e:
                 failure = str(e)
                 break
             records += recs
             bar.advance(task)
-            if not console.is_terminal:  # a log gets one line per record instead of a bar
-                ratios = ", ".join(
-                    f"{r['strategy']} ratio {r['ratio']:.2f}" if r["ratio"] is not None else
-                    f"{r['strategy']} temp {r['jaxconv_temp_bytes'] / 2**20:.0f} MiB "
-                    f"(bound {r['temp_bound_bytes'] / 2**20:.0f})" for r in recs
+            # One line per record in every mode (above the bar in a terminal), short enough
+            # for 80 columns, so the numbers show while the run goes on.
+            for r in recs:
+                shown = (
+                    f"ratio {r['ratio']:.2f} ({r['strategy']})" if r["ratio"] is not None else
+                    f"temp {r['jaxconv_temp_bytes'] / 2**20:.0f} MiB (bound "
+                    f"{r['temp_bound_bytes'] / 2**20:.0f}, {r['strategy']})"
                 )  # fmt: skip
-                console.print(f"[{j}/{len(jobs)}] {suite}/{case.name} {layout} "
-                              f"{direction}: {ratios}")  # fmt: skip
+                console.print(f"[{j}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
+                              f"{shown}", markup=False, highlight=False)  # fmt: skip
+            for note in notes:
+                if issubclass(note.category, runner.LaxDisagreement):
+                    console.print(f"  note: {note.message}", markup=False, highlight=False)
 
     # The peak again, after the cases: on a shared machine one measurement can be taken in a
     # busy moment, and a peak is the best the device showed in this run.
@@ -377,7 +385,9 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
         return 1 if failure else 0
     timed = [r for r in records if r["ratio"] is not None]
     if timed:
-        console.print(report.table(timed))
+        t = report.table(timed, width=console.width)
+        console.print(t)
+        console.print(report.legend(report.shown_columns(t)))
     if len(timed) < len(records):
         from rich.markdown import Markdown
 

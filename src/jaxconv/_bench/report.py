@@ -158,19 +158,99 @@ HEADERS = [
 ]  # fmt: skip
 
 
-def table(records: Sequence[dict[str, Any]], title: str = "jaxconv vs lax") -> Any:
-    """A ``rich.table.Table`` of ``records``; ratios below 1 in green, above 1.5 in red."""
+LEGEND: dict[str, str] = {
+    "case": "suite/case (`python -m jaxconv bench --list` gives the shapes)",
+    "layout": "NHWC: NHWC/HWIO/NHWC arrays; NCHW: NCHW/OIHW/NCHW",
+    "dir": "fwd: the convolution; fwd+bwd: it and both gradients",
+    "strategy": "the jaxconv strategy that ran",
+    "jaxconv ms": "median time per call, milliseconds (lax ms: the same for lax)",
+    "ratio": "jaxconv ms / lax ms: below 1 (green) jaxconv is faster; xN: data-parallel scaling",
+    "GFLOP/s": "jaxconv's rate on the direct algorithm's floating-point operations",
+    "peak": "that rate as a fraction of the device's matmul peak, measured in this run",
+    "temp j/l": "XLA's compiled temp memory, jaxconv/lax (K, M, G = 2^10, 2^20, 2^30 bytes)",
+    "rel err": "max|jaxconv - lax| / max|lax| (against float64 where lax is wrong)",
+}
+"""What each column of the table means (printed under it)."""
+
+# Dropped first when the terminal is narrow; case, dir, layout, strategy and ratio stay.
+_DROP_ORDER = ("GFLOP/s", "lax ms", "rel err", "device", "dtype", "peak", "temp j/l", "jaxconv ms")
+_KEEP_SHORT = {"layout", "dir"}  # shown while they vary, else named in the title
+_CASE_FOLD = 24
+
+
+def _columns(rows: Sequence[list[str]], width: int | None) -> tuple[list[int], dict[str, str]]:
+    """The columns to show within ``width`` characters (all for ``None``) and the ones
+    dropped because every row has the same value, with that value."""
+    shown = list(range(len(HEADERS)))
+    constant: dict[str, str] = {}
+
+    def needed() -> int:  # rich's default box: a bar and a space either side of each cell
+        widths = [max(len(HEADERS[i]), *(len(r[i]) for r in rows)) for i in shown]
+        # The case column folds long names onto a second line rather than lose a column.
+        widths[0] = min(widths[0], _CASE_FOLD)
+        return 1 + sum(3 + w for w in widths)
+
+    if width is None or not rows or needed() <= width:
+        return shown, constant
+    for i, h in enumerate(HEADERS):
+        if h in ("device", "dtype", *_KEEP_SHORT) and len({r[i] for r in rows}) == 1:
+            constant[h] = rows[0][i]
+            shown.remove(i)
+    for h in _DROP_ORDER:
+        if needed() <= width:
+            break
+        i = HEADERS.index(h)
+        if i in shown:
+            shown.remove(i)
+    return shown, constant
+
+
+def table(
+    records: Sequence[dict[str, Any]], title: str = "jaxconv vs lax", width: int | None = None
+) -> Any:
+    """A ``rich.table.Table`` of ``records``; ratios below 1 in green, above 1.5 in red.
+
+    With ``width`` (the terminal's) columns are dropped until the table fits, least useful
+    first: a column whose value is the same in every row moves into the title, then
+    GFLOP/s, lax ms, rel err, ... The case, strategy and ratio always stay; the table's
+    caption names what was dropped (the JSON and summary.md keep everything).
+    """
     from rich.table import Table
 
-    t = Table(title=title, title_justify="left")
-    for i, h in enumerate(HEADERS):
-        t.add_column(h, justify="right" if i >= 6 else "left", no_wrap=i == 0)
-    for r in records:
-        row = _row(r)
+    rows = [_row(r) for r in records]
+    shown, constant = _columns(rows, width)
+    if constant:
+        title += " (" + ", ".join(constant.values()) + ")"
+    dropped = [h for i, h in enumerate(HEADERS) if i not in shown and h not in constant]
+    caption = f"not shown at this width: {', '.join(dropped)}" if dropped else None
+    t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    ratio = HEADERS.index("ratio")
+    for i in shown:
+        t.add_column(HEADERS[i], justify="right" if i >= 6 else "left", overflow="fold")
+    for r, row in zip(records, rows, strict=True):
         style = "green" if r["ratio"] < 1 else "red" if r["ratio"] > 1.5 else ""
-        row[8] = f"[{style}]{row[8]}[/]" if style else row[8]
-        t.add_row(*row)
+        row[ratio] = f"[{style}]{row[ratio]}[/]" if style else row[ratio]
+        t.add_row(*(row[i] for i in shown))
     return t
+
+
+def legend(shown: Sequence[str] = tuple(LEGEND)) -> Any:
+    """What the columns in ``shown`` mean, one row each: a ``rich`` grid that wraps the
+    meanings beside the names in a narrow terminal."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="right", no_wrap=True, style="bold")
+    grid.add_column()
+    for h in LEGEND:
+        if h in shown:
+            grid.add_row(h, LEGEND[h])
+    return grid
+
+
+def shown_columns(t: Any) -> list[str]:
+    """The headers of a table made by :func:`table`."""
+    return [str(c.header) for c in t.columns]
 
 
 def progress(console: Any = None) -> Any:

@@ -15,7 +15,9 @@ both gradients ``(dx, dw)`` of ``sum(y * ct)`` for a fixed random cotangent ``ct
 
 from __future__ import annotations
 
+import functools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +53,12 @@ def dimension_numbers(case: Case, layout: str) -> tuple[str, str, str]:
 
 class VerificationError(AssertionError):
     """jaxconv and lax disagree beyond the dtype's tolerance."""
+
+
+class LaxDisagreement(UserWarning):
+    """jaxconv and lax disagree, and it is lax that is wrong: jaxconv agrees with the float64
+    reference, lax does not (XLA:CPU's float32 convolution reads out of bounds when a
+    padding pair has a negative low and a positive high side, openxla/xla#48713)."""
 
 
 def tolerance(dtype: Any, platform: str) -> float:
@@ -287,10 +295,42 @@ def errors(got: Sequence[Any], want: Sequence[Any]) -> tuple[float, float]:
     return max_abs, max_rel
 
 
-def check(label: str, got: Sequence[Any], want: Sequence[Any], tol: float) -> tuple[float, float]:
+def float64_reference(ref: Callable[..., Any], host_args: Sequence[Any]) -> list[np.ndarray]:
+    """``ref``'s outputs on ``host_args`` computed in float64 on the CPU, with x64 enabled
+    only for this call (the global setting is left alone)."""
+    cpu = jax.devices("cpu")[0]
+    with jax.enable_x64(True):
+        args = [jax.device_put(np.asarray(a, np.float64), cpu) for a in host_args]
+        return [np.asarray(o) for o in jax.jit(ref)(*args)]
+
+
+def check(
+    label: str,
+    got: Sequence[Any],
+    want: Sequence[Any],
+    tol: float,
+    reference: Callable[[], Sequence[Any]] | None = None,
+) -> tuple[float, float]:
     """:func:`errors`, raising :class:`VerificationError` when the relative error exceeds
-    ``tol`` (or an output is not finite, or the shapes differ)."""
+    ``tol`` (or an output is not finite, or the shapes differ).
+
+    Where jaxconv and lax disagree, ``reference()`` (the float64 answer) says which is
+    wrong: if only lax is, this warns with :class:`LaxDisagreement` ("lax disagrees with the
+    float64 reference here") and returns jaxconv's errors against the float64 reference.
+    """
     max_abs, max_rel = errors(got, want)
+    if not max_rel <= tol and reference is not None:
+        exact = reference()
+        ours, theirs = errors(got, exact), errors(want, exact)
+        if ours[1] <= tol and not theirs[1] <= tol:
+            warnings.warn(
+                f"{label}: lax disagrees with the float64 reference here (max relative error "
+                f"{theirs[1]:.3g}; jaxconv's {ours[1]:.3g}): XLA's convolution is known to be "
+                "wrong for some paddings (openxla/xla#48713); errors recorded against float64.",
+                LaxDisagreement,
+                stacklevel=2,
+            )
+            return ours
     if not max_rel <= tol:
         shapes_ = [tuple(np.shape(g)) for g in got], [tuple(np.shape(w)) for w in want]
         raise VerificationError(
@@ -488,18 +528,20 @@ def run_case_strategies(
     lax's times. With ``fwd+bwd`` a strategy is forced on the forward convolution; the
     gradients' convolutions run ``auto``'s choice (``tune``'s, for ``'tune'``)."""
     dtype = jnp.dtype(dtype)
-    args = tuple(jax.device_put(a, device) for a in make_inputs(case, layout, dtype))
+    host = make_inputs(case, layout, dtype)
+    args = tuple(jax.device_put(a, device) for a in host)
     ref = program(lax_impl(case, layout), direction)
     lx, lax_compile, lax_temp = _compile(ref, *args)
     want, warm = _timed(lx, *args)
     tol = tolerance(dtype, device.platform)
+    exact = functools.partial(float64_reference, ref, host)
     compiled, checked = [], []
     for strategy in strategies:
         label = f"{suite}/{case.name} [{dtype.name}, {layout}, {direction}, {device}, {strategy}]"
         ours = program(impl(case, layout, strategy), direction)
         jc, jc_compile, jc_temp = _compile(ours, *args)
         got, jc_warm = _timed(jc, *args)
-        checked.append((check(label, got, want, tol), jc_compile, jc_temp))
+        checked.append((check(label, got, want, tol, exact), jc_compile, jc_temp))
         compiled.append(jc)
         warm += jc_warm
     n = choose_reps(reps, warm, budget_s)
@@ -592,7 +634,7 @@ def run_data_parallel(
     _timed(jc, *args)
     _timed(lx, *args)
     got = [multihost_utils.process_allgather(o, tiled=True) for o in jc(*args)]
-    max_abs, max_rel = check(label, got, want, tol)
+    max_abs, max_rel = check(label, got, want, tol, functools.partial(float64_reference, ref, host))
     jc_s, lax_s = time_interleaved([jc, lx], args, reps)
     timing = _timing_fields(case, layout, direction, jc_s, lax_s, peak_gflops)
     if peak_gflops:  # the peak is one device's: compare against all of them
