@@ -108,9 +108,9 @@ def conv_plan(
 ):
     """jaxconv's checked plan for these ``conv_general_dilated`` arguments (to ask
     ``jaxconv._strategies.accepts`` which strategies can run them)."""
-    from jaxconv._plan import general_plan
+    from jaxconv._plan import make_plan
 
-    return general_plan(
+    return make_plan(
         lhs_shape,
         rhs_shape,
         window_strides,
@@ -149,17 +149,17 @@ def jitted(fn):
 @pytest.fixture
 def hand_rules(monkeypatch):
     """``auto`` as it was before it was fitted on measurements: jaxconv's hand-written rules
-    (``_strategies.hand_choice``, Winograd and small groups channels-first). Tests that must
+    (``_policy.hand_choice``, Winograd and small groups channels-first). Tests that must
     reach a given strategy's gradient or layout path pin them, so that a refit of the rules
     cannot silently move them elsewhere."""
-    from jaxconv import _policy, _strategies
+    from jaxconv import _policy
 
-    def choose(plan, dtype=None, precision=None, preferred=None, *, decide_layout=False):
+    def choose(plan, dtype=None, *, decide_layout=False):
         if decide_layout and plan.padding_mode == "zeros" and _policy._features_first(plan):
-            name = _strategies.channels_first_choice(plan._replace(channels_first=True))
+            name = _policy.channels_first_choice(plan._replace(channels_first=True))
             if name is not None:
                 return name
-        return _strategies.hand_choice(plan)
+        return _policy.hand_choice(plan)
 
     monkeypatch.setattr(_policy, "choose", choose)
 

@@ -408,11 +408,11 @@ def _plan_for(case):
     plan = make_plan(
         lhs_shape,
         rhs_shape,
-        dn,
         kw["window_strides"],
         kw["padding"],
         kw.get("lhs_dilation"),
         kw.get("rhs_dilation"),
+        dn,
         fg,
         kw.get("batch_group_count", 1),
     )
@@ -456,7 +456,7 @@ def test_winograd_runs_channels_first_on_nchw_data(dn, strategy, hand_rules):
     # Moved features-last, NCHW data's layout transposes fuse into the tile transforms and
     # winograd would lose (see _winograd_pays): it computes in (N, C, H, W) instead.
     nhwc, sizes, kw = _plan_for("winograd")
-    nchw = make_plan((2, 16, 9, 11), (24, 16, 3, 3), conv_dimension_numbers(4, NCHW), **kw)
+    nchw = make_plan((2, 16, 9, 11), (24, 16, 3, 3), **kw, dimension_numbers=NCHW)
     assert nchw.out_spatial == nhwc.out_spatial
     assert _policy.in_layout(nchw, "winograd").channels_first
     assert not _policy.in_layout(nchw, "taps").channels_first

@@ -11,6 +11,7 @@ MODULES = [
     "jaxconv._conv",
     "jaxconv._layout",
     "jaxconv._patches",
+    "jaxconv._local",
     "jaxconv._explain",
     "jaxconv._doctor",
 ]

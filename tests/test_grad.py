@@ -13,7 +13,7 @@ from jax import lax
 from jax.test_util import check_grads
 
 import jaxconv
-from jaxconv import _grad, _policy, _strategies
+from jaxconv import _grad, _policy, _strategies, _taps
 from jaxconv._plan import make_plan
 
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -80,11 +80,11 @@ def _strategies_for(x, w, kw):
     p = make_plan(
         x.shape,
         w.shape,
-        dn,
         kw["window_strides"],
         kw["padding"],
         kw.get("lhs_dilation"),
         kw.get("rhs_dilation"),
+        dn,
         kw.get("feature_group_count", 1),
     )
     return [s for s in _strategies.STRATEGIES if _strategies.accepts(s, p)]
@@ -99,7 +99,7 @@ def _pinned_rules(hand_rules):
 def test_winograd_case_runs_winograd_both_ways():
     # So that the tests below transpose winograd itself (the input gradient's tangent map).
     x, w, kw, _ = _operands(CASES["winograd"])
-    p = make_plan(x.shape, w.shape, jaxconv.conv_dimension_numbers(4, NHWC), **kw)
+    p = make_plan(x.shape, w.shape, **kw, dimension_numbers=NHWC)
     assert _policy.choose(p) == "winograd"
     assert _policy.choose(_grad.input_grad_plan(p)) == "winograd"
 
@@ -158,7 +158,7 @@ def test_input_grad_plan_is_lax_transpose_rule():
     x, w, kw, _ = _operands(CASES["negative_pad_dilated"])
     dn = jaxconv.conv_dimension_numbers(4, NHWC)
     plan = make_plan(
-        x.shape, w.shape, dn, kw["window_strides"], kw["padding"], None, kw["rhs_dilation"]
+        x.shape, w.shape, kw["window_strides"], kw["padding"], None, kw["rhs_dilation"], dn
     )
     tplan = _grad.input_grad_plan(plan)
     assert tplan.out_spatial == plan.in_spatial
@@ -315,7 +315,7 @@ def test_channels_first_matches_lax_to_second_order(name):
 
 def test_channels_first_scanned_kernel_grad_matches_lax(monkeypatch):
     # Past SCAN_TAPS_BYTES a group's kernel gradient takes one tap at a time in a scan.
-    monkeypatch.setattr(_strategies, "SCAN_TAPS_BYTES", 0)
+    monkeypatch.setattr(_taps, "SCAN_TAPS_BYTES", 0)
     ours, ref, x, w, rng = _channels_first_pair("nchw_grouped_unit_stride")
     _assert_vjp_jvp_match(ours, ref, x, w, rng)
     assert "stablehlo.while" in jax.jit(jax.grad(lambda w: ours(x, w).sum())).lower(w).as_text()
@@ -327,11 +327,11 @@ def test_nchw_winograd_cases_run_winograd_channels_first():
     dn = jaxconv.conv_dimension_numbers(4, ("NCHW", "OIHW", "NCHW"))
     for name, grad_choice in (("nchw_winograd", "winograd"), ("nchw_winograd_padded", None)):
         case = CHANNELS_FIRST[name]
-        p = make_plan(case["x"], case["w"], dn, (1, 1), case["padding"])
-        assert _policy.decide(p, "auto").channels_first
+        p = make_plan(case["x"], case["w"], (1, 1), case["padding"], dimension_numbers=dn)
+        assert _policy.decide(p, "auto")[1].channels_first
         assert _policy.choose(p, decide_layout=True) == "winograd"
         tplan = _grad.input_grad_plan(p._replace(channels_first=True))
-        assert _strategies.channels_first_choice(tplan) == grad_choice
+        assert _policy.channels_first_choice(tplan) == grad_choice
 
 
 def test_channels_first_depthwise_compiles_without_activation_transposes():
@@ -359,7 +359,7 @@ WIDE = dict(x=(1, 6, 5, 16), w=(3, 2, 16, 4), window_strides=(2, 1), padding=((1
 def test_scanned_taps_match_lax(name, monkeypatch):
     # Layers whose taps exceed SCAN_TAPS_BYTES run taps and the kernel gradient as a scan;
     # with the threshold at 0 every layer here does.
-    monkeypatch.setattr(_strategies, "SCAN_TAPS_BYTES", 0)
+    monkeypatch.setattr(_taps, "SCAN_TAPS_BYTES", 0)
     # 'wide' has 16 input features: its kernel gradient is the per-tap (scanned) one.
     x, w, kw, rng = _operands(WIDE if name == "wide" else CASES[name])
     ours, ref = _pair(kw, "taps")
@@ -374,7 +374,7 @@ def test_reverse_mode_saves_no_stacked_taps(monkeypatch):
     # The scanned kernel gradient recomputes each tap of the input in the backward pass (its
     # body is checkpointed); without that, JAX's partial evaluation of the scan saves all K
     # taps between the passes, stacked into one (K, ...) residual.
-    monkeypatch.setattr(_strategies, "SCAN_TAPS_BYTES", 0)
+    monkeypatch.setattr(_taps, "SCAN_TAPS_BYTES", 0)
     x = jnp.ones((2, 12, 12, 32), jnp.float32)
     w = jnp.ones((5, 5, 32, 8), jnp.float32)
 

@@ -110,8 +110,7 @@ def test_autos_choice_does_not_tile_small_layers():
             dn = runner.dimension_numbers(case, layout)
             plan = general_plan(xs, ws, case.strides, case.padding, None, case.dilation, dn,
                                 case.groups, 1, "zeros")  # fmt: skip
-            plan = _policy.decide(plan, "auto", jnp.float32)
-            name = _policy.choose(plan, jnp.float32)
+            name, plan = _policy.decide(plan, "auto", jnp.float32)
             assert _strategies.tiles(name, plan, 4) == 1, (case.name, name)
 
 
@@ -146,7 +145,7 @@ def test_compiled_temp_memory_is_bounded_on_large_inputs(case, direction):
         return c.memory_analysis().temp_size_in_bytes
 
     plan = general_plan(xs, ws, (1,) * n, "SAME", None, None, dn, groups, 1, "zeros")
-    padded = _strategies._sizes(plan)[2] * 4
+    padded = _strategies.sizes(plan).padded * 4
     outputs = np.prod(out.shape) * 4 + (
         0 if direction == "fwd" else (np.prod(xs) + np.prod(ws)) * 4
     )
@@ -161,7 +160,7 @@ def test_kernel_gradient_scans_large_taps():
                             "zeros")  # fmt: skip
         x = jax.ShapeDtypeStruct(xs, jnp.float32)
         ct = jax.ShapeDtypeStruct(plan.out_shape, jnp.float32)
-        text = jax.jit(lambda ct, x, plan=plan: _grad.kernel_grad(ct, x, plan, None)).lower(
+        text = jax.jit(lambda ct, x, plan=plan: _grad.kernel_grad(ct, x, plan)).lower(
             ct, x
         ).as_text()  # fmt: skip
         assert "stablehlo.while" in text

@@ -208,10 +208,10 @@ def test_flax_modules_take_the_tuned_convolution(monkeypatch):
 def test_the_key_ignores_the_users_layout_and_names_the_settings():
     a = general_plan((1, 8, 8, 3), (3, 3, 3, 4), (1, 1), "SAME", None, None, NHWC, 1, 1, "zeros")
     b = general_plan((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), "SAME", None, None, NCHW, 1, 1, "zeros")
-    assert _tune.plan_key(a, jnp.float32, None, None) == _tune.plan_key(b, jnp.float32, None, None)
-    assert _tune.plan_key(a, jnp.float32, None, None) != _tune.plan_key(a, jnp.bfloat16, None, None)
-    assert _tune.plan_key(a, jnp.float32, None, None) != _tune.plan_key(a, jnp.float32, HIGHEST,
-                                                                        None)  # fmt: skip
+    assert _tune.plan_key(a, jnp.float32) == _tune.plan_key(b, jnp.float32)
+    assert _tune.plan_key(a, jnp.float32) != _tune.plan_key(a, jnp.bfloat16)
+    assert _tune.plan_key(a, jnp.float32) != _tune.plan_key(a._replace(precision=HIGHEST),
+                                                            jnp.float32)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _tune.candidates(a)[0] in jaxconv.STRATEGIES

@@ -17,6 +17,7 @@ from ._layout import DimensionNumbers as DimensionNumbers
 from ._layout import conv_dimension_numbers as conv_dimension_numbers
 from ._layout import convert_kernel as convert_kernel
 from ._layout import convert_layout as convert_layout
+from ._local import conv_local as conv_local
 from ._padding import PADDING_MODES as PADDING_MODES
 from ._patches import extract_patches as extract_patches
 from ._strategies import STRATEGIES as _STRATEGY_FUNCTIONS

@@ -7,129 +7,55 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.lax import PrecisionLike
 from jax.sharding import PartitionSpec, Sharding
 from jax.typing import ArrayLike, DTypeLike
 
-from . import _grad, _policy, _strategies, _tune
+from . import _grad, _policy
 from ._checks import check_array, check_same_dtype, int_tuple
-from ._layout import DimensionNumbers, conv_dimension_numbers
+from ._layout import DimensionNumbers, conv_dimension_numbers, from_canonical, to_canonical
 from ._padding import pad_spatial, parse_padding, transposed_pads
-from ._patches import from_channels_last, to_channels_last
-from ._plan import ConvPlan, friendly_plan, general_plan
-
-STRATEGY_NAMES = ("auto", "tune", *_strategies.STRATEGIES)
+from ._plan import FRIENDLY, ConvPlan, dilated_size, make_plan
 
 
-def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype | None:
-    """The checked ``preferred_element_type``, with lax's rules: integers may ask for any
-    integer of the same signedness or any float, floats (``bfloat16`` included) for a float,
-    complex for a complex, never narrower than the input."""
-    if preferred is None:
-        return None
-    try:
-        pref = jax.dtypes.canonicalize_dtype(jnp.dtype(preferred))
-    except TypeError:
-        raise TypeError(f"`preferred_element_type` must be a dtype, got {preferred!r}.") from None
-    sub = jnp.issubdtype
-    if sub(dtype, np.integer) and sub(pref, np.floating):
-        ok = True
-    else:
-        kinds = (np.integer, np.floating, np.complexfloating)
-        ok = all(sub(pref, t) for t in kinds if sub(dtype, t))
-        ok = ok and (sub(pref, np.signedinteger) or not sub(dtype, np.signedinteger))
-    if not ok or pref.itemsize < dtype.itemsize:
-        raise TypeError(
-            f"`preferred_element_type` {pref} does not fit inputs of dtype {dtype}: it must be of "
-            "the same kind (integers may also ask for a float; signed integers need a signed "
-            "integer) and not narrower."
-        )
-    return pref
+def _arrays(lhs: Any, rhs: Any, names: tuple[str, str] = ("lhs", "rhs")) -> tuple[Any, Any]:
+    """Both arrays checked (arrays, numeric, the same dtype), once."""
+    lhs = check_array(names[0], lhs)
+    rhs = check_array(names[1], rhs)
+    check_same_dtype(lhs, rhs, *names)
+    return lhs, rhs
 
 
-def _resolve_strategy(strategy: Any, plan: ConvPlan) -> str:
-    if strategy not in STRATEGY_NAMES:
-        raise ValueError(f"`strategy` must be one of {STRATEGY_NAMES}, got {strategy!r}.")
-    if strategy in ("auto", "tune"):
-        return strategy
-    if not _strategies.accepts(strategy, plan):
+def _friendly_arrays(x: Any, w: Any, num_spatial: int | None = None) -> tuple[Any, Any]:
+    """``x`` and ``w`` of ``conv`` (of ``conv{num_spatial}d``: ``x`` of that rank)."""
+    x = check_array("x", x)
+    if num_spatial is not None and x.ndim != num_spatial + 2:
         raise ValueError(
-            f"`strategy={strategy!r}` cannot compute this convolution (feature groups "
-            f"{plan.feature_groups}, batch groups {plan.batch_groups}, input features "
-            f"{plan.in_features}); use 'auto' or another of {STRATEGY_NAMES}."
+            f"conv{num_spatial}d needs a rank-{num_spatial + 2} `x`, got shape {x.shape}; use "
+            "jaxconv.conv."
         )
-    return strategy
+    return _arrays(x, w, ("x", "w"))
 
 
-def _execute(
-    lhs: jax.Array,
-    rhs: jax.Array,
-    plan: ConvPlan,
-    precision: Any,
-    preferred_element_type: Any,
-    strategy: Any,
-    out_sharding: Any = None,
-) -> jax.Array:
-    preferred = _check_preferred(lhs.dtype, preferred_element_type)
-    rhs_spec = plan.dn.rhs_spec
-    name = _resolve_strategy(strategy, plan)
-    plan = _policy.decide(plan, name, lhs.dtype, precision, preferred)
-    channels_first = plan.channels_first
-    if channels_first:
-        x = jnp.transpose(jnp.asarray(lhs), plan.dn.lhs_spec)
+def _execute(lhs: Any, rhs: Any, plan: ConvPlan, strategy: Any, out_sharding: Any = None):
+    """The convolution of ``plan`` on arrays in the user's layout: the strategy and its
+    layout decided once, the arrays moved to that layout, computed, moved back."""
+    name, plan = _policy.decide(plan, strategy, lhs.dtype)
+    if plan.is_empty:  # an empty output, or empty windows: zeros, as lax gives
+        y = jnp.zeros(plan.out_shape, plan.out_dtype(lhs.dtype))
     else:
-        x = to_channels_last(jnp.asarray(lhs), plan.dn.lhs_spec)
-    w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
-    if plan.padding_mode != "zeros":
-        # Reflect/replicate/circular build the padded input; the core then sees VALID.
-        n = plan.num_spatial
-        x = pad_spatial(x, range(1, n + 1), plan.pads, padding_mode=plan.padding_mode)
-        plan = plan._replace(in_spatial=x.shape[1:-1], pads=((0, 0),) * n, padding_mode="zeros")
-    y = _grad.convolve(x, w, plan, name, precision, preferred)
-    if channels_first:
-        y = jnp.transpose(y, np.argsort(plan.dn.out_spec))
-    else:
-        y = from_channels_last(y, plan.dn.out_spec)
+        rhs_spec = plan.dn.rhs_spec
+        x = to_canonical(jnp.asarray(lhs), plan.dn.lhs_spec, plan.channels_first)
+        w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
+        if plan.padding_mode != "zeros":
+            # Reflect/replicate/circular build the padded input; the core then sees VALID.
+            x = pad_spatial(x, plan.spatial_axes, plan.pads, padding_mode=plan.padding_mode)
+            plan = plan.mode_padded()
+        y = _grad.convolve(x, w, plan, name, strategy)
+        y = from_canonical(y, plan.dn.out_spec, plan.channels_first)
     if out_sharding is not None:
         y = jax.lax.with_sharding_constraint(y, out_sharding)
     return y
-
-
-def _general_plan(
-    lhs,
-    rhs,
-    window_strides,
-    padding,
-    lhs_dilation,
-    rhs_dilation,
-    dimension_numbers,
-    feature_group_count,
-    batch_group_count,
-    padding_mode,
-    **checks: Any,
-) -> tuple[jax.Array, jax.Array, ConvPlan]:
-    lhs = check_array("lhs", lhs)
-    rhs = check_array("rhs", rhs)
-    check_same_dtype(lhs, rhs)
-    if lhs.ndim != rhs.ndim:
-        raise ValueError(
-            f"`lhs` and `rhs` must have the same rank, got shapes {lhs.shape} and {rhs.shape}."
-        )
-    plan = general_plan(
-        lhs.shape,
-        rhs.shape,
-        window_strides,
-        padding,
-        lhs_dilation,
-        rhs_dilation,
-        dimension_numbers,
-        feature_group_count,
-        batch_group_count,
-        padding_mode,
-        **checks,
-    )
-    return lhs, rhs, plan
 
 
 def conv_general_dilated(
@@ -190,20 +116,14 @@ def conv_general_dilated(
         >>> jaxconv.conv_general_dilated(x, w, (1, 1), "VALID")[0, 0].tolist()
         [[9.0, 9.0], [9.0, 9.0]]
     """
-    lhs, rhs, plan = _general_plan(
-        lhs,
-        rhs,
-        window_strides,
-        padding,
-        lhs_dilation,
-        rhs_dilation,
-        dimension_numbers,
-        feature_group_count,
-        batch_group_count,
-        padding_mode,
+    lhs, rhs = _arrays(lhs, rhs)
+    plan = make_plan(
+        lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
+        dimension_numbers, feature_group_count, batch_group_count, padding_mode, dtype=lhs.dtype,
+        precision=precision, preferred_element_type=preferred_element_type,
         empty_output="warn",  # lax returns the empty output; say why it is empty
-    )
-    return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy, out_sharding)
+    )  # fmt: skip
+    return _execute(lhs, rhs, plan, strategy, out_sharding)
 
 
 def chosen_strategy(
@@ -232,25 +152,12 @@ def chosen_strategy(
         raise ValueError(f"`strategy` must be 'auto' or 'tune', got {strategy!r}.")
     lhs = lhs if hasattr(lhs, "shape") and hasattr(lhs, "dtype") else check_array("lhs", lhs)
     rhs = rhs if hasattr(rhs, "shape") and hasattr(rhs, "dtype") else check_array("rhs", rhs)
-    plan = general_plan(
-        lhs.shape,
-        rhs.shape,
-        window_strides,
-        padding,
-        lhs_dilation,
-        rhs_dilation,
-        dimension_numbers,
-        feature_group_count,
-        batch_group_count,
-        padding_mode,
-    )
-    preferred = _check_preferred(np.dtype(lhs.dtype), preferred_element_type)
-    if strategy == "tune":
-        if _strategies.is_empty(plan):
-            return _policy.choose(plan, lhs.dtype, precision, preferred, decide_layout=True)
-        plan = _policy.decide(plan, "tune", lhs.dtype, precision, preferred)
-        return _tune.tuned_choice(plan, lhs.dtype, precision, preferred, jax.devices()[0])
-    return _policy.choose(plan, lhs.dtype, precision, preferred, decide_layout=True)
+    plan = make_plan(
+        lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
+        dimension_numbers, feature_group_count, batch_group_count, padding_mode, dtype=lhs.dtype,
+        precision=precision, preferred_element_type=preferred_element_type,
+    )  # fmt: skip
+    return _policy.chosen(plan, strategy, lhs.dtype)
 
 
 def conv(
@@ -297,13 +204,13 @@ def conv(
         >>> jaxconv.conv(x, w, padding="SAME").shape
         (1, 5, 5, 4)
     """
-    x = check_array("x", x)
-    w = check_array("w", w)
-    check_same_dtype(x, w, "x", "w")
-    plan = friendly_plan(
-        x.shape, w.shape, strides, padding, dilation, groups, dimension_numbers, padding_mode
-    )
-    return _execute(x, w, plan, precision, preferred_element_type, strategy)
+    x, w = _friendly_arrays(x, w)
+    plan = make_plan(
+        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
+        padding_mode, dtype=x.dtype, precision=precision,
+        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    )  # fmt: skip
+    return _execute(x, w, plan, strategy)
 
 
 def conv2d(
@@ -344,22 +251,13 @@ def conv2d(
         >>> jaxconv.conv2d(x, w, strides=2, padding="SAME").shape
         (1, 5, 5, 32)
     """
-    x = check_array("x", x)
-    if x.ndim != 4:
-        raise ValueError(f"conv2d needs a rank-4 `x`, got shape {x.shape}; use jaxconv.conv.")
-    return conv(
-        x,
-        w,
-        strides,
-        padding,
-        dilation=dilation,
-        groups=groups,
-        dimension_numbers=dimension_numbers,
-        padding_mode=padding_mode,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-        strategy=strategy,
-    )
+    x, w = _friendly_arrays(x, w, 2)
+    plan = make_plan(
+        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
+        padding_mode, dtype=x.dtype, precision=precision,
+        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    )  # fmt: skip
+    return _execute(x, w, plan, strategy)
 
 
 def conv1d(
@@ -402,8 +300,13 @@ def conv1d(
         >>> jaxconv.conv1d(x, w, padding="SAME").shape
         (2, 16, 8)
     """
-    args = (strides, padding, dilation, groups, dimension_numbers, padding_mode)
-    return _fixed_rank(1, x, w, *args, precision, preferred_element_type, strategy)
+    x, w = _friendly_arrays(x, w, 1)
+    plan = make_plan(
+        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
+        padding_mode, dtype=x.dtype, precision=precision,
+        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    )  # fmt: skip
+    return _execute(x, w, plan, strategy)
 
 
 def conv3d(
@@ -447,43 +350,13 @@ def conv3d(
         >>> jaxconv.conv3d(x, w, strides=(1, 2, 2), padding="SAME").shape
         (1, 4, 3, 3, 5)
     """
-    args = (strides, padding, dilation, groups, dimension_numbers, padding_mode)
-    return _fixed_rank(3, x, w, *args, precision, preferred_element_type, strategy)
-
-
-def _fixed_rank(
-    n: int,
-    x: Any,
-    w: Any,
-    strides: Any,
-    padding: Any,
-    dilation: Any,
-    groups: Any,
-    dimension_numbers: Any,
-    padding_mode: str,
-    precision: Any,
-    preferred_element_type: Any,
-    strategy: str,
-) -> jax.Array:
-    """[`conv`][jaxconv.conv] for ``conv1d``/``conv3d``, after checking the input's rank."""
-    x = check_array("x", x)
-    if x.ndim != n + 2:
-        raise ValueError(
-            f"conv{n}d needs a rank-{n + 2} `x`, got shape {x.shape}; use jaxconv.conv."
-        )
-    return conv(
-        x,
-        w,
-        strides,
-        padding,
-        dilation=dilation,
-        groups=groups,
-        dimension_numbers=dimension_numbers,
-        padding_mode=padding_mode,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-        strategy=strategy,
-    )
+    x, w = _friendly_arrays(x, w, 3)
+    plan = make_plan(
+        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
+        padding_mode, dtype=x.dtype, precision=precision,
+        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    )  # fmt: skip
+    return _execute(x, w, plan, strategy)
 
 
 def _transpose_pads(k: int, s: int, word: str) -> tuple[int, int]:
@@ -509,7 +382,7 @@ def transpose_padding(
     input (pairs), or the pairs/ints as given when they already are (lax's convention).
     ``output_padding`` (PyTorch's) adds rows at the end; it needs explicit pairs."""
     n = len(kernel)
-    window = [(k - 1) * d + 1 for k, d in zip(kernel, rhs_dilation, strict=True)]
+    window = list(map(dilated_size, kernel, rhs_dilation))
     if isinstance(padding, str):
         word = padding.upper()
         if word not in ("SAME", "VALID"):
@@ -591,8 +464,7 @@ def conv_transpose(
         >>> jaxconv.conv_transpose(x, w, (2, 2), "SAME").shape
         (1, 8, 8, 5)
     """
-    lhs = check_array("lhs", lhs)
-    rhs = check_array("rhs", rhs)
+    lhs, rhs = _arrays(lhs, rhs)
     if lhs.ndim != rhs.ndim:
         raise ValueError(
             f"`lhs` and `rhs` must have the same rank, got shapes {lhs.shape} and {rhs.shape}."
@@ -608,7 +480,8 @@ def conv_transpose(
     if transpose_kernel:
         rhs = jnp.flip(jnp.asarray(rhs), axis=dn.rhs_spec[2:])
         rhs = jnp.swapaxes(rhs, dn.rhs_spec[0], dn.rhs_spec[1])
-    lhs, rhs, plan = _general_plan(
-        lhs, rhs, (1,) * n, pads, strides, rhs_dilation, dn, 1, 1, "zeros", diagnose=False
-    )
-    return _execute(lhs, rhs, plan, precision, preferred_element_type, strategy)
+    plan = make_plan(
+        lhs.shape, rhs.shape, (1,) * n, pads, strides, rhs_dilation, dn, dtype=lhs.dtype,
+        precision=precision, preferred_element_type=preferred_element_type, diagnose=False,
+    )  # fmt: skip
+    return _execute(lhs, rhs, plan, strategy)

@@ -214,8 +214,8 @@ def report(message: str, how: str) -> None:
     if how == "error":
         raise ValueError(message)
     if how == "warn":
-        # report <- make_plan <- general_plan <- _general_plan <- conv_general_dilated <- caller
-        warnings.warn(message, stacklevel=6)
+        # report <- make_plan <- conv_general_dilated <- caller
+        warnings.warn(message, stacklevel=4)
 
 
 def guess_layouts(
@@ -266,7 +266,7 @@ def guess_layouts(
         dimension_numbers=('NHWC', 'OIHW', 'NHWC') in the call
         w = jaxconv.convert_kernel(w, 'OIHW', 'HWIO')
     """
-    from ._plan import friendly_plan
+    from ._plan import FRIENDLY, make_plan
 
     x_shape = tuple(getattr(x_shape, "shape", x_shape))
     w_shape = tuple(getattr(w_shape, "shape", w_shape))
@@ -280,9 +280,10 @@ def guess_layouts(
 
     def fits(dn: tuple[str, str, str]) -> tuple[int, ...] | None:
         try:
-            plan = friendly_plan(
-                x_shape, w_shape, strides, padding, dilation, groups, dn, "zeros", diagnose=False
-            )
+            plan = make_plan(
+                x_shape, w_shape, strides, padding, None, dilation, dn, groups,
+                form=FRIENDLY, diagnose=False,
+            )  # fmt: skip
         except (TypeError, ValueError):
             return None
         return None if empty_dims(plan.in_spatial, plan.out_spatial) else plan.out_shape

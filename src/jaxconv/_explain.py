@@ -35,7 +35,7 @@ from jax.typing import ArrayLike, DTypeLike
 from ._checks import check_array, check_same_dtype, int_tuple
 from ._conv import transpose_padding
 from ._layout import DimensionNumbers, conv_dimension_numbers
-from ._plan import ConvPlan, friendly_plan, general_plan, make_plan
+from ._plan import FRIENDLY, ConvPlan, Form, make_plan
 
 _NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 _MAX_TERMS = 12
@@ -601,9 +601,10 @@ def explain(
         )
     del precision, strategy
     xn, wn = _arrays(x, w, "x", "w")
-    plan = friendly_plan(
-        xn.shape, wn.shape, strides, padding, dilation, groups, dimension_numbers, padding_mode
-    )
+    plan = make_plan(
+        xn.shape, wn.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
+        padding_mode, form=FRIENDLY, empty_output="error",
+    )  # fmt: skip
     layouts = _layout_strings(dimension_numbers, plan.dn)
     return explain_plan(
         xn, wn, plan, layouts, index, bias=_bias(bias, plan), out_dtype=preferred_element_type
@@ -677,7 +678,7 @@ def explain_conv_general_dilated(
     """
     del precision, strategy
     xn, wn = _arrays(lhs, rhs, "lhs", "rhs")
-    plan = general_plan(
+    plan = make_plan(
         xn.shape,
         wn.shape,
         window_strides,
@@ -811,18 +812,8 @@ def transpose_plan(
     kernel = [w.shape[a] for a in dn.rhs_spec[2:]]
     pads = transpose_padding(padding, kernel, strides, rhs_dilation, use_consistent_padding)
     w_shape = _transposed_kernel(w, dn).shape if transpose_kernel else w.shape
-    plan = make_plan(
-        x_shape,
-        w_shape,
-        dn,
-        (1,) * n,
-        pads,
-        strides,
-        rhs_dilation,
-        lhs_name=names[0],
-        rhs_name=names[1],
-        names=("strides", "strides", "rhs_dilation"),
-    )
+    form = Form(names[0], names[1], "strides", "strides", "rhs_dilation")
+    plan = make_plan(x_shape, w_shape, (1,) * n, pads, strides, rhs_dilation, dn, form=form)
     targs = TransposeArgs(
         strides, padding, plan.pads, bool(transpose_kernel), bool(use_consistent_padding)
     )
@@ -862,15 +853,6 @@ class _Line(NamedTuple):
     kind: np.ndarray  # per tap: X, PADDING or HOLE
     grid: np.ndarray  # per tap: the coordinate in the pre-padded, undilated line, or -1
     start: int  # the window's start in the padded (and dilated) line
-
-
-def padded_length(plan: ConvPlan, j: int) -> int:
-    """The length of spatial dim ``j`` of the input as the kernel slides over it: padded
-    (with the mode, then with zeros) and dilated."""
-    lo, hi = plan.pads[j]
-    size = plan.in_spatial[j] + (lo + hi if plan.padding_mode != "zeros" else 0)
-    dil = (size - 1) * plan.lhs_dilation[j] + 1 if size else 0
-    return dil + (lo + hi if plan.padding_mode == "zeros" else 0)
 
 
 def read_positions(plan: ConvPlan, j: int, at: np.ndarray) -> tuple[np.ndarray, ...]:

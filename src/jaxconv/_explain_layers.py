@@ -23,8 +23,7 @@ from ._explain import (
     explain_plan,
     transpose_plan,
 )
-from ._padding import check_mode_pads, same_pads
-from ._plan import ConvPlan, make_plan
+from ._plan import ConvPlan
 
 
 def _kind(layer: Any) -> str:
@@ -252,50 +251,5 @@ def _conv_plan(
     x_shape: tuple[int, ...], w_shape: tuple[int, ...], cfg: common.ConvConfig, names: Any
 ) -> ConvPlan:
     """The plan of a ``Conv`` layer; a padding mode pads the undilated input (as Flax)."""
-    lay = cfg.layouts
-    in_spatial = [x_shape[a] for a in lay.dn.lhs_spec[2:]]
-    dilated = any(d != 1 for d in cfg.input_dilation)
-    pads = cfg.padding
-    mode = cfg.padding_mode
-    kwargs = dict(
-        lhs_name=names[0],
-        rhs_name=names[1],
-        groups_name="feature_group_count",
-        names=("strides", "input_dilation", "kernel_dilation"),
-    )
-    if mode == "zeros" or not dilated:
-        return make_plan(
-            x_shape,
-            w_shape,
-            lay.dn,
-            cfg.strides,
-            pads,
-            cfg.input_dilation,
-            cfg.kernel_dilation,
-            cfg.feature_group_count,
-            1,
-            mode,
-            **kwargs,
-        )
-    # Pad with the mode first, then dilate: plan the zero-padded convolution of the padded
-    # input, and record the mode's padding on the original input.
-    if isinstance(pads, str):
-        pads = same_pads(in_spatial, cfg.window, cfg.strides, pads)
-    check_mode_pads(mode, pads, in_spatial)
-    padded = list(x_shape)
-    for a, (lo, hi) in zip(lay.dn.lhs_spec[2:], pads, strict=True):
-        padded[a] += lo + hi
-    plan = make_plan(
-        padded,
-        w_shape,
-        lay.dn,
-        cfg.strides,
-        ((0, 0),) * len(pads),
-        cfg.input_dilation,
-        cfg.kernel_dilation,
-        cfg.feature_group_count,
-        1,
-        "zeros",
-        **kwargs,
-    )
-    return plan._replace(in_spatial=tuple(in_spatial), pads=tuple(pads), padding_mode=mode)
+    form = common.MODULE._replace(lhs=names[0], rhs=names[1])
+    return common.module_plan(cfg, x_shape, w_shape, form=form, diagnose=True)

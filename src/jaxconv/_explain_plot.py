@@ -28,7 +28,6 @@ from ._explain import (
     X,
     _num,
     combine_kinds,
-    padded_length,
     read_positions,
 )
 
@@ -74,7 +73,7 @@ class _Axis:
         self.start = pos[j] * p.strides[j]
         self.stride = p.strides[j]
         self.taps = self.start + np.arange(p.kernel[j]) * p.rhs_dilation[j]
-        length = padded_length(p, j)
+        length = p.padded_in[j]
         last = int(self.taps[-1]) if self.taps.size else self.start
         margin = max(_MARGIN, self.stride)
         lo, hi = self.start - margin, last + margin + 1

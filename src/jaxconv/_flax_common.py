@@ -1,34 +1,35 @@
-"""What ``jaxconv.nnx`` and ``jaxconv.linen`` share: Flax-style arguments parsed once.
+"""What ``jaxconv.nnx`` and ``jaxconv.linen`` add to Flax's modules; nothing here imports Flax.
 
-Nothing here imports Flax. The helpers turn a Flax module's configuration (padding words
-such as ``'CIRCULAR'`` or ``'CAUSAL'``, ints or pairs, ``dimension_numbers``, kernel sizes)
-into the plain values jaxconv's functions take, handle leading batch dimensions the way
-Flax does, and move kernels between layouts for the weight loaders.
+Flax's ``Conv``, ``ConvTranspose`` and ``ConvLocal`` make the parameters; jaxconv's modules
+subclass them and add what Flax lacks: any layout (the kernel stored in the kernel layout,
+the batch folded where ``N`` stands, the bias added on ``C``), ``padding_mode``, loading
+kernels from other frameworks' layouts, and the layout doctor's advice on a bad input. The
+helpers here read a module's configuration once, into a :class:`ConvConfig` or
+:class:`TransposeConfig`, and run the convolution function as the module says.
 """
 
 from __future__ import annotations
 
 import inspect
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from . import _doctor
-from ._layout import DimensionNumbers, channels_last, conv_dimension_numbers, convert_kernel
-from ._padding import (
-    Pads,
-    check_mode_pads,
-    check_padding_mode,
-    pad_spatial,
-    same_pads,
-    transposed_pads,
+from ._checks import int_tuple, positive_int
+from ._conv import transpose_padding
+from ._layout import (
+    DimensionNumbers,
+    channels_last,
+    conv_dimension_numbers,
+    convert_kernel,
+    from_canonical,
 )
-from ._patches import from_channels_last, to_channels_last
-from ._plan import general_plan
+from ._local import conv_local
+from ._padding import Pads, check_padding_mode, pad_spatial, parse_padding
+from ._plan import ConvPlan, Form, dilated_size, make_plan
 
 FLAX_PADDING_WORDS = ("SAME", "VALID", "SAME_LOWER", "CIRCULAR", "REFLECT", "CAUSAL")
 
@@ -66,16 +67,6 @@ def check_callable(name: str, fn: Any) -> Callable[..., Any]:
     return fn
 
 
-def positive(name: str, value: Any) -> int:
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"`{name}` must be an int, got {value!r}.") from None
-    if v < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {v}.")
-    return v
-
-
 def kernel_size_tuple(kernel_size: Any) -> tuple[int, ...]:
     """Flax's rule: an int is a 1-d kernel; otherwise a sequence of positive ints."""
     if isinstance(kernel_size, str) or not isinstance(kernel_size, Sequence | int):
@@ -83,22 +74,18 @@ def kernel_size_tuple(kernel_size: Any) -> tuple[int, ...]:
     sizes = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
     if not sizes:
         raise ValueError("`kernel_size` must give at least one spatial dimension, got ().")
-    return tuple(positive("kernel_size", k) for k in sizes)
+    return int_tuple("kernel_size", sizes, len(sizes))
 
 
-def broadcast_ints(name: str, value: Any, n: int) -> tuple[int, ...]:
-    """Flax's ``maybe_broadcast``: ``None`` is 1, an int is repeated, a sequence has ``n``."""
-    if value is None:
-        value = 1
-    if isinstance(value, int):
-        value = (value,) * n
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise TypeError(f"`{name}` must be an int or a sequence of {n} ints, got {value!r}.")
-    if len(value) != n:
-        raise ValueError(
-            f"`{name}` must give one value per spatial dimension ({n}), got {tuple(value)!r}."
-        )
-    return tuple(positive(name, v) for v in value)
+def check_feature_counts(
+    in_features: Any, out_features: Any, groups: int, names: Sequence[str]
+) -> None:
+    """Both feature counts positive ints that ``groups`` divides."""
+    for name, value in zip(names, (in_features, out_features), strict=True):
+        if positive_int(name, value) % groups:
+            raise ValueError(
+                f"`{name}` (={value}) must be divisible by `feature_group_count` (={groups})."
+            )
 
 
 class Layouts(NamedTuple):
@@ -110,6 +97,10 @@ class Layouts(NamedTuple):
     dn: DimensionNumbers
 
     @property
+    def strings(self) -> tuple[str, str, str]:
+        return (self.lhs, self.rhs, self.out)
+
+    @property
     def spatial(self) -> str:
         """Spatial letters in the kernel layout's order (the order of strides and sizes)."""
         return "".join(c for c in self.rhs if c not in "OI")
@@ -118,6 +109,11 @@ class Layouts(NamedTuple):
     def canonical_kernel(self) -> str:
         """Flax's kernel layout with this module's letters, e.g. ``"HWIO"``."""
         return self.spatial + "IO"
+
+    def input_shape(self, spatial: Sequence[int], c: int, n: int = 1) -> tuple[int, ...]:
+        """An input's shape in ``lhs`` layout: spatial sizes (kernel order), ``C``, ``N``."""
+        sizes = {**dict(zip(self.spatial, spatial, strict=True)), "N": n, "C": c}
+        return tuple(sizes[letter] for letter in self.lhs)
 
     def kernel_shape(self, kernel_size: Sequence[int], i: int, o: int) -> tuple[int, ...]:
         """The kernel's shape in ``rhs`` layout for ``I = i`` and ``O = o``."""
@@ -140,10 +136,7 @@ def parse_layouts(dimension_numbers: Any, num_spatial: int) -> Layouts:
 
 
 def flax_padding(
-    padding: Any,
-    padding_mode: str,
-    kernel_size: Sequence[int],
-    kernel_dilation: Sequence[int],
+    padding: Any, padding_mode: str, kernel_size: Sequence[int], kernel_dilation: Sequence[int]
 ) -> tuple[str | Pads, str]:
     """Resolve Flax's ``padding`` and jaxconv's ``padding_mode`` into what jaxconv takes.
 
@@ -158,7 +151,7 @@ def flax_padding(
     """
     n = len(kernel_size)
     mode = check_padding_mode(padding_mode)
-    window = [(k - 1) * d + 1 for k, d in zip(kernel_size, kernel_dilation, strict=True)]
+    window = list(map(dilated_size, kernel_size, kernel_dilation))
     if isinstance(padding, str):
         word = padding.upper()
         if word not in FLAX_PADDING_WORDS:
@@ -182,78 +175,95 @@ def flax_padding(
                 )
             return ((window[0] - 1, 0),), mode
         return word, mode
-    if isinstance(padding, int):
-        return ((padding, padding),) * n, mode
-    if isinstance(padding, Sequence) and len(padding) == n:
-        pairs = []
-        for p in padding:
-            if isinstance(p, int):
-                pairs.append((p, p))
-            elif (
-                isinstance(p, Sequence)
-                and not isinstance(p, str)
-                and len(p) == 2
-                and all(isinstance(v, int) for v in p)
-            ):
-                pairs.append((int(p[0]), int(p[1])))
-            else:
-                break
-        else:
-            return tuple(pairs), mode
+    try:  # Flax's canonicalize_padding: an int, or one int or pair per spatial dim
+        return parse_padding(padding, n), mode
+    except (TypeError, ValueError):
+        pass
     raise ValueError(
         f"`padding` must be a string, an int or a sequence of {n} ints or (low, high) pairs "
         f"(one per spatial dimension), got {padding!r}."
     )
 
 
-def prepad(
-    x: jnp.ndarray,
-    spatial_axes: Sequence[int],
-    padding: str | Pads,
-    padding_mode: str,
-    window: Sequence[int],
-    strides: Sequence[int],
-    input_dilation: Sequence[int],
-) -> tuple[jnp.ndarray, str | Pads]:
-    """Pad ``x`` with ``padding_mode`` before the convolution; return it and zero padding.
+class ConvConfig(NamedTuple):
+    """A convolution module's static configuration, checked once."""
 
-    Used when the convolution function cannot pad with the mode itself: ``lax``'s, or any
-    function with input dilation, where (as in Flax) the undilated input is padded first.
-    """
-    in_spatial = [x.shape[a] for a in spatial_axes]
-    if isinstance(padding, str):
-        if any(d != 1 for d in input_dilation):
-            raise ValueError(
-                f"string `padding` ({padding!r}) cannot be combined with `input_dilation` "
-                f"{tuple(input_dilation)}; give (low, high) pairs."
-            )
-        padding = same_pads(in_spatial, window, strides, padding)
-    check_mode_pads(padding_mode, padding, in_spatial)
-    x = pad_spatial(x, spatial_axes, padding, padding_mode=padding_mode)
-    return x, ((0, 0),) * len(in_spatial)
+    layouts: Layouts
+    kernel_size: tuple[int, ...]
+    strides: tuple[int, ...]
+    input_dilation: tuple[int, ...]
+    kernel_dilation: tuple[int, ...]
+    padding: str | Pads
+    padding_mode: str
+    feature_group_count: int
+
+    @property
+    def window(self) -> tuple[int, ...]:
+        return tuple(map(dilated_size, self.kernel_size, self.kernel_dilation))
 
 
-def dilate(x: jnp.ndarray, spatial_axes: Sequence[int], dilation: Sequence[int]) -> jnp.ndarray:
-    """Insert ``d - 1`` zeros between neighbours along each spatial axis."""
-    if all(d == 1 for d in dilation):
-        return x
-    config = [(0, 0, 0)] * x.ndim
-    for ax, d in zip(spatial_axes, dilation, strict=True):
-        config[ax] = (0, 0, d - 1)
-    return lax.pad(x, jnp.zeros((), x.dtype), config)
+def conv_config(
+    kernel_size: Any,
+    strides: Any,
+    padding: Any,
+    input_dilation: Any,
+    kernel_dilation: Any,
+    feature_group_count: Any,
+    dimension_numbers: Any,
+    padding_mode: Any,
+) -> ConvConfig:
+    """Check a convolution module's arguments and resolve them (see :func:`flax_padding`)."""
+    ks = kernel_size_tuple(kernel_size)
+    n = len(ks)
+    layouts = parse_layouts(dimension_numbers, n)
+    strides, input_dilation, kernel_dilation = (
+        int_tuple(name, value, n, broadcast=True)
+        for name, value in (
+            ("strides", strides),
+            ("input_dilation", input_dilation),
+            ("kernel_dilation", kernel_dilation),
+        )
+    )
+    groups = positive_int("feature_group_count", feature_group_count)
+    pads, mode = flax_padding(padding, padding_mode, ks, kernel_dilation)
+    if mode != "zeros" and any(d != 1 for d in input_dilation) and isinstance(pads, str):
+        raise ValueError(
+            f"`padding={padding!r}` with `padding_mode={mode!r}` cannot be combined with "
+            f"`input_dilation` {input_dilation}; give (low, high) pairs."
+        )
+    return ConvConfig(layouts, ks, strides, input_dilation, kernel_dilation, pads, mode, groups)
 
 
-class BatchShape(NamedTuple):
-    """How the input's batch axes were folded into one, to be restored on the output."""
+MODULE = Form(
+    "inputs", "kernel", "strides", "input_dilation", "kernel_dilation", "feature_group_count",
+    mode_first=True,
+)  # fmt: skip
+"""The modules' names; a ``padding_mode`` pads the undilated input (Flax's order)."""
 
-    shape: tuple[int, ...] | None  # None: the input had exactly one batch axis
+
+def module_plan(
+    cfg: ConvConfig,
+    x_shape: Sequence[int],
+    kernel_shape: Sequence[int],
+    layouts: Layouts | None = None,
+    form: Form = MODULE,
+    diagnose: bool = False,
+) -> ConvPlan:
+    """The plan of ``cfg``'s convolution on these shapes (in ``layouts``, default the
+    module's), as the module computes it."""
+    return make_plan(
+        x_shape, kernel_shape, cfg.strides, cfg.padding, cfg.input_dilation, cfg.kernel_dilation,
+        (layouts or cfg.layouts).strings, cfg.feature_group_count, 1, cfg.padding_mode, form=form,
+        diagnose=diagnose,
+    )  # fmt: skip
 
 
-def fold_batch(x: jnp.ndarray, lhs: str, num_spatial: int) -> tuple[jnp.ndarray, BatchShape]:
+def fold_batch(x: jnp.ndarray, lhs: str, num_spatial: int) -> tuple[jnp.ndarray, Any]:
     """Fold the batch axes of ``x`` (at ``N``'s place in ``lhs``) into one, as Flax does.
 
     An input with one axis fewer than ``lhs`` is unbatched: a batch axis of 1 is inserted.
-    One with more has several batch axes where ``N`` stands; they are flattened.
+    One with more has several batch axes where ``N`` stands; they are flattened. Returns
+    the folded input and the batch shape to restore (``None``: one batch axis).
     """
     rank = num_spatial + 2
     if x.ndim < rank - 1:
@@ -262,18 +272,18 @@ def fold_batch(x: jnp.ndarray, lhs: str, num_spatial: int) -> tuple[jnp.ndarray,
             f"batch axis), got shape {x.shape}."
         )
     if x.ndim == rank:
-        return x, BatchShape(None)
+        return x, None
     pos = lhs.index("N")
     extra = x.ndim - rank + 1  # number of axes standing for N
     batch = x.shape[pos : pos + extra]
-    return x.reshape(*x.shape[:pos], -1, *x.shape[pos + extra :]), BatchShape(tuple(batch))
+    return x.reshape(*x.shape[:pos], -1, *x.shape[pos + extra :]), tuple(batch)
 
 
-def unfold_batch(y: jnp.ndarray, out: str, batch: BatchShape) -> jnp.ndarray:
-    if batch.shape is None:
+def unfold_batch(y: jnp.ndarray, out: str, batch: Any) -> jnp.ndarray:
+    if batch is None:
         return y
     pos = out.index("N")
-    return y.reshape(*y.shape[:pos], *batch.shape, *y.shape[pos + 1 :])
+    return y.reshape(*y.shape[:pos], *batch, *y.shape[pos + 1 :])
 
 
 def add_bias(y: jnp.ndarray, bias: jnp.ndarray | None, out: str) -> jnp.ndarray:
@@ -285,15 +295,10 @@ def add_bias(y: jnp.ndarray, bias: jnp.ndarray | None, out: str) -> jnp.ndarray:
     return y + bias.reshape(shape)
 
 
-def init_kernel(
-    init: Callable[..., Any], key: Any, layouts: Layouts, kernel_size, i: int, o: int, dtype
-) -> jnp.ndarray:
-    """Draw the kernel as Flax would (``(*kernel_size, I, O)``) and store it as ``rhs``.
-
-    The default layout therefore gives exactly Flax's values for the same key, and any
-    other layout gives the same values transposed, with the same fan-in and fan-out.
-    """
-    w = init(key, (*kernel_size, i, o), dtype)
+def in_kernel_layout(w: jnp.ndarray, layouts: Layouts) -> jnp.ndarray:
+    """A kernel drawn as Flax draws it, ``(*kernel_size, I, O)``, in the ``rhs`` layout: the
+    default layout keeps exactly Flax's values for the same key, any other holds them
+    transposed (the same fan-in and fan-out)."""
     return convert_kernel(w, layouts.canonical_kernel, layouts.rhs)
 
 
@@ -324,17 +329,21 @@ def source_layout(layout: str, flip: bool | None, spatial: str) -> tuple[str, bo
 
 
 def foreign_kernel(
-    kernel: Any, layout: str, flip: bool | None, layouts: Layouts
-) -> tuple[jnp.ndarray, dict[str, int]]:
-    """``kernel`` from ``layout`` to ``layouts.rhs``, plus its sizes by letter."""
+    kernel: Any, layout: str, flip: bool | None, dimension_numbers: Any
+) -> tuple[jnp.ndarray, dict[str, int], Layouts]:
+    """``kernel`` from ``layout`` to the kernel layout of ``dimension_numbers``, its sizes by
+    letter, and the layouts."""
+    ndim = jnp.ndim(kernel)
+    if ndim < 3:
+        raise ValueError(
+            f"`kernel` must have rank >= 3 (two feature axes and the spatial axes), got shape "
+            f"{jnp.shape(kernel)}."
+        )
+    layouts = parse_layouts(dimension_numbers, ndim - 2)
     kernel = jnp.asarray(kernel)
     src, flip = source_layout(layout, flip, layouts.spatial)
-    if kernel.ndim != len(src):
-        raise ValueError(
-            f"`kernel` of shape {kernel.shape} does not match `layout` {src!r} ({len(src)} axes)."
-        )
     sizes = dict(zip(src, kernel.shape, strict=True))
-    return convert_kernel(kernel, src, layouts.rhs, flip=flip), sizes
+    return convert_kernel(kernel, src, layouts.rhs, flip=flip), sizes, layouts
 
 
 def check_bias(
@@ -365,6 +374,14 @@ TORCH_TRANSPOSED_HINT = (
 )
 
 
+def loader_kwargs(bias: Any, conv_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``from_kernel``'s constructor arguments: ``use_bias`` as the bias says."""
+    if bias is not None and conv_kwargs.get("use_bias") is False:
+        raise ValueError("`bias` was given but `use_bias=False`; drop one of them.")
+    conv_kwargs.setdefault("use_bias", bias is not None)
+    return conv_kwargs
+
+
 def check_mask(mask: Any, kernel_shape: Sequence[int]) -> None:
     if mask is not None and tuple(mask.shape) != tuple(kernel_shape):
         raise ValueError(
@@ -372,161 +389,17 @@ def check_mask(mask: Any, kernel_shape: Sequence[int]) -> None:
         )
 
 
-def local_conv(
-    x: jnp.ndarray,
-    kernel: jnp.ndarray,
-    layouts: Layouts,
-    kernel_size: Sequence[int],
-    strides: Sequence[int],
-    padding: str | Pads,
-    padding_mode: str,
-    input_dilation: Sequence[int],
-    kernel_dilation: Sequence[int],
-    precision: Any,
-    preferred_element_type: Any = None,
-) -> jnp.ndarray:
-    """An unshared convolution: one kernel per output position.
-
-    ``x`` is in ``layouts.lhs`` with one batch axis; ``kernel`` is Flax's
-    ``(*out_spatial, C * prod(kernel_size), O)`` whose rows are ordered ``(C, *window)``
-    (``lax.conv_general_dilated_local``'s order). The output is channels-last,
-    ``(N, *out_spatial, O)``, spatial dims in the kernel layout's order.
-    """
-    from ._patches import extract_patches
-
-    n = len(kernel_size)
-    xc = to_channels_last(x, layouts.dn.lhs_spec)
-    axes = range(1, n + 1)
-    window = [(k - 1) * d + 1 for k, d in zip(kernel_size, kernel_dilation, strict=True)]
-    if padding_mode != "zeros" and any(d != 1 for d in input_dilation):
-        xc, padding = prepad(xc, axes, padding, padding_mode, window, strides, input_dilation)
-        padding_mode = "zeros"
-    if any(d != 1 for d in input_dilation) and isinstance(padding, str):
-        raise ValueError(
-            f"string `padding` ({padding!r}) cannot be combined with `input_dilation` "
-            f"{tuple(input_dilation)}; give (low, high) pairs."
-        )
-    xc = dilate(xc, axes, input_dilation)
-    patches = extract_patches(
-        xc, kernel_size, strides, padding, dilation=kernel_dilation, padding_mode=padding_mode
-    )
-    c = xc.shape[-1]
-    taps = patches.shape[-1] // c
-    out_spatial = patches.shape[1:-1]
-    if kernel.shape[:-2] != out_spatial or kernel.shape[-2] != c * taps:
-        raise ValueError(
-            f"the kernel of shape {kernel.shape} does not fit an input of shape {x.shape}: "
-            f"expected {(*out_spatial, c * taps, kernel.shape[-1])}."
-        )
-    patches = patches.reshape(*patches.shape[:-1], taps, c)
-    w = kernel.reshape(*out_spatial, c, taps, kernel.shape[-1])
-    y = jnp.einsum(
-        "n...kc,...cko->n...o",
-        patches,
-        w,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
-    return y
+def masked(kernel: jnp.ndarray, mask: Any, kernel_shape: Sequence[int]) -> jnp.ndarray:
+    """The kernel times its (checked) mask, as Flax applies it."""
+    check_mask(mask, kernel_shape)
+    return kernel if mask is None else kernel * mask
 
 
-def local_out_spatial(
-    in_spatial: Sequence[int],
-    kernel_size: Sequence[int],
-    strides: Sequence[int],
-    padding: str | Pads,
-    input_dilation: Sequence[int],
-    kernel_dilation: Sequence[int],
-) -> tuple[int, ...]:
-    """Output spatial sizes of a convolution, for sizing an unshared kernel."""
-    from ._patches import out_size
-
-    dilated = [(s - 1) * d + 1 if s else 0 for s, d in zip(in_spatial, input_dilation, strict=True)]
-    window = [(k - 1) * d + 1 for k, d in zip(kernel_size, kernel_dilation, strict=True)]
-    if isinstance(padding, str):
-        if any(d != 1 for d in input_dilation):
-            raise ValueError(
-                f"string `padding` ({padding!r}) cannot be combined with `input_dilation` "
-                f"{tuple(input_dilation)}; give (low, high) pairs."
-            )
-        padding = same_pads(in_spatial, window, strides, padding)
-    return tuple(
-        out_size(s + lo + hi, w, st)
-        for s, (lo, hi), w, st in zip(dilated, padding, window, strides, strict=True)
-    )
+# ---------------------------------------------------------------------------------------
+# The layout doctor for modules, which own their kernel
 
 
-def circular_wrap(
-    y: jnp.ndarray,
-    out_spatial_axes: Sequence[int],
-    periods: Sequence[int],
-    transpose_kernel: bool,
-) -> jnp.ndarray:
-    """Fold a transposed convolution's output periodically onto ``periods`` (Flax's
-    ``'CIRCULAR'`` for ``ConvTranspose``).
-
-    Each spatial axis is padded to a whole number (at least two) of periods, placed so the
-    input's start lands on a period boundary, and the periods are summed.
-    """
-    for ax, period in zip(out_spatial_axes, periods, strict=True):
-        diff = -(y.shape[ax] - period) % (2 * period)
-        lo, hi = (
-            (diff // 2, diff - diff // 2) if transpose_kernel else (diff - diff // 2, diff // 2)
-        )
-        width = [(0, 0)] * y.ndim
-        width[ax] = (lo, hi)
-        y = jnp.pad(y, width)
-        y = y.reshape(*y.shape[:ax], -1, period, *y.shape[ax + 1 :]).sum(axis=ax)
-    return y
-
-
-class ConvConfig(NamedTuple):
-    """A convolution module's static configuration, checked once."""
-
-    layouts: Layouts
-    kernel_size: tuple[int, ...]
-    strides: tuple[int, ...]
-    input_dilation: tuple[int, ...]
-    kernel_dilation: tuple[int, ...]
-    padding: str | Pads
-    padding_mode: str
-    feature_group_count: int
-
-    @property
-    def window(self) -> tuple[int, ...]:
-        return tuple(
-            (k - 1) * d + 1 for k, d in zip(self.kernel_size, self.kernel_dilation, strict=True)
-        )
-
-
-def conv_config(
-    kernel_size: Any,
-    strides: Any,
-    padding: Any,
-    input_dilation: Any,
-    kernel_dilation: Any,
-    feature_group_count: Any,
-    dimension_numbers: Any,
-    padding_mode: Any,
-) -> ConvConfig:
-    """Check a convolution module's arguments and resolve them (see :func:`flax_padding`)."""
-    ks = kernel_size_tuple(kernel_size)
-    n = len(ks)
-    layouts = parse_layouts(dimension_numbers, n)
-    strides = broadcast_ints("strides", strides, n)
-    input_dilation = broadcast_ints("input_dilation", input_dilation, n)
-    kernel_dilation = broadcast_ints("kernel_dilation", kernel_dilation, n)
-    groups = positive("feature_group_count", feature_group_count)
-    pads, mode = flax_padding(padding, padding_mode, ks, kernel_dilation)
-    if mode != "zeros" and any(d != 1 for d in input_dilation) and isinstance(pads, str):
-        raise ValueError(
-            f"`padding={padding!r}` with `padding_mode={mode!r}` cannot be combined with "
-            f"`input_dilation` {input_dilation}; give (low, high) pairs."
-        )
-    return ConvConfig(layouts, ks, strides, input_dilation, kernel_dilation, pads, mode, groups)
-
-
-def check_features(
+def check_inputs(
     x: jnp.ndarray,
     layouts: Layouts,
     expected: int,
@@ -559,9 +432,8 @@ def module_advice(
             return None
         return out_shape(lay)
 
-    assumed = (layouts.lhs, layouts.rhs, layouts.out)
-    guesses = _doctor.readings(x_shape, (), assumed, fits, kernels=False, module=True)
-    return _doctor.advice(assumed, guesses, ("inputs", "kernel"), kernels=False)
+    guesses = _doctor.readings(x_shape, (), layouts.strings, fits, kernels=False, module=True)
+    return _doctor.advice(layouts.strings, guesses, ("inputs", "kernel"), kernels=False)
 
 
 def conv_out_shape(x_shape: Sequence[int], kernel_shape: Sequence[int], cfg: ConvConfig):
@@ -570,11 +442,7 @@ def conv_out_shape(x_shape: Sequence[int], kernel_shape: Sequence[int], cfg: Con
 
     def out_shape(lay: Layouts) -> tuple[int, ...] | None:
         try:
-            plan = general_plan(
-                x_shape, kernel_shape, cfg.strides, cfg.padding, cfg.input_dilation,
-                cfg.kernel_dilation, (lay.lhs, lay.rhs, lay.out), cfg.feature_group_count, 1,
-                "zeros", diagnose=False,
-            )  # fmt: skip
+            plan = module_plan(cfg, x_shape, kernel_shape, lay)
         except (TypeError, ValueError):
             return None
         return None if _doctor.empty_dims(plan.in_spatial, plan.out_spatial) else plan.out_shape
@@ -587,24 +455,24 @@ def check_window(x: jnp.ndarray, kernel: jnp.ndarray, cfg: ConvConfig) -> None:
     the padded input so that the output would be empty (an empty batch is fine)."""
     lay = cfg.layouts
     try:
-        plan = general_plan(
-            x.shape, kernel.shape, cfg.strides, cfg.padding, cfg.input_dilation,
-            cfg.kernel_dilation, (lay.lhs, lay.rhs, lay.out), cfg.feature_group_count, 1,
-            "zeros", diagnose=False,
-        )  # fmt: skip
+        plan = module_plan(cfg, x.shape, kernel.shape)
     except (TypeError, ValueError):
         return  # not for this check to say: the convolution function will (lax may accept it)
     dims = _doctor.empty_dims(plan.in_spatial, plan.out_spatial)
     if dims:
         j = dims[0]
-        letter = lay.spatial[j]
         expected = kernel.shape[lay.rhs.index("I")] * cfg.feature_group_count
         raise ValueError(
             f"`inputs` of shape {x.shape} (layout {lay.lhs!r}) is {plan.in_spatial[j]} long on "
-            f"its {letter!r} axis, less than the module's window of {cfg.window[j]} there "
-            f"(padding {plan.pads[j]}): the output would be empty, shape {plan.out_shape}.\n"
+            f"its {lay.spatial[j]!r} axis, less than the module's window of {cfg.window[j]} "
+            f"there (padding {plan.pads[j]}): the output would be empty, shape "
+            f"{plan.out_shape}.\n"
             + module_advice(x.shape, lay, expected, conv_out_shape(x.shape, kernel.shape, cfg))
         )
+
+
+# ---------------------------------------------------------------------------------------
+# Running a module's convolution
 
 
 def apply_conv(
@@ -620,46 +488,34 @@ def apply_conv(
 ) -> jnp.ndarray:
     """Run ``fn`` (a ``conv_general_dilated``) as a Flax ``Conv`` does, in ``cfg``'s layouts.
 
-    ``native_mode``: whether ``fn`` takes ``padding_mode=``; otherwise non-zero padding
+    ``native_mode``: whether ``fn`` takes ``padding_mode=``; otherwise (and with input
+    dilation, where the undilated input is padded first, as in Flax) non-zero padding
     modes are applied with ``jnp.pad`` first.
     """
     lay = cfg.layouts
     x, batch = fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
-    i_size = kernel.shape[lay.rhs.index("I")]
     out_shape = conv_out_shape(x.shape, kernel.shape, cfg)
-    check_features(x, lay, i_size * cfg.feature_group_count, "the kernel", out_shape)
+    i_size = kernel.shape[lay.rhs.index("I")]
+    check_inputs(x, lay, i_size * cfg.feature_group_count, "the kernel", out_shape)
     check_window(x, kernel, cfg)
     padding = cfg.padding
     kwargs: dict[str, Any] = {}
     if cfg.padding_mode != "zeros":
         if native_mode and all(d == 1 for d in cfg.input_dilation):
             kwargs["padding_mode"] = cfg.padding_mode
-        else:
-            x, padding = prepad(
-                x,
-                lay.dn.lhs_spec[2:],
-                padding,
-                cfg.padding_mode,
-                cfg.window,
-                cfg.strides,
-                cfg.input_dilation,
-            )
+        else:  # pad with the mode, then the plan's zero padding is none
+            plan = module_plan(cfg, x.shape, kernel.shape)
+            x = pad_spatial(x, lay.dn.lhs_spec[2:], plan.pads, padding_mode=plan.padding_mode)
+            padding = plan.mode_padded().pads
     if preferred_element_type is not None:
         kwargs["preferred_element_type"] = preferred_element_type
     if out_sharding is not None:
         kwargs["out_sharding"] = out_sharding
     y = fn(
-        x,
-        kernel,
-        cfg.strides,
-        padding,
-        lhs_dilation=cfg.input_dilation,
-        rhs_dilation=cfg.kernel_dilation,
-        dimension_numbers=(lay.lhs, lay.rhs, lay.out),
-        feature_group_count=cfg.feature_group_count,
-        precision=precision,
-        **kwargs,
-    )
+        x, kernel, cfg.strides, padding, lhs_dilation=cfg.input_dilation,
+        rhs_dilation=cfg.kernel_dilation, dimension_numbers=lay.strings,
+        feature_group_count=cfg.feature_group_count, precision=precision, **kwargs,
+    )  # fmt: skip
     return unfold_batch(add_bias(y, bias, lay.out), lay.out, batch)
 
 
@@ -685,14 +541,15 @@ def transpose_config(
     output_padding: Any = None,
 ) -> TransposeConfig:
     """Check a transposed convolution module's arguments. Explicit padding becomes pads of
-    the dilated input, lax's convention; with ``use_consistent_padding`` it is read as
-    PyTorch's ``padding`` (the forward convolution's), and ``output_padding`` is added to
-    the high side as in PyTorch."""
+    the dilated input, lax's convention (see :func:`jaxconv.conv_transpose`: with
+    ``use_consistent_padding`` it is PyTorch's ``padding``, and ``output_padding`` is added
+    to the high side)."""
     ks = kernel_size_tuple(kernel_size)
     n = len(ks)
     layouts = parse_layouts(dimension_numbers, n)
-    strides = broadcast_ints("strides", strides, n)
-    kernel_dilation = broadcast_ints("kernel_dilation", kernel_dilation, n)
+    strides = int_tuple("strides", strides, n, broadcast=True)
+    kernel_dilation = int_tuple("kernel_dilation", kernel_dilation, n, broadcast=True)
+    transpose_kernel = bool(transpose_kernel)
     if isinstance(padding, str):
         word = padding.upper()
         if word not in ("SAME", "VALID", "CIRCULAR"):
@@ -705,21 +562,33 @@ def transpose_config(
                 f"`output_padding` needs explicit padding (PyTorch's `padding`, an int or "
                 f"pairs), got padding {padding!r}."
             )
-        return TransposeConfig(layouts, ks, strides, kernel_dilation, word, bool(transpose_kernel))
+        return TransposeConfig(layouts, ks, strides, kernel_dilation, word, transpose_kernel)
     pads, _ = flax_padding(padding, "zeros", ks, kernel_dilation)
-    if use_consistent_padding or output_padding is not None:
-        extra = output_padding if output_padding is not None else 0
-        extra = (extra,) * n if isinstance(extra, int) else tuple(extra)
-        if len(extra) != n or not all(isinstance(v, int) for v in extra):
-            raise ValueError(
-                f"`output_padding` must be an int or one int per spatial dimension ({n}), got "
-                f"{output_padding!r}."
-            )
-        window = [(k - 1) * d + 1 for k, d in zip(ks, kernel_dilation, strict=True)]
-        if not use_consistent_padding:  # lax's pads: back to the forward convolution's
-            pads = tuple((w - 1 - lo, w - 1 - hi) for w, (lo, hi) in zip(window, pads, strict=True))
-        pads = transposed_pads(pads, window, extra, strides, kernel_dilation)
-    return TransposeConfig(layouts, ks, strides, kernel_dilation, pads, bool(transpose_kernel))
+    pads = transpose_padding(
+        pads, ks, strides, kernel_dilation, use_consistent_padding, output_padding
+    )
+    return TransposeConfig(layouts, ks, strides, kernel_dilation, pads, transpose_kernel)
+
+
+def circular_wrap(
+    y: jnp.ndarray, out_spatial_axes: Sequence[int], periods: Sequence[int], transpose_kernel: bool
+) -> jnp.ndarray:
+    """Fold a transposed convolution's output periodically onto ``periods`` (Flax's
+    ``'CIRCULAR'`` for ``ConvTranspose``).
+
+    Each spatial axis is padded to a whole number (at least two) of periods, placed so the
+    input's start lands on a period boundary, and the periods are summed.
+    """
+    for ax, period in zip(out_spatial_axes, periods, strict=True):
+        diff = -(y.shape[ax] - period) % (2 * period)
+        lo, hi = (
+            (diff // 2, diff - diff // 2) if transpose_kernel else (diff - diff // 2, diff // 2)
+        )
+        width = [(0, 0)] * y.ndim
+        width[ax] = (lo, hi)
+        y = jnp.pad(y, width)
+        y = y.reshape(*y.shape[:ax], -1, period, *y.shape[ax + 1 :]).sum(axis=ax)
+    return y
 
 
 def apply_conv_transpose(
@@ -737,13 +606,13 @@ def apply_conv_transpose(
     in_letter, out_letter = ("O", "I") if cfg.transpose_kernel else ("I", "O")
     expected = kernel.shape[lay.rhs.index(in_letter)]
     padding = "VALID" if cfg.padding == "CIRCULAR" else cfg.padding
+    kwargs = dict(rhs_dilation=cfg.kernel_dilation, transpose_kernel=cfg.transpose_kernel,
+                  precision=precision)  # fmt: skip
     if x.shape[lay.dn.lhs_spec[1]] != expected:
 
         def out_shape(other: Layouts) -> tuple[int, ...] | None:
             def call(a, k):
-                return fn(a, k, cfg.strides, padding, rhs_dilation=cfg.kernel_dilation,
-                          dimension_numbers=(other.lhs, other.rhs, other.out),
-                          transpose_kernel=cfg.transpose_kernel, precision=precision)  # fmt: skip
+                return fn(a, k, cfg.strides, padding, dimension_numbers=other.strings, **kwargs)
 
             try:
                 return tuple(jax.eval_shape(call, x, kernel).shape)
@@ -757,41 +626,15 @@ def apply_conv_transpose(
                 f"{'drop' if cfg.transpose_kernel else 'pass'} `transpose_kernel=True`? "
                 "PyTorch's ConvTranspose weights need it)"
             )
-        check_features(x, lay, expected, what, out_shape)
+        check_inputs(x, lay, expected, what, out_shape)
     y = fn(
-        x,
-        kernel,
-        cfg.strides,
-        padding,
-        rhs_dilation=cfg.kernel_dilation,
-        dimension_numbers=(lay.lhs, lay.rhs, lay.out),
-        transpose_kernel=cfg.transpose_kernel,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
+        x, kernel, cfg.strides, padding, dimension_numbers=lay.strings,
+        preferred_element_type=preferred_element_type, **kwargs,
+    )  # fmt: skip
     if cfg.padding == "CIRCULAR":
         periods = [x.shape[a] * s for a, s in zip(lay.dn.lhs_spec[2:], cfg.strides, strict=True)]
         y = circular_wrap(y, lay.dn.out_spec[2:], periods, cfg.transpose_kernel)
     return unfold_batch(add_bias(y, bias, lay.out), lay.out, batch)
-
-
-def local_kernel_shape(
-    cfg: ConvConfig, in_spatial: Sequence[int], in_features: int, out_features: int
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Flax's ``ConvLocal`` parameter shapes: kernel ``(*out, C * prod(k), O)``, bias
-    ``(*out, O)``."""
-    out = local_out_spatial(
-        in_spatial,
-        cfg.kernel_size,
-        cfg.strides,
-        cfg.padding,
-        cfg.input_dilation,
-        cfg.kernel_dilation,
-    )
-    taps = 1
-    for k in cfg.kernel_size:
-        taps *= k
-    return (*out, taps * in_features, out_features), (*out, out_features)
 
 
 def apply_local(
@@ -802,22 +645,15 @@ def apply_local(
     precision: Any,
     preferred_element_type: Any = None,
 ) -> jnp.ndarray:
-    """Run an unshared convolution as Flax's ``ConvLocal`` does."""
+    """Run [`jaxconv.conv_local`][jaxconv.conv_local] as Flax's ``ConvLocal`` does: bias
+    ``(*out_spatial, O)``, batch dims folded."""
     lay = cfg.layouts
     x, batch = fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
-    y = local_conv(
-        x,
-        kernel,
-        lay,
-        cfg.kernel_size,
-        cfg.strides,
-        cfg.padding,
-        cfg.padding_mode,
-        cfg.input_dilation,
-        cfg.kernel_dilation,
-        precision,
-        preferred_element_type,
-    )
+    y = conv_local(
+        x, kernel, cfg.kernel_size, cfg.strides, cfg.padding, input_dilation=cfg.input_dilation,
+        dilation=cfg.kernel_dilation, dimension_numbers=lay.strings, padding_mode=cfg.padding_mode,
+        precision=precision, preferred_element_type=preferred_element_type,
+    )  # fmt: skip
     if bias is not None:
-        y = y + bias[None]
-    return unfold_batch(from_channels_last(y, lay.dn.out_spec), lay.out, batch)
+        y = y + from_canonical(bias[None], lay.dn.out_spec)
+    return unfold_batch(y, lay.out, batch)

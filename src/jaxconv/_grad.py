@@ -23,23 +23,13 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from . import _policy, _tune
-from ._padding import pad_spatial
-from ._plan import ConvPlan
-from ._strategies import (
-    TILE_SLACK_BYTES,
-    acc_dtype,
-    is_empty,
-    run,
-    scan_taps,
-    tap_at,
-    tap_offsets,
-    taps_of,
-)
+from . import _policy, _strategies
+from ._plan import ConvPlan, dilated_size
+from ._strategies import TILE_SLACK_BYTES
+from ._taps import acc_dtype, per_tap, scan_taps, taps_bytes, taps_of
 
 
 def input_grad_plan(plan: ConvPlan) -> ConvPlan:
@@ -48,21 +38,14 @@ def input_grad_plan(plan: ConvPlan) -> ConvPlan:
     With ``k = (kernel - 1) * rhs_dilation + 1``, the cotangent is input-dilated by the
     strides, padded by ``k - 1 - low`` before and what makes the output the input's size
     after, and strided by the forward input dilation (lax's ``_conv_general_vjp_lhs_padding``).
+    It accumulates in the input's dtype (no ``preferred_element_type``).
     """
     pads = []
-    for size, k, s, lo, ld, rd, o in zip(
-        plan.in_spatial,
-        plan.kernel,
-        plan.strides,
-        (p[0] for p in plan.pads),
-        plan.lhs_dilation,
-        plan.rhs_dilation,
-        plan.out_spatial,
-        strict=True,
+    for dilated_in, window, (lo, _), o, s in zip(
+        plan.dilated_in, plan.window, plan.pads, plan.out_spatial, plan.strides, strict=True
     ):
-        dilated_in, window, dilated_out = (size - 1) * ld + 1, (k - 1) * rd + 1, (o - 1) * s + 1
         before = window - lo - 1
-        pads.append((before, dilated_in + window - 1 - dilated_out - before))
+        pads.append((before, dilated_in + window - 1 - dilated_size(o, s) - before))
     return plan._replace(
         in_features=plan.out_features,
         out_features=plan.in_features,
@@ -71,6 +54,7 @@ def input_grad_plan(plan: ConvPlan) -> ConvPlan:
         strides=plan.lhs_dilation,
         pads=tuple(pads),
         lhs_dilation=plan.strides,
+        preferred=None,
     )
 
 
@@ -84,159 +68,121 @@ def input_grad_kernel(w: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
     return jnp.flip(wt, axis=tuple(range(n)))
 
 
-def run_policy(policy: str, x, w, plan: ConvPlan, precision, preferred_element_type):
-    """Strategy ``policy`` on ``plan``; ``'auto'`` picks one from the rules, ``'tune'``
-    the one measured fastest on the device the program is lowered for."""
-    if policy in ("auto", "tune"):
-        name = _policy.choose(plan, x.dtype, precision, preferred_element_type)
-        if policy == "tune" and not is_empty(plan):
-            op = _tune.Tuned(plan, precision, preferred_element_type, name)
-            return _tune.tuned_conv(x, w, op)
-    else:
-        name = policy
-    return run(name, x, w, plan, precision, preferred_element_type)
-
-
-def input_grad(ct, w, plan: ConvPlan, precision, policy: str = "auto"):
-    """The cotangent of the input ``(N, *in_spatial, C)`` for an output cotangent ``ct``;
-    ``policy`` (``'auto'`` or ``'tune'``) picks the strategy of its convolution."""
+def input_grad(ct, w, plan: ConvPlan, policy: str = "auto"):
+    """The cotangent of the canonical input for an output cotangent ``ct``; ``policy``
+    (``'auto'`` or ``'tune'``) picks the strategy of its convolution."""
     tplan = input_grad_plan(plan)
     wt = input_grad_kernel(w, plan)
     ct = ct.astype(w.dtype)
-    user = tplan._replace(channels_first=False)
-    if tplan.channels_first and not _policy.runs_channels_first(
-        user, _policy.choose(user, ct.dtype, precision, None, decide_layout=True)
-    ):
-        # A channels-first layer whose input gradient runs best channels-last (a Winograd
-        # layer whose gradient does not pay for Winograd): one transpose each way.
-        tplan = user
-        dx = run_policy(policy, jnp.moveaxis(ct, 1, -1), wt, tplan, precision, None)
-        return jnp.moveaxis(dx, -1, 1)
-    return run_policy(policy, ct, wt, tplan, precision, None)
+    if tplan.is_empty:
+        return jnp.zeros(tplan.output_shape, ct.dtype)
+    if not tplan.channels_first:  # the data is channels-last here: its strategies only
+        return _policy.run(policy, _policy.choose(tplan, ct.dtype), ct, wt, tplan)
+    name, run_plan = _policy.decide(tplan._replace(channels_first=False), "auto", ct.dtype)
+    if run_plan.channels_first:
+        return _policy.run(policy, name, ct, wt, tplan)
+    # A channels-first layer whose input gradient runs best channels-last (a Winograd
+    # layer whose gradient does not pay for Winograd): one transpose each way.
+    dx = _policy.run(policy, name, jnp.moveaxis(ct, 1, -1), wt, run_plan)
+    return jnp.moveaxis(dx, -1, 1)
 
 
-def kernel_grad(ct, x, plan: ConvPlan, precision):
-    """The cotangent of the kernel ``(*K, I, O)`` for an output cotangent ``ct``.
+def kernel_grad(ct, x, plan: ConvPlan):
+    """The cotangent of the kernel ``(*K, I, O)`` for an output cotangent ``ct``, in either
+    compute layout.
 
     Tap ``k`` of the kernel meets tap ``k`` of the input at every output position, so its
     gradient contracts that tap with ``ct`` over batch and positions, group by group:
     as a multiply-and-reduce per tap when depthwise, as one GEMM on the stacked taps when
-    a dense layer has few input features (a per-tap GEMM would have that few rows), and as
-    one GEMM per tap otherwise (no patch array; in a ``lax.scan`` when the taps are large,
-    see :func:`jaxconv._strategies.scan_taps`). Channels-first plans contract in ``(N, C, *S)``.
+    a dense channels-last layer has few input features (a per-tap GEMM would have that few
+    rows), and as one GEMM per tap otherwise (no patch array; in a ``lax.scan`` when the
+    taps are large, see :func:`jaxconv._taps.scan_taps`).
     """
     g, i = plan.feature_groups, plan.group_in
     og = plan.out_features // g
     acc = acc_dtype(x.dtype, None)
     depthwise = i == 1 and g > 1
-    # Large taps run one at a time in a scan (see :func:`jaxconv._strategies.scan_taps`).
+    # Large taps run one at a time in a scan (see :func:`jaxconv._taps.scan_taps`).
     # Depthwise reductions read plain slices best: in a scan they would run 3-5 times
     # slower (measured on CPU, MobileNetV2's layers), so they scan only where XLA would
     # otherwise hold taps far larger than the input (it materialises each one).
-    taps_bytes = plan.taps * plan.batch * int(np.prod(plan.out_spatial)) * plan.in_features
-    taps_bytes *= x.dtype.itemsize
-    scan = taps_bytes > TILE_SLACK_BYTES if depthwise else scan_taps(plan, x.dtype)
-    if plan.channels_first:
-        # (N, C, *S): contract batch and positions of each tap with ct, batched over groups.
-        n = plan.num_spatial
-        axes = (0, *range(3, 3 + n))
-        ctg = ct.astype(x.dtype).reshape(plan.batch, g, og, *plan.out_spatial)
+    nbytes = taps_bytes(plan, x.dtype)
+    scan = nbytes > TILE_SLACK_BYTES if depthwise else scan_taps(plan, x.dtype)
+    # The feature axis f splits into (G, I) (taps) or (G, Og) (ct); the other axes, batch
+    # and positions, are contracted, G batched.
+    f = plan.feature_axis
+    axes = tuple(a for a in range(x.ndim + 1) if a not in (f, f + 1))
 
-        def tap_grad_cf(t):
-            t = t.reshape(plan.batch, g, i, *plan.out_spatial)
-            if i == 1 and og == 1:
-                # One filter per channel: a multiply-and-reduce, no GEMM of one row.
-                dk = jnp.sum(t.astype(acc) * ctg.astype(acc), axis=axes)  # (G, 1)
-            else:
-                dims = ((axes, axes), ((1,), (1,)))
-                dk = lax.dot_general(t, ctg, dims, precision=precision, preferred_element_type=acc)
-            return jnp.moveaxis(dk.reshape(g, i, og), 0, 1)  # (I, G, Og)
+    def split(a, k):
+        return a.reshape(*a.shape[:f], g, k, *a.shape[f + 1 :])
 
-        dw = _per_tap(x, plan, tap_grad_cf, scan)
-        return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
-    lead = (plan.batch, *plan.out_spatial)
-    axes = tuple(range(len(lead)))
-    ctg = ct.astype(x.dtype).reshape(*lead, g, og)
+    ctg = split(ct.astype(x.dtype), og)
 
     def contract(lhs, extra):
-        # lhs (*lead, [K,] G, I) with ctg (*lead, G, Og) over lead, batched over G.
-        n = len(lead)
-        return lax.dot_general(
-            lhs,
-            ctg,
-            ((axes, axes), ((n + extra,), (n,))),
-            precision=precision,
-            preferred_element_type=acc,
-        )
+        # lhs with (G, I) at f + extra with ctg, over batch and positions, batched over G.
+        dims = ((axes, axes), ((f + extra,), (f,)))
+        return lax.dot_general(lhs, ctg, dims, precision=plan.precision, preferred_element_type=acc)
+
+    # One filter per channel: a multiply-and-reduce, no GEMM of one row (channels-first
+    # with a channel multiplier of 1 only, as measured).
+    reduce = (i == 1 and og == 1) if plan.channels_first else depthwise
 
     def tap_grad(tap):
-        # tap (*lead, G·I) -> its kernel gradient (I, G, Og).
-        tap = tap.reshape(*lead, g, i)
-        if depthwise:
-            # A GEMM would have one row: a fused multiply-and-reduce instead.
+        # tap (..., G·I, ...) -> its kernel gradient (I, G, Og).
+        tap = split(tap, i)
+        if reduce:
             return jnp.sum(tap.astype(acc) * ctg.astype(acc), axis=axes)[None]
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
-    if g == 1 and i < 16 and taps_bytes <= TILE_SLACK_BYTES:
+    if not plan.channels_first and g == 1 and i < 16 and nbytes <= TILE_SLACK_BYTES:
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows),
         # unless the stack is large (a volume's 27 taps): then per tap, scanned.
         # Not for groups: their stack and its transposed copy cost twice K taps, and per
         # tap in a scan they run as fast (measured on CPU, ResNeXt's g = 32 layers with
         # 4 and 8 features per group: temp 30 -> 5 MB and 15 -> 2.5 MB).
-        taps = [t.reshape(*lead, g, i) for t in taps_of(x, plan)]
-        dk = contract(jnp.stack(taps, axis=len(lead)), 1)  # (G, K, I, Og)
+        taps = [split(t, i) for t in taps_of(x, plan)]
+        dk = contract(jnp.stack(taps, axis=f), 1)  # (G, K, I, Og)
         dw = jnp.transpose(dk, (1, 2, 0, 3))
     else:
-        dw = _per_tap(x, plan, tap_grad, scan, fused=depthwise)  # (K, I, G, Og)
+        dw = per_tap(x, plan, tap_grad, scan, fused=depthwise)  # (K, I, G, Og)
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
 
 
-def _per_tap(x, plan: ConvPlan, fn, scan: bool, fused: bool = False):
-    """``fn`` on each tap of ``x``, stacked: ``(K, ...)``. With ``scan``, one tap at a time
-    in a ``lax.scan``, so that only one tap of the input is alive."""
-    if not scan:
-        return jnp.stack([fn(t) for t in taps_of(x, plan, fused=fused)])
-    xp = pad_spatial(x, plan.spatial_axes, plan.pads, plan.lhs_dilation)
-
-    def one_tap(_, offset):
-        return None, fn(tap_at(xp, plan, offset))
-
-    # Checkpointed so that JAX's partial evaluation of the scan (when this gradient is
-    # itself transposed or differentiated) recomputes each tap instead of stacking all K.
-    _, out = lax.scan(jax.checkpoint(one_tap), None, tap_offsets(plan))
-    return out
-
-
-def _kernel_grad_fn(x, plan: ConvPlan, name, precision, w_struct):
+def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct):
     if any(d > 1 for d in plan.lhs_dilation):
-        name = _policy.choose(plan, x.dtype, precision) if name in ("auto", "tune") else name
-        # Input dilation runs polyphase or col2im; the kernel gradient is JAX's transpose of it.
-        transpose = jax.linear_transpose(lambda w: run(name, x, w, plan, precision, None), w_struct)
+        # Input dilation runs polyphase or col2im; the kernel gradient is JAX's transpose of
+        # it (in the input's dtype, as the cotangent).
+        sub = plan._replace(preferred=None)
+
+        def forward(w):
+            return _strategies.run(name, x, w, sub, _policy.choose)
+
+        transpose = jax.linear_transpose(forward, w_struct)
         return lambda ct: transpose(ct.astype(x.dtype))[0]
-    return lambda ct: kernel_grad(ct, x, plan, precision)
+    return lambda ct: kernel_grad(ct, x, plan)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
-def _conv(x, w, plan, name, precision, preferred_element_type):
-    return run_policy(name, x, w, plan, precision, preferred_element_type)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _conv(x, w, plan, name, policy):
+    return _policy.run(policy, name, x, w, plan)
 
 
-def _conv_jvp(plan, name, precision, preferred_element_type, primals, tangents):
+def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
-    y = run_policy(name, x, w, plan, precision, preferred_element_type)
+    y = _policy.run(policy, name, x, w, plan)
     out = jax.ShapeDtypeStruct(y.shape, y.dtype)
-    policy = "tune" if name == "tune" else "auto"
+    grad_policy = "tune" if policy == "tune" else "auto"
     terms = []
     if not isinstance(dx, SymbolicZero):
-        grad = functools.partial(input_grad, w=w, plan=plan, precision=precision, policy=policy)
+        grad = functools.partial(input_grad, w=w, plan=plan, policy=grad_policy)
         (ty_x,) = jax.linear_transpose(grad, out)(dx)
         terms.append(ty_x.astype(y.dtype))
     if not isinstance(dw, SymbolicZero):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
 
         def kernel_tangent(dw, x):
-            grad_fn = _kernel_grad_fn(x, plan, name, precision, w_struct)
+            grad_fn = _kernel_grad_fn(x, plan, name, w_struct)
             return jax.linear_transpose(grad_fn, out)(dw)[0]
 
         # Checkpointed so that reverse mode recomputes the input's taps inside the kernel
@@ -248,12 +194,11 @@ def _conv_jvp(plan, name, precision, preferred_element_type, primals, tangents):
 _conv.defjvp(_conv_jvp, symbolic_zeros=True)
 
 
-def convolve(x, w, plan: ConvPlan, name: str, precision, preferred_element_type):
-    """Strategy ``name`` on canonical ``x (N, *S, C)`` and ``w (*K, I, O)``, with the fast
-    gradients above where they apply (floating point, no batch groups)."""
-    inexact = jnp.issubdtype(x.dtype, jnp.inexact)
-    if not inexact or plan.batch_groups > 1 or is_empty(plan):
-        return run_policy(name, x, w, plan, precision, preferred_element_type)
-    if preferred_element_type is not None:
-        preferred_element_type = np.dtype(preferred_element_type)
-    return _conv(x, w, plan, name, precision, preferred_element_type)
+def convolve(x, w, plan: ConvPlan, name: str, policy: str):
+    """Strategy ``name`` on the canonical ``x`` and ``w`` of the non-empty ``plan`` (in its
+    compute layout), under ``policy`` (the ``strategy=`` argument: ``'tune'`` tunes, the
+    gradients of anything but ``'tune'`` run ``'auto'``), with the fast gradients above where
+    they apply (floating point, no batch groups)."""
+    if not jnp.issubdtype(x.dtype, jnp.inexact) or plan.batch_groups > 1:
+        return _policy.run(policy, name, x, w, plan)
+    return _conv(x, w, plan, name, policy)

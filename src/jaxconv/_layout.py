@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -260,3 +261,23 @@ def convert_kernel(w: ArrayLike, src: str, dst: str, *, flip: bool = False) -> j
     if flip:
         w = jnp.flip(w, axis=tuple(i for i, c in enumerate(dst) if c not in "OI"))
     return w
+
+
+def canonical_order(spec: Sequence[int], channels_first: bool = False) -> tuple[int, ...]:
+    """The axes of an activation laid out as ``spec = (batch, feature, *spatial)``, in the
+    canonical order: ``(N, *spatial, C)``, or ``(N, C, *spatial)`` with ``channels_first``."""
+    if channels_first:
+        return tuple(spec)
+    return (spec[0], *spec[2:], spec[1])
+
+
+def to_canonical(x: jnp.ndarray, spec: Sequence[int], channels_first: bool = False) -> jnp.ndarray:
+    """``x`` with axes ``spec = (batch, feature, *spatial)`` moved to the canonical order."""
+    return jnp.transpose(x, canonical_order(spec, channels_first))
+
+
+def from_canonical(
+    y: jnp.ndarray, spec: Sequence[int], channels_first: bool = False
+) -> jnp.ndarray:
+    """Inverse of :func:`to_canonical`: a canonical ``y`` laid out as ``spec``."""
+    return jnp.transpose(y, tuple(np.argsort(canonical_order(spec, channels_first))))

@@ -82,24 +82,6 @@ def parse_padding(padding: Any, num_spatial: int, *, allow_ints: bool = True) ->
     return tuple(pairs)
 
 
-def same_pads(
-    in_shape: Sequence[int], window: Sequence[int], strides: Sequence[int], word: str
-) -> Pads:
-    """(low, high) pairs for 'VALID', 'SAME' or 'SAME_LOWER' on an input of ``in_shape``.
-
-    ``window`` is the effective (dilated) kernel size of each spatial dim.
-    """
-    if word == "VALID":
-        return ((0, 0),) * len(in_shape)
-    pads = []
-    for n, k, s in zip(in_shape, window, strides, strict=True):
-        out = -(-n // s)
-        total = max((out - 1) * s + k - n, 0)
-        small, big = total // 2, total - total // 2
-        pads.append((small, big) if word == "SAME" else (big, small))
-    return tuple(pads)
-
-
 def transposed_pads(
     forward: Pads,
     window: Sequence[int],

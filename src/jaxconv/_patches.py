@@ -2,103 +2,27 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 from jax.typing import ArrayLike
 
 from ._checks import check_array, int_tuple
-from ._layout import DimensionNumbers, conv_dimension_numbers, layout_from_string
-from ._padding import check_mode_pads, check_padding_mode, pad_spatial, parse_padding, same_pads
+from ._layout import (
+    DimensionNumbers,
+    conv_dimension_numbers,
+    from_canonical,
+    layout_from_string,
+    to_canonical,
+)
+from ._padding import pad_spatial
+from ._plan import Form, _shape_in, make_plan
+from ._taps import window_taps
 
-
-def out_size(padded: int, window: int, stride: int) -> int:
-    """Number of window positions along one padded dim (0 when the window does not fit)."""
-    return max(0, (padded - window) // stride + 1) if padded >= window else 0
-
-
-def window_taps(
-    xp: jnp.ndarray,
-    spatial_axes: Sequence[int],
-    kernel: Sequence[int],
-    dilation: Sequence[int],
-    strides: Sequence[int],
-    out_spatial: Sequence[int],
-) -> Iterator[jnp.ndarray]:
-    """Yield one strided slice of the padded input ``xp`` per kernel tap, row-major.
-
-    Tap ``(i, j, ...)`` is the input each output position meets at kernel offset
-    ``(i, j, ...)``: along each spatial axis it starts at ``i * dilation`` and takes
-    ``out`` elements ``stride`` apart. Every slice has ``xp``'s shape with the spatial
-    sizes replaced by ``out_spatial``.
-    """
-    yield from shifted_taps(
-        xp, spatial_axes, kernel, dilation, strides, out_spatial, ((0, 0),) * len(kernel)
-    )
-
-
-def _tap_bounds(size: int, low: int, offset: int, stride: int, out: int) -> tuple[int, int, int]:
-    """For one axis and tap offset: (first valid output, valid count, first input index).
-
-    Output ``o`` reads input ``o * stride + offset - low``; it is valid when that index
-    lies in ``[0, size)``, and padding otherwise.
-    """
-    first = max(0, -(-(low - offset) // stride))
-    last = min(out - 1, (size - 1 + low - offset) // stride)
-    count = max(0, last - first + 1)
-    return first, count, first * stride + offset - low
-
-
-def shifted_taps(
-    x: jnp.ndarray,
-    spatial_axes: Sequence[int],
-    kernel: Sequence[int],
-    dilation: Sequence[int],
-    strides: Sequence[int],
-    out_spatial: Sequence[int],
-    pads: Sequence[tuple[int, int]],
-) -> Iterator[jnp.ndarray]:
-    """Yield the taps of a zero-padded ``x`` without materialising the padded input.
-
-    Each tap is a strided slice of ``x`` padded with the zeros that the padding places
-    under it, so XLA can fuse it into whatever consumes it. The result equals
-    `window_taps` applied to ``x`` padded by ``pads``.
-    """
-    zero = jnp.zeros((), x.dtype)
-    for offsets in itertools.product(*(range(k) for k in kernel)):
-        start = [0] * x.ndim
-        limit = list(x.shape)
-        step = [1] * x.ndim
-        config = [(0, 0, 0)] * x.ndim
-        for ax, i, d, s, o, (lo, _) in zip(
-            spatial_axes, offsets, dilation, strides, out_spatial, pads, strict=True
-        ):
-            first, count, begin = _tap_bounds(x.shape[ax], lo, i * d, s, o)
-            if count == 0:  # the whole tap lies in the padding
-                first, begin = o, 0
-            start[ax], limit[ax], step[ax] = begin, begin + max(count - 1, 0) * s + min(count, 1), s
-            config[ax] = (first, o - first - count, 0)
-        tap = lax.slice(x, start, limit, step)
-        yield tap if all(c == (0, 0, 0) for c in config) else lax.pad(tap, zero, config)
-
-
-def to_channels_last(x: jnp.ndarray, spec: Sequence[int]) -> jnp.ndarray:
-    """``x`` with axes ``spec = (batch, feature, *spatial)`` moved to channels-last."""
-    return jnp.transpose(x, (spec[0], *spec[2:], spec[1]))
-
-
-def from_channels_last(y: jnp.ndarray, spec: Sequence[int]) -> jnp.ndarray:
-    """Inverse of `to_channels_last`: ``(batch, *spatial, feature)`` to layout ``spec``."""
-    perm = [0] * y.ndim
-    perm[spec[0]] = 0
-    perm[spec[1]] = y.ndim - 1
-    for i, ax in enumerate(spec[2:]):
-        perm[ax] = 1 + i
-    return jnp.transpose(y, perm)
+PATCHES = Form("x", "kernel_size", "strides", "lhs_dilation", "dilation", "groups", True)
+"""``extract_patches``' names: its window is the kernel of a convolution."""
 
 
 def _patch_dimension_numbers(ndim: int, dimension_numbers: Any) -> DimensionNumbers:
@@ -158,28 +82,23 @@ def extract_patches(
     """
     x = check_array("x", x)
     dn = _patch_dimension_numbers(x.ndim, dimension_numbers)
-    n = dn.num_spatial
-    kernel = int_tuple("kernel_size", kernel_size, n, broadcast=True)
-    strides = int_tuple("strides", strides, n, broadcast=True)
-    dilation = int_tuple("dilation", dilation, n, broadcast=True)
-    padding_mode = check_padding_mode(padding_mode)
-    xc = to_channels_last(jnp.asarray(x), dn.lhs_spec)
-    in_spatial = xc.shape[1:-1]
-    window = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True))
-    pads = parse_padding(padding, n)
-    if isinstance(pads, str):
-        pads = same_pads(in_spatial, window, strides, pads)
-    check_mode_pads(padding_mode, pads, in_spatial)
-    padded = [s + lo + hi for s, (lo, hi) in zip(in_spatial, pads, strict=True)]
-    if any(p < 0 for p in padded):
-        raise ValueError(f"negative `padding` {pads} is larger than the input {in_spatial}.")
-    outs = tuple(out_size(p, w, s) for p, w, s in zip(padded, window, strides, strict=True))
-    batch, channels = xc.shape[0], xc.shape[-1]
-    size = channels * len(list(itertools.product(*(range(k) for k in kernel))))
-    if 0 in outs:
-        return from_channels_last(jnp.zeros((batch, *outs, size), xc.dtype), dn.lhs_spec)
-    xp = pad_spatial(xc, range(1, n + 1), pads, padding_mode=padding_mode)
-    taps = list(window_taps(xp, range(1, n + 1), kernel, dilation, strides, outs))
-    major = channels_major(dn)
-    p = jnp.stack(taps, axis=-1 if major else -2).reshape(batch, *outs, size)
-    return from_channels_last(p, dn.lhs_spec)
+    kernel = int_tuple("kernel_size", kernel_size, dn.num_spatial, broadcast=True)
+    channels = x.shape[dn.lhs_spec[1]]
+    # The plan of the convolution whose window the patches are (a kernel of one feature).
+    w_shape = _shape_in(dn.rhs_spec, (1, channels, *kernel))
+    plan = make_plan(
+        x.shape, w_shape, strides, padding, None, dilation, dn, padding_mode=padding_mode,
+        form=PATCHES, diagnose=False,
+    )  # fmt: skip
+    size = channels * plan.taps
+    if 0 in plan.out_spatial:
+        return from_canonical(
+            jnp.zeros((plan.batch, *plan.out_spatial, size), x.dtype), dn.lhs_spec
+        )
+    axes = plan.spatial_axes
+    xp = pad_spatial(
+        to_canonical(jnp.asarray(x), dn.lhs_spec), axes, plan.pads, padding_mode=padding_mode
+    )
+    taps = window_taps(xp, axes, plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
+    p = jnp.stack(list(taps), axis=-1 if channels_major(dn) else -2)
+    return from_canonical(p.reshape(plan.batch, *plan.out_spatial, size), dn.lhs_spec)

@@ -1,13 +1,17 @@
-"""Which strategy runs a plan, and in which layout.
+"""Which strategy runs a plan, and in which layout: the policy.
 
 - ``auto`` walks the rules fitted on measurements of the platform the program is traced for
   (:mod:`jaxconv._rules`; ``jax.default_backend()``). On a platform with no measured rules
   it takes the tuning cache's answer where the cache has one for the plan, and otherwise the
-  CPU rules.
+  CPU rules; where no rule applies, the hand-written rules below (:func:`hand_choice`).
 - ``tune`` times every strategy on the device when the program is lowered
   (:mod:`jaxconv._tune`).
-- Each strategy runs channels-last, except where its rule says it runs well on
-  channels-first data as it is (:func:`runs_channels_first`): no layout transposes then.
+- Each strategy runs channels-last, except where it runs well on channels-first data as it
+  is (:func:`runs_channels_first`): no layout transposes then.
+
+:func:`decide` makes the choice once per convolution, for the executor and for
+``jaxconv.chosen_strategy`` alike; :func:`run` runs it. Strategies never import this
+module: the ones that split a plan into smaller convolutions are handed :func:`choose`.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 
 from . import _rules, _strategies, _tune
 from ._plan import ConvPlan
+
+NAMES = ("auto", "tune", *_strategies.STRATEGIES)
+"""What a ``strategy=`` argument may be."""
 
 
 def _features_first(plan: ConvPlan) -> bool:
@@ -70,14 +78,7 @@ def rules_for(name: str | None = None) -> tuple[_rules.Rules | None, str]:
     return cpu, note
 
 
-def choose(
-    plan: ConvPlan,
-    dtype: Any = None,
-    precision: Any = None,
-    preferred: Any = None,
-    *,
-    decide_layout: bool = False,
-) -> str:
+def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) -> str:
     """``auto``'s strategy for ``plan``.
 
     With ``decide_layout`` the plan is in the user's layout and each strategy is considered
@@ -100,7 +101,7 @@ def choose(
         except RuntimeError:
             device = None
         if device is not None:
-            hit = _tune.cached_choice(plan, dtype, precision, preferred, device)
+            hit = _tune.cached_choice(plan, dtype, device)
             if hit is not None and allowed(hit):
                 return hit
         rules = _rules.measured("cpu")
@@ -108,18 +109,129 @@ def choose(
         name = rules.choose(_rules.features(plan), allowed)
         if name is not None:
             return name
-    name = _strategies.hand_choice(plan)
+    name = hand_choice(plan)
     if allowed(name):
         return name
     return next(s for s in _strategies.STRATEGIES if allowed(s))
 
 
-def decide(
-    plan: ConvPlan, strategy: str, dtype: Any = None, precision: Any = None, preferred: Any = None
-) -> ConvPlan:
-    """``plan`` (user's layout) in the layout that ``strategy`` (a name, ``'auto'`` or
-    ``'tune'``, whose layout is ``auto``'s) computes it in."""
-    name = strategy
+def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvPlan]:
+    """The strategy that computes ``plan`` (in the user's layout) and the plan in the layout
+    it runs in: a named ``strategy`` as given, ``'auto'``'s choice for ``'auto'`` and for
+    ``'tune'`` (whose choice is made when lowering; this is its fallback)."""
+    if strategy not in NAMES:
+        raise ValueError(f"`strategy` must be one of {NAMES}, got {strategy!r}.")
     if strategy in ("auto", "tune"):
-        name = choose(plan, dtype, precision, preferred, decide_layout=True)
-    return in_layout(plan, name)
+        name = choose(plan, dtype, decide_layout=True)
+    elif _strategies.accepts(strategy, plan):
+        name = strategy
+    else:
+        raise ValueError(
+            f"`strategy={strategy!r}` cannot compute this convolution (feature groups "
+            f"{plan.feature_groups}, batch groups {plan.batch_groups}, input features "
+            f"{plan.in_features}); use 'auto' or another of {NAMES}."
+        )
+    return name, in_layout(plan, name)
+
+
+def chosen(plan: ConvPlan, strategy: str, dtype: Any) -> str:
+    """The strategy :func:`decide` runs, or for ``'tune'`` the one tuned for the default
+    device (measured now if the cache has none, as the first program would)."""
+    name, plan = decide(plan, strategy, dtype)
+    if strategy == "tune" and not plan.is_empty:
+        return _tune.tuned_choice(plan, dtype, jax.devices()[0], choose)
+    return name
+
+
+def run(policy: str, name: str, x: jax.Array, w: jax.Array, plan: ConvPlan) -> jax.Array:
+    """Strategy ``name`` on the canonical arrays of the non-empty ``plan``; with ``policy``
+    ``'tune'``, the strategy measured fastest on the device the program is lowered for
+    (``name``, auto's choice, where none can be measured)."""
+    if policy == "tune":
+        return _tune.tuned_conv(x, w, _tune.Tuned(plan, name, choose))
+    return _strategies.run(name, x, w, plan, choose)
+
+
+# ---------------------------------------------------------------------------------------
+# The hand-written rules
+
+
+def hand_choice(plan: ConvPlan) -> str:
+    """The hand-written rules that ``auto`` ran before it was fitted on measurements (see
+    :mod:`jaxconv._rules`); now only where no fitted rule applies."""
+    accepts = _strategies.accepts
+    if plan.channels_first:
+        return channels_first_choice(plan) or ("depthwise" if plan.is_depthwise else "direct")
+    if any(d > 1 for d in plan.lhs_dilation):
+        # Measured on CPU (--suite transposed): one wide GEMM and a scatter win when taps
+        # barely overlap or the output is thin; polyphase when many taps overlap.
+        phases = int(np.prod(plan.lhs_dilation))
+        if accepts("col2im", plan) and (plan.taps <= 3 * phases or plan.out_features < 32):
+            return "col2im"
+        return "polyphase"
+    if plan.is_depthwise:
+        return "depthwise"
+    if plan.feature_groups > 1 and plan.batch_groups == 1:
+        # Measured on CPU (python -m jaxconv bench --suite grouped): the fused
+        # multiply-accumulate wins while groups have at most 8 input features.
+        return "direct" if plan.group_in <= 8 else "grouped"
+    # Dense, measured on CPU (python -m jaxconv bench --suite resnet50,deepbench
+    # --strategy NAME): with at most 4 input features and more than 32 products per output,
+    # the banded GEMM beats both the fused multiply-accumulate and any per-tap GEMM
+    # (DeepSpeech 5x20/2 on one feature: 1.5-2.4 -> 0.9-1.0x lax; the 7x7/2 stem: 1.2-1.6
+    # -> 1.0-1.1x); with a handful of products (K·C <= 32) the fused multiply-accumulate
+    # ties with it or beats any GEMM, and needs no buffers; from 32 input features on, K
+    # GEMMs on the taps beat gathering them into one patch array, and from 16 patches
+    # along the last dim only (rows) do.
+    if plan.group_in <= 4 and plan.taps * plan.group_in > 32 and accepts("banded", plan):
+        return "banded"
+    if plan.batch_groups == 1 and plan.taps * plan.group_in <= 32:
+        return "direct"
+    if accepts("winograd", plan) and _winograd_pays(plan):
+        return "winograd"
+    if accepts("col2im", plan) and plan.out_features < 8:
+        # A thin output (the input gradient of a layer with few input features): K GEMMs
+        # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
+        return "col2im"
+    if plan.group_in >= 16:
+        # From 32 features on, rows only where the output is much wider than the input (the
+        # input gradient of a layer that narrows, 192 -> 32): K products of the output's
+        # size then cost more than the taps, and rows' kh deeper GEMMs write kw times fewer.
+        wide = plan.out_features > 2 * plan.group_in
+        return "rows" if (plan.group_in < 32 or wide) and accepts("rows", plan) else "taps"
+    if accepts("space_to_depth", plan):
+        # Few features and a large strided kernel (the 7x7/2 stem): blocks of the input
+        # make the taps contiguous; worth it while the kernel's zero padding adds <= 1/3.
+        blocked = np.prod([-(-k // s) * s for k, s in zip(plan.kernel, plan.strides, strict=True)])
+        if blocked <= 4 / 3 * plan.taps:
+            return "space_to_depth"
+    return "im2col"
+
+
+def channels_first_choice(plan: ConvPlan) -> str | None:
+    """The strategy ``'auto'`` runs on ``plan`` in ``(N, C, *spatial)``, where that beats
+    moving the features last (``None`` elsewhere): Winograd where it pays, and depthwise
+    and small-group layers (at most 8 input and 8 output features per group, so that the
+    input gradient is one too), whose fused loop then runs along contiguous rows."""
+    plan = plan._replace(channels_first=True)
+    if _strategies.accepts("winograd", plan) and _winograd_pays(plan):
+        return "winograd"
+    g = plan.feature_groups
+    if g > 1 and plan.batch_groups == 1 and plan.group_in <= 8 and plan.out_features // g <= 8:
+        return "depthwise" if plan.is_depthwise else "direct"
+    return None
+
+
+def _winograd_pays(plan: ConvPlan) -> bool:
+    """Measured on CPU (the suites' 3x3 layers, forward and backward): Winograd wins by
+    1.1-1.7x where the tiles outweigh the kernel (its 16 GEMMs read a kernel 16/9 as large
+    and have 4 times fewer rows), with GEMMs at least 16 deep and wide. Data whose
+    features come first runs it channels-first (:func:`channels_first_choice`): moved
+    features-last, the layout transposes fuse into its strided tile transforms and it
+    loses to ``taps``."""
+    c, o = plan.in_features, plan.out_features
+    tiles = plan.batch * int(np.prod([-(-s // 2) for s in plan.out_spatial]))
+    dn = plan.dn
+    features_last = dn.lhs_spec[1] > max(dn.lhs_spec[2:]) and dn.out_spec[1] > max(dn.out_spec[2:])
+    layout_ok = plan.channels_first or features_last
+    return layout_ok and min(c, o) >= 16 and c * o <= tiles * (c + o) / 2

@@ -1,23 +1,32 @@
 """Compute strategies: the same convolution, arranged differently for speed.
 
-Each strategy takes the input in the canonical channels-last layout ``(N, *spatial, C)``,
-the kernel as ``(*kernel, C // groups, O)`` and a checked, zero-padded :class:`ConvPlan`,
-and returns ``(N // batch_groups, *out_spatial, O)``. They use only pads, slices,
-reshapes, elementwise arithmetic and ``dot_general``: never XLA's convolution op.
+Each strategy is a :class:`Strategy`: its function and, beside it, the rule saying which
+plans it accepts and a model of the temporary memory it holds. :data:`STRATEGIES` lists them
+all; :func:`run` runs one by name. Which one runs is not decided here but by the policy
+(``jaxconv._policy``), which strategies never import: a strategy that splits a convolution
+into smaller ones (``polyphase``) asks the ``choose`` function it is given.
+
+A strategy's function takes the canonical arrays of a checked, zero-padded
+:class:`~jaxconv._plan.ConvPlan` -- input ``(N, *spatial, C)``, kernel
+``(*kernel, C // groups, O)``, or with a channels-first plan input ``(N, C, *spatial)`` --
+and returns the output ``(N // batch_groups, *out_spatial, O)`` (``(N, O, *out_spatial)``).
+They use only pads, slices, reshapes, elementwise arithmetic and ``dot_general``: never
+XLA's convolution op.
 
 - ``im2col``: all taps gathered into one patch array ``(N, *out, K·C)``, one GEMM.
 - ``taps``: one GEMM per kernel tap, summed; no patch array.
 - ``rows``, ``banded``: patches along the last spatial dim only; ``banded`` contracts each
   window with the kernel written into a band, for blocks of outputs at once.
 - ``space_to_depth``: a strided convolution as a stride-1 one on stride-sized blocks.
-- ``winograd``: Winograd F(2x2, 3x3), 16 GEMMs on transformed 2x2 output tiles.
 - ``direct``: a multiply-accumulate over the taps and each group's input features that
   XLA fuses into a single loop, no GEMM; ``depthwise`` is the same for one input feature
   per group.
+- ``winograd``: Winograd F(2x2, 3x3), 16 GEMMs on transformed 2x2 output tiles.
 - ``grouped``: feature groups as a batched GEMM over a leading group axis.
 - ``polyphase``: input (lhs) dilation, as in transposed convolutions, split by output
   phase into small convolutions of the undilated input, so no multiply meets an
   inserted zero.
+- ``col2im``: input dilation as one GEMM whose columns are scattered into the output.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,81 +43,70 @@ from jax import lax
 
 from . import _polyphase
 from ._padding import pad_spatial
-from ._patches import shifted_taps, window_taps
 from ._plan import ConvPlan
+from ._taps import (
+    acc_dtype,
+    padded_input,
+    scan_taps,
+    shifted_taps,
+    tap_at,
+    tap_offsets,
+    taps_of,
+    window_taps,
+)
 
-Strategy = Callable[..., jnp.ndarray]
+Chooser = Callable[[ConvPlan, Any], str]
+"""``choose(plan, dtype) -> name``: the strategy for a sub-convolution (the policy's)."""
 
 
-def acc_dtype(dtype, preferred):
-    """Accumulate low-precision floats in float32 so that summing taps adds no rounding."""
-    if preferred is not None:
-        return jnp.dtype(preferred)
-    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
-        return jnp.dtype(jnp.float32)
-    return jnp.dtype(dtype)
+class Sizes(NamedTuple):
+    """Elements of one tap ``N·P_out·C``, of the output and of the (dilated, padded) input."""
+
+    tap: int
+    out: int
+    padded: int
 
 
-def taps_of(x, plan: ConvPlan, fused: bool = False):
-    """The taps of the zero-padded (and dilated) input, each ``(N, *out_spatial, C)``
-    (``(N, C, *out_spatial)`` for a channels-first plan).
-
-    ``fused`` says the taps feed one fused elementwise loop (``direct``). With unit strides
-    they are then slices of the input padded once (except for depthwise channels-first
-    taps, below): measured on CPU, XLA's loop runs 2-3 times faster over ``K`` slices of
-    one buffer than over ``K`` padded slices, each with its own bounds checks.
-    """
-    axes = plan.spatial_axes
-    geometry = (plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
-    # On channels-first data a tap that feeds one product (depthwise) fuses, padding and
-    # all, into the loop, with no buffer; one that feeds several (a group's features) is
-    # materialised tap by tap: ResNeXt's 56x56 g = 32 layer on NCHW held 8 padded taps
-    # (12.9 MB) and ran 2.7 times slower than on slices of one padded input (1.7 MB).
-    once = (
-        fused
-        and all(s == 1 for s in plan.strides)
-        and (not plan.channels_first or plan.group_in > 1)
+def sizes(plan: ConvPlan) -> Sizes:
+    out_positions = int(np.prod(plan.out_spatial))
+    return Sizes(
+        plan.batch * out_positions * plan.in_features,
+        plan.out_batch * out_positions * plan.out_features,
+        plan.batch * int(np.prod(plan.padded_in)) * plan.in_features,
     )
-    if not once and all(d == 1 for d in plan.lhs_dilation):
-        # Zero padding folded into each tap: the padded input is never materialised.
-        return shifted_taps(x, axes, *geometry, plan.pads)
-    xp = pad_spatial(x, axes, plan.pads, plan.lhs_dilation)
-    return window_taps(xp, axes, *geometry)
 
 
-SCAN_TAPS_BYTES = 3 * 2**20
-"""Above this many bytes of taps (``K`` times one tap), per-tap loops run as a scan.
+class Strategy(NamedTuple):
+    """One way to compute a convolution, with the rules that go with it.
 
-Measured on CPU (ResNet's and DeepBench's 3x3 layers): at 3 MiB instead of 8 the temp
-memory of forward plus backward is 2-4 times smaller, for about 5 % more time."""
+    Attributes:
+        run: ``run(x, w, plan, choose) -> y`` on the canonical arrays (module docstring).
+        accepts: whether ``run`` can compute a (channels-last) plan.
+        temp: elements of the temporary buffers ``run`` holds at once on a plan, given its
+            :class:`Sizes` (a model of what XLA:CPU compiles, fitted by eye to
+            ``memory_analysis()``); :func:`tiles` splits a plan whose buffers are large.
+        channels_first: whether ``run`` also computes channels-first plans.
+    """
 
-
-def scan_taps(plan: ConvPlan, dtype) -> bool:
-    """Whether the ``K`` taps of ``plan`` are too large to materialise at once."""
-    tap = plan.batch * int(np.prod(plan.out_spatial)) * plan.in_features
-    return plan.taps > 1 and plan.taps * tap * jnp.dtype(dtype).itemsize > SCAN_TAPS_BYTES
-
-
-def tap_offsets(plan: ConvPlan) -> jnp.ndarray:
-    """``(K, num_spatial)`` int32: where each tap's window starts in the padded input."""
-    offsets = np.array(list(itertools.product(*(range(k) for k in plan.kernel))), np.int32)
-    return jnp.asarray(offsets * np.array(plan.rhs_dilation, np.int32))
-
-
-def tap_at(xp, plan: ConvPlan, offset) -> jnp.ndarray:
-    """The tap starting at the traced ``offset`` of the padded (and dilated) input ``xp``:
-    a dynamic slice of the window, then a static strided slice (for ``lax.scan``)."""
-    axes = plan.spatial_axes
-    start = [jnp.zeros((), jnp.int32)] * xp.ndim
-    size = list(xp.shape)
-    step = [1] * xp.ndim
-    for j, (ax, o, s) in enumerate(zip(axes, plan.out_spatial, plan.strides, strict=True)):
-        start[ax], size[ax], step[ax] = offset[j], (o - 1) * s + 1, s
-    window = lax.dynamic_slice(xp, start, size)
-    return lax.slice(window, [0] * window.ndim, window.shape, step)
+    run: Callable[[jax.Array, jax.Array, ConvPlan, Chooser], jax.Array]
+    accepts: Callable[[ConvPlan], bool]
+    temp: Callable[[ConvPlan, Sizes], int]
+    channels_first: bool = False
 
 
-def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_element_type):
+def _undilated(plan: ConvPlan) -> bool:
+    return all(d == 1 for d in plan.lhs_dilation)
+
+
+def _ungrouped(plan: ConvPlan) -> bool:
+    return plan.feature_groups == plan.batch_groups == 1
+
+
+# ---------------------------------------------------------------------------------------
+# GEMMs on taps
+
+
+def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, preferred_element_type):
     """Contract ``lhs (N, *out, [K,] C)`` with ``w ([K,] I, O)`` into ``(N/B, *out, O)``.
 
     Feature groups split ``C`` into ``(G, I)`` and ``O`` into ``(G, O/G)``, group-major as
@@ -127,45 +126,56 @@ def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_el
     else:
         spec = f"n...{k}i,{k}io->n...o"
     out = jnp.einsum(
-        spec, lhs, w, precision=precision, preferred_element_type=preferred_element_type
+        spec, lhs, w, precision=plan.precision, preferred_element_type=preferred_element_type
     )
-    return out.reshape(plan.batch // b, *plan.out_spatial, plan.out_features)
+    return out.reshape(plan.out_batch, *plan.out_spatial, plan.out_features)
 
 
-def im2col(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+def im2col(x, w, plan: ConvPlan, choose: Chooser):
     """Gather all taps into one patch array ``(N, *out, K, C)`` and contract once."""
     patches = jnp.stack(list(taps_of(x, plan)), axis=-2)
     wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
-    return _contract(patches, wk, plan, True, precision, preferred_element_type)
+    return _contract(patches, wk, plan, True, plan.preferred)
 
 
-def taps(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+IM2COL = Strategy(im2col, lambda p: True, lambda p, s: p.taps * s.tap + s.out)
+
+
+def taps(x, w, plan: ConvPlan, choose: Chooser):
     """One contraction per kernel tap, summed: no patch buffer, ``K`` GEMMs.
 
     Unrolled, XLA fuses the ``K`` additions into one loop that needs all ``K`` products
     (and their taps) alive at once. Where those taps would take more than
-    :data:`SCAN_TAPS_BYTES`, the taps run in a ``lax.scan`` over the padded input instead,
-    one tap and one product alive at a time (measured on CPU: the loop costs up to a fifth
-    of the time on small layers and gains on large ones).
+    ``SCAN_TAPS_BYTES`` (``jaxconv._taps``), the taps run in a ``lax.scan`` over the padded
+    input instead, one tap and one product alive at a time (measured on CPU: the loop costs
+    up to a fifth of the time on small layers and gains on large ones).
     """
-    acc = acc_dtype(x.dtype, preferred_element_type)
+    acc = acc_dtype(x.dtype, plan.preferred)
     wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
     if not scan_taps(plan, x.dtype):
         total = None
         for k, tap in enumerate(taps_of(x, plan)):
-            y = _contract(tap, wk[k], plan, False, precision, acc)
+            y = _contract(tap, wk[k], plan, False, acc)
             total = y if total is None else total + y
-        return total.astype(preferred_element_type or x.dtype)
-    xp = pad_spatial(x, plan.spatial_axes, plan.pads, plan.lhs_dilation)
+        return total.astype(plan.out_dtype(x.dtype))
+    xp = padded_input(x, plan)
 
     def one_tap(total, tap_and_weight):
         offset, wt = tap_and_weight
         tap = tap_at(xp, plan, offset)
-        return total + _contract(tap, wt, plan, False, precision, acc), None
+        return total + _contract(tap, wt, plan, False, acc), None
 
-    shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
-    total, _ = lax.scan(one_tap, jnp.zeros(shape, acc), (tap_offsets(plan), wk))
-    return total.astype(preferred_element_type or x.dtype)
+    total, _ = lax.scan(one_tap, jnp.zeros(plan.output_shape, acc), (tap_offsets(plan), wk))
+    return total.astype(plan.out_dtype(x.dtype))
+
+
+def _taps_temp(plan: ConvPlan, s: Sizes) -> int:
+    if scan_taps(plan, np.float32):
+        return s.tap + 2 * s.out + s.padded
+    return plan.taps * (s.tap + s.out)
+
+
+TAPS = Strategy(taps, lambda p: True, _taps_temp)
 
 
 def _leading_taps(x, plan: ConvPlan):
@@ -176,7 +186,7 @@ def _leading_taps(x, plan: ConvPlan):
     return shifted_taps(x, tuple(range(1, n)), *(v[:-1] for v in geometry))
 
 
-def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+def rows(x, w, plan: ConvPlan, choose: Chooser):
     """Patches along the last spatial dim only, then one GEMM per remaining tap, summed.
 
     The last dim's ``kw`` taps are stacked beside the features, ``(N, *S', out_w, kw·C)``
@@ -185,9 +195,8 @@ def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     The GEMMs are ``kw`` times deeper than ``taps``' and the buffer ``K / kw`` times smaller
     than ``im2col``'s.
     """
-    acc = acc_dtype(x.dtype, preferred_element_type)
-    n = plan.num_spatial
-    last = n  # the last spatial axis of (N, *S, C)
+    acc = acc_dtype(x.dtype, plan.preferred)
+    last = plan.num_spatial  # the last spatial axis of (N, *S, C)
     row_taps = shifted_taps(
         x,
         (last,),
@@ -204,10 +213,87 @@ def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     total = None
     for k, piece in enumerate(_leading_taps(stacked, plan)):
         y = jnp.einsum(
-            "n...c,co->n...o", piece, wk[k], precision=precision, preferred_element_type=acc
+            "n...c,co->n...o", piece, wk[k], precision=plan.precision, preferred_element_type=acc
         )
         total = y if total is None else total + y
-    return total.astype(preferred_element_type or x.dtype)
+    return total.astype(plan.out_dtype(x.dtype))
+
+
+def _rows_temp(plan: ConvPlan, s: Sizes) -> int:
+    kw = plan.kernel[-1]
+    return kw * s.tap + plan.taps // kw * s.out
+
+
+ROWS = Strategy(rows, lambda p: p.num_spatial > 1 and _undilated(p) and _ungrouped(p), _rows_temp)
+
+
+BAND_COLUMNS = 512
+"""Widest GEMM :func:`banded` builds (measured on CPU: 128 to 512 columns all beat thinner
+ones; the band's zeros limit the width first on every layer in the suites)."""
+
+
+def band_width(plan: ConvPlan) -> int:
+    """Outputs per block of :func:`banded`: at most :data:`BAND_COLUMNS` GEMM columns, and
+    the band's zeros at most as many as the kernel's products."""
+    s, span = plan.strides[-1], plan.window[-1]
+    return max(1, min(BAND_COLUMNS // plan.out_features, 1 + span // s, plan.out_spatial[-1]))
+
+
+def banded(x, w, plan: ConvPlan, choose: Chooser):
+    """The last spatial dim as a banded GEMM over blocks of ``b`` outputs.
+
+    ``b`` neighbouring outputs along the last dim read one window of
+    ``L = (b - 1)·s + (kw - 1)·d + 1`` inputs, so the kernel's last dim written into a band
+    ``(L·C, b·O)`` (shifted by ``s`` per output) turns ``kw`` thin products into one GEMM
+    ``b`` times wider, whose result is already the output ``(…, blocks·b, O)``. The other
+    dims' taps are stacked beside the window, as in ``rows``. It computes ``L / kw`` times
+    the products (the band's zeros): suits few input features and a wide kernel, such as
+    DeepSpeech's 5x20 with stride 2 on a spectrogram.
+    """
+    n = plan.num_spatial
+    s, d, kw = plan.strides[-1], plan.rhs_dilation[-1], plan.kernel[-1]
+    c, o, out_w = plan.in_features, plan.out_features, plan.out_spatial[-1]
+    b = band_width(plan)
+    span = plan.window[-1]
+    window = (b - 1) * s + span
+    step = b * s
+    blocks = -(-out_w // b)
+    shifts = -(-window // step)  # blocks of the input one window covers
+    # Pad (or crop) the last dim to whole blocks from the padding's start; positions past
+    # the real padding only reach outputs beyond out_w, which are cropped.
+    length = (blocks + shifts - 1) * step
+    lo = plan.pads[-1][0]
+    config = [(0, 0, 0)] * x.ndim
+    config[n] = (lo, length - plan.in_spatial[-1] - lo, 0)
+    xb = lax.pad(x, jnp.zeros((), x.dtype), config)
+    xb = xb.reshape(*xb.shape[:n], blocks + shifts - 1, step * c)
+    win = jnp.concatenate(
+        [lax.slice_in_dim(xb, j, j + blocks, axis=n) for j in range(shifts)], axis=-1
+    )[..., : window * c]  # (N, *S', blocks, L·C)
+    lhs = jnp.stack(list(_leading_taps(win, plan)), axis=-2)  # (N, *out', blocks, K', L·C)
+    wk = w.reshape(-1, kw, c, o)
+    wk = lax.pad(wk, jnp.zeros((), w.dtype), [(0, 0, 0), (0, 0, d - 1), (0, 0, 0), (0, 0, 0)])
+    band = jnp.stack(
+        [jnp.pad(wk, [(0, 0), (j * s, window - span - j * s), (0, 0), (0, 0)]) for j in range(b)],
+        axis=-2,
+    ).reshape(wk.shape[0], window * c, b * o)
+    y = jnp.einsum(
+        "n...kl,klp->n...p",
+        lhs,
+        band,
+        precision=plan.precision,
+        preferred_element_type=plan.preferred,
+    )
+    y = y.reshape(plan.batch, *plan.out_spatial[:-1], blocks * b, o)
+    return lax.slice_in_dim(y, 0, out_w, axis=n)
+
+
+def _banded_temp(plan: ConvPlan, s: Sizes) -> int:
+    kw = plan.kernel[-1]
+    return (band_width(plan) + kw) * s.tap + plan.taps // kw * s.out
+
+
+BANDED = Strategy(banded, lambda p: _undilated(p) and _ungrouped(p), _banded_temp)
 
 
 def _space_to_depth_geometry(plan: ConvPlan):
@@ -218,7 +304,7 @@ def _space_to_depth_geometry(plan: ConvPlan):
     ]
 
 
-def space_to_depth(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+def space_to_depth(x, w, plan: ConvPlan, choose: Chooser):
     """A strided convolution as a stride-1 one on ``stride``-sized blocks, then ``rows``.
 
     Output ``o`` reads padded input ``o·s + t``; writing ``t = a·s + r`` makes that block
@@ -252,70 +338,60 @@ def space_to_depth(x, w, plan: ConvPlan, precision=None, preferred_element_type=
         strides=(1,) * n,
         pads=((0, 0),) * n,
     )
-    return run("rows" if n > 1 else "im2col", xs, ws, sub, precision, preferred_element_type)
+    return run("rows" if n > 1 else "im2col", xs, ws, sub, choose)
 
 
-BAND_COLUMNS = 512
-"""Widest GEMM :func:`banded` builds (measured on CPU: 128 to 512 columns all beat thinner
-ones; the band's zeros limit the width first on every layer in the suites)."""
+def _space_to_depth_temp(plan: ConvPlan, s: Sizes) -> int:
+    kw = plan.kernel[-1]
+    return 2 * s.padded + kw * s.tap + plan.taps // kw * s.out
 
 
-def band_width(plan: ConvPlan) -> int:
-    """Outputs per block of :func:`banded`: at most :data:`BAND_COLUMNS` GEMM columns, and
-    the band's zeros at most as many as the kernel's products."""
-    s, span = plan.strides[-1], (plan.kernel[-1] - 1) * plan.rhs_dilation[-1] + 1
-    return max(1, min(BAND_COLUMNS // plan.out_features, 1 + span // s, plan.out_spatial[-1]))
+SPACE_TO_DEPTH = Strategy(
+    space_to_depth,
+    lambda p: (
+        any(s > 1 for s in p.strides)
+        and all(d == 1 for d in p.rhs_dilation + p.lhs_dilation)
+        and _ungrouped(p)
+    ),
+    _space_to_depth_temp,
+)
 
 
-def banded(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
-    """The last spatial dim as a banded GEMM over blocks of ``b`` outputs.
+# ---------------------------------------------------------------------------------------
+# Fused multiply-accumulate
 
-    ``b`` neighbouring outputs along the last dim read one window of
-    ``L = (b - 1)·s + (kw - 1)·d + 1`` inputs, so the kernel's last dim written into a band
-    ``(L·C, b·O)`` (shifted by ``s`` per output) turns ``kw`` thin products into one GEMM
-    ``b`` times wider, whose result is already the output ``(…, blocks·b, O)``. The other
-    dims' taps are stacked beside the window, as in ``rows``. It computes ``L / kw`` times
-    the products (the band's zeros): suits few input features and a wide kernel, such as
-    DeepSpeech's 5x20 with stride 2 on a spectrogram.
+
+def direct(x, w, plan: ConvPlan, choose: Chooser):
+    """Multiply-accumulate over taps and the input features of each group, no GEMM.
+
+    For few input features per group (depthwise has one) a GEMM would be tiny and
+    padded; XLA instead fuses all ``K·I`` broadcast multiply-adds into one loop. In either
+    layout: each tap's feature axis is split into ``(G, I)``, and input feature ``j`` of
+    every group scales that group's ``(G, O/G)`` slice of the kernel; channels-first, the
+    fused loop runs along the contiguous spatial rows.
     """
-    n = plan.num_spatial
-    s, d, kw = plan.strides[-1], plan.rhs_dilation[-1], plan.kernel[-1]
-    c, o, out_w = plan.in_features, plan.out_features, plan.out_spatial[-1]
-    b = band_width(plan)
-    span = (kw - 1) * d + 1
-    window = (b - 1) * s + span
-    step = b * s
-    blocks = -(-out_w // b)
-    shifts = -(-window // step)  # blocks of the input one window covers
-    # Pad (or crop) the last dim to whole blocks from the padding's start; positions past
-    # the real padding only reach outputs beyond out_w, which are cropped.
-    length = (blocks + shifts - 1) * step
-    lo = plan.pads[-1][0]
-    config = [(0, 0, 0)] * x.ndim
-    config[n] = (lo, length - plan.in_spatial[-1] - lo, 0)
-    xb = lax.pad(x, jnp.zeros((), x.dtype), config)
-    xb = xb.reshape(*xb.shape[:n], blocks + shifts - 1, step * c)
-    win = jnp.concatenate(
-        [lax.slice_in_dim(xb, j, j + blocks, axis=n) for j in range(shifts)], axis=-1
-    )[..., : window * c]  # (N, *S', blocks, L·C)
-    lhs = jnp.stack(list(_leading_taps(win, plan)), axis=-2)  # (N, *out', blocks, K', L·C)
-    wk = w.reshape(-1, kw, c, o)
-    wk = lax.pad(wk, jnp.zeros((), w.dtype), [(0, 0, 0), (0, 0, d - 1), (0, 0, 0), (0, 0, 0)])
-    band = jnp.stack(
-        [jnp.pad(wk, [(0, 0), (j * s, window - span - j * s), (0, 0), (0, 0)]) for j in range(b)],
-        axis=-2,
-    ).reshape(wk.shape[0], window * c, b * o)
-    y = jnp.einsum(
-        "n...kl,klp->n...p",
-        lhs,
-        band,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
-    y = y.reshape(plan.batch, *plan.out_spatial[:-1], blocks * b, o)
-    return lax.slice_in_dim(y, 0, out_w, axis=n)
+    acc = acc_dtype(x.dtype, plan.preferred)
+    g, i = plan.feature_groups, plan.group_in
+    f = plan.feature_axis
+    wk = w.reshape(plan.taps, i, g, plan.out_features // g).astype(acc)
+    scale = [1] * (x.ndim + 1)  # one group's kernel slice, broadcast along the other axes
+    scale[f], scale[f + 1] = wk.shape[2:]
+    total = None
+    for k, tap in enumerate(taps_of(x, plan, fused=True)):
+        tap = tap.astype(acc)
+        tap = tap.reshape(*tap.shape[:f], g, i, *tap.shape[f + 1 :])
+        for j in range(i):
+            # Explicit ranks: the tests run with jax_numpy_rank_promotion='raise'.
+            y = tap[(slice(None),) * (f + 1) + (slice(j, j + 1),)] * wk[k, j].reshape(scale)
+            total = y if total is None else total + y
+    return total.reshape(plan.output_shape).astype(plan.out_dtype(x.dtype))
 
 
+DEPTHWISE = Strategy(direct, lambda p: p.is_depthwise, lambda p, s: s.padded, True)
+DIRECT = Strategy(direct, lambda p: p.batch_groups == 1, lambda p, s: s.padded, True)
+
+
+# ---------------------------------------------------------------------------------------
 # Winograd F(2, 3) (Lavin & Gray 2016): with input transform B^T, kernel transform G and
 # output transform A^T, a 4-wide input tile d and a 3-tap kernel g give the 2 outputs
 # A^T [(G g) * (B^T d)]; in 2-D, each of the 16 transformed positions is one GEMM.
@@ -339,7 +415,7 @@ def _kernel_transform(g):
     return [2 * g[0], g[0] + g[1] + g[2], g[0] - g[1] + g[2], 2 * g[2]]
 
 
-def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+def winograd(x, w, plan: ConvPlan, choose: Chooser):
     """Winograd F(2x2, 3x3) for stride-1, undilated 3x3 kernels on ``(N, H, W, C)``, or on
     ``(N, C, H, W)`` for a channels-first plan.
 
@@ -353,7 +429,7 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     relative error stays near 1e-6 in float32, integers are exact, and narrower floats are
     summed in float32.
     """
-    acc = acc_dtype(x.dtype, preferred_element_type)
+    acc = acc_dtype(x.dtype, plan.preferred)
     tiles = tuple(-(-o // 2) for o in plan.out_spatial)
     axes = plan.spatial_axes
     # Pad (or crop) to exactly 2·tiles + 2 rows and columns from the padding's start.
@@ -372,8 +448,10 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
         rows_a = [_combine(_WINOGRAD_BT[a], [d[i][j] for i in range(4)]) for j in range(4)]
         for b in range(4):
             v = _combine(_WINOGRAD_BT[b], rows_a)
-            m[a, b] = jnp.einsum(spec, v, u[b][a], precision=precision, preferred_element_type=acc)
-    out_dtype = jnp.dtype(preferred_element_type or x.dtype)
+            m[a, b] = jnp.einsum(
+                spec, v, u[b][a], precision=plan.precision, preferred_element_type=acc
+            )
+    out_dtype = plan.out_dtype(x.dtype)
     parts = []
     for at_r in _WINOGRAD_AT:
         for at_s in _WINOGRAD_AT:
@@ -386,48 +464,25 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     return _polyphase.interleave(parts, plan, (2, 2))
 
 
-def direct(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
-    """Multiply-accumulate over taps and the input features of each group, no GEMM.
-
-    For few input features per group (depthwise has one) a GEMM would be tiny and
-    padded; XLA instead fuses all ``K·I`` broadcast multiply-adds into one loop.
-    """
-    del precision  # elementwise products are exact in the accumulation dtype
-    acc = acc_dtype(x.dtype, preferred_element_type)
-    g, i = plan.feature_groups, plan.group_in
-    wk = w.reshape(plan.taps, i, g, plan.out_features // g).astype(acc)
-    if plan.channels_first:
-        return _direct_channels_first(x, wk, plan, acc, preferred_element_type)
-    lead = (plan.batch, *plan.out_spatial)
-    total = None
-    for k, tap in enumerate(taps_of(x, plan, fused=True)):
-        tap = tap.astype(acc).reshape(*lead, g, i)
-        for j in range(i):
-            # Explicit ranks: the tests run with jax_numpy_rank_promotion='raise'.
-            y = tap[..., j : j + 1] * wk[k, j].reshape((1,) * len(lead) + wk.shape[2:])
-            total = y if total is None else total + y
-    out = total.reshape(*lead, plan.out_features)
-    return out.astype(preferred_element_type or x.dtype)
+WINOGRAD = Strategy(
+    winograd,
+    lambda p: (
+        p.kernel == (3, 3)
+        and p.strides == (1, 1)
+        and p.rhs_dilation == (1, 1)
+        and p.lhs_dilation == (1, 1)
+        and _ungrouped(p)
+    ),
+    lambda p, s: 4 * s.tap + 4 * s.out + s.padded,
+    True,
+)
 
 
-def _direct_channels_first(x, wk, plan: ConvPlan, acc, preferred_element_type):
-    """``direct`` on ``(N, C, *S)``: each tap's input feature is scaled per group and output
-    feature, so the fused loop runs along the contiguous spatial rows."""
-    g, i = plan.feature_groups, plan.group_in
-    og = plan.out_features // g
-    lead = (plan.batch, g)
-    ones = (1,) * plan.num_spatial
-    total = None
-    for k, tap in enumerate(taps_of(x, plan, fused=True)):
-        tap = tap.astype(acc).reshape(*lead, i, *plan.out_spatial)
-        for j in range(i):
-            y = tap[:, :, j : j + 1] * wk[k, j].reshape(1, g, og, *ones)
-            total = y if total is None else total + y
-    out = total.reshape(plan.batch, plan.out_features, *plan.out_spatial)
-    return out.astype(preferred_element_type or x.dtype)
+# ---------------------------------------------------------------------------------------
+# Groups
 
 
-def grouped(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+def grouped(x, w, plan: ConvPlan, choose: Chooser):
     """Feature groups as a batched GEMM over a leading group axis.
 
     The input is moved to group-major ``(G·N, *spatial, I)`` once, so each group's patch
@@ -446,15 +501,26 @@ def grouped(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
         patches,
         wg,
         (((2,), (1,)), ((0,), (0,))),
-        precision=precision,
-        preferred_element_type=preferred_element_type,
+        precision=plan.precision,
+        preferred_element_type=plan.preferred,
     )
     y = jnp.moveaxis(y.reshape(g, n, *plan.out_spatial, og), 0, -2)
     return y.reshape(n, *plan.out_spatial, plan.out_features)
 
 
-def polyphase(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
-    """Input dilation split by output phase; each phase runs the strategy 'auto' picks.
+GROUPED = Strategy(
+    grouped,
+    lambda p: p.batch_groups == 1 and p.feature_groups > 1,
+    lambda p, s: 2 * p.taps * s.tap + s.out,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Input dilation (transposed convolutions)
+
+
+def polyphase(x, w, plan: ConvPlan, choose: Chooser):
+    """Input dilation split by output phase; each phase runs the strategy ``choose`` picks.
 
     A phase that would run unrolled ``taps`` runs ``rows`` instead: its kernel is small
     (2x2 for a 4x4 kernel of stride 2), and measured on CPU the ``kw`` times deeper GEMMs
@@ -465,19 +531,19 @@ def polyphase(x, w, plan: ConvPlan, precision=None, preferred_element_type=None)
     kernel outweighs the activations (DCGAN's 4x4 layers, N = 1 to 4: by 1.3-1.8x).
     """
 
-    from . import _policy  # the policy picks each phase's strategy
-
     def phase_conv(xs, ws, sub: ConvPlan):
-        name = _policy.choose(sub, xs.dtype, precision, preferred_element_type)
+        name = choose(sub, xs.dtype)
         if name == "taps" and accepts("rows", sub) and not scan_taps(sub, xs.dtype):
             name = "rows"
-        return run(name, xs, ws, sub, precision, preferred_element_type)
+        return run(name, xs, ws, sub, choose)
 
-    out_dtype = jnp.dtype(preferred_element_type or x.dtype)
-    return _polyphase.forward(x, w, plan, phase_conv, out_dtype)
+    return _polyphase.forward(x, w, plan, phase_conv, plan.out_dtype(x.dtype))
 
 
-def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
+POLYPHASE = Strategy(polyphase, lambda p: not _undilated(p), lambda p, s: s.padded + 2 * s.out)
+
+
+def col2im(x, w, plan: ConvPlan, choose: Chooser):
     """Input dilation (a transposed convolution) as one GEMM and a scatter of its columns.
 
     Every input position meets every kernel tap, so ``x (N·S, C) @ w (C, K·O)`` computes all
@@ -486,10 +552,10 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     output features this GEMM is wide where the polyphase (or per-tap) ones are thin.
     Needs unit window strides and no groups; input dilation may be 1.
     """
-    acc = acc_dtype(x.dtype, preferred_element_type)
+    acc = acc_dtype(x.dtype, plan.preferred)
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
     z = jnp.einsum(
-        "n...c,cko->n...ko", x, wk, precision=precision, preferred_element_type=acc
+        "n...c,cko->n...ko", x, wk, precision=plan.precision, preferred_element_type=acc
     )  # (N, *S, K, O)
     zero = jnp.zeros((), acc)
     total = None
@@ -508,57 +574,42 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
             config.append((low, out - (low + (size - 1) * ld + 1), ld - 1))
         y = lax.pad(z[..., k, :], zero, config + [(0, 0, 0)])
         total = y if total is None else total + y
-    return total.astype(preferred_element_type or x.dtype)
+    return total.astype(plan.out_dtype(x.dtype))
 
+
+COL2IM = Strategy(
+    col2im,
+    lambda p: all(s == 1 for s in p.strides) and _ungrouped(p),
+    lambda p, s: p.taps * p.batch * int(np.prod(p.in_spatial)) * p.out_features + s.out,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# The registry
 
 STRATEGIES: dict[str, Strategy] = {
-    "im2col": im2col,
-    "taps": taps,
-    "rows": rows,
-    "banded": banded,
-    "space_to_depth": space_to_depth,
-    "depthwise": direct,
-    "direct": direct,
-    "winograd": winograd,
-    "grouped": grouped,
-    "polyphase": polyphase,
-    "col2im": col2im,
+    "im2col": IM2COL,
+    "taps": TAPS,
+    "rows": ROWS,
+    "banded": BANDED,
+    "space_to_depth": SPACE_TO_DEPTH,
+    "depthwise": DEPTHWISE,
+    "direct": DIRECT,
+    "winograd": WINOGRAD,
+    "grouped": GROUPED,
+    "polyphase": POLYPHASE,
+    "col2im": COL2IM,
 }
+"""Every strategy by name. The order is the public ``jaxconv.STRATEGIES``, the order
+``'tune'`` times them in, and the policy's last resort (its first that accepts a plan)."""
 
 
 def accepts(name: str, plan: ConvPlan) -> bool:
-    """Whether strategy ``name`` can compute ``plan``."""
-    if name == "winograd":
-        return (
-            plan.kernel == (3, 3)
-            and plan.strides == (1, 1)
-            and plan.rhs_dilation == (1, 1)
-            and plan.lhs_dilation == (1, 1)
-            and plan.feature_groups == plan.batch_groups == 1
-        )
-    if plan.channels_first:
-        return name in ("depthwise", "direct") if plan.is_depthwise else name == "direct"
-    if name == "depthwise":
-        return plan.is_depthwise
-    if name in ("direct", "grouped"):
-        return plan.batch_groups == 1 and (name == "direct" or plan.feature_groups > 1)
-    if name == "polyphase":
-        return any(d > 1 for d in plan.lhs_dilation)
-    if name == "space_to_depth":
-        return (
-            any(s > 1 for s in plan.strides)
-            and all(d == 1 for d in plan.rhs_dilation + plan.lhs_dilation)
-            and plan.feature_groups == plan.batch_groups == 1
-        )
-    if name in ("rows", "banded"):
-        return (
-            (name == "banded" or plan.num_spatial > 1)
-            and all(d == 1 for d in plan.lhs_dilation)
-            and plan.feature_groups == plan.batch_groups == 1
-        )
-    if name == "col2im":
-        return all(s == 1 for s in plan.strides) and plan.feature_groups == plan.batch_groups == 1
-    return name in STRATEGIES
+    """Whether strategy ``name`` can compute ``plan`` (in the plan's compute layout)."""
+    strategy = STRATEGIES.get(name)
+    if strategy is None or (plan.channels_first and not strategy.channels_first):
+        return False
+    return strategy.accepts(plan)
 
 
 DIRECT_PRODUCTS = 200
@@ -576,135 +627,13 @@ def feasible(name: str, plan: ConvPlan) -> bool:
     return True
 
 
-def hand_choice(plan: ConvPlan) -> str:
-    """The hand-written rules that ``auto`` ran before it was fitted on measurements (see
-    :mod:`jaxconv._rules`); now only where no fitted rule applies."""
-    if plan.channels_first:
-        return channels_first_choice(plan) or ("depthwise" if plan.is_depthwise else "direct")
-    if any(d > 1 for d in plan.lhs_dilation):
-        # Measured on CPU (--suite transposed): one wide GEMM and a scatter win when taps
-        # barely overlap or the output is thin; polyphase when many taps overlap.
-        phases = int(np.prod(plan.lhs_dilation))
-        if accepts("col2im", plan) and (plan.taps <= 3 * phases or plan.out_features < 32):
-            return "col2im"
-        return "polyphase"
-    if plan.is_depthwise:
-        return "depthwise"
-    if plan.feature_groups > 1 and plan.batch_groups == 1:
-        # Measured on CPU (python -m jaxconv bench --suite grouped): the fused
-        # multiply-accumulate wins while groups have at most 8 input features.
-        return "direct" if plan.group_in <= 8 else "grouped"
-    # Dense, measured on CPU (python -m jaxconv bench --suite resnet50,deepbench
-    # --strategy NAME): with at most 4 input features and more than 32 products per output,
-    # the banded GEMM beats both the fused multiply-accumulate and any per-tap GEMM
-    # (DeepSpeech 5x20/2 on one feature: 1.5-2.4 -> 0.9-1.0x lax; the 7x7/2 stem: 1.2-1.6
-    # -> 1.0-1.1x); with a handful of products (K·C <= 32) the fused multiply-accumulate
-    # ties with it or beats any GEMM, and needs no buffers; from 32 input features on, K
-    # GEMMs on the taps beat gathering them into one patch array, and from 16 patches
-    # along the last dim only (rows) do.
-    if plan.group_in <= 4 and plan.taps * plan.group_in > 32 and accepts("banded", plan):
-        return "banded"
-    if plan.batch_groups == 1 and plan.taps * plan.group_in <= 32:
-        return "direct"
-    if accepts("winograd", plan) and _winograd_pays(plan):
-        return "winograd"
-    if accepts("col2im", plan) and plan.out_features < 8:
-        # A thin output (the input gradient of a layer with few input features): K GEMMs
-        # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
-        return "col2im"
-    if plan.group_in >= 16:
-        # From 32 features on, rows only where the output is much wider than the input (the
-        # input gradient of a layer that narrows, 192 -> 32): K products of the output's
-        # size then cost more than the taps, and rows' kh deeper GEMMs write kw times fewer.
-        wide = plan.out_features > 2 * plan.group_in
-        return "rows" if (plan.group_in < 32 or wide) and accepts("rows", plan) else "taps"
-    if accepts("space_to_depth", plan):
-        # Few features and a large strided kernel (the 7x7/2 stem): blocks of the input
-        # make the taps contiguous; worth it while the kernel's zero padding adds <= 1/3.
-        blocked = np.prod([-(-k // s) * s for k, s in zip(plan.kernel, plan.strides, strict=True)])
-        if blocked <= 4 / 3 * plan.taps:
-            return "space_to_depth"
-    return "im2col"
-
-
-def channels_first_choice(plan: ConvPlan) -> str | None:
-    """The strategy ``'auto'`` runs on ``plan`` in ``(N, C, *spatial)``, where that beats
-    moving the features last (``None`` elsewhere): Winograd where it pays, and depthwise
-    and small-group layers (at most 8 input and 8 output features per group, so that the
-    input gradient is one too), whose fused loop then runs along contiguous rows."""
-    plan = plan._replace(channels_first=True)
-    if accepts("winograd", plan) and _winograd_pays(plan):
-        return "winograd"
-    g = plan.feature_groups
-    if g > 1 and plan.batch_groups == 1 and plan.group_in <= 8 and plan.out_features // g <= 8:
-        return "depthwise" if plan.is_depthwise else "direct"
-    return None
-
-
-def _winograd_pays(plan: ConvPlan) -> bool:
-    """Measured on CPU (the suites' 3x3 layers, forward and backward): Winograd wins by
-    1.1-1.7x where the tiles outweigh the kernel (its 16 GEMMs read a kernel 16/9 as large
-    and have 4 times fewer rows), with GEMMs at least 16 deep and wide. Data whose
-    features come first runs it channels-first (:func:`channels_first_choice`): moved
-    features-last, the layout transposes fuse into its strided tile transforms and it
-    loses to ``taps``."""
-    c, o = plan.in_features, plan.out_features
-    tiles = plan.batch * int(np.prod([-(-s // 2) for s in plan.out_spatial]))
-    dn = plan.dn
-    features_last = dn.lhs_spec[1] > max(dn.lhs_spec[2:]) and dn.out_spec[1] > max(dn.out_spec[2:])
-    layout_ok = plan.channels_first or features_last
-    return layout_ok and min(c, o) >= 16 and c * o <= tiles * (c + o) / 2
-
-
-def is_empty(plan: ConvPlan) -> bool:
-    """Whether the output is empty or every window is (nothing to contract)."""
-    return (
-        plan.taps == 0
-        or plan.group_in == 0
-        or plan.batch == 0
-        or 0 in plan.out_spatial
-        or 0 in plan.in_spatial
-    )
-
-
-def _sizes(plan: ConvPlan) -> tuple[int, int, int]:
-    """Elements of one tap ``N·P_out·C``, of the output and of the (dilated, padded) input."""
-    out_positions = int(np.prod(plan.out_spatial))
-    padded = int(
-        np.prod([
-            (s - 1) * d + 1 + lo + hi
-            for s, d, (lo, hi) in zip(plan.in_spatial, plan.lhs_dilation, plan.pads, strict=True)
-        ])
-    )  # fmt: skip
-    n = plan.batch
-    return (
-        n * out_positions * plan.in_features,
-        n // plan.batch_groups * out_positions * plan.out_features,
-        n * padded * plan.in_features,
-    )
-
-
 def temp_estimate(name: str, plan: ConvPlan, itemsize: int) -> int:
-    """Bytes of temporary buffers strategy ``name`` holds at once on ``plan`` (a model of
-    what XLA:CPU compiles, fitted by eye to ``memory_analysis()``: K taps for a patch array,
-    16 transformed tiles for Winograd, the padded input for the fused loops)."""
-    tap, out, padded = _sizes(plan)
-    k, kw = plan.taps, plan.kernel[-1]
-    lead = k // kw
-    elements = {
-        "im2col": k * tap + out,
-        "grouped": 2 * k * tap + out,
-        "taps": tap + 2 * out + padded if scan_taps(plan, np.float32) else k * (tap + out),
-        "rows": kw * tap + lead * out,
-        "banded": (band_width(plan) + kw) * tap + lead * out,
-        "space_to_depth": 2 * padded + kw * tap + lead * out,
-        "winograd": 4 * tap + 4 * out + padded,
-        "direct": padded,
-        "depthwise": padded,
-        "col2im": k * plan.batch * int(np.prod(plan.in_spatial)) * plan.out_features + out,
-        "polyphase": padded + 2 * out,
-    }
-    return elements.get(name, padded + out) * itemsize
+    """Bytes of temporary buffers strategy ``name`` holds at once on ``plan``."""
+    return STRATEGIES[name].temp(plan, sizes(plan)) * itemsize
+
+
+# ---------------------------------------------------------------------------------------
+# Running a strategy: in tiles where its buffers would be large
 
 
 TILE_SLACK_BYTES = 32 * 2**20
@@ -717,8 +646,8 @@ def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
     """Into how many pieces (along the batch, else the first spatial dim of the output)
     strategy ``name`` splits ``plan`` so that each piece's temporary buffers stay within
     the output plus the padded input: 1 for all but large inputs."""
-    _, out, padded = _sizes(plan)
-    budget = (out + padded) * itemsize
+    s = sizes(plan)
+    budget = (s.out + s.padded) * itemsize
     need = temp_estimate(name, plan, itemsize)
     if need <= budget + TILE_SLACK_BYTES or plan.batch_groups > 1:
         return 1
@@ -746,9 +675,9 @@ def _tiled(fn, x, w, plan: ConvPlan, count: int):
     count = next((c for c in range(count, 2 * count + 1) if out0 % c == 0), count)
     rows = -(-out0 // count)
     count = -(-out0 // rows)
-    window = (plan.kernel[0] - 1) * plan.rhs_dilation[0] + 1
+    window = plan.window[0]
     length = (count * rows - 1) * s + window  # padded input rows every piece can read
-    dilated = (plan.in_spatial[0] - 1) * plan.lhs_dilation[0] + 1
+    dilated = plan.dilated_in[0]
     xp = pad_spatial(x, (ax,), ((lo, length - dilated - lo),), plan.lhs_dilation[:1])
     piece = (rows - 1) * s + window
     sub = plan._replace(
@@ -767,21 +696,20 @@ def _tiled(fn, x, w, plan: ConvPlan, count: int):
     return lax.slice_in_dim(ys, 0, out0, axis=ax)
 
 
-def run(name: str, x, w, plan: ConvPlan, precision, preferred_element_type):
-    """Run strategy ``name``; an empty window or output gives zeros, as lax does. On large
-    inputs it runs in tiles (:func:`tiles`) so that its buffers stay bounded."""
-    if is_empty(plan):
-        shape = (plan.batch // plan.batch_groups, *plan.out_spatial, plan.out_features)
-        if plan.channels_first:
-            shape = (shape[0], shape[-1], *shape[1:-1])
-        return jnp.zeros(shape, jnp.dtype(preferred_element_type or x.dtype))
+def run(name: str, x, w, plan: ConvPlan, choose: Chooser):
+    """Strategy ``name`` on the canonical ``x`` and ``w`` of a non-empty ``plan``, under
+    ``jax.named_scope("jaxconv.<name>")`` so that a profile or an HLO dump shows it. On
+    large inputs it runs in tiles (:func:`tiles`) so that its buffers stay bounded.
+    ``choose`` picks the strategies of sub-convolutions (see :class:`Strategy`)."""
+    strategy = STRATEGIES[name]
 
     def fn(x, w, plan):
-        return STRATEGIES[name](x, w, plan, precision, preferred_element_type)
+        return strategy.run(x, w, plan, choose)
 
     count = tiles(name, plan, jnp.dtype(x.dtype).itemsize)
     if count > 1:
         fn = functools.partial(_tiled, fn, count=count)
-    # Rematerialise the taps in the backward pass instead of saving them: they are cheap
-    # slices of x, and saving K of them costs K times the input's memory.
-    return jax.checkpoint(functools.partial(fn, plan=plan))(x, w)
+    with jax.named_scope(f"jaxconv.{name}"):
+        # Rematerialise the taps in the backward pass instead of saving them: they are
+        # cheap slices of x, and saving K of them costs K times the input's memory.
+        return jax.checkpoint(functools.partial(fn, plan=plan))(x, w)

@@ -43,6 +43,7 @@ from jax.interpreters import ad, batching, mlir
 
 from . import _strategies
 from ._plan import ConvPlan
+from ._strategies import Chooser
 
 CACHE_ENV = "JAXCONV_CACHE_DIR"
 """Environment variable naming the tuning cache's folder (default ``~/.cache/jaxconv``)."""
@@ -53,19 +54,7 @@ NOTE_SECONDS = 1.0
 
 
 # ---------------------------------------------------------------------------------------
-# Canonical shapes and the strategies a plan may tune over
-
-
-def input_shape(plan: ConvPlan) -> tuple[int, ...]:
-    """The canonical input's shape: ``(N, *S, C)``, or ``(N, C, *S)`` channels-first."""
-    if plan.channels_first:
-        return (plan.batch, plan.in_features, *plan.in_spatial)
-    return (plan.batch, *plan.in_spatial, plan.in_features)
-
-
-def kernel_shape(plan: ConvPlan) -> tuple[int, ...]:
-    """The canonical kernel's shape ``(*K, C // groups, O)``."""
-    return (*plan.kernel, plan.group_in, plan.out_features)
+# The strategies a plan may tune over
 
 
 def candidates(plan: ConvPlan) -> list[str]:
@@ -74,10 +63,11 @@ def candidates(plan: ConvPlan) -> list[str]:
     return [n for n in _strategies.STRATEGIES if _strategies.feasible(n, plan)]
 
 
-def plan_key(plan: ConvPlan, dtype: Any, precision: Any, preferred: Any) -> str:
-    """A stable text key for ``plan`` (its layout-free fields), dtype and settings."""
+def plan_key(plan: ConvPlan, dtype: Any) -> str:
+    """A stable text key for ``plan`` (its layout-free fields and settings) and dtype."""
     fields = plan._asdict()
     del fields["dn"]  # strategies see canonical arrays; the user's layout is not theirs
+    precision, preferred = fields.pop("precision"), fields.pop("preferred")
     fields.update(
         dtype=jnp.dtype(dtype).name,
         precision=str(precision),
@@ -103,8 +93,7 @@ def time_strategies(
     names: Sequence[str],
     *,
     device: Any = None,
-    precision: Any = None,
-    preferred: Any = None,
+    choose: Chooser | None = None,
     rounds: int = 15,
     budget_s: float = 2.0,
     fn: Callable[[str], Callable] | None = None,
@@ -115,22 +104,17 @@ def time_strategies(
     every strategy once, the first one rotating, until ``rounds`` rounds or ``budget_s``
     seconds have passed (at least 3 rounds). A strategy whose median after 3 rounds is
     more than 4 times the best stops being timed. ``fn(name)`` builds the function of
-    ``(x, w)`` to time (default: the strategy on canonical arrays).
+    ``(x, w)`` to time (default: the strategy on canonical arrays, ``choose`` picking the
+    strategies of its sub-convolutions).
     """
     device = device or jax.devices()[0]
     rng = np.random.default_rng(0)
-    x = jax.device_put(_random(input_shape(plan), dtype, rng), device)
-    w = jax.device_put(_random(kernel_shape(plan), dtype, rng), device)
+    x = jax.device_put(_random(plan.input_shape, dtype, rng), device)
+    w = jax.device_put(_random(plan.kernel_shape, dtype, rng), device)
     if fn is None:
 
         def fn(name):
-            return functools.partial(
-                _strategies.run,
-                name,
-                plan=plan,
-                precision=precision,
-                preferred_element_type=preferred,
-            )
+            return lambda x, w: _strategies.run(name, x, w, plan, choose)
 
     compiled = {}
     for name in names:
@@ -302,29 +286,25 @@ def tune_cache() -> TuneCache:
     return _CACHE
 
 
-def cached_choice(
-    plan: ConvPlan, dtype: Any, precision: Any, preferred: Any, device: Any
-) -> str | None:
+def cached_choice(plan: ConvPlan, dtype: Any, device: Any) -> str | None:
     """The cached choice for ``plan`` on ``device``'s kind, or ``None`` (never measures)."""
-    entry = tune_cache().get(device, plan_key(plan, dtype, precision, preferred))
+    entry = tune_cache().get(device, plan_key(plan, dtype))
     return None if entry is None else entry["best"]
 
 
-def tuned_choice(plan: ConvPlan, dtype: Any, precision: Any, preferred: Any, device: Any) -> str:
+def tuned_choice(plan: ConvPlan, dtype: Any, device: Any, choose: Chooser) -> str:
     """The fastest strategy for ``plan`` on ``device``'s kind: from the cache, or measured
-    now (and cached)."""
+    now (and cached). ``choose`` picks the strategies of sub-convolutions."""
     names = candidates(plan)
     if len(names) == 1:
         return names[0]
     cache = tune_cache()
-    key = plan_key(plan, dtype, precision, preferred)
+    key = plan_key(plan, dtype)
     entry = cache.get(device, key)
     if entry is not None and entry["best"] in names:
         return entry["best"]
     t0 = time.perf_counter()
-    ms = time_strategies(
-        plan, dtype, names, device=device, precision=precision, preferred=preferred
-    )
+    ms = time_strategies(plan, dtype, names, device=device, choose=choose)
     best = min(ms, key=ms.get)
     cache.put(device, key, {"best": best, "ms": ms})
     seconds = time.perf_counter() - t0
@@ -340,7 +320,7 @@ def tuned_choice(plan: ConvPlan, dtype: Any, precision: Any, preferred: Any, dev
 
 def describe(plan: ConvPlan) -> str:
     """A short text for ``plan``: shapes, kernel, strides and groups."""
-    parts = [f"in {input_shape(plan)}", f"kernel {kernel_shape(plan)}"]
+    parts = [f"in {plan.input_shape}", f"kernel {plan.kernel_shape}"]
     if any(s > 1 for s in plan.strides):
         parts.append(f"strides {plan.strides}")
     if any(d > 1 for d in plan.lhs_dilation):
@@ -360,26 +340,22 @@ class Tuned(NamedTuple):
     """The static parameters of a tuned convolution (hashable, a primitive's param)."""
 
     plan: ConvPlan
-    precision: Any
-    preferred: Any
     fallback: str  # auto's choice: where no device can be measured, and under transforms
+    choose: Chooser  # the policy's choice for sub-convolutions (polyphase's phases)
     transposed: bool = False  # the linear transpose in the first operand (ct -> x)
 
 
 def _strategy_fn(op: Tuned, name: str) -> Callable:
     """``(x, w) -> y`` for strategy ``name``; for a transposed ``op``, ``(ct, w) -> x``."""
-    forward = functools.partial(
-        _strategies.run,
-        name,
-        plan=op.plan,
-        precision=op.precision,
-        preferred_element_type=op.preferred,
-    )
+
+    def forward(x, w):
+        return _strategies.run(name, x, w, op.plan, op.choose)
+
     if not op.transposed:
         return forward
 
     def transposed(ct, w):
-        x = jax.ShapeDtypeStruct(input_shape(op.plan), w.dtype)
+        x = jax.ShapeDtypeStruct(op.plan.input_shape, w.dtype)
         return jax.linear_transpose(lambda x: forward(x, w), x)(ct)[0]
 
     return transposed
@@ -424,7 +400,7 @@ def _lowering(ctx, a, b, *, op: Tuned):
     device = None if op.transposed else _local_device(ctx)
     if device is not None:
         a_aval, _ = ctx.avals_in
-        name = tuned_choice(op.plan, a_aval.dtype, op.precision, op.preferred, device)
+        name = tuned_choice(op.plan, a_aval.dtype, device, op.choose)
     return mlir.lower_fun(_strategy_fn(op, name), multiple_results=False)(ctx, a, b)
 
 

@@ -1,12 +1,12 @@
 """Flax Linen modules on jaxconv: ``Conv``, ``ConvTranspose`` and ``ConvLocal``.
 
-Drop-in replacements for ``flax.linen.Conv``, ``flax.linen.ConvTranspose`` and
+Subclasses of ``flax.linen.Conv``, ``flax.linen.ConvTranspose`` and
 ``flax.linen.ConvLocal``: the same attributes, the same parameter trees (``kernel``,
 ``bias``), shapes, initialisers and outputs, so ``ours.apply(params_from_flax, x)`` works
-unchanged. Beyond Flax they take ``dimension_numbers=`` (the kernel parameter is stored in
-the kernel layout), ``padding_mode=``, an injectable contraction function, and
-[`load_kernel`][jaxconv.linen.load_kernel] fills a parameter tree from a kernel in another
-framework's layout.
+unchanged, computed by jaxconv. Beyond Flax they take ``dimension_numbers=`` (the kernel
+parameter is stored in the kernel layout), ``padding_mode=``, an injectable contraction
+function, PyTorch's transposed padding, and [`load_kernel`][jaxconv.linen.load_kernel] fills
+a parameter tree from a kernel in another framework's layout.
 
 Importing this module imports Flax (``pip install 'jaxconv[flax]'``); ``import jaxconv``
 does not.
@@ -19,33 +19,44 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.lax import PrecisionLike
 from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
+from ._checks import positive_int
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
 from ._layout import DimensionNumbers
+from ._local import local_kernel_shape, local_plan
 
 try:
     import flax.linen as nn
-    from flax.linen import initializers
-    from flax.linen.dtypes import promote_dtype as _promote_dtype
 except ImportError as e:  # pragma: no cover - exercised in a subprocess test
     raise common.missing_flax("jaxconv.linen") from e
 
 __all__ = ["Conv", "ConvLocal", "ConvTranspose", "load_kernel"]
 
-default_kernel_init = initializers.lecun_normal()
-default_bias_init = initializers.zeros_init()
+
+def _params(module: Any, kernel_shape: Sequence[int], init: Callable[..., Any], bias_shape):
+    """The ``kernel`` (times its mask) and ``bias`` parameters, promoted with ``inputs``."""
+    kernel = common.masked(module.param("kernel", init), module.mask, kernel_shape)
+    bias = None
+    if module.use_bias:
+        bias = module.param("bias", module.bias_init, bias_shape, module.param_dtype)
+    return kernel, bias
 
 
-def _promote(module: Any, inputs, kernel, bias):
-    return module.promote_dtype(inputs, kernel, bias, dtype=module.dtype)
+def _flax_init(module: Any, lay: common.Layouts, kernel_size, i: int, o: int):
+    """Draw the kernel as Flax would, ``(*kernel_size, I, O)``, and store it in ``rhs``."""
+
+    def init(key):
+        w = module.kernel_init(key, (*kernel_size, i, o), module.param_dtype)
+        return common.in_kernel_layout(w, lay)
+
+    return init
 
 
-class Conv(nn.Module):
-    """A convolution layer, ``flax.linen.Conv``'s drop-in, computed by jaxconv.
+class Conv(nn.Conv):
+    """A convolution layer: ``flax.linen.Conv`` computed by jaxconv, in any layout.
 
     With the default ``dimension_numbers`` the input is channels-last,
     ``(*batch_dims, *spatial, C)`` (``NHWC`` for 2-d), the ``kernel`` parameter
@@ -55,25 +66,13 @@ class Conv(nn.Module):
     kernel ``(features, C // groups, kh, kw)``.
 
     Attributes:
-        features: output features.
-        kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
-        strides: an int or one per spatial dim.
         padding: ``'SAME'``, ``'VALID'``, ``'SAME_LOWER'``, ``'CIRCULAR'``,
             ``'REFLECT'``, ``'CAUSAL'`` (1-d), an int, or one int or ``(low, high)`` pair
             per spatial dim, as in ``flax.linen.Conv`` (see [`jaxconv.nnx.Conv`][jaxconv.nnx.Conv]).
-        input_dilation: an int or one per spatial dim (transposed convolution).
-        kernel_dilation: an int or one per spatial dim (atrous convolution).
-        feature_group_count: feature groups; must divide ``C`` and ``features``.
-        use_bias: add a ``bias`` parameter of shape ``(features,)``.
-        mask: optional array of the kernel's shape multiplied into the kernel.
-        dtype: computation dtype (default: promote the input and parameters).
-        param_dtype: parameter dtype (default float32).
-        precision: as for `jax.lax.conv_general_dilated`.
+            The other attributes are ``flax.linen.Conv``'s.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, C // groups, features)``, then moved to the kernel layout, so
             the same key gives Flax's values.
-        bias_init: the bias's initialiser, called with the shape ``(features,)``.
-        promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
             [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers].
@@ -91,96 +90,53 @@ class Conv(nn.Module):
         (1, 8, 8, 4)
     """
 
-    features: int
-    kernel_size: int | Sequence[int]
-    strides: None | int | Sequence[int] = 1
-    padding: str | int | Sequence[int | tuple[int, int]] = "SAME"
-    input_dilation: None | int | Sequence[int] = 1
-    kernel_dilation: None | int | Sequence[int] = 1
-    feature_group_count: int = 1
-    use_bias: bool = True
-    mask: jax.Array | None = None
-    dtype: DTypeLike | None = None
-    param_dtype: DTypeLike = jnp.float32
-    precision: PrecisionLike = None
-    kernel_init: Callable[..., Any] = default_kernel_init
-    bias_init: Callable[..., Any] = default_bias_init
-    promote_dtype: Callable[..., Any] = _promote_dtype
+    conv_general_dilated: Callable[..., Any] | None = _jaxconv_conv
     preferred_element_type: DTypeLike | None = None
     dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None
     padding_mode: str = "zeros"
-    conv_general_dilated: Callable[..., Any] | None = _jaxconv_conv
 
     @nn.compact
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Convolve ``inputs`` and add the bias; layouts as the class docstring says."""
         cfg = common.conv_config(
-            self.kernel_size,
-            self.strides,
-            self.padding,
-            self.input_dilation,
-            self.kernel_dilation,
-            self.feature_group_count,
-            self.dimension_numbers,
+            self.kernel_size, self.strides, self.padding, self.input_dilation,
+            self.kernel_dilation, self.feature_group_count, self.dimension_numbers,
             self.padding_mode,
-        )
-        features = common.positive("features", self.features)
-        fn = common.check_callable(
-            "conv_general_dilated", self.conv_general_dilated or _jaxconv_conv
-        )
-        lay = cfg.layouts
+        )  # fmt: skip
+        features = positive_int("features", self.features)
+        fn = self.conv_general_dilated or _jaxconv_conv
+        if self.conv_general_dilated_cls is not None:  # Flax's deprecated field
+            fn = self.conv_general_dilated_cls()
+        fn = common.check_callable("conv_general_dilated", fn)
+        lay, groups = cfg.layouts, cfg.feature_group_count
         inputs = jnp.asarray(inputs)
         x, _ = common.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
         in_features = x.shape[lay.dn.lhs_spec[1]]
-        groups = cfg.feature_group_count
         for name, value in (("input features", in_features), ("features", features)):
             if value % groups:
                 raise ValueError(
                     f"`feature_group_count` (={groups}) must divide the {name} (={value})."
                 )
-        kernel_shape = lay.kernel_shape(cfg.kernel_size, in_features // groups, features)
-        common.check_mask(self.mask, kernel_shape)
         if self.has_variable("params", "kernel"):
             # Say what the input's layout may be before Flax's parameter shape check does.
             stored = self.get_variable("params", "kernel")
             expected = stored.shape[lay.rhs.index("I")] * groups
             out_shape = common.conv_out_shape(x.shape, stored.shape, cfg)
-            common.check_features(x, lay, expected, "the kernel", out_shape)
-        kernel = self.param(
-            "kernel",
-            lambda key: common.init_kernel(
-                self.kernel_init,
-                key,
-                lay,
-                cfg.kernel_size,
-                in_features // groups,
-                features,
-                self.param_dtype,
-            ),
-        )
-        if self.mask is not None:
-            kernel = kernel * self.mask
-        bias = (
-            self.param("bias", self.bias_init, (features,), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        inputs, kernel, bias = _promote(self, inputs, kernel, bias)
+            common.check_inputs(x, lay, expected, "the kernel", out_shape)
+        i = in_features // groups
+        kernel_shape = lay.kernel_shape(cfg.kernel_size, i, features)
+        init = _flax_init(self, lay, cfg.kernel_size, i, features)
+        kernel, bias = _params(self, kernel_shape, init, (features,))
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
         return common.apply_conv(
-            fn,
-            common.accepts_keyword(fn, "padding_mode"),
-            cfg,
-            inputs,
-            kernel,
-            bias,
-            self.precision,
-            self.preferred_element_type,
-        )
+            fn, common.accepts_keyword(fn, "padding_mode"), cfg, inputs, kernel, bias,
+            self.precision, self.preferred_element_type,
+        )  # fmt: skip
 
 
-class ConvLocal(nn.Module):
-    """A locally connected layer, ``flax.linen.ConvLocal``'s drop-in, built on
-    [`jaxconv.extract_patches`][jaxconv.extract_patches] and one einsum.
+class ConvLocal(nn.ConvLocal):
+    """A locally connected layer: ``flax.linen.ConvLocal`` computed by
+    [`jaxconv.conv_local`][jaxconv.conv_local], in any layout.
 
     Parameters as in Flax: ``kernel`` ``(*out_spatial, C * prod(kernel_size), features)``
     with rows ordered ``(C, *window)``, ``bias`` ``(*out_spatial, features)``. The input
@@ -188,28 +144,13 @@ class ConvLocal(nn.Module):
     (the kernel keeps its shape).
 
     Attributes:
-        features: output features.
-        kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
-        strides: an int or one per spatial dim.
-        padding: any padding [`Conv`][jaxconv.linen.Conv] takes (``'SAME'``, ``'VALID'``, an int, or
-            one int or ``(low, high)`` pair per spatial dim, ...).
-        input_dilation: an int or one per spatial dim (transposed convolution).
-        kernel_dilation: an int or one per spatial dim (atrous convolution).
-        feature_group_count: must be 1, as in Flax.
-        use_bias: add a ``bias`` parameter of shape ``(*out_spatial, features)``.
-        mask: optional array of the kernel's shape multiplied into the kernel.
-        dtype: computation dtype (default: promote the input and parameters).
-        param_dtype: parameter dtype (default float32).
-        precision: precision of the einsum, as for `jax.numpy.einsum`.
-        kernel_init: the kernel's initialiser, called with the kernel shape
-            ``(*out_spatial, C * prod(kernel_size), features)``.
-        bias_init: the bias's initialiser, called with the shape
-            ``(*out_spatial, features)``.
-        promote_dtype: Flax's dtype promotion function.
+        padding: any padding [`Conv`][jaxconv.linen.Conv] takes (``'SAME'``, ``'VALID'``, an
+            int, or one int or ``(low, high)`` pair per spatial dim, ...). The other
+            attributes are ``flax.linen.ConvLocal``'s; ``feature_group_count`` must be 1.
         preferred_element_type: accumulation and output dtype of the einsum.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and output's
-            axes move.
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and
+            output's axes move.
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
 
     Examples:
@@ -220,21 +161,6 @@ class ConvLocal(nn.Module):
         {'params': {'bias': (6, 4), 'kernel': (6, 9, 4)}}
     """
 
-    features: int
-    kernel_size: int | Sequence[int]
-    strides: None | int | Sequence[int] = 1
-    padding: str | int | Sequence[int | tuple[int, int]] = "SAME"
-    input_dilation: None | int | Sequence[int] = 1
-    kernel_dilation: None | int | Sequence[int] = 1
-    feature_group_count: int = 1
-    use_bias: bool = True
-    mask: jax.Array | None = None
-    dtype: DTypeLike | None = None
-    param_dtype: DTypeLike = jnp.float32
-    precision: PrecisionLike = None
-    kernel_init: Callable[..., Any] = default_kernel_init
-    bias_init: Callable[..., Any] = default_bias_init
-    promote_dtype: Callable[..., Any] = _promote_dtype
     preferred_element_type: DTypeLike | None = None
     dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None
     padding_mode: str = "zeros"
@@ -247,41 +173,32 @@ class ConvLocal(nn.Module):
                 f"`feature_group_count` must be 1 for ConvLocal, got {self.feature_group_count}."
             )
         cfg = common.conv_config(
-            self.kernel_size,
-            self.strides,
-            self.padding,
-            self.input_dilation,
-            self.kernel_dilation,
-            1,
-            self.dimension_numbers,
-            self.padding_mode,
-        )
-        features = common.positive("features", self.features)
+            self.kernel_size, self.strides, self.padding, self.input_dilation,
+            self.kernel_dilation, 1, self.dimension_numbers, self.padding_mode,
+        )  # fmt: skip
+        features = positive_int("features", self.features)
         lay = cfg.layouts
         inputs = jnp.asarray(inputs)
         x, _ = common.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
-        in_spatial = [x.shape[a] for a in lay.dn.lhs_spec[2:]]
-        kernel_shape, bias_shape = common.local_kernel_shape(
-            cfg, in_spatial, x.shape[lay.dn.lhs_spec[1]], features
-        )
-        common.check_mask(self.mask, kernel_shape)
-        kernel = self.param("kernel", self.kernel_init, kernel_shape, self.param_dtype)
-        if self.mask is not None:
-            kernel = kernel * self.mask
-        bias = (
-            self.param("bias", self.bias_init, bias_shape, self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        inputs, kernel, bias = _promote(self, inputs, kernel, bias)
+        plan = local_plan(
+            x.shape, cfg.kernel_size, features, cfg.strides, cfg.padding, cfg.input_dilation,
+            cfg.kernel_dilation, lay.strings, cfg.padding_mode,
+        )  # fmt: skip
+        kernel_shape = local_kernel_shape(plan)
+
+        def init(key):
+            return self.kernel_init(key, kernel_shape, self.param_dtype)
+
+        kernel, bias = _params(self, kernel_shape, init, (*plan.out_spatial, features))
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
         return common.apply_local(
             cfg, inputs, kernel, bias, self.precision, self.preferred_element_type
         )
 
 
-class ConvTranspose(nn.Module):
-    """A transposed convolution layer, ``flax.linen.ConvTranspose``'s drop-in, computed by
-    [`jaxconv.conv_transpose`][jaxconv.conv_transpose].
+class ConvTranspose(nn.ConvTranspose):
+    """A transposed convolution layer: ``flax.linen.ConvTranspose`` computed by
+    [`jaxconv.conv_transpose`][jaxconv.conv_transpose], in any layout.
 
     With the default ``dimension_numbers`` the input is ``(*batch_dims, *spatial, C)``, the
     ``kernel`` ``(*kernel_size, C, features)`` (``(*kernel_size, features, C)`` with
@@ -289,27 +206,14 @@ class ConvTranspose(nn.Module):
     [`jaxconv.nnx.ConvTranspose`][jaxconv.nnx.ConvTranspose].
 
     Attributes:
-        features: output features.
-        kernel_size: an int (1-d) or one int per spatial dim (kernel layout order).
-        strides: an int or one per spatial dim: the upsampling factor.
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``, ``'CIRCULAR'``, an int
             or one int or ``(low, high)`` pair per spatial dim, applied to the dilated
             input as in lax, or PyTorch's ``padding`` with ``use_consistent_padding=True``
-            (see [`jaxconv.nnx.ConvTranspose`][jaxconv.nnx.ConvTranspose]).
-        kernel_dilation: an int or one per spatial dim.
-        use_bias: add a ``bias`` parameter of shape ``(features,)``.
-        mask: optional array of the kernel's shape multiplied into the kernel.
-        dtype: computation dtype (default: promote the input and parameters).
-        param_dtype: parameter dtype (default float32).
-        precision: as for `jax.lax.conv_transpose`.
+            (see [`jaxconv.nnx.ConvTranspose`][jaxconv.nnx.ConvTranspose]). The other
+            attributes are ``flax.linen.ConvTranspose``'s.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, C, features)`` (``(*kernel_size, features, C)`` with
             ``transpose_kernel=True``), then moved to the kernel layout.
-        bias_init: the bias's initialiser, called with the shape ``(features,)``.
-        transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes,
-            as in ``flax.linen.ConvTranspose``.
-        promote_dtype: Flax's dtype promotion function.
-        preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: layouts, e.g. ``("NCHW", "OIHW", "NCHW")``.
         conv_transpose: the function (``None``: jaxconv's); ``jax.lax.conv_transpose``
             is accepted.
@@ -327,21 +231,6 @@ class ConvTranspose(nn.Module):
         (1, 10, 10, 4)
     """
 
-    features: int
-    kernel_size: int | Sequence[int]
-    strides: None | int | Sequence[int] = None
-    padding: str | int | Sequence[int | tuple[int, int]] = "SAME"
-    kernel_dilation: None | int | Sequence[int] = None
-    use_bias: bool = True
-    mask: jax.Array | None = None
-    dtype: DTypeLike | None = None
-    param_dtype: DTypeLike = jnp.float32
-    precision: PrecisionLike = None
-    kernel_init: Callable[..., Any] = default_kernel_init
-    bias_init: Callable[..., Any] = default_bias_init
-    transpose_kernel: bool = False
-    promote_dtype: Callable[..., Any] = _promote_dtype
-    preferred_element_type: DTypeLike | None = None
     dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None
     conv_transpose: Callable[..., Any] | None = _jaxconv_conv_transpose
     use_consistent_padding: bool = False
@@ -351,16 +240,11 @@ class ConvTranspose(nn.Module):
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Apply the transposed convolution and the bias."""
         cfg = common.transpose_config(
-            self.kernel_size,
-            self.strides,
-            self.padding,
-            self.kernel_dilation,
-            self.dimension_numbers,
-            self.transpose_kernel,
-            self.use_consistent_padding,
+            self.kernel_size, self.strides, self.padding, self.kernel_dilation,
+            self.dimension_numbers, self.transpose_kernel, self.use_consistent_padding,
             self.output_padding,
-        )
-        features = common.positive("features", self.features)
+        )  # fmt: skip
+        features = positive_int("features", self.features)
         fn = common.check_callable("conv_transpose", self.conv_transpose or _jaxconv_conv_transpose)
         lay = cfg.layouts
         inputs = jnp.asarray(inputs)
@@ -368,21 +252,9 @@ class ConvTranspose(nn.Module):
         c = x.shape[lay.dn.lhs_spec[1]]
         i, o = (features, c) if cfg.transpose_kernel else (c, features)
         kernel_shape = lay.kernel_shape(cfg.kernel_size, i, o)
-        common.check_mask(self.mask, kernel_shape)
-        kernel = self.param(
-            "kernel",
-            lambda key: common.init_kernel(
-                self.kernel_init, key, lay, cfg.kernel_size, i, o, self.param_dtype
-            ),
-        )
-        if self.mask is not None:
-            kernel = kernel * self.mask
-        bias = (
-            self.param("bias", self.bias_init, (features,), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        inputs, kernel, bias = _promote(self, inputs, kernel, bias)
+        init = _flax_init(self, lay, cfg.kernel_size, i, o)
+        kernel, bias = _params(self, kernel_shape, init, (features,))
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
         return common.apply_conv_transpose(
             fn, cfg, inputs, kernel, bias, self.precision, self.preferred_element_type
         )
@@ -434,14 +306,7 @@ def load_kernel(
         >>> layer.apply(variables, jnp.ones((1, 6, 6, 3))).shape
         (1, 6, 6, 8)
     """
-    ndim = jnp.ndim(kernel)
-    if ndim < 3:
-        raise ValueError(
-            f"`kernel` must have rank >= 3 (two feature axes and the spatial axes), got shape "
-            f"{jnp.shape(kernel)}."
-        )
-    layouts = common.parse_layouts(dimension_numbers, ndim - 2)
-    w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
+    w, sizes, _ = common.foreign_kernel(kernel, layout, flip, dimension_numbers)
     out, other = ("I", "O") if transpose_kernel else ("O", "I")
     hint = "" if transpose_kernel else common.TORCH_TRANSPOSED_HINT
     b = common.check_bias(bias, sizes[out], sizes[other], hint)

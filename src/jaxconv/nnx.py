@@ -1,21 +1,22 @@
 """Flax NNX modules on jaxconv: ``Conv``, ``ConvTranspose`` and ``ConvLocal``.
 
-Drop-in replacements for ``flax.nnx.Conv`` and ``flax.nnx.ConvTranspose``: the same
-constructor, parameter names (``kernel``, ``bias``), shapes, initialisers and outputs, with
-the convolution computed by [`jaxconv.conv_general_dilated`][jaxconv.conv_general_dilated]. Beyond
-Flax they take
+``Conv`` and ``ConvTranspose`` are subclasses of ``flax.nnx.Conv`` and
+``flax.nnx.ConvTranspose``: the same constructor, parameters (``kernel``, ``bias``),
+initial values for the same ``rngs``, and outputs, with the convolution computed by
+[`jaxconv.conv_general_dilated`][jaxconv.conv_general_dilated] (``isinstance(m,
+flax.nnx.Conv)`` holds). They add what Flax lacks:
 
 - ``dimension_numbers=``: any layouts jaxconv accepts, e.g. ``("NCHW", "OIHW", "NCHW")``;
   the kernel parameter is stored in the kernel layout (``OIHW``: ``(out, in // groups, kh,
   kw)``), so PyTorch weights load without transposes;
 - ``padding_mode=``: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``
   (PyTorch's meaning), applied to whatever padding ``padding`` asks for;
-- ``conv_general_dilated=`` / ``conv_transpose=``: the contraction function, jaxconv's by
-  default; ``jax.lax``'s is accepted too, so the two can be compared;
-- ``from_kernel(...)``: build a module from a kernel in another framework's layout.
+- ``from_kernel(...)``: build a module from a kernel in another framework's layout;
+- for ``ConvTranspose``, PyTorch's ``padding`` and ``output_padding``.
 
-``ConvLocal`` is a locally connected layer (one kernel per output position), giving the
-same result as ``flax.linen.ConvLocal`` for the same kernel; NNX has no such layer.
+``ConvLocal`` is a locally connected layer (one kernel per output position) on
+[`jaxconv.conv_local`][jaxconv.conv_local], giving the same result as
+``flax.linen.ConvLocal`` for the same kernel; NNX has no such layer.
 
 Importing this module imports Flax (``pip install 'jaxconv[flax]'``); ``import jaxconv``
 does not.
@@ -33,9 +34,11 @@ from jax.lax import PrecisionLike
 from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
+from ._checks import int_tuple, positive_int
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
 from ._layout import DimensionNumbers
+from ._local import local_kernel_shape, local_plan
 
 try:
     from flax import nnx
@@ -47,30 +50,42 @@ __all__ = ["Conv", "ConvLocal", "ConvTranspose"]
 
 default_kernel_init = initializers.lecun_normal()
 default_bias_init = initializers.zeros_init()
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
-def _bias_param(use_bias, bias_init, rngs, shape, param_dtype, metadata):
-    if use_bias:
-        return nnx.Param(bias_init(rngs.params(), shape, param_dtype), **metadata)
-    return nnx.data(None)
+def _store_kernel(module: nnx.Module, layouts: common.Layouts, metadata: Mapping[str, Any]):
+    """Move the kernel Flax drew, ``(*kernel_size, I, O)``, into the kernel layout."""
+    if layouts.rhs != layouts.canonical_kernel:
+        module.kernel = nnx.Param(common.in_kernel_layout(module.kernel[...], layouts), **metadata)
 
 
-def _set_params(module: nnx.Module, kernel: jax.Array, bias: jax.Array | None) -> None:
-    module.kernel[...] = kernel.astype(module.kernel[...].dtype)
-    if bias is not None:
-        module.bias[...] = bias.astype(module.bias[...].dtype)
+def _params(module: nnx.Module) -> tuple[jax.Array, jax.Array | None]:
+    """The kernel times its mask, and the bias, as Flax reads them."""
+    kernel = common.masked(module.kernel[...], module.mask, module.kernel_shape)
+    return kernel, module.bias[...] if module.bias is not None else None
 
 
-def _loader_kwargs(bias: Any, conv_kwargs: dict[str, Any]) -> dict[str, Any]:
-    if bias is not None and conv_kwargs.get("use_bias") is False:
-        raise ValueError("`bias` was given but `use_bias=False`; drop one of them.")
-    conv_kwargs.setdefault("use_bias", bias is not None)
+def _from_kernel(cls, kernel, bias, layout, flip, swap, conv_kwargs):
+    """A ``cls`` holding ``kernel`` from ``layout``, its features read off the kernel
+    (``swap``: its ``O`` axis is the input features, as with ``transpose_kernel``)."""
+    conv_kwargs = common.loader_kwargs(bias, conv_kwargs)
     conv_kwargs.setdefault("rngs", nnx.Rngs(0))
-    return conv_kwargs
+    w, sizes, lay = common.foreign_kernel(
+        kernel, layout, flip, conv_kwargs.get("dimension_numbers")
+    )
+    groups = positive_int("feature_group_count", conv_kwargs.get("feature_group_count", 1))
+    in_f, out_f = (sizes["O"], sizes["I"]) if swap else (sizes["I"] * groups, sizes["O"])
+    hint = common.TORCH_TRANSPOSED_HINT if issubclass(cls, ConvTranspose) and not swap else ""
+    b = common.check_bias(bias, out_f, in_f, hint)
+    module = cls(in_f, out_f, tuple(sizes[c] for c in lay.spatial), **conv_kwargs)
+    module.kernel[...] = w.astype(module.kernel.dtype)
+    if b is not None:
+        module.bias[...] = b.astype(module.bias.dtype)
+    return module
 
 
-class Conv(nnx.Module):
-    """A convolution layer, ``flax.nnx.Conv``'s drop-in, computed by jaxconv.
+class Conv(nnx.Conv):
+    """A convolution layer: ``flax.nnx.Conv`` computed by jaxconv, in any layout.
 
     With the default ``dimension_numbers`` the input is channels-last,
     ``(*batch_dims, *spatial, in_features)`` (``NHWC`` for 2-d), the kernel parameter is
@@ -83,38 +98,23 @@ class Conv(nnx.Module):
     layouts. Sizes, strides and dilations follow the kernel layout's spatial order.
 
     Args:
-        in_features: input features (the ``C`` axis).
+        in_features: as for ``flax.nnx.Conv``, and every argument not listed here.
         out_features: output features.
         kernel_size: an int (1-d) or one int per spatial dim.
-        strides: an int or one per spatial dim.
         padding: ``'SAME'``, ``'VALID'``, ``'SAME_LOWER'``, ``'CIRCULAR'`` (periodic),
             ``'REFLECT'``, ``'CAUSAL'`` (1-d: pad ``k - 1`` on the left), an int (every
             side), or one int or ``(low, high)`` pair per spatial dim. ``'CIRCULAR'`` and
             ``'REFLECT'`` pad ``((k - 1) // 2, k // 2)`` of the dilated kernel, as Flax does.
-        input_dilation: an int or one per spatial dim (transposed convolution).
-        kernel_dilation: an int or one per spatial dim (atrous convolution).
-        feature_group_count: feature groups; must divide both feature counts.
-        use_bias: add a bias of shape ``(out_features,)``.
-        mask: optional array of the kernel's shape multiplied into the kernel.
-        dtype: computation dtype (default: promote the input and parameters).
-        param_dtype: parameter dtype (default float32).
-        precision: as for `jax.lax.conv_general_dilated`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in // groups, out)``, then moved to the kernel layout, so the
             same ``rngs`` give Flax's values.
-        bias_init: the bias's initialiser, called with the shape ``(out_features,)``.
         conv_general_dilated: the convolution function; jaxconv's by default,
             ``jax.lax.conv_general_dilated`` or a ``functools.partial`` of jaxconv's with a
             ``strategy=`` also work.
-        promote_dtype: Flax's dtype promotion function.
-        preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
             [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers].
         padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
             the padding is filled. With ``input_dilation`` the undilated input is padded.
-        rngs: ``nnx.Rngs`` with a ``params`` stream.
-        kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
-        bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -154,88 +154,46 @@ class Conv(nnx.Module):
         dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         padding_mode: str = "zeros",
         rngs: nnx.Rngs,
-        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
-        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+        kernel_metadata: Mapping[str, Any] = _NO_METADATA,
+        bias_metadata: Mapping[str, Any] = _NO_METADATA,
     ):
         cfg = common.conv_config(
-            kernel_size,
-            strides,
-            padding,
-            input_dilation,
-            kernel_dilation,
-            feature_group_count,
-            dimension_numbers,
-            padding_mode,
-        )
-        in_features = common.positive("in_features", in_features)
-        out_features = common.positive("out_features", out_features)
+            kernel_size, strides, padding, input_dilation, kernel_dilation, feature_group_count,
+            dimension_numbers, padding_mode,
+        )  # fmt: skip
         groups = cfg.feature_group_count
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if value % groups:
-                raise ValueError(
-                    f"`{name}` (={value}) must be divisible by `feature_group_count` (={groups})."
-                )
-        fn = common.check_callable("conv_general_dilated", conv_general_dilated)
-        self.kernel_shape = cfg.layouts.kernel_shape(
+        names = ("in_features", "out_features")
+        common.check_feature_counts(in_features, out_features, groups, names)
+        common.check_callable("conv_general_dilated", conv_general_dilated)
+        kernel_shape = cfg.layouts.kernel_shape(
             cfg.kernel_size, in_features // groups, out_features
         )
-        common.check_mask(mask, self.kernel_shape)
-        self.kernel = nnx.Param(
-            common.init_kernel(
-                kernel_init,
-                rngs.params(),
-                cfg.layouts,
-                cfg.kernel_size,
-                in_features // groups,
-                out_features,
-                param_dtype,
-            ),
-            **kernel_metadata,
-        )
-        self.bias = _bias_param(
-            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
-        )
-        self.in_features = in_features
-        self.out_features = out_features
-        self.kernel_size = cfg.kernel_size
-        self.strides = strides
-        self.padding = padding
-        self.input_dilation = input_dilation
-        self.kernel_dilation = kernel_dilation
-        self.feature_group_count = groups
-        self.use_bias = use_bias
-        self.mask = mask
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
-        self.conv_general_dilated = fn
-        self.promote_dtype = promote_dtype
-        self.preferred_element_type = preferred_element_type
+        common.check_mask(mask, kernel_shape)
+        super().__init__(
+            in_features, out_features, cfg.kernel_size, strides, padding=padding,
+            input_dilation=input_dilation, kernel_dilation=kernel_dilation,
+            feature_group_count=groups, use_bias=use_bias, mask=mask, dtype=dtype,
+            param_dtype=param_dtype, precision=precision, kernel_init=kernel_init,
+            bias_init=bias_init, conv_general_dilated=conv_general_dilated,
+            promote_dtype=promote_dtype, preferred_element_type=preferred_element_type, rngs=rngs,
+            kernel_metadata=kernel_metadata, bias_metadata=bias_metadata,
+        )  # fmt: skip
+        _store_kernel(self, cfg.layouts, kernel_metadata)
+        self.kernel_shape = kernel_shape
         self.dimension_numbers = dimension_numbers
         self.padding_mode = padding_mode
         self._config = cfg
-        self._native_mode = common.accepts_keyword(fn, "padding_mode")
+        self._native_mode = common.accepts_keyword(conv_general_dilated, "padding_mode")
 
     def __call__(self, inputs: ArrayLike, out_sharding: Any = None) -> jax.Array:
         """Convolve ``inputs`` (in the input layout, optionally with several or no batch
         dims) and add the bias; returns the output in the output layout."""
-        common.check_mask(self.mask, self.kernel_shape)
-        kernel = self.kernel[...]
-        if self.mask is not None:
-            kernel = kernel * self.mask
-        bias = self.bias[...] if self.bias is not None else None
+        kernel, bias = _params(self)
         inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
         return common.apply_conv(
-            self.conv_general_dilated,
-            self._native_mode,
-            self._config,
-            inputs,
-            kernel,
-            bias,
-            self.precision,
-            self.preferred_element_type,
-            out_sharding,
-        )
+            self.conv_general_dilated, self._native_mode, self._config, inputs, kernel, bias,
+            self.precision, self.preferred_element_type, out_sharding,
+        )  # fmt: skip
 
     @classmethod
     def from_kernel(
@@ -279,34 +237,13 @@ class Conv(nnx.Module):
             >>> layer.kernel.shape, layer.bias.shape
             ((5, 5, 3, 8), (8,))
         """
-        conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
-        ks_dims = _num_spatial(kernel)
-        layouts = common.parse_layouts(conv_kwargs.get("dimension_numbers"), ks_dims)
-        w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
-        groups = conv_kwargs.get("feature_group_count", 1)
-        module = cls(
-            sizes["I"] * common.positive("feature_group_count", groups),
-            sizes["O"],
-            tuple(sizes[c] for c in layouts.spatial),
-            **conv_kwargs,
-        )
-        _set_params(module, w, common.check_bias(bias, sizes["O"]))
-        return module
+        return _from_kernel(cls, kernel, bias, layout, flip, False, dict(conv_kwargs))
 
 
-def _num_spatial(kernel: Any) -> int:
-    ndim = jnp.ndim(kernel)
-    if ndim < 3:
-        raise ValueError(
-            f"`kernel` must have rank >= 3 (two feature axes and the spatial axes), got shape "
-            f"{jnp.shape(kernel)}."
-        )
-    return ndim - 2
-
-
-class ConvTranspose(nnx.Module):
-    """A transposed convolution layer, ``flax.nnx.ConvTranspose``'s drop-in, computed by
-    [`jaxconv.conv_transpose`][jaxconv.conv_transpose] (``jax.lax.conv_transpose`` semantics).
+class ConvTranspose(nnx.ConvTranspose):
+    """A transposed convolution layer: ``flax.nnx.ConvTranspose`` computed by
+    [`jaxconv.conv_transpose`][jaxconv.conv_transpose] (``jax.lax.conv_transpose``'s
+    semantics), in any layout.
 
     With the default ``dimension_numbers`` the input is ``(*batch_dims, *spatial, in)``, the
     kernel parameter ``(*kernel_size, in, out)`` — or ``(*kernel_size, out, in)`` with
@@ -314,10 +251,9 @@ class ConvTranspose(nnx.Module):
     and the output ``(*batch_dims, *out_spatial, out)``.
 
     Args:
-        in_features: input features (the ``C`` axis of the input).
+        in_features: as for ``flax.nnx.ConvTranspose``, and every argument not listed here.
         out_features: output features (the ``C`` axis of the output).
         kernel_size: an int (1-d) or one int per spatial dim.
-        strides: an int or one per spatial dim: the upsampling factor.
         padding: ``'SAME'`` (``out = in * stride``), ``'VALID'``
             (``out = in * stride + max(k - stride, 0)``), ``'CIRCULAR'`` (the ``'VALID'``
             output folded periodically onto ``in * stride``), an int or one int or
@@ -330,25 +266,12 @@ class ConvTranspose(nnx.Module):
         output_padding: PyTorch's ``output_padding``, an int or one per spatial dim added
             to the high side of the output (each smaller than the stride or the dilation);
             only with integer padding.
-        kernel_dilation: an int or one per spatial dim.
-        use_bias: add a bias of shape ``(out_features,)``.
-        mask: optional array of the kernel's shape multiplied into the kernel.
-        dtype: computation dtype (default: promote the input and parameters).
-        param_dtype: parameter dtype (default float32).
-        precision: as for `jax.lax.conv_transpose`.
         kernel_init: the kernel's initialiser; the kernel is drawn as Flax draws it,
             ``(*kernel_size, in, out)`` (``(*kernel_size, out, in)`` with
             ``transpose_kernel=True``), then moved to the kernel layout.
-        bias_init: the bias's initialiser, called with the shape ``(out_features,)``.
-        transpose_kernel: flip the kernel's spatial axes and swap its ``I``/``O`` axes.
-        promote_dtype: Flax's dtype promotion function.
-        preferred_element_type: accumulation and output dtype of the convolution.
         dimension_numbers: layouts as for [`Conv`][jaxconv.nnx.Conv], e.g. ``("NCHW", "OIHW",
             "NCHW")``.
         conv_transpose: the function; jaxconv's by default, ``jax.lax.conv_transpose`` too.
-        rngs: ``nnx.Rngs`` with a ``params`` stream.
-        kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
-        bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -383,70 +306,42 @@ class ConvTranspose(nnx.Module):
         dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         conv_transpose: Callable[..., Any] = _jaxconv_conv_transpose,
         rngs: nnx.Rngs,
-        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
-        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+        kernel_metadata: Mapping[str, Any] = _NO_METADATA,
+        bias_metadata: Mapping[str, Any] = _NO_METADATA,
     ):
         cfg = common.transpose_config(
-            kernel_size,
-            strides,
-            padding,
-            kernel_dilation,
-            dimension_numbers,
-            transpose_kernel,
-            use_consistent_padding,
-            output_padding,
-        )
-        in_features = common.positive("in_features", in_features)
-        out_features = common.positive("out_features", out_features)
+            kernel_size, strides, padding, kernel_dilation, dimension_numbers, transpose_kernel,
+            use_consistent_padding, output_padding,
+        )  # fmt: skip
+        common.check_feature_counts(in_features, out_features, 1, ("in_features", "out_features"))
+        common.check_callable("conv_transpose", conv_transpose)
         i, o = (out_features, in_features) if cfg.transpose_kernel else (in_features, out_features)
-        self.kernel_shape = cfg.layouts.kernel_shape(cfg.kernel_size, i, o)
-        common.check_mask(mask, self.kernel_shape)
-        self.kernel = nnx.Param(
-            common.init_kernel(
-                kernel_init, rngs.params(), cfg.layouts, cfg.kernel_size, i, o, param_dtype
-            ),
-            **kernel_metadata,
-        )
-        self.bias = _bias_param(
-            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
-        )
-        self.in_features = in_features
-        self.out_features = out_features
-        self.kernel_size = cfg.kernel_size
-        self.strides = strides
-        self.padding = padding
+        kernel_shape = cfg.layouts.kernel_shape(cfg.kernel_size, i, o)
+        common.check_mask(mask, kernel_shape)
+        super().__init__(
+            in_features, out_features, cfg.kernel_size, strides, padding=padding,
+            kernel_dilation=kernel_dilation, use_bias=use_bias, mask=mask, dtype=dtype,
+            param_dtype=param_dtype, precision=precision, kernel_init=kernel_init,
+            bias_init=bias_init, transpose_kernel=cfg.transpose_kernel,
+            promote_dtype=promote_dtype, preferred_element_type=preferred_element_type, rngs=rngs,
+            kernel_metadata=kernel_metadata, bias_metadata=bias_metadata,
+        )  # fmt: skip
+        _store_kernel(self, cfg.layouts, kernel_metadata)
+        self.kernel_shape = kernel_shape
         self.use_consistent_padding = use_consistent_padding
         self.output_padding = output_padding
-        self.kernel_dilation = kernel_dilation
-        self.use_bias = use_bias
-        self.mask = mask
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
-        self.transpose_kernel = cfg.transpose_kernel
-        self.promote_dtype = promote_dtype
-        self.preferred_element_type = preferred_element_type
         self.dimension_numbers = dimension_numbers
-        self.conv_transpose = common.check_callable("conv_transpose", conv_transpose)
+        self.conv_transpose = conv_transpose
         self._config = cfg
 
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Apply the transposed convolution and the bias; layouts as the constructor says."""
-        common.check_mask(self.mask, self.kernel_shape)
-        kernel = self.kernel[...]
-        if self.mask is not None:
-            kernel = kernel * self.mask
-        bias = self.bias[...] if self.bias is not None else None
+        kernel, bias = _params(self)
         inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
         return common.apply_conv_transpose(
-            self.conv_transpose,
-            self._config,
-            inputs,
-            kernel,
-            bias,
-            self.precision,
+            self.conv_transpose, self._config, inputs, kernel, bias, self.precision,
             self.preferred_element_type,
-        )
+        )  # fmt: skip
 
     @classmethod
     def from_kernel(
@@ -483,7 +378,7 @@ class ConvTranspose(nnx.Module):
             >>> up.in_features, up.out_features, up(x).shape
             (8, 4, (1, 4, 11, 11))
         """
-        conv_kwargs = _loader_kwargs(bias, dict(conv_kwargs))
+        conv_kwargs = dict(conv_kwargs)
         if isinstance(layout, str) and layout.lower() in ("pytorch", "torch"):
             if conv_kwargs.setdefault("transpose_kernel", True) is not True:
                 raise ValueError(
@@ -492,26 +387,19 @@ class ConvTranspose(nnx.Module):
                     "for another reading give a layout string such as 'IOHW'."
                 )
             conv_kwargs.setdefault("use_consistent_padding", True)
-        layouts = common.parse_layouts(conv_kwargs.get("dimension_numbers"), _num_spatial(kernel))
-        w, sizes = common.foreign_kernel(kernel, layout, flip, layouts)
         swap = bool(conv_kwargs.get("transpose_kernel", False))
-        in_f, out_f = (sizes["O"], sizes["I"]) if swap else (sizes["I"], sizes["O"])
-        hint = "" if swap else common.TORCH_TRANSPOSED_HINT
-        b = common.check_bias(bias, out_f, in_f, hint)
-        module = cls(in_f, out_f, tuple(sizes[c] for c in layouts.spatial), **conv_kwargs)
-        _set_params(module, w, b)
-        return module
+        return _from_kernel(cls, kernel, bias, layout, flip, swap, conv_kwargs)
 
 
 class ConvLocal(nnx.Module):
     """A locally connected layer: a convolution with a separate kernel at each output
-    position, built on [`jaxconv.extract_patches`][jaxconv.extract_patches] and one einsum.
+    position, [`jaxconv.conv_local`][jaxconv.conv_local] with ``flax.linen.ConvLocal``'s
+    parameters.
 
-    The parameters are ``flax.linen.ConvLocal``'s: kernel
-    ``(*out_spatial, in_features * prod(kernel_size), out_features)`` whose rows are ordered
-    ``(in_feature, *window)`` as in ``jax.lax.conv_general_dilated_local``, and bias
-    ``(*out_spatial, out_features)``. Given the same kernel it computes the same output as
-    ``flax.linen.ConvLocal``. Because NNX builds parameters eagerly, the input's spatial
+    The kernel is ``(*out_spatial, in_features * prod(kernel_size), out_features)``, rows
+    ordered ``(in_feature, *window)`` as in ``jax.lax.conv_general_dilated_local``, and the
+    bias ``(*out_spatial, out_features)``. Given the same kernel it computes the same output
+    as ``flax.linen.ConvLocal``. Because NNX builds parameters eagerly, the input's spatial
     size is a constructor argument.
 
     With the default ``dimension_numbers`` the input is ``(*batch_dims, *input_size,
@@ -525,8 +413,7 @@ class ConvLocal(nnx.Module):
         kernel_size: an int (1-d) or one int per spatial dim.
         strides: an int or one per spatial dim.
         input_size: the input's spatial sizes (an int for all dims, or one per dim).
-        padding: ``'SAME'``, ``'VALID'`` or any other padding [`Conv`][jaxconv.nnx.Conv] takes (an
-            int, or one int or ``(low, high)`` pair per spatial dim).
+        padding: any padding [`Conv`][jaxconv.nnx.Conv] takes.
         input_dilation: an int or one per spatial dim (transposed convolution).
         kernel_dilation: an int or one per spatial dim (atrous convolution).
         use_bias: add a bias of shape ``(*out_spatial, out_features)``.
@@ -534,17 +421,14 @@ class ConvLocal(nnx.Module):
         dtype: computation dtype (default: promote the input and parameters).
         param_dtype: parameter dtype (default float32).
         precision: precision of the einsum, as for `jax.numpy.einsum`.
-        kernel_init: the kernel's initialiser, called with the kernel shape above,
-            ``(*out_spatial, in_features * prod(kernel_size), out_features)``.
-        bias_init: the bias's initialiser, called with the shape
-            ``(*out_spatial, out_features)``.
+        kernel_init: the kernel's initialiser, called with the kernel shape above.
+        bias_init: the bias's initialiser, called with the bias shape above.
         promote_dtype: Flax's dtype promotion function.
         preferred_element_type: accumulation and output dtype of the einsum.
         dimension_numbers: ``None`` (channels-last, as Flax), three layout strings or a
-            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and output's
-            axes move.
-        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``: how
-            the padding is filled, as for [`Conv`][jaxconv.nnx.Conv].
+            [`jaxconv.DimensionNumbers`][jaxconv.DimensionNumbers]; only the input's and
+            output's axes move.
+        padding_mode: how the padding is filled, as for [`Conv`][jaxconv.nnx.Conv].
         rngs: ``nnx.Rngs`` with a ``params`` stream.
         kernel_metadata: metadata for the ``kernel`` ``nnx.Param`` variable.
         bias_metadata: metadata for the ``bias`` ``nnx.Param`` variable.
@@ -583,61 +467,48 @@ class ConvLocal(nnx.Module):
         dimension_numbers: tuple[str, str, str] | DimensionNumbers | None = None,
         padding_mode: str = "zeros",
         rngs: nnx.Rngs,
-        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
-        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+        kernel_metadata: Mapping[str, Any] = _NO_METADATA,
+        bias_metadata: Mapping[str, Any] = _NO_METADATA,
     ):
         cfg = common.conv_config(
-            kernel_size,
-            strides,
-            padding,
-            input_dilation,
-            kernel_dilation,
-            1,
-            dimension_numbers,
+            kernel_size, strides, padding, input_dilation, kernel_dilation, 1, dimension_numbers,
             padding_mode,
-        )
-        in_features = common.positive("in_features", in_features)
-        out_features = common.positive("out_features", out_features)
-        input_size = common.broadcast_ints("input_size", input_size, len(cfg.kernel_size))
-        self.kernel_shape, bias_shape = common.local_kernel_shape(
-            cfg, input_size, in_features, out_features
-        )
-        if 0 in self.kernel_shape:
+        )  # fmt: skip
+        common.check_feature_counts(in_features, out_features, 1, ("in_features", "out_features"))
+        input_size = int_tuple("input_size", input_size, len(cfg.kernel_size), broadcast=True)
+        plan = local_plan(
+            cfg.layouts.input_shape(input_size, in_features), cfg.kernel_size, out_features,
+            cfg.strides, cfg.padding, cfg.input_dilation, cfg.kernel_dilation,
+            cfg.layouts.strings, cfg.padding_mode,
+        )  # fmt: skip
+        self.kernel_shape = local_kernel_shape(plan)
+        if 0 in plan.out_spatial:
             raise ValueError(
                 f"`input_size` {input_size} is too small for `kernel_size` {cfg.kernel_size} "
-                f"with this padding: the output would be empty ({self.kernel_shape[:-2]})."
+                f"with this padding: the output would be empty ({plan.out_spatial})."
             )
         common.check_mask(mask, self.kernel_shape)
         self.kernel = nnx.Param(
             kernel_init(rngs.params(), self.kernel_shape, param_dtype), **kernel_metadata
         )
-        self.bias = _bias_param(use_bias, bias_init, rngs, bias_shape, param_dtype, bias_metadata)
-        self.in_features = in_features
-        self.out_features = out_features
-        self.kernel_size = cfg.kernel_size
-        self.strides = strides
-        self.input_size = input_size
-        self.padding = padding
-        self.input_dilation = input_dilation
-        self.kernel_dilation = kernel_dilation
-        self.use_bias = use_bias
-        self.mask = mask
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
-        self.promote_dtype = promote_dtype
-        self.preferred_element_type = preferred_element_type
-        self.dimension_numbers = dimension_numbers
-        self.padding_mode = padding_mode
+        bias_shape = (*plan.out_spatial, out_features)
+        self.bias = (
+            nnx.Param(bias_init(rngs.params(), bias_shape, param_dtype), **bias_metadata)
+            if use_bias
+            else nnx.data(None)
+        )
+        self.in_features, self.out_features = in_features, out_features
+        self.kernel_size, self.strides, self.input_size = cfg.kernel_size, strides, input_size
+        self.padding, self.input_dilation = padding, input_dilation
+        self.kernel_dilation, self.use_bias, self.mask = kernel_dilation, use_bias, mask
+        self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision
+        self.promote_dtype, self.preferred_element_type = promote_dtype, preferred_element_type
+        self.dimension_numbers, self.padding_mode = dimension_numbers, padding_mode
         self._config = cfg
 
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Apply the unshared convolution and the bias; layouts as the constructor says."""
-        common.check_mask(self.mask, self.kernel_shape)
-        kernel = self.kernel[...]
-        if self.mask is not None:
-            kernel = kernel * self.mask
-        bias = self.bias[...] if self.bias is not None else None
+        kernel, bias = _params(self)
         inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
         return common.apply_local(
             self._config, inputs, kernel, bias, self.precision, self.preferred_element_type
