@@ -3,7 +3,7 @@
 
 ``DIR/results.json`` is one object::
 
-    {"schema_version": 1, "created": "<ISO time>", "command": "<argv>",
+    {"schema_version": 2, "created": "<ISO time>", "command": "<argv>", "auto_rules": "<text>",
      "peaks": [{"device", "device_kind", "dtype", "gflops"}, ...],
      "records": [<record>, ...]}
 

@@ -247,11 +247,11 @@ SMOKE = [
 
 RANDOM_SEED = 20261130
 RANDOM_LAYERS = 336
-FLOPS_CAP = 6e8
+FLOPS_CAP = 2e8
 """Largest forward FLOPs of a random layer: batch, then spatial size, are cut to fit, so
 that every layer runs in milliseconds on a 2-core CPU."""
-ELEMENTS_CAP = 4 * 2**20
-"""Largest input or output of a random layer, in elements (16 MiB of float32)."""
+ELEMENTS_CAP = 2 * 2**20
+"""Largest input or output of a random layer, in elements (8 MiB of float32)."""
 
 
 def _pick(rng: random.Random, weights: dict) -> object:
@@ -424,9 +424,14 @@ def _draw(rng: random.Random, index: int) -> Case:
         if sizes[j] > windows[j]:
             sizes[j] = max(windows[j], int(sizes[j] / 1.4))
             case = case._replace(in_spatial=tuple(sizes))
-        elif case.groups == 1 and min(case.in_channels, case.out_channels) > 8:
+        elif (
+            case.groups < case.in_channels
+            and case.in_channels // 2 % case.groups == 0
+            and case.out_channels // 2 % case.groups == 0
+            and min(case.in_channels, case.out_channels) > 8
+        ):
             # A wide kernel on a map no larger than it: real networks give it fewer features.
-            c, o = max(8, case.in_channels // 2), max(8, case.out_channels // 2)
+            c, o = case.in_channels // 2, case.out_channels // 2
             case = case._replace(in_channels=c, out_channels=o, name=f"{name.split('_')[0]}_"
                                  f"{rank}d_{kind}_{c}-{o}_{tag}")  # fmt: skip
         else:
