@@ -12,11 +12,12 @@ Timings on a shared CPU are noisy and the samples few, so the rules are fitted i
    ``ExtraTreesRegressor``) predicting every strategy's regret from the features (a
    strategy that could not run counts as 8 times the fastest), on the training layers.
    Averaging hundreds of trees smooths the noise of single measurements.
-2. The rules: one small classification tree, readable, fitted to the teacher's choice
-   (its least predicted regret among the strategies that accept the plan) on many more
-   layers drawn from the same distribution (another seed of the random suite), which need
-   no timing. Its size is picked by cross-validation over the training layers (folds by
-   layer, teacher and tree refitted per fold).
+2. The rules: one classification tree, readable, fitted to the teacher's choice (its least
+   predicted regret among the strategies that accept the plan) on many more layers drawn
+   from the same distribution (another seed of the random suite), which need no timing,
+   each weighted by what a wrong choice would cost there. Its size is picked by
+   cross-validation over the training layers (folds by layer, teacher and tree refitted per
+   fold).
 
 The held-out quarter of the random layers (:func:`jaxconv._bench.suites.held_out`) is never
 seen by either step; the report gives the rules' regret and their ratio to lax there.
@@ -41,7 +42,7 @@ from . import runner, suites
 
 MISSING_REGRET = math.log(8.0)
 SYNTHETIC_SEED = 7
-SYNTHETIC_LAYERS = 4000
+SYNTHETIC_LAYERS = 6000
 
 
 class Sample(NamedTuple):
@@ -148,12 +149,19 @@ def synthetic(names: Sequence[str], count: int = SYNTHETIC_LAYERS) -> tuple[np.n
 
 
 def pupil(model: Any, xs: np.ndarray, allowed: np.ndarray, names: Sequence[str], leaves: int):
-    """A classification tree of ``leaves`` leaves fitted to ``model``'s choices on ``xs``."""
+    """A classification tree of ``leaves`` leaves fitted to ``model``'s choices on ``xs``.
+
+    Each plan weighs what a wrong choice would cost there: the teacher's predicted regret of
+    the second-best strategy over the best (in log units, capped at ``log(e^2)``), so that
+    the tree's leaves go where choosing matters rather than where strategies tie."""
     from sklearn.tree import DecisionTreeClassifier
 
-    choice = np.where(allowed, model.predict(xs), np.inf).argmin(axis=1)
+    predicted = np.where(allowed, model.predict(xs), np.inf)
+    choice = predicted.argmin(axis=1)
+    ranked = np.sort(predicted, axis=1)
+    gap = np.where(np.isfinite(ranked[:, 1]), ranked[:, 1] - ranked[:, 0], 2.0)
     tree = DecisionTreeClassifier(max_leaf_nodes=leaves, min_samples_leaf=10, random_state=0)
-    return tree.fit(xs, choice)
+    return tree.fit(xs, choice, sample_weight=np.minimum(gap, 2.0) + 0.02)
 
 
 def build(tree: Any, names: Sequence[str], measured_on: str, platform: str) -> _rules.Rules:
@@ -231,7 +239,7 @@ def _summary(label: str, samples: Sequence[Sample], choice_regret: Sequence[floa
 def fit(
     paths: Sequence[str],
     platform: str,
-    grid: Iterable[int] = (12, 16, 24, 32, 48, 64),
+    grid: Iterable[int] = (24, 32, 48, 64, 96, 128),
     folds: int = 5,
 ) -> Report:
     """Fit rules on the training layers of the sweeps at ``paths``; the rules and a
