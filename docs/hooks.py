@@ -3,6 +3,8 @@
 - A page line ``<!-- bench-geomeans: benchmarks/results/DIR -->`` becomes a short table of the
   geometric-mean ratio (jaxconv time / lax time) per suite, layout and direction, computed
   from ``DIR/results.json``.
+- A page line ``<!-- auto-rules: PLATFORM -->`` becomes the tree of ``auto``'s rules for that
+  platform, as ``python -m jaxconv rules`` prints it, from the rules file jaxconv ships.
 - Every ``benchmarks/results/DIR`` is published with the site: ``bench/DIR/results.json`` and
   ``bench/DIR/results.png`` as they are, and ``bench/DIR/`` a page of its ``summary.md``
   (every case), so the performance page can link to the full tables.
@@ -20,6 +22,20 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 _MARKER = re.compile(r"^<!-- bench-geomeans: (\S+) -->$", re.M)
+_RULES = re.compile(r"^<!-- auto-rules: (\w+) -->$", re.M)
+
+
+def rules_text(platform: str) -> str:
+    """``auto``'s rules for ``platform`` as a text block (the jaxconv in ``src/``)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from jaxconv import _rules
+
+    rules = _rules.measured(platform)
+    if rules is None:
+        return f"*No rules are measured for {platform}.*"
+    return "```text\n" + rules.text() + "\n```"
 
 
 def _geomean(values: list[float]) -> float:
@@ -32,7 +48,7 @@ def geomean_table(results_dir: Path) -> str:
     doc = json.loads((results_dir / "results.json").read_text())
     cells: dict[tuple[str, str, str], list[float]] = {}
     for r in doc["records"]:
-        if r["num_devices"] == 1:
+        if r["num_devices"] == 1 and r["ratio"] is not None:
             cells.setdefault((r["suite"], r["layout"], r["direction"]), []).append(r["ratio"])
     suites = list(dict.fromkeys(k[0] for k in cells))
     columns = sorted({k[1:] for k in cells}, key=lambda c: (c[1], c[0] != "NHWC"))
@@ -56,7 +72,8 @@ def geomean_table(results_dir: Path) -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    return _MARKER.sub(lambda m: geomean_table(ROOT / m.group(1)), markdown)
+    markdown = _MARKER.sub(lambda m: geomean_table(ROOT / m.group(1)), markdown)
+    return _RULES.sub(lambda m: rules_text(m.group(1)), markdown)
 
 
 def on_files(files, config):

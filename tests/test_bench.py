@@ -344,3 +344,9 @@ def test_table_at_80_columns_and_legend():
     console.print(report.legend(report.shown_columns(wide)))
     legend = console.export_text()
     assert "temp j/l  XLA's compiled temp memory" in legend and "peak  that rate" in legend
+
+
+def test_benchmarks_readme_lists_the_schema():
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "README.md")
+    with open(path) as f:
+        assert report.schema_markdown() in f.read()

@@ -2,11 +2,11 @@
 
 A rules file (``src/jaxconv/rules/<platform>.json``) is data: the features it reads, the
 strategies it knows, where it was measured, and the nodes of a tree. Each node splits on one
-feature (``x[feature] <= threshold`` goes left) or is a leaf; every node keeps, for each
-strategy, the mean of ``log(time / fastest time)`` over the measured layers that reached it
-and that strategy accepted. ``auto`` walks the tree with a plan's features and runs the
-strategy of least mean regret at the leaf among those that accept the plan (a strategy the
-leaf never saw falls back to the nearest ancestor that did).
+feature (``x[feature] <= threshold`` goes left) or is a leaf; every node keeps a score for
+each strategy it may pick, lower first (``-log`` of the fraction of the plans that reached
+it for which that strategy was the choice). ``auto`` walks the tree with a plan's features
+and runs the best-scored strategy at the leaf among those that accept the plan (where the
+leaf has none of them, the nearest ancestor that has one decides).
 
 The tree is fitted by ``python -m jaxconv rules --fit`` on a sweep (``python -m jaxconv
 bench --suite random --strategy all``); ``python -m jaxconv rules`` prints it.
@@ -37,9 +37,27 @@ def _user_channels_first(plan: ConvPlan) -> bool:
     )
 
 
+def _winograd_tiles(p: ConvPlan) -> float:
+    """log2 of Winograd's tiles over the kernel's size, ``tiles·(c + o) / (2·c·o)`` (where
+    its GEMMs outweigh the kernel transform), or -10 where Winograd cannot run."""
+    if not (
+        p.kernel == (3, 3)
+        and p.strides == p.rhs_dilation == p.lhs_dilation == (1, 1)
+        and p.feature_groups == p.batch_groups == 1
+    ):
+        return -10.0
+    c, o = p.in_features, p.out_features
+    tiles = p.batch * math.prod(-(-s // 2) for s in p.out_spatial)
+    return math.log2(max(tiles * (c + o) / (2 * c * o), 1e-3))
+
+
 FEATURES: dict[str, tuple[Callable[[ConvPlan], float], str]] = {
     "rank": (lambda p: p.num_spatial, "spatial dims"),
     "log2_batch": (lambda p: _log2(p.batch), "log2 of the batch"),
+    "log2_in_positions": (
+        lambda p: _log2(math.prod(p.in_spatial)),
+        "log2 of the input positions per image",
+    ),
     "log2_out_positions": (
         lambda p: _log2(math.prod(p.out_spatial)),
         "log2 of the output positions per image",
@@ -48,14 +66,18 @@ FEATURES: dict[str, tuple[Callable[[ConvPlan], float], str]] = {
         lambda p: _log2(p.batch // p.batch_groups * math.prod(p.out_spatial)),
         "log2 of batch times output positions (a per-tap GEMM's rows)",
     ),
+    "log2_in_features": (lambda p: _log2(p.in_features), "log2 of the input features"),
+    "log2_out_features": (lambda p: _log2(p.out_features), "log2 of the output features"),
     "log2_group_in": (lambda p: _log2(p.group_in), "log2 of input features per group"),
     "log2_group_out": (
         lambda p: _log2(p.out_features // p.feature_groups),
         "log2 of output features per group",
     ),
     "log2_groups": (lambda p: _log2(p.feature_groups), "log2 of the feature groups"),
+    "depthwise": (lambda p: float(p.is_depthwise), "1 for a depthwise layer"),
     "log2_taps": (lambda p: _log2(p.taps), "log2 of the kernel's taps"),
     "kernel_last": (lambda p: p.kernel[-1], "the kernel's last spatial size"),
+    "kernel_max": (lambda p: max(p.kernel), "the kernel's largest spatial size"),
     "log2_products": (
         lambda p: _log2(p.taps * p.group_in),
         "log2 of multiply-adds per output and output feature",
@@ -63,6 +85,7 @@ FEATURES: dict[str, tuple[Callable[[ConvPlan], float], str]] = {
     "stride": (lambda p: math.prod(p.strides), "product of the strides"),
     "dilation": (lambda p: max(p.rhs_dilation), "largest kernel dilation"),
     "phases": (lambda p: math.prod(p.lhs_dilation), "product of the input dilations"),
+    "winograd_tiles": (_winograd_tiles, "log2 of Winograd's tiles over its kernel (-10: none)"),
     "channels_first": (lambda p: float(_user_channels_first(p)), "1 if the data is NCHW-like"),
     "log2_flops": (lambda p: _log2(p.flops), "log2 of the direct algorithm's FLOPs"),
 }
@@ -94,12 +117,12 @@ class Rules(NamedTuple):
         return path
 
     def choose(self, x: list[float], allowed: Callable[[str], bool]) -> str | None:
-        """The strategy of least mean regret at ``x``'s leaf among ``allowed`` ones (from
-        the nearest node that measured one), or ``None``."""
+        """The best-scored strategy at ``x``'s leaf among ``allowed`` ones (from the nearest
+        node that scores one), or ``None``."""
         for i in reversed(self.leaf_path(x)):
-            means = {s: m for s, m in self.nodes[i]["mean"].items() if allowed(s)}
-            if means:
-                return min(means, key=means.get)
+            scores = {s: v for s, v in self.nodes[i]["score"].items() if allowed(s)}
+            if scores:
+                return min(scores, key=scores.get)
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -112,9 +135,9 @@ class Rules(NamedTuple):
         def walk(i: int, depth: int) -> None:
             node, pad = self.nodes[i], "    " * depth
             if node.get("feature") is None:
-                ranked = sorted(node["mean"].items(), key=lambda kv: kv[1])
-                best = ", ".join(f"{s} {math.exp(m):.2f}" for s, m in ranked[:3])
-                lines.append(f"{pad}-> {ranked[0][0]}  (n={node['n']}; regret {best})")
+                ranked = sorted(node["score"].items(), key=lambda kv: kv[1])
+                then = ", ".join(s for s, _ in ranked[1:3])
+                lines.append(f"{pad}-> {ranked[0][0]}" + (f"  (else {then})" if then else ""))
                 return
             name = self.features[node["feature"]]
             lines.append(f"{pad}if {name} <= {node['threshold']:.3g}:")

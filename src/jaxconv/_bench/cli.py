@@ -27,12 +27,21 @@ jaxconv._bench.report.SCHEMA), DIR/results.png (ratio per case) and DIR/summary.
 
 Suites: {suites}; 'full' is all but quick and smoke.
 
+Model suites: {models}.
+They time one training step (forward, backward, SGD update) of each network, built with
+flax.nnx.Conv/ConvTranspose and again with jaxconv.nnx's from the same parameters, NHWC
+(--layout, --direction and --budget do not apply; --reps rounds are run): the losses must
+agree, and the parameters after jaxconv's step those after a float64 step, then both steps
+are timed interleaved. Needs Flax (pip install 'jaxconv[flax]'). Records go to the "models"
+list of results.json.
+
 examples:
   python -m jaxconv bench                                   # the quick suite, every device
   python -m jaxconv bench --suite full --layout NHWC --out bench-out/full
   python -m jaxconv bench --suite grouped --strategy taps --direction fwd
   python -m jaxconv bench --suite smoke --cpu-devices 2  # + data-parallel on 2 CPU devices
   python -m jaxconv bench --suite smoke --processes 2    # data-parallel over 2 processes
+  python -m jaxconv bench --suite models --reps 20       # ResNet-20, MobileNetV2, U-Net steps
 """
 
 
@@ -56,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``bench`` options (see ``python -m jaxconv bench --help``)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     suites_text = ", ".join(f"{k} ({len(v)} cases)" for k, v in _suites.SUITES.items())
-    parser.epilog = EPILOG.format(suites=suites_text)
+    models_text = ", ".join(f"{k} ({len(v)} models)" for k, v in _suites.MODEL_SUITES.items())
+    parser.epilog = EPILOG.format(suites=suites_text, models=models_text)
     a = parser.add_argument
     a(
         "--suite",
@@ -223,20 +233,34 @@ def _list_suites() -> int:
             print(f"  {c.name:28s} {c.kind:10s} N={c.batch} in={size} "
                   f"C={c.in_channels} O={c.out_channels} k={c.kernel} s={c.strides} "
                   f"pad={pad} d={c.rhs_dilation} g={c.groups}{only}")  # fmt: skip
+    for name, models in _suites.MODEL_SUITES.items():
+        print(f"{name} ({len(models)} models, one training step each)")
+        for m in models:
+            print(f"  {m.name:28s} {m.arch:11s} N={m.batch} in={m.in_hw[0]}x{m.in_hw[1]} "
+                  f"C={m.in_channels} widths={list(m.widths)} depth={m.depth} "
+                  f"classes={m.classes}")  # fmt: skip
     return 0
 
 
-def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    *,
+    impl: Any = None,
+    argv: list[str] | None = None,
+    layers: Any = None,
+) -> int:
     """Run the benchmark described by ``args``; the process exit code.
 
     0: every case verified; 1: a case disagreed with lax (partial results are written);
     2: bad arguments. ``impl`` replaces jaxconv's convolution (see ``runner.run_case``),
-    for tests.
+    ``layers`` jaxconv's Flax layers in the model suites (see ``models.run_model``), for
+    tests.
     """
     if args.list:
         return _list_suites()
     try:
         work = _suites.resolve(args.suite)
+        model_work = _suites.resolve_models(args.suite)
     except ValueError as e:
         print(f"bench: --suite: {e}", file=sys.stderr)
         return 2
@@ -275,6 +299,14 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
     from . import report, runner
 
     impl = impl or runner.jaxconv_impl
+    if model_work:
+        try:
+            from . import models
+        except ImportError as e:
+            print(f"bench: the model suites need Flax ({e}); install it with: "
+                  "pip install 'jaxconv[flax]'", file=sys.stderr)  # fmt: skip
+            return 2
+        layers = layers or models.jaxconv_layers
     if args.strategy not in ("auto", "tune", "all", *jaxconv.STRATEGIES):
         print(f"bench: --strategy must be auto, tune, all or one of {jaxconv.STRATEGIES}, got "
               f"{args.strategy!r}.", file=sys.stderr)  # fmt: skip
@@ -304,13 +336,16 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
             for suite, case in work:
                 jobs += [("one", suite, case, [devices[0]], *c) for c in combos
                          if case.layouts is None or c[1] in case.layouts]  # fmt: skip
+            for suite, model in model_work:
+                jobs += [("model", suite, model, [devices[0]], d, "NHWC", "step") for d in dtypes]
     for devices in by_platform.values():
-        if len(devices) > 1:
+        if len(devices) > 1 and work:
             case = _suites.data_parallel_case(suite_names, len(devices))
             jobs += [("dp", "data-parallel", case, devices, *c) for c in combos]
 
     peaks, peak_of = [], {}
-    for devices in by_platform.values():
+    layer_jobs = any(what != "model" for what, *_ in jobs)  # model records have no peak
+    for devices in by_platform.values() if layer_jobs else ():
         dev = jax.local_devices()[0] if distributed else devices[0]
         for dtype in dtypes:
             gflops = runner.measure_peak(dev, dtype)
@@ -321,10 +356,12 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
 
     rules_note = "; ".join(_policy.rules_for(p)[1] for p in by_platform)
     console.print(rules_note)
-    console.print("matmul peak: " + ", ".join(
-        f"{p['device']} {p['dtype']} {p['gflops']:.1f} GFLOP/s" for p in peaks))  # fmt: skip
+    if peaks:
+        console.print("matmul peak: " + ", ".join(
+            f"{p['device']} {p['dtype']} {p['gflops']:.1f} GFLOP/s" for p in peaks))  # fmt: skip
 
     records: list[dict[str, Any]] = []
+    model_records: list[dict[str, Any]] = []
     failure = None
     command = "python -m jaxconv bench " + shlex.join(argv if argv is not None else sys.argv[2:])
     with report.progress(console) as bar:
@@ -336,7 +373,13 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
             try:
                 with warnings.catch_warnings(record=True) as notes:
                     warnings.simplefilter("always", runner.LaxDisagreement)
-                    if suite in _suites.COMPILE_ONLY:
+                    if what == "model":
+                        # --strategy all forces each strategy on single layers; a whole
+                        # network runs auto's choice there.
+                        strategy = "auto" if args.strategy == "all" else args.strategy
+                        recs = [models.run_model(suite, case, devices[0], dtype, reps=args.reps,
+                                                 strategy=strategy, layers=layers)]  # fmt: skip
+                    elif suite in _suites.COMPILE_ONLY:
                         recs = [runner.memory_case(suite, case, devices[0], dtype, layout,
                                                    direction)]  # fmt: skip
                     elif what == "dp":
@@ -353,7 +396,7 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
             except runner.VerificationError as e:
                 failure = str(e)
                 break
-            records += recs
+            (model_records if what == "model" else records).extend(recs)
             bar.advance(task)
             # One line per record in every mode (above the bar in a terminal), short enough
             # for 80 columns, so the numbers show while the run goes on.
@@ -388,12 +431,14 @@ def run(args: argparse.Namespace, *, impl: Any = None, argv: list[str] | None = 
         t = report.table(timed, width=console.width)
         console.print(t)
         console.print(report.legend(report.shown_columns(t)))
+    if model_records:
+        console.print(report.model_table(model_records))
     if len(timed) < len(records):
         from rich.markdown import Markdown
 
         console.print(Markdown("\n".join(report.memory_table(
             [r for r in records if r["ratio"] is None]))))  # fmt: skip
-    paths = report.write(args.out, records, peaks, command, rules_note)
+    paths = report.write(args.out, records, peaks, command, rules_note, models=model_records)
     console.print(f"wrote {paths['json']}, {paths['png']}, {paths['md']}")
     if failure:
         console.print(f"[bold red]VERIFICATION FAILED[/] {failure}", markup=True)

@@ -4,13 +4,23 @@ The sweep is ``python -m jaxconv bench --suite random --strategy all --direction
 every layer of the random suite (and the convolution of its input gradient), every strategy
 that accepts it, timed in the same rounds as lax. Each layer becomes a sample: its plan's
 features (:data:`jaxconv._rules.FEATURES`) and, for every strategy, its regret
-``log(time / fastest time)``. A regression tree (scikit-learn's, on all strategies' regrets
-at once; a strategy that did not run counts as 8 times the fastest for the split) is grown
-on the training layers, its size picked by cross-validation over them (folds by layer),
-and each node then keeps the mean regret of each strategy over the layers where it ran.
+``log(time / fastest time)``.
+
+Timings on a shared CPU are noisy and the samples few, so the rules are fitted in two steps:
+
+1. A teacher: an ensemble of randomised regression trees (scikit-learn's
+   ``ExtraTreesRegressor``) predicting every strategy's regret from the features (a
+   strategy that could not run counts as 8 times the fastest), on the training layers.
+   Averaging hundreds of trees smooths the noise of single measurements.
+2. The rules: one classification tree, readable, fitted to the teacher's choice (its least
+   predicted regret among the strategies that accept the plan) on many more layers drawn
+   from the same distribution (another seed of the random suite), which need no timing,
+   each weighted by what a wrong choice would cost there. Its size is picked by
+   cross-validation over the training layers (folds by layer, teacher and tree refitted per
+   fold).
 
 The held-out quarter of the random layers (:func:`jaxconv._bench.suites.held_out`) is never
-seen by the fit; the report gives the rules' regret and their ratio to lax there.
+seen by either step; the report gives the rules' regret and their ratio to lax there.
 
 scikit-learn is a development dependency: this module imports it only when fitting.
 """
@@ -31,6 +41,8 @@ from jaxconv._plan import general_plan
 from . import runner, suites
 
 MISSING_REGRET = math.log(8.0)
+SYNTHETIC_SEED = 7
+SYNTHETIC_LAYERS = 6000
 
 
 class Sample(NamedTuple):
@@ -110,39 +122,67 @@ def _layer(sample: Sample) -> int:
     return int(sample.case.name[1:4])
 
 
-def build(tree: Any, samples: Sequence[Sample], names: Sequence[str], measured_on: str,
-          platform: str) -> _rules.Rules:  # fmt: skip
-    """:class:`jaxconv._rules.Rules` from a fitted scikit-learn tree: its splits, and for
-    every node the mean regret of each strategy over the samples that reached it and on
-    which that strategy ran."""
+def _x(samples: Sequence[Sample]) -> np.ndarray:
+    return np.asarray([s.features for s in samples])
+
+
+def teacher(samples: Sequence[Sample], names: Sequence[str]) -> Any:
+    """The ensemble that predicts every strategy's regret (see the module docstring)."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    model = ExtraTreesRegressor(n_estimators=300, min_samples_leaf=2, random_state=0)
+    return model.fit(_x(samples), _targets(samples, names))
+
+
+def synthetic(names: Sequence[str], count: int = SYNTHETIC_LAYERS) -> tuple[np.ndarray, np.ndarray]:
+    """Features and allowed-strategy masks of ``count`` random layers (another seed), each
+    with its input gradient's convolution, in both layouts: the plans the rules are fitted
+    on, labelled by the teacher."""
+    xs, allowed = [], []
+    for layer in suites.random_layers(count, SYNTHETIC_SEED):
+        for case in (layer, suites.input_grad_case(layer)):
+            for layout in runner.LAYOUTS:
+                plan = plan_of(case, layout)
+                xs.append(_rules.features(plan))
+                allowed.append([_strategies.feasible(n, _policy.in_layout(plan, n)) for n in names])
+    return np.asarray(xs), np.asarray(allowed)
+
+
+def pupil(model: Any, xs: np.ndarray, allowed: np.ndarray, names: Sequence[str], leaves: int):
+    """A classification tree of ``leaves`` leaves fitted to ``model``'s choices on ``xs``.
+
+    Each plan weighs what a wrong choice would cost there: the teacher's predicted regret of
+    the second-best strategy over the best (in log units, capped at ``log(e^2)``), so that
+    the tree's leaves go where choosing matters rather than where strategies tie."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    predicted = np.where(allowed, model.predict(xs), np.inf)
+    choice = predicted.argmin(axis=1)
+    ranked = np.sort(predicted, axis=1)
+    gap = np.where(np.isfinite(ranked[:, 1]), ranked[:, 1] - ranked[:, 0], 2.0)
+    tree = DecisionTreeClassifier(max_leaf_nodes=leaves, min_samples_leaf=10, random_state=0)
+    return tree.fit(xs, choice, sample_weight=np.minimum(gap, 2.0) + 0.02)
+
+
+def build(tree: Any, names: Sequence[str], measured_on: str, platform: str) -> _rules.Rules:
+    """:class:`jaxconv._rules.Rules` from a fitted classification tree: its splits, and for
+    every node ``-log`` of the fraction of its plans that chose each strategy."""
     t = tree.tree_
-    x = np.asarray([s.features for s in samples])
-    paths = tree.decision_path(x).toarray().astype(bool)  # (samples, nodes)
     nodes = []
     for i in range(t.node_count):
-        reached = [s for s, hit in zip(samples, paths[:, i], strict=True) if hit]
-        mean = {}
-        for n in names:
-            regrets = [math.log(s.regret(n)) for s in reached if n in s.ms]
-            if regrets:
-                mean[n] = round(float(np.mean(regrets)), 4)
+        counts = t.value[i][0] * t.weighted_n_node_samples[i]
+        total = counts.sum()
+        score = {names[int(c)]: round(-math.log(v / total), 4)
+                 for c, v in zip(tree.classes_, counts, strict=True) if v > 0}  # fmt: skip
         leaf = t.children_left[i] == -1
         nodes.append({
             "feature": None if leaf else int(t.feature[i]),
             "threshold": None if leaf else round(float(t.threshold[i]), 4),
             "left": None if leaf else int(t.children_left[i]),
             "right": None if leaf else int(t.children_right[i]),
-            "n": len(reached), "mean": mean,
+            "n": int(t.n_node_samples[i]), "score": score,
         })  # fmt: skip
     return _rules.Rules(platform, measured_on, tuple(_rules.FEATURES), tuple(names), tuple(nodes))
-
-
-def fit_tree(samples: Sequence[Sample], names: Sequence[str], leaves: int, min_leaf: int):
-    from sklearn.tree import DecisionTreeRegressor
-
-    tree = DecisionTreeRegressor(max_leaf_nodes=leaves, min_samples_leaf=min_leaf, random_state=0)
-    tree.fit(np.asarray([s.features for s in samples]), _targets(samples, names))
-    return tree
 
 
 def regrets(rules: _rules.Rules, samples: Sequence[Sample]) -> list[float]:
@@ -150,7 +190,15 @@ def regrets(rules: _rules.Rules, samples: Sequence[Sample]) -> list[float]:
     out = []
     for s in samples:
         name = rules.choose(s.features, lambda n, s=s: n in s.allowed and n in s.ms)
-        out.append(s.regret(name) if name else float("inf"))
+        out.append(s.regret(name or min(s.ms, key=s.ms.get)))
+    return out
+
+
+def teacher_regrets(model: Any, samples: Sequence[Sample], names: Sequence[str]) -> list[float]:
+    out = []
+    for s, pred in zip(samples, model.predict(_x(samples)), strict=True):
+        order = [names[j] for j in np.argsort(pred)]
+        out.append(s.regret(next(n for n in order if n in s.ms and n in s.allowed)))
     return out
 
 
@@ -160,19 +208,19 @@ def geomean(values: Iterable[float]) -> float:
 
 
 def cross_validate(
-    samples: Sequence[Sample], names: Sequence[str], grid: Iterable[tuple[int, int]], folds: int
-) -> dict[tuple[int, int], float]:
-    """Geometric-mean regret on held-back folds (by layer) for each (leaves, min_leaf)."""
-    scores = {}
-    for leaves, min_leaf in grid:
-        got = []
-        for k in range(folds):
-            train = [s for s in samples if _layer(s) % folds != k]
-            test = [s for s in samples if _layer(s) % folds == k]
-            rules = build(fit_tree(train, names, leaves, min_leaf), train, names, "", "")
-            got += regrets(rules, test)
-        scores[leaves, min_leaf] = geomean(got)
-    return scores
+    samples: Sequence[Sample], names: Sequence[str], grid: Iterable[int], folds: int,
+    xs: np.ndarray, allowed: np.ndarray,
+) -> dict[int, float]:  # fmt: skip
+    """Geometric-mean regret on held-back folds (by layer) for each number of leaves."""
+    got: dict[int, list[float]] = {leaves: [] for leaves in grid}
+    for k in range(folds):
+        train = [s for s in samples if _layer(s) % folds != k]
+        test = [s for s in samples if _layer(s) % folds == k]
+        model = teacher(train, names)
+        for leaves in got:
+            rules = build(pupil(model, xs, allowed, names, leaves), names, "", "")
+            got[leaves] += regrets(rules, test)
+    return {leaves: geomean(v) for leaves, v in got.items()}
 
 
 class Report(NamedTuple):
@@ -191,9 +239,7 @@ def _summary(label: str, samples: Sequence[Sample], choice_regret: Sequence[floa
 def fit(
     paths: Sequence[str],
     platform: str,
-    grid: Iterable[tuple[int, int]] = tuple(
-        (leaves, m) for leaves in (8, 12, 16, 24, 32, 48) for m in (3, 5, 8)
-    ),
+    grid: Iterable[int] = (24, 32, 48, 64, 96, 128),
     folds: int = 5,
 ) -> Report:
     """Fit rules on the training layers of the sweeps at ``paths``; the rules and a
@@ -202,8 +248,9 @@ def fit(
     train = [s for s in samples if not suites.held_out(s.case)]
     held = [s for s in samples if suites.held_out(s.case)]
     names = [n for n in _strategies.STRATEGIES if any(n in s.ms for s in samples)]
-    scores = cross_validate(train, names, grid, folds)
-    leaves, min_leaf = min(scores, key=scores.get)
+    xs, allowed = synthetic(names)
+    scores = cross_validate(train, names, grid, folds, xs, allowed)
+    leaves = min(scores, key=scores.get)
     with open(paths[0]) as f:
         doc = json.load(f)
     r0 = doc["records"][0]
@@ -211,30 +258,73 @@ def fit(
     measured_on = (f"{r0['device_kind']} ({r0['platform']}), matmul peak {peak:.0f} GFLOP/s, "
                    f"jax {r0['jax_version']}, {datetime.date.today().isoformat()}, "
                    f"{len(train)} training layers")  # fmt: skip
-    rules = build(fit_tree(train, names, leaves, min_leaf), train, names, measured_on, platform)
+    model = teacher(train, names)
+    rules = build(pupil(model, xs, allowed, names, leaves), names, measured_on, platform)
     lines = [
         f"# auto's rules for {platform}", "", f"Measured on {measured_on}.", "",
         f"{len(samples)} layers ({len(train)} training, {len(held)} held out); strategies "
-        f"{', '.join(names)}.", "",
+        f"{', '.join(names)}; {len(xs)} unlabelled plans for the tree.", "",
         f"## Cross-validation (training layers, {folds} folds by layer)", "",
-        "| leaves | min per leaf | geomean regret |", "| ---: | ---: | ---: |",
+        "| leaves | geomean regret |", "| ---: | ---: |",
     ]  # fmt: skip
-    lines += [f"| {lv} | {m} | {v:.3f} |" for (lv, m), v in sorted(scores.items())]
-    lines += ["", f"Chosen: {leaves} leaves, at least {min_leaf} layers each.", "",
+    lines += [f"| {lv} | {v:.3f} |" for lv, v in sorted(scores.items())]
+    lines += ["", f"Chosen: {leaves} leaves.", "",
               "## Regret and ratio to lax", "",
               "regret = time of the chosen strategy / time of the fastest; ratio = time of the "
               "chosen strategy / lax's time (forward, medians of interleaved rounds).", "",
               "| layers | count | geomean regret | p90 regret | worst regret | geomean ratio | "
               "worst ratio |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for label, group in (("held out", held), ("training", train)):
-        lines += _summary(f"{label}, fitted rules", group, regrets(rules, group))
+        lines += _summary(f"{label}, the rules", group, regrets(rules, group))
+        lines += _summary(f"{label}, the teacher", group, teacher_regrets(model, group, names))
         ok = [s for s in group if s.swept_auto in s.ms]
         lines += _summary(f"{label}, auto when swept", ok, [s.regret(s.swept_auto) for s in ok])
-        best = [1.0] * len(group)
-        lines += _summary(f"{label}, fastest strategy", group, best)
+        lines += _summary(f"{label}, fastest strategy", group, [1.0] * len(group))
     for kind in ("dense", "dilated", "grouped", "depthwise", "transposed"):
         group = [s for s in held if s.case.kind == kind]
         if group:
             lines += _summary(f"held out, {kind}", group, regrets(rules, group))
     lines += ["", "## The rules", "", "```", rules.text(), "```", ""]
     return Report(rules, "\n".join(lines))
+
+
+def evaluate(paths: Sequence[str]) -> str:
+    """Markdown: ``auto`` on a run of ``bench --strategy all`` (forward and forward+backward,
+    e.g. on ``--suite random-heldout``): per direction, its regret (its time over the fastest
+    strategy's; with ``fwd+bwd`` a strategy is forced on the forward convolution and the
+    gradients run auto's choice) and its ratio to lax, per kind of layer."""
+    runs: dict[tuple, dict[str, Any]] = {}
+    for path in paths:
+        with open(path) as f:
+            for r in json.load(f)["records"]:
+                key = (r["case"], r["layout"], r["dtype"], r["direction"])
+                runs.setdefault(key, {})[r["strategy"]] = r
+    lines = [
+        "| direction | layers | count | geomean regret | p90 regret | worst regret | "
+        "geomean auto/lax | worst auto/lax |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for direction in ("fwd", "fwd+bwd"):
+        rows = []
+        for (_, _, _, d), by in runs.items():
+            auto = next(iter(by.values()))["auto_strategy"]
+            if d == direction and auto in by:
+                best = min(r["jaxconv_ms"] for r in by.values())
+                rows.append((by[auto]["kind"], by[auto]["jaxconv_ms"] / best, by[auto]["ratio"],
+                             by[auto]["case"]))  # fmt: skip
+        groups = {"all": rows}
+        for kind in ("dense", "dilated", "grouped", "depthwise", "transposed"):
+            groups[kind] = [r for r in rows if r[0] == kind]
+        groups["dense and dilated"] = groups["dense"] + groups["dilated"]
+        for label, group in groups.items():
+            if not group:
+                continue
+            reg = [r[1] for r in group]
+            ratio = [r[2] for r in group]
+            worst = max(group, key=lambda r: r[2])
+            lines.append(
+                f"| {direction} | {label} | {len(group)} | {geomean(reg):.3f} | "
+                f"{np.percentile(reg, 90):.3f} | {max(reg):.2f} | {geomean(ratio):.3f} | "
+                f"{worst[2]:.2f} ({worst[3]}) |"
+            )
+    return "\n".join(lines) + "\n"

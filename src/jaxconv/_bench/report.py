@@ -3,13 +3,16 @@
 
 ``DIR/results.json`` is one object::
 
-    {"schema_version": 1, "created": "<ISO time>", "command": "<argv>",
+    {"schema_version": 2, "created": "<ISO time>", "command": "<argv>", "auto_rules": "<text>",
      "peaks": [{"device", "device_kind", "dtype", "gflops"}, ...],
-     "records": [<record>, ...]}
+     "records": [<record>, ...],
+     "models": [<model record>, ...]}
 
 with one record per case, device (or device mesh), dtype, layout and direction. Every
 record has exactly the keys of :data:`SCHEMA`, below, with the types given there (``None``
-where a value does not apply).
+where a value does not apply). The model suites (a training step of a whole network, Flax's
+layers against jaxconv's) write one model record per network, device and dtype, with the
+keys of :data:`MODEL_SCHEMA` (the list is empty when no model suite ran).
 """
 
 from __future__ import annotations
@@ -98,21 +101,87 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
 }
 """Every key of a ``results.json`` record: ``key -> (accepted types, meaning)``."""
 
+MODEL_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    # Where it ran.
+    "device": ((str,), "'cpu:0', 'gpu:0', ..."),
+    "platform": ((str,), "'cpu', 'gpu' or 'tpu'"),
+    "device_kind": ((str,), "jax.Device.device_kind"),
+    "jax_version": ((str,), "jax.__version__"),
+    "jaxconv_version": ((str,), "jaxconv.__version__"),
+    "flax_version": ((str,), "flax.__version__"),
+    # What ran.
+    "suite": ((str,), "'models' or 'models-smoke'"),
+    "case": ((str,), "the network's name, e.g. 'resnet20'"),
+    "arch": ((str,), "'resnet', 'mobilenetv2' or 'unet'"),
+    "description": ((str,), "the network in one line: blocks, widths, shortcuts, loss"),
+    "batch": ((int,), "images per step"),
+    "in_h": ((int,), "image height"),
+    "in_w": ((int,), "image width"),
+    "in_channels": ((int,), "image channels"),
+    "classes": ((int,), "classes (per image, or per pixel for the U-Net)"),
+    "params": ((int,), "trainable parameters"),
+    "convs": ((int,), "convolution layers run per forward pass (transposed ones included)"),
+    "strategies": ((dict,), "jaxconv strategy -> how many of the convs run it (forward)"),
+    "dtype": ((str,), "computation dtype (parameters are float32)"),
+    "layout": ((str,), "'NHWC'"),
+    "strategy": ((str,), "the --strategy the jaxconv layers were given"),
+    # Time of one training step (forward, backward, SGD update): medians over `reps`
+    # interleaved rounds, warm-up excluded, milliseconds.
+    "flax_ms": (_NUM, "median step time with flax.nnx's layers (XLA's convolution)"),
+    "flax_min_ms": (_NUM, "fastest Flax round"),
+    "flax_max_ms": (_NUM, "slowest Flax round"),
+    "jaxconv_ms": (_NUM, "median step time with jaxconv.nnx's layers"),
+    "jaxconv_min_ms": (_NUM, "fastest jaxconv round"),
+    "jaxconv_max_ms": (_NUM, "slowest jaxconv round"),
+    "reps": ((int,), "timed rounds"),
+    "ratio": (_NUM, "jaxconv_ms / flax_ms: below 1 jaxconv is faster"),
+    "min_ratio": (_NUM, "jaxconv_min_ms / flax_min_ms: the ratio of the fastest rounds"),
+    "spread": (_NUM, "interquartile range / median of the step times, the larger of the two"),
+    "flax_temp_bytes": (_OPT_NUM, "XLA temp buffer bytes of Flax's compiled step"),
+    "jaxconv_temp_bytes": (_OPT_NUM, "XLA temp buffer bytes of jaxconv's compiled step"),
+    "flax_compile_s": (_NUM, "seconds to trace, lower and compile Flax's step"),
+    "jaxconv_compile_s": (_NUM, "seconds to trace, lower and compile jaxconv's step"),
+    # Verification: same initial parameters (checked equal), same batch; the reference for
+    # the state after the step is Flax's step computed in float64 on the CPU.
+    "loss_flax": (_NUM, "the loss before the step, Flax's layers"),
+    "loss_jaxconv": (_NUM, "the loss before the step, jaxconv's layers"),
+    "loss_rel_diff": (_NUM, "abs(loss_jaxconv - loss_flax) / abs(loss_flax)"),
+    "update_max_abs_error": (
+        _NUM,
+        "after jaxconv's step, the worst layer's max abs(new - reference) over its arrays",
+    ),
+    "update_max_rel_error": (
+        _NUM,
+        "after jaxconv's step, max over layers (batch norm statistics apart from its "
+        "parameters) of max abs(new - reference) / max abs(reference)",
+    ),
+    "flax_update_max_rel_error": (
+        _NUM,
+        "the same for Flax's step (XLA's convolution in the computation dtype); not checked",
+    ),
+    "tolerance": (_NUM, "the largest loss_rel_diff and update_max_rel_error accepted"),
+}
+"""Every key of a ``results.json`` model record: ``key -> (accepted types, meaning)``."""
 
-def schema_markdown() -> str:
-    """:data:`SCHEMA` as a markdown table (for the docs)."""
+
+def schema_markdown(schema: dict[str, tuple[tuple[type, ...], str]] = SCHEMA) -> str:
+    """``schema`` (:data:`SCHEMA` or :data:`MODEL_SCHEMA`) as a markdown table (for the
+    docs)."""
     lines = ["| key | type | meaning |", "| --- | --- | --- |"]
-    for key, (types, meaning) in SCHEMA.items():
+    for key, (types, meaning) in schema.items():
         names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
         lines.append(f"| `{key}` | {names} | {meaning} |")
     return "\n".join(lines)
 
 
-def validate_record(record: dict[str, Any]) -> list[str]:
-    """The ways ``record`` departs from :data:`SCHEMA` (empty when it conforms)."""
-    problems = [f"missing key {k!r}" for k in SCHEMA if k not in record]
-    problems += [f"unexpected key {k!r}" for k in record if k not in SCHEMA]
-    for key, (types, _) in SCHEMA.items():
+def validate_record(
+    record: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], str]] = SCHEMA
+) -> list[str]:
+    """The ways ``record`` departs from ``schema`` (:data:`SCHEMA`, or :data:`MODEL_SCHEMA`
+    for a model record); empty when it conforms."""
+    problems = [f"missing key {k!r}" for k in schema if k not in record]
+    problems += [f"unexpected key {k!r}" for k in record if k not in schema]
+    for key, (types, _) in schema.items():
         if key in record:
             value = record[key]
             ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
@@ -253,6 +322,35 @@ def shown_columns(t: Any) -> list[str]:
     return [str(c.header) for c in t.columns]
 
 
+# Fits 80 columns with the models suite's names.
+MODEL_HEADERS = ["model", "dtype", "flax ms", "jaxconv ms", "ratio", "loss diff", "upd err"]
+
+
+def _model_row(m: dict[str, Any]) -> list[str]:
+    return [
+        m["case"], m["dtype"], f"{m['flax_ms']:.1f}", f"{m['jaxconv_ms']:.1f}",
+        f"{m['ratio']:.2f}", f"{m['loss_rel_diff']:.1e}", f"{m['update_max_rel_error']:.1e}",
+    ]  # fmt: skip
+
+
+def model_table(
+    models: Sequence[dict[str, Any]], title: str = "training step: jaxconv vs Flax"
+) -> Any:
+    """A ``rich.table.Table`` of model records; ratios below 1 in green, above 1.5 in red.
+    The loss difference and update error are relative (see :data:`MODEL_SCHEMA`)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(MODEL_HEADERS):
+        t.add_column(h, justify="right" if i >= 2 else "left", no_wrap=i == 0)
+    for m in models:
+        row = _model_row(m)
+        style = "green" if m["ratio"] < 1 else "red" if m["ratio"] > 1.5 else ""
+        row[4] = f"[{style}]{row[4]}[/]" if style else row[4]
+        t.add_row(*row)
+    return t
+
+
 def progress(console: Any = None) -> Any:
     """A ``rich.progress.Progress`` with a bar, count, elapsed and remaining time."""
     from rich.progress import (
@@ -361,6 +459,38 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
+def models_markdown(models: Sequence[dict[str, Any]]) -> str:
+    """The model records as a markdown section: one row per network, device and dtype."""
+    m0 = models[0]
+    lines = [
+        "# Models: one training step, jaxconv.nnx vs flax.nnx", "",
+        f"jax {m0['jax_version']}, flax {m0['flax_version']}, jaxconv {m0['jaxconv_version']}. "
+        "One jitted step (forward, backward, SGD update) of each network built with "
+        "flax.nnx.Conv/ConvTranspose and with jaxconv.nnx's from the same parameters; ratio = "
+        "jaxconv time / Flax time (medians; min in brackets; min ratio: of the fastest "
+        "rounds). Loss diff: relative difference of the losses; update err: the worst layer's "
+        "relative distance, after the step, from a float64 step's parameters (jaxconv's, "
+        "checked; and Flax's).", "",
+        "| model | device | dtype | strategy | flax ms | jaxconv ms | ratio | min ratio | rounds "
+        "| loss diff | update err | flax update err | jaxconv strategies (convs) |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]  # fmt: skip
+    for m in models:
+        strategies = ", ".join(f"{k} {v}" for k, v in m["strategies"].items())
+        lines.append(
+            f"| {m['suite']}/{m['case']} | {m['device']} | {m['dtype']} | {m['strategy']} | "
+            f"{m['flax_ms']:.1f} ({m['flax_min_ms']:.1f}) | "
+            f"{m['jaxconv_ms']:.1f} ({m['jaxconv_min_ms']:.1f}) | {m['ratio']:.2f} | "
+            f"{m['min_ratio']:.2f} | {m['reps']} | {m['loss_rel_diff']:.1e} | "
+            f"{m['update_max_rel_error']:.1e} | {m['flax_update_max_rel_error']:.1e} | "
+            f"{strategies} |"
+        )
+    lines += ["", "Networks:", ""]
+    lines += [f"- {c}: {d}" for c, d in
+              dict.fromkeys((m["case"], m["description"]) for m in models)]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def chart(records: Sequence[dict[str, Any]], path: str) -> None:
     """Save a dot plot of the ratio per case to ``path``: one row per case, device, dtype
     and layout; one colour per direction; log-scale x with 1.0 (parity with lax) marked
@@ -444,9 +574,11 @@ def write(
     peaks: Sequence[dict[str, Any]],
     command: str,
     rules: str = "",
+    models: Sequence[dict[str, Any]] = (),
 ) -> dict[str, str]:
     """Write ``results.json``, ``results.png`` and ``summary.md`` into ``out_dir``;
-    ``rules`` says where ``auto``'s rules came from.
+    ``rules`` says where ``auto``'s rules came from. The model records (``models``) go to
+    their own list, summary section and chart rows.
 
     Returns:
         ``{'json': path, 'png': path, 'md': path}``.
@@ -463,11 +595,15 @@ def write(
         "auto_rules": rules,
         "peaks": list(peaks),
         "records": list(records),
+        "models": list(models),
     }
     with open(paths["json"], "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
+    sections = [summary_markdown(records, peaks, rules)] if records or not models else []
+    sections += [models_markdown(models)] if models else []
     with open(paths["md"], "w") as f:
-        f.write(summary_markdown(records, peaks, rules))
-    chart(records, paths["png"])
+        f.write("\n".join(sections))
+    steps = [{**m, "direction": "train step", "num_devices": 1} for m in models]
+    chart([*records, *steps], paths["png"])
     return paths

@@ -12,6 +12,8 @@ examples:
   python -m jaxconv rules                       # the rules auto uses here, as a tree
   python -m jaxconv bench --suite random --strategy all --direction fwd --out sweep
   python -m jaxconv rules --fit sweep/results.json --out rules   # fit, report held-out regret
+  python -m jaxconv bench --suite random-heldout --strategy all --out heldout
+  python -m jaxconv rules --evaluate heldout/results.json      # auto's regret, fwd and fwd+bwd
 """
 
 
@@ -25,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--fit", nargs="+", default=None, metavar="RESULTS_JSON",
       help="fit rules on these sweep results (bench --suite random --strategy all); needs "
       "scikit-learn")  # fmt: skip
+    a("--evaluate", nargs="+", default=None, metavar="RESULTS_JSON",
+      help="report auto's regret and ratio to lax on runs of bench --strategy all (e.g. "
+      "--suite random-heldout --direction fwd,fwd+bwd)")  # fmt: skip
     a("--out", default="rules-out", metavar="DIR",
       help="with --fit: write DIR/<platform>.json (copy it to src/jaxconv/rules/ to ship it) "
       "and DIR/fit-report.md (default: rules-out)")  # fmt: skip
@@ -34,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from jaxconv import _policy
 
     platform = args.platform or _policy.platform()
+    if args.evaluate is not None:
+        from . import fit
+
+        print(fit.evaluate(args.evaluate))
+        return 0
     if args.fit is None:
         rules, note = _policy.rules_for(platform)
         print(note)

@@ -247,11 +247,11 @@ SMOKE = [
 
 RANDOM_SEED = 20261130
 RANDOM_LAYERS = 336
-FLOPS_CAP = 6e8
+FLOPS_CAP = 2e8
 """Largest forward FLOPs of a random layer: batch, then spatial size, are cut to fit, so
 that every layer runs in milliseconds on a 2-core CPU."""
-ELEMENTS_CAP = 4 * 2**20
-"""Largest input or output of a random layer, in elements (16 MiB of float32)."""
+ELEMENTS_CAP = 2 * 2**20
+"""Largest input or output of a random layer, in elements (8 MiB of float32)."""
 
 
 def _pick(rng: random.Random, weights: dict) -> object:
@@ -424,9 +424,14 @@ def _draw(rng: random.Random, index: int) -> Case:
         if sizes[j] > windows[j]:
             sizes[j] = max(windows[j], int(sizes[j] / 1.4))
             case = case._replace(in_spatial=tuple(sizes))
-        elif case.groups == 1 and min(case.in_channels, case.out_channels) > 8:
+        elif (
+            case.groups < case.in_channels
+            and case.in_channels // 2 % case.groups == 0
+            and case.out_channels // 2 % case.groups == 0
+            and min(case.in_channels, case.out_channels) > 8
+        ):
             # A wide kernel on a map no larger than it: real networks give it fewer features.
-            c, o = max(8, case.in_channels // 2), max(8, case.out_channels // 2)
+            c, o = case.in_channels // 2, case.out_channels // 2
             case = case._replace(in_channels=c, out_channels=o, name=f"{name.split('_')[0]}_"
                                  f"{rank}d_{kind}_{c}-{o}_{tag}")  # fmt: skip
         else:
@@ -478,6 +483,57 @@ FULL = ("resnet50", "mobilenetv2", "deepbench", "grouped", "dilated", "transpose
 COMPILE_ONLY = ("large",)
 """Suites whose programs are compiled for their memory, never run."""
 
+
+class ModelCase(NamedTuple):
+    """One network for the model suites: a training step of it is timed with
+    ``flax.nnx.Conv``/``ConvTranspose`` and with jaxconv's (see :mod:`jaxconv._bench.models`,
+    which builds it). Input ``(batch, *in_hw, in_channels)``, NHWC.
+
+    ``widths`` and ``depth`` by ``arch``:
+
+    - ``'resnet'``: the feature count of each stage (a stride-2 stage start after the
+      first) and the basic blocks per stage; ``(16, 32, 64)``, 3 is ResNet-20.
+    - ``'mobilenetv2'``: ``(stem, c1, ..., ck, last)``: the stem's features, the output
+      features of each stage of inverted residual blocks (the first: one block, expansion
+      1, stride 1; the others: ``depth`` blocks, expansion 6, the first of them stride 2)
+      and the final 1x1 layer's.
+    - ``'unet'``: the features of each encoder level (the last is the bottleneck) and the
+      3x3 layers per level (2 in U-Net), in the encoder and in the decoder.
+    """
+
+    name: str
+    arch: str
+    batch: int
+    in_hw: tuple[int, int]
+    widths: tuple[int, ...]
+    depth: int
+    classes: int
+    in_channels: int = 3
+
+
+# The model suites: one training step (forward, backward, SGD update) of each network. The
+# CIFAR ResNet-20 (He et al. 2016, section 4.2), a MobileNetV2 (Sandler et al. 2018, Table 2:
+# its stem, first four stages with fewer repeats and its 1280-feature last layer) on 64x64
+# images, and a U-Net (Ronneberger et al. 2015: 2x2/2 up-convolutions, skip connections by
+# concatenation; batch norm added, widths 16-128 instead of 64-1024) for 4-class
+# segmentation of 64x64 images.
+MODELS = [
+    ModelCase("resnet20", "resnet", 32, (32, 32), (16, 32, 64), 3, 10),
+    ModelCase("mobilenetv2", "mobilenetv2", 32, (64, 64), (32, 16, 24, 32, 64, 1280), 2, 10),
+    ModelCase("unet", "unet", 8, (64, 64), (16, 32, 64, 128), 2, 4),
+]
+
+# The same networks, tiny (two stages or levels, 5-7 convolutions, every kind of block and
+# shortcut): for the test suite, where compiling the steps takes most of the time.
+MODELS_SMOKE = [
+    ModelCase("resnet_tiny", "resnet", 2, (8, 8), (4, 8), 1, 3),
+    ModelCase("mobilenetv2_tiny", "mobilenetv2", 2, (8, 8), (4, 4, 8, 16), 1, 3),
+    ModelCase("unet_tiny", "unet", 2, (8, 8), (4, 8), 1, 3),
+]
+
+MODEL_SUITES: dict[str, list[ModelCase]] = {"models": MODELS, "models-smoke": MODELS_SMOKE}
+"""The model suites by name (not part of ``full``)."""
+
 # The data-parallel case: ResNet-50's c2 3x3 layer with a global batch split over the
 # devices (strong scaling: the same global batch on one device and on all of them).
 DATA_PARALLEL = _c("dp_c2_3x3_64-64", 8, 56, 64, 64, 3, 1, 1)
@@ -485,22 +541,34 @@ DATA_PARALLEL_SMOKE = _c("dp_dense_3x3", 4, 8, 4, 8, 3, 1, 1)
 
 
 def resolve(names: str) -> list[tuple[str, Case]]:
-    """``'resnet50,grouped'`` (or ``'full'``) as ``(suite, case)`` pairs, in order.
+    """``'resnet50,grouped'`` (or ``'full'``) as ``(suite, case)`` pairs, in order. Model
+    suites (:data:`MODEL_SUITES`) are accepted and left out here: see :func:`resolve_models`.
 
     Raises:
-        ValueError: an unknown suite name.
+        ValueError: an unknown suite name, or no suite named at all.
     """
     out = []
-    for name in [n.strip() for n in names.split(",") if n.strip()]:
+    names_ = [n.strip() for n in names.split(",") if n.strip()]
+    for name in names_:
         expanded = FULL if name == "full" else (name,)
         for suite in expanded:
+            if suite in MODEL_SUITES:
+                continue
             if suite not in SUITES:
-                raise ValueError(
-                    f"unknown suite {suite!r}; choose from {', '.join([*SUITES, 'full'])}."
-                )
+                choices = ", ".join([*SUITES, "full", *MODEL_SUITES])
+                raise ValueError(f"unknown suite {suite!r}; choose from {choices}.")
             out.extend((suite, case) for case in SUITES[suite])
-    if not out:
+    if not out and not any(n in MODEL_SUITES for n in names_):
         raise ValueError(f"`--suite` named no suite: {names!r}.")
+    return out
+
+
+def resolve_models(names: str) -> list[tuple[str, ModelCase]]:
+    """The model suites among ``names`` (e.g. ``'quick,models'``) as ``(suite, model)``
+    pairs, in order; other names are ignored (:func:`resolve` checks them)."""
+    out = []
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        out.extend((name, m) for m in MODEL_SUITES.get(name, ()))
     return out
 
 

@@ -1,0 +1,117 @@
+"""``auto``'s rules: the shipped tree is well formed and is what ``auto`` follows; a
+platform without rules uses the tuning cache, then the CPU rules; the fitting pipeline
+recovers a known rule from a sweep it was given."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxconv
+from jaxconv import _policy, _rules, _strategies, _tune
+from jaxconv._bench import fit, runner, suites
+
+
+def _plans(count=60, seed=11):
+    for layer in suites.random_layers(count, seed):
+        for case in (layer, suites.input_grad_case(layer)):
+            yield case, fit.plan_of(case, case.layouts[0])
+
+
+def test_shipped_cpu_rules_are_well_formed():
+    rules = _rules.measured("cpu")
+    assert rules is not None and rules.platform == "cpu"
+    assert list(rules.features) == list(_rules.FEATURES)
+    assert set(rules.strategies) <= set(jaxconv.STRATEGIES)
+    for i, node in enumerate(rules.nodes):
+        assert node["score"], i  # every node can decide
+        assert set(node["score"]) <= set(rules.strategies)
+        if node["feature"] is not None:
+            assert i < node["left"] < len(rules.nodes) and i < node["right"] < len(rules.nodes)
+            assert 0 <= node["feature"] < len(rules.features)
+    text = rules.text()
+    assert text.count("->") == sum(n["feature"] is None for n in rules.nodes)
+
+
+def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
+    rules = _rules.measured("cpu")
+    for case, plan in _plans():
+        xs, ws = runner.shapes(case, case.layouts[0])
+        x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (xs, ws))
+        got = jaxconv.chosen_strategy(
+            x, w, case.strides, case.padding, case.input_dilation, case.rhs_dilation,
+            runner.dimension_numbers(case, case.layouts[0]), case.groups,
+        )  # fmt: skip
+        want = rules.choose(
+            _rules.features(plan),
+            lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s)),
+        )
+        assert got == want, case.name
+        assert _strategies.feasible(got, _policy.in_layout(plan, got))
+
+
+def test_rules_print_from_the_command_line():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-m", "jaxconv", "rules"], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("auto: rules measured on cpu")
+    assert _rules.measured("cpu").text() in out.stdout
+
+
+def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeypatch, tmp_path):
+    monkeypatch.setenv(_tune.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(_tune, "_CACHE", None)
+    monkeypatch.setattr(_policy, "platform", lambda: "tpu")  # no rules measured there
+    assert _rules.measured("tpu") is None
+    assert "no rules measured on tpu" in _policy.rules_for("tpu")[1]
+    case, plan = next(iter(_plans(1)))
+    cpu = _rules.measured("cpu").choose(
+        _rules.features(plan), lambda s: _strategies.feasible(s, plan)
+    )
+    assert _policy.choose(plan, jnp.float32) == cpu
+    other = next(s for s in _strategies.STRATEGIES if s != cpu and _strategies.feasible(s, plan))
+    key = _tune.plan_key(plan, jnp.float32, None, None)
+    _tune.tune_cache().put(jax.devices()[0], key, {"best": other, "ms": {other: 1.0}})
+    assert _policy.choose(plan, jnp.float32) == other
+
+
+def _fake_sweep(path, layers):
+    """A sweep in which `direct` is fastest wherever it runs with at most 16 products per
+    output, `taps` elsewhere, and the rest 3 times slower than the best (with noise)."""
+    rng = np.random.default_rng(0)
+    records = []
+    for case in layers:
+        layout = case.layouts[0]
+        plan = fit.plan_of(case, layout)
+        names = runner.strategies_for(case, layout)
+        small = plan.taps * plan.group_in <= 16
+        best = "direct" if small and "direct" in names else "taps" if "taps" in names else names[0]
+        for name in names:
+            ms = (1.0 if name == best else 3.0) * math.exp(rng.normal(0, 0.05))
+            records.append({
+                **runner.case_fields(case, layout), "suite": "random", "layout": layout,
+                "dtype": "float32", "direction": "fwd", "num_devices": 1, "strategy": name,
+                "jaxconv_ms": ms, "lax_ms": 1.5, "auto_strategy": best, "device_kind": "cpu",
+                "platform": "cpu", "jax_version": jax.__version__,
+            })  # fmt: skip
+    path.write_text(json.dumps({"records": records, "peaks": []}))
+
+
+def test_fitting_recovers_a_known_rule(tmp_path, monkeypatch):
+    monkeypatch.setattr(fit, "SYNTHETIC_LAYERS", 300)
+    layers = [c for c in suites.random_layers(160, 3) if c.groups == 1]
+    layers = [c._replace(name=f"r{i:03d}" + c.name[4:]) for i, c in enumerate(layers)]
+    _fake_sweep(tmp_path / "results.json", layers)
+    report = fit.fit([str(tmp_path / "results.json")], "cpu", grid=(8, 16), folds=3)
+    held = [s for s in fit.load([str(tmp_path / "results.json")]) if suites.held_out(s.case)]
+    regrets = fit.regrets(report.rules, held)
+    assert fit.geomean(regrets) < 1.15  # the rule is learnt, up to a few borderline plans
+    assert "held out, the rules" in report.text and report.rules.text() in report.text
