@@ -78,7 +78,7 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
     )
     assert _policy.choose(plan, jnp.float32) == cpu
     other = next(s for s in _strategies.STRATEGIES if s != cpu and _strategies.feasible(s, plan))
-    key = _tune.plan_key(plan, jnp.float32, None, None)
+    key = _tune.plan_key(plan, jnp.float32)
     _tune.tune_cache().put(jax.devices()[0], key, {"best": other, "ms": {other: 1.0}})
     assert _policy.choose(plan, jnp.float32) == other
 
