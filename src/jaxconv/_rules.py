@@ -37,6 +37,7 @@ def _winograd_tiles(p: ConvPlan) -> float:
         p.kernel == (3, 3)
         and p.strides == p.rhs_dilation == p.lhs_dilation == (1, 1)
         and p.feature_groups == p.batch_groups == 1
+        and p.in_features * p.out_features > 0
     ):
         return -10.0
     c, o = p.in_features, p.out_features
