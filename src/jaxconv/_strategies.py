@@ -32,6 +32,7 @@ import numpy as np
 from jax import lax
 
 from . import _polyphase
+from ._einsum import contract
 from ._padding import pad_spatial
 from ._patches import shifted_taps, window_taps
 from ._plan import ConvPlan
@@ -126,9 +127,7 @@ def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, precision, preferred_el
         spec = f"n...{k}gi,{k}igo->n...go"
     else:
         spec = f"n...{k}i,{k}io->n...o"
-    out = jnp.einsum(
-        spec, lhs, w, precision=precision, preferred_element_type=preferred_element_type
-    )
+    out = contract(spec, lhs, w, precision=precision, preferred_element_type=preferred_element_type)
     return out.reshape(plan.batch // b, *plan.out_spatial, plan.out_features)
 
 
@@ -203,7 +202,7 @@ def rows(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     wk = wk.reshape(-1, *wk.shape[-2:])
     total = None
     for k, piece in enumerate(_leading_taps(stacked, plan)):
-        y = jnp.einsum(
+        y = contract(
             "n...c,co->n...o", piece, wk[k], precision=precision, preferred_element_type=acc
         )
         total = y if total is None else total + y
@@ -307,7 +306,7 @@ def banded(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
         [jnp.pad(wk, [(0, 0), (j * s, window - span - j * s), (0, 0), (0, 0)]) for j in range(b)],
         axis=-2,
     ).reshape(wk.shape[0], window * c, b * o)
-    y = jnp.einsum(
+    y = contract(
         "n...kl,klp->n...p",
         lhs,
         band,
@@ -374,7 +373,7 @@ def winograd(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
         rows_a = [_combine(_WINOGRAD_BT[a], [d[i][j] for i in range(4)]) for j in range(4)]
         for b in range(4):
             v = _combine(_WINOGRAD_BT[b], rows_a)
-            m[a, b] = jnp.einsum(spec, v, u[b][a], precision=precision, preferred_element_type=acc)
+            m[a, b] = contract(spec, v, u[b][a], precision=precision, preferred_element_type=acc)
     out_dtype = jnp.dtype(preferred_element_type or x.dtype)
     parts = []
     for at_r in _WINOGRAD_AT:
@@ -490,7 +489,7 @@ def col2im(x, w, plan: ConvPlan, precision=None, preferred_element_type=None):
     """
     acc = acc_dtype(x.dtype, preferred_element_type)
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
-    z = jnp.einsum(
+    z = contract(
         "n...c,cko->n...ko", x, wk, precision=precision, preferred_element_type=acc
     )  # (N, *S, K, O)
     zero = jnp.zeros((), acc)
