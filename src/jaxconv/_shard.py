@@ -1,0 +1,450 @@
+"""Spatially sharded convolutions: one halo exchange per neighbour, then a local convolution.
+
+jaxconv builds a convolution from one slice of the input per kernel tap. Left to itself,
+XLA's SPMD partitioner exchanges a halo for every one of those slices when the input is
+sharded along a spatial axis (21 collective-permutes for a 3x3 'SAME' layer where XLA's own
+convolution needs 2). So on a mesh the convolution is one
+`jax.experimental.custom_partitioning` op: the partitioner hands it the shardings it
+chose, and its rule runs, per shard,
+
+1. for every sharded spatial dim, one `lax.ppermute` from each neighbour of the border rows
+   the windows of this shard's outputs reach into (their width follows from the window,
+   the stride, the dilation and the padding; circular padding wraps around the mesh,
+   reflect and replicate pad the first and last shard locally, zeros are what a
+   `ppermute` gives a shard nobody sends to),
+2. the ordinary jaxconv convolution of the extended block (any strategy, any layout).
+
+Batch and output-feature sharding pass through; a sharded input-feature axis is gathered.
+The gradients are a second such op, the reverse-mode derivative of the per-shard program:
+the input gradient's halo goes back the other way (the transpose of each `ppermute`), the
+kernel gradient is summed over the shards. Together they are a `jax.custom_vjp` (forward
+mode through a sharded convolution is not available: `custom_partitioning` has no
+transpose).
+
+The op is used only where the input lives on a mesh of several devices (its aval names
+one); everything else runs exactly the program it ran before, and on one device the op's
+body is inlined.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental.custom_partitioning import custom_partitioning
+from jax.sharding import NamedSharding, PartitionSpec
+
+from . import _grad, _strategies
+from ._padding import pad_spatial
+from ._plan import ConvPlan
+
+# -- when the sharded path applies ---------------------------------------------------------
+
+
+def on_mesh(x: Any) -> bool:
+    """Whether ``x`` (a value being traced) lives on a mesh of more than one device, so that
+    the partitioner may shard it: only then does the convolution become a partitioned op."""
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    mesh = getattr(sharding, "mesh", None)
+    return mesh is not None and not mesh.empty and mesh.size > 1
+
+
+def applies(x: Any, plan: ConvPlan) -> bool:
+    """Whether :func:`convolve` computes ``plan``: ``x`` on a mesh, no input dilation, no batch
+    groups (a transposed convolution's input is dilated; the partitioner handles those)."""
+    return (
+        on_mesh(x)
+        and plan.batch_groups == 1
+        and all(d == 1 for d in plan.lhs_dilation)
+        and not plan.is_empty
+    )
+
+
+# -- the halo of one spatial dim -----------------------------------------------------------
+
+
+class Halo(NamedTuple):
+    """How one spatial dim of ``size`` rows split into ``shards`` blocks is exchanged.
+
+    Shard ``j`` holds input rows ``[j*local, (j+1)*local)`` and computes outputs
+    ``[j*out_local, (j+1)*out_local)``, whose windows read the padded input from
+    ``j*out_local*stride - low`` for ``span`` rows. It receives ``left`` rows from shard
+    ``j-1`` and ``right`` from ``j+1`` and pads ``pad_lo``/``pad_hi`` zeros beyond them (rows
+    outside the input), so that its extended block starts at ``j*local - left - pad_lo``; the
+    windows start ``offset + j*step`` rows into it.
+    """
+
+    shards: int
+    local: int
+    out_local: int
+    span: int
+    left: int
+    right: int
+    pad_lo: int
+    pad_hi: int
+    offset: int
+    step: int
+    low: int  # rows before the input (padding) that the first shard's windows read
+    high: int  # rows after it that the last shard's windows read
+
+
+def halo(size: int, shards: int, pads: tuple[int, int], window: int, stride: int, out: int,
+         circular: bool) -> Halo:  # fmt: skip
+    """The :class:`Halo` of one dim: ``size`` input rows, ``pads``, a ``window`` (dilated
+    kernel extent), ``stride`` and ``out`` outputs, over ``shards`` blocks."""
+    lo, _ = pads
+    local = size // shards
+    out_local = -(-out // shards)
+    span = (out_local - 1) * stride + window
+    starts = [j * out_local * stride - lo for j in range(shards)]
+    ends = [s + span for s in starts]
+    begins = [j * local for j in range(shards)]
+    # Rows wanted from outside the shard: before and after it.
+    before = max(0, max(b - s for b, s in zip(begins, starts, strict=True)))
+    after = max(0, max(e - b - local for e, b in zip(ends, begins, strict=True)))
+    if circular:
+        left, right = before, after
+    else:  # rows outside the input are padding, not a neighbour's
+        left = max(0, max(b - max(s, 0) for b, s in zip(begins, starts, strict=True)))
+        right = max(0, max(min(e, size) - b - local for e, b in zip(ends, begins, strict=True)))
+    return Halo(
+        shards, local, out_local, span, left, right, before - left, after - right,
+        offset=before - lo, step=out_local * stride - local,
+        low=max(0, -starts[0]), high=max(0, ends[-1] - size),
+    )  # fmt: skip
+
+
+class Split(NamedTuple):
+    """One spatial dim of the canonical input: its axis, the mesh axes it is split over
+    (empty: not split) and its :class:`Halo`."""
+
+    axis: int
+    names: tuple[str, ...]
+    halo: Halo | None
+
+
+def _names(entry: Any) -> tuple[str, ...]:
+    if entry is None:
+        return ()
+    return tuple(entry) if isinstance(entry, (tuple, list)) else (entry,)
+
+
+def _size(mesh: Any, names: Sequence[str]) -> int:
+    return math.prod(mesh.shape[a] for a in names)
+
+
+def splits(plan: ConvPlan, spec: Sequence[Any], mesh: Any) -> tuple[Split, ...]:
+    """The split of every spatial dim of ``plan``'s canonical input, whose ``spec`` the
+    partitioner chose. A dim whose size the shards do not divide is not split (gathered).
+
+    Raises:
+        ValueError: a shard narrower than the rows its neighbour needs from it.
+    """
+    out = []
+    for d, axis in enumerate(plan.spatial_axes):
+        names = _names(spec[axis]) if axis < len(spec) else ()
+        n = _size(mesh, names)
+        size = plan.in_spatial[d]
+        if n <= 1 or size % n:
+            out.append(Split(axis, (), None))
+            continue
+        h = halo(size, n, plan.pads[d], plan.window[d], plan.strides[d], plan.out_spatial[d],
+                 plan.padding_mode == "circular")  # fmt: skip
+        reflect = plan.padding_mode == "reflect"
+        if max(h.left, h.right) > h.local or (
+            plan.padding_mode in ("reflect", "replicate") and max(h.low, h.high) + reflect > h.local
+        ):
+            raise ValueError(
+                f"spatial dim {d} of the input (size {size}) is split over mesh axes {names} into "
+                f"{n} shards of {h.local} rows, narrower than the halo its windows need from a "
+                f"neighbour ({max(h.left, h.right, h.low, h.high)} rows: window {plan.window[d]}, "
+                f"stride {plan.strides[d]}, padding {plan.pads[d]} {plan.padding_mode}); shard "
+                "that dim over fewer devices or not at all."
+            )
+        out.append(Split(axis, names, h))
+    return tuple(out)
+
+
+# -- the per-shard program -----------------------------------------------------------------
+
+
+def _take(x, axis: int, start: int, stop: int):
+    return lax.slice_in_dim(x, start, stop, axis=axis)
+
+
+def _exchange(x, split: Split, mode: str):
+    """The block of ``x`` extended along ``split.axis`` by its neighbours' rows (one
+    ``ppermute`` from each side), then cut to the rows this shard's windows read."""
+    h, axis, names = split.halo, split.axis, split.names
+    n, local = h.shards, h.local
+    wrap = mode == "circular"
+    idx = lax.axis_index(names)
+    parts = []
+    if h.pad_lo:
+        parts.append(_zeros(x, axis, h.pad_lo))
+    if h.left:  # shard j-1's last rows, to j
+        perm = [(i, i + 1) for i in range(n - 1)] + ([(n - 1, 0)] if wrap else [])
+        parts.append(lax.ppermute(_take(x, axis, local - h.left, local), names, perm))
+    parts.append(x)
+    if h.right:  # shard j+1's first rows, to j
+        perm = [(i + 1, i) for i in range(n - 1)] + ([(0, n - 1)] if wrap else [])
+        parts.append(lax.ppermute(_take(x, axis, 0, h.right), names, perm))
+    if h.pad_hi:
+        parts.append(_zeros(x, axis, h.pad_hi))
+    ext = jnp.concatenate(parts, axis=axis) if len(parts) > 1 else x
+    start = h.pad_lo + h.left  # where the shard's own rows begin in ext
+    if mode in ("reflect", "replicate"):
+        # The first and last shard pad their own edge, as the whole input would be padded.
+        if h.low:
+            edge = _take(pad_spatial(x, (axis,), ((h.low, 0),), padding_mode=mode), axis, 0, h.low)
+            ext = _where_rows(ext, axis, start - h.low, edge, idx == 0)
+        if h.high:
+            padded = pad_spatial(x, (axis,), ((0, h.high),), padding_mode=mode)
+            edge = _take(padded, axis, local, local + h.high)
+            ext = _where_rows(ext, axis, start + local, edge, idx == n - 1)
+    if h.step == 0:
+        return _take(ext, axis, h.offset, h.offset + h.span)
+    return lax.dynamic_slice_in_dim(ext, h.offset + idx * h.step, h.span, axis=axis)
+
+
+def _zeros(x, axis: int, rows: int):
+    shape = list(x.shape)
+    shape[axis] = rows
+    return jnp.zeros(shape, x.dtype)
+
+
+def _where_rows(ext, axis: int, start: int, rows, cond):
+    """``ext`` with ``rows`` in place of its rows from ``start`` where ``cond``."""
+    stop = start + rows.shape[axis]
+    mid = jnp.where(cond, rows, _take(ext, axis, start, stop))
+    return jnp.concatenate(
+        [_take(ext, axis, 0, start), mid, _take(ext, axis, stop, ext.shape[axis])], axis=axis
+    )
+
+
+def local_plan(plan: ConvPlan, split: Sequence[Split], batch: int, out_features: int) -> ConvPlan:
+    """The plan each shard computes: a split dim's windows span the exchanged rows (no
+    padding left); the others keep theirs, padded first where a padding mode asks."""
+    in_spatial, out_spatial, pads = [], [], []
+    for d, s in enumerate(split):
+        if s.halo is not None:
+            in_spatial.append(s.halo.span)
+            out_spatial.append(s.halo.out_local)
+            pads.append((0, 0))
+        elif plan.padding_mode != "zeros":
+            lo, hi = plan.pads[d]
+            in_spatial.append(plan.in_spatial[d] + lo + hi)
+            out_spatial.append(plan.out_spatial[d])
+            pads.append((0, 0))
+        else:
+            in_spatial.append(plan.in_spatial[d])
+            out_spatial.append(plan.out_spatial[d])
+            pads.append(plan.pads[d])
+    return plan._replace(
+        batch=batch, out_features=out_features, in_spatial=tuple(in_spatial),
+        out_spatial=tuple(out_spatial), pads=tuple(pads), padding_mode="zeros",
+    )  # fmt: skip
+
+
+def shard_conv(x, w, plan: ConvPlan, split: Sequence[Split], name: str, policy: str):
+    """One shard's output: ``x`` (this shard's canonical block) extended by its halos along
+    every split dim, padded along the others, convolved locally by strategy ``name``."""
+    for s in split:
+        if s.halo is not None:
+            x = _exchange(x, s, plan.padding_mode)
+    if plan.padding_mode != "zeros":
+        rest = [(s.axis, plan.pads[d]) for d, s in enumerate(split) if s.halo is None]
+        if rest:
+            axes, pads = zip(*rest, strict=True)
+            x = pad_spatial(x, axes, pads, padding_mode=plan.padding_mode)
+    local = local_plan(plan, split, x.shape[0], w.shape[-1])
+    if not _strategies.accepts(name, local):
+        name = "taps"
+    return _grad.convolve(x, w, local, name, policy)
+
+
+# -- the partitioned ops -------------------------------------------------------------------
+
+
+class Layout(NamedTuple):
+    """The shardings one partitioned call runs with, from the input's spec."""
+
+    x: PartitionSpec
+    w: PartitionSpec
+    y: PartitionSpec
+    split: tuple[Split, ...]
+    reduce: tuple[str, ...]  # mesh axes the kernel gradient is summed over
+
+
+def layout(plan: ConvPlan, mesh: Any, x_spec: Sequence[Any], w_spec: Sequence[Any]) -> Layout:
+    """The shardings the op asks for, given the partitioner's: the batch and the spatial
+    dims stay split as they are (a spatial dim the shards do not divide is gathered), the
+    input features are gathered, the kernel's output features stay split for ungrouped
+    layers; the output follows."""
+    nd = len(plan.input_shape)
+    x_spec = tuple(x_spec) + (None,) * (nd - len(x_spec))
+    w_spec = tuple(w_spec) + (None,) * (nd - len(w_spec))
+    split = splits(plan, x_spec, mesh)
+    batch = x_spec[0]
+    o_names = w_spec[-1] if plan.feature_groups == 1 else None
+    used = set(_names(batch)) | {a for s in split for a in s.names}
+    if used & set(_names(o_names)):
+        o_names = None
+    xs = [None] * nd
+    ys = [None] * nd
+    xs[0] = ys[0] = batch
+    for s in split:
+        xs[s.axis] = ys[s.axis] = s.names or None
+    ys[plan.feature_axis] = o_names
+    ws = (None,) * (nd - 1) + (o_names,)
+    reduce = tuple(a for a in mesh.axis_names if a in used)
+    return Layout(PartitionSpec(*xs), PartitionSpec(*ws), PartitionSpec(*ys), split, reduce)
+
+
+def _specs(mesh, arg_shapes):
+    specs = []
+    for a in arg_shapes:
+        s = a.sharding
+        specs.append(s.spec if isinstance(s, NamedSharding) else PartitionSpec())
+    return specs
+
+
+def _local_sizes(plan: ConvPlan, mesh, lay: Layout) -> tuple[int, int]:
+    batch = plan.batch // _size(mesh, _names(lay.x[0]))
+    return batch, plan.out_features // _size(mesh, _names(lay.w[-1]))
+
+
+def _rule(plan: ConvPlan, *extra_in: str, grad: bool = False) -> str:
+    """The Shardy rule: the batch shared, each spatial dim of the input with the output's
+    (one factor, of the smaller size), the features of input and kernel apart."""
+    n = plan.num_spatial
+    sp = [f"s{d}" for d in range(n)]
+    ks = " ".join(f"k{d}" for d in range(n))
+    if plan.channels_first:
+        x, y = f"b c {' '.join(sp)}", f"b o {' '.join(sp)}"
+    else:
+        x, y = f"b {' '.join(sp)} c", f"b {' '.join(sp)} o"
+    w = f"{ks} i o"
+    if grad:
+        return f"{x}, {w}, {y} -> {x}, {w}"
+    return f"{x}, {w} -> {y}"
+
+
+def _policy_in_op(policy: str) -> str:
+    return "auto" if policy == "tune" else policy  # no timing while partitioning
+
+
+def whole_conv(x, w, plan: ConvPlan, name: str, policy: str):
+    """The unsplit convolution, as :func:`jaxconv._conv._execute` runs it: a padding mode
+    pads the input first."""
+    if plan.padding_mode != "zeros":
+        x = pad_spatial(x, plan.spatial_axes, plan.pads, padding_mode=plan.padding_mode)
+        plan = plan.mode_padded()
+    return _grad.convolve(x, w, plan, name, policy)
+
+
+@functools.partial(custom_partitioning, static_argnums=(2, 3, 4))
+def _forward(x, w, plan, name, policy):
+    return whole_conv(x, w, plan, name, policy)
+
+
+def _forward_partition(plan, name, policy, mesh, arg_shapes, result_shape):
+    del result_shape
+    x_spec, w_spec = _specs(mesh, arg_shapes)
+    lay = layout(plan, mesh, x_spec, w_spec)
+    policy = _policy_in_op(policy)
+
+    def lower(x, w):
+        return shard_conv(x, w, plan, lay.split, name, policy)
+
+    shardings = [NamedSharding(mesh, s) for s in (lay.x, lay.w, lay.y)]
+    return mesh, lower, shardings[2], tuple(shardings[:2])
+
+
+def _forward_infer(plan, name, policy, mesh, arg_shapes, result_shape):
+    del name, policy, result_shape
+    x_spec, w_spec = _specs(mesh, arg_shapes)
+    return NamedSharding(mesh, layout(plan, mesh, x_spec, w_spec).y)
+
+
+_forward.def_partition(
+    partition=_forward_partition,
+    infer_sharding_from_operands=_forward_infer,
+    sharding_rule=lambda plan, name, policy, mesh, ins, outs: _rule(plan),
+)
+
+
+@functools.partial(custom_partitioning, static_argnums=(3, 4, 5))
+def _backward(x, w, ct, plan, name, policy):
+    # In a jit of its own: the transposed program may hold constants, which a
+    # custom_partitioning body must not.
+    return jax.jit(functools.partial(_vjp, whole_conv, plan=plan, name=name, policy=policy))(
+        x, w, ct
+    )
+
+
+def _vjp(conv, x, w, ct, **kwargs):
+    _, vjp = jax.vjp(lambda x, w: conv(x, w, **kwargs), x, w)
+    return vjp(ct)
+
+
+def _backward_partition(plan, name, policy, mesh, arg_shapes, result_shape):
+    del result_shape
+    x_spec, w_spec, _ = _specs(mesh, arg_shapes)
+    lay = layout(plan, mesh, x_spec, w_spec)
+    policy = _policy_in_op(policy)
+
+    def lower(x, w, ct):
+        _, vjp = jax.vjp(lambda x, w: shard_conv(x, w, plan, lay.split, name, policy), x, w)
+        dx, dw = vjp(ct)
+        if lay.reduce:
+            dw = lax.psum(dw, lay.reduce)
+        return dx, dw
+
+    x, w, y = (NamedSharding(mesh, s) for s in (lay.x, lay.w, lay.y))
+    return mesh, lower, (x, w), (x, w, y)
+
+
+def _backward_infer(plan, name, policy, mesh, arg_shapes, result_shape):
+    del name, policy, result_shape
+    x_spec, w_spec, _ = _specs(mesh, arg_shapes)
+    lay = layout(plan, mesh, x_spec, w_spec)
+    return NamedSharding(mesh, lay.x), NamedSharding(mesh, lay.w)
+
+
+_backward.def_partition(
+    partition=_backward_partition,
+    infer_sharding_from_operands=_backward_infer,
+    sharding_rule=lambda plan, name, policy, mesh, ins, outs: _rule(plan, grad=True),
+)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, w, plan, name, policy):
+    return _forward(x, w, plan, name, policy)
+
+
+def _conv_fwd(x, w, plan, name, policy):
+    return _forward(x, w, plan, name, policy), (x, w)
+
+
+def _conv_bwd(plan, name, policy, res, ct):
+    x, w = res
+    return _backward(x, w, ct, plan, name, policy)
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def convolve(x, w, plan: ConvPlan, name: str, policy: str):
+    """Strategy ``name`` on the canonical ``x`` and ``w`` of ``plan`` (before any padding
+    mode is applied) as one partitioned op, differentiable in reverse mode where ``x`` is
+    floating point."""
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return _conv(x, w, plan, name, policy)
+    return _forward(x, w, plan, name, policy)
