@@ -39,7 +39,7 @@ from jax import lax
 from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import NamedSharding, PartitionSpec
 
-from . import _grad, _strategies
+from . import _grad, _policy, _strategies
 from ._padding import pad_spatial
 from ._plan import ConvPlan
 
@@ -263,9 +263,23 @@ def shard_conv(x, w, plan: ConvPlan, split: Sequence[Split], name: str, policy: 
             axes, pads = zip(*rest, strict=True)
             x = pad_spatial(x, axes, pads, padding_mode=plan.padding_mode)
     local = local_plan(plan, split, x.shape[0], w.shape[-1])
-    if not _strategies.accepts(name, local):
-        name = "taps"
-    return _grad.convolve(x, w, local, name, policy)
+    return _grad.convolve(x, w, local, local_strategy(local, name, policy, x.dtype), policy)
+
+
+def local_strategy(local: ConvPlan, name: str, policy: str, dtype: Any) -> str:
+    """The strategy of a shard's convolution: the one named, or for ``'auto'`` its choice
+    for the shard, unless that holds more than the shard's output and input plus 1 MiB of
+    temporary buffers: then the strategy that holds the least (a sharded convolution is
+    one too large for a device; memory comes first)."""
+    if policy not in ("auto", "tune"):
+        return name if _strategies.accepts(name, local) else "taps"
+    name = _policy.choose(local, dtype)
+    itemsize = jnp.dtype(dtype).itemsize
+    s = _strategies.sizes(local)
+    if _strategies.temp_estimate(name, local, itemsize) > (s.out + s.padded) * itemsize + 2**20:
+        feasible = [n for n in _strategies.STRATEGIES if _strategies.feasible(n, local)]
+        name = min(feasible, key=lambda n: _strategies.temp_estimate(n, local, itemsize))
+    return name
 
 
 # -- the partitioned ops -------------------------------------------------------------------
