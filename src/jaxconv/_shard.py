@@ -293,6 +293,7 @@ class Layout(NamedTuple):
     y: PartitionSpec
     split: tuple[Split, ...]
     reduce: tuple[str, ...]  # mesh axes the kernel gradient is summed over
+    features: tuple[str, ...]  # mesh axes of the output features: the input gradient's sum
 
 
 def layout(plan: ConvPlan, mesh: Any, x_spec: Sequence[Any], w_spec: Sequence[Any]) -> Layout:
@@ -317,7 +318,9 @@ def layout(plan: ConvPlan, mesh: Any, x_spec: Sequence[Any], w_spec: Sequence[An
     ys[plan.feature_axis] = o_names
     ws = (None,) * (nd - 1) + (o_names,)
     reduce = tuple(a for a in mesh.axis_names if a in used)
-    return Layout(PartitionSpec(*xs), PartitionSpec(*ws), PartitionSpec(*ys), split, reduce)
+    return Layout(
+        PartitionSpec(*xs), PartitionSpec(*ws), PartitionSpec(*ys), split, reduce, _names(o_names)
+    )
 
 
 def _specs(mesh, arg_shapes):
@@ -418,6 +421,8 @@ def _backward_partition(plan, name, policy, mesh, arg_shapes, result_shape):
         dx, dw = vjp(ct)
         if lay.reduce:
             dw = lax.psum(dw, lay.reduce)
+        if lay.features:
+            dx = lax.psum(dx, lay.features)
         return dx, dw
 
     x, w, y = (NamedSharding(mesh, s) for s in (lay.x, lay.w, lay.y))
