@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent(
                                                       "all-to-all")}
 
     def check(label, x, w, xspec, mesh_shape, wspec=P(), *, ref=None, mode="zeros", gathers=0,
-              **kw):
+              dx_spec=None, **kw):
         # jaxconv with x sharded by xspec against lax on one device: output, value_and_grad,
         # and the collectives of both programs against lax's sharded the same way.
         mesh = Mesh(LINE.reshape(mesh_shape), ("a", "b")[: len(mesh_shape)])
@@ -60,7 +60,8 @@ SCRIPT = textwrap.dedent(
         for got, exp in ((v, v1), (dx, dx1), (dw, dw1)):
             scale = float(np.max(np.abs(exp)))  # the kernel gradient sums the whole batch
             np.testing.assert_allclose(got, exp, rtol=1e-4, atol=1e-5 * scale, err_msg=label)
-        assert dx.sharding.is_equivalent_to(xs.sharding, x.ndim), (label, dx.sharding)
+        want_dx = xs.sharding if dx_spec is None else NamedSharding(mesh, dx_spec)
+        assert dx.sharding.is_equivalent_to(want_dx, x.ndim), (label, dx.sharding)
         if mode == "zeros":
             _, lax_counts = collectives(ref, xs, ws)
             _, lax_gcounts = collectives(vg(ref), xs, ws)
@@ -118,9 +119,11 @@ SCRIPT = textwrap.dedent(
           window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC)
     check("H and output features", rand(2, 32, 6, 3), rand(3, 3, 3, 8), P(None, "a"), (2, 4),
           P(None, None, None, "b"), window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC)
-    # Sharded input features are gathered (then H is split as before).
+    # Sharded input features are gathered (then H is split as before); so is the input
+    # gradient's.
     check("channels sharded", rand(2, 32, 6, 8), rand(3, 3, 8, 4), P(None, "b", None, "a"),
-          (2, 4), gathers=2, window_strides=(1, 1), padding="SAME", dimension_numbers=NHWC)
+          (2, 4), gathers=2, dx_spec=P(None, "b"), window_strides=(1, 1), padding="SAME",
+          dimension_numbers=NHWC)
 
     # Padding modes: circular wraps around the mesh.
     for mode, np_mode in (("circular", "wrap"), ("reflect", "reflect"), ("replicate", "edge")):
@@ -135,9 +138,9 @@ SCRIPT = textwrap.dedent(
     # Unsharded inputs never meet the partitioned op; sharded ones do.
     x, w = rand(2, 32, 6, 3), rand(3, 3, 3, 4)
     f = lambda x, w: jaxconv.conv2d(x, w, padding="SAME")
-    assert "custom_partitioning" not in str(jax.make_jaxpr(f)(x, w))
+    assert "jaxconv_sharded_conv" not in str(jax.make_jaxpr(f)(x, w))
     xs = jax.device_put(x, NamedSharding(Mesh(LINE, ("a",)), P(None, "a")))
-    assert "custom_partitioning" in str(jax.make_jaxpr(f)(xs, w))
+    assert "jaxconv_sharded_conv" in str(jax.make_jaxpr(f)(xs, w))
 
     # A shard narrower than the halo: a ValueError that says so, not a wrong answer.
     try:
@@ -169,15 +172,114 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_sharded_convolutions_in_subprocess():
+TRANSFORMS = textwrap.dedent(
+    r"""
+    import jax, jax.numpy as jnp, numpy as np
+    from jax import lax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    import jaxconv
+
+    assert jax.device_count() == 8, jax.devices()
+    LINE = Mesh(np.array(jax.devices()), ("a",))
+    GRID = Mesh(np.array(jax.devices()).reshape(2, 4), ("a", "b"))
+    TOL = dict(rtol=1e-4, atol=1e-4)
+    rng = np.random.default_rng(0)
+    def rand(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    NHWC = ("NHWC", "HWIO", "NHWC")
+    kw = dict(window_strides=(2, 1), padding="SAME", rhs_dilation=(1, 2), dimension_numbers=NHWC,
+              precision="highest")
+    mine = lambda x, w: jaxconv.conv_general_dilated(x, w, **kw)
+    ref = lambda x, w: lax.conv_general_dilated(x, w, **kw)
+    loss = lambda f: (lambda x, w: jnp.sum(jnp.sin(f(x, w))))
+
+    def close(got, want, label, tol=TOL):
+        for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(g, e, **tol, err_msg=label)
+
+    w = rand(3, 3, 3, 4)
+    for label, mesh, spec, shape in (("H", LINE, P(None, "a"), (2, 32, 6, 3)),
+                                     ("batch", LINE, P("a"), (8, 8, 6, 3)),
+                                     ("batch and H", GRID, P("a", "b"), (2, 32, 6, 3))):
+        x = rand(*shape)
+        xs = jax.device_put(x, NamedSharding(mesh, spec))
+        assert "jaxconv_sharded_conv" in str(jax.make_jaxpr(mine)(xs, w)), label
+        t = (rand(*shape), rand(*w.shape))
+        jvp = lambda f: jax.jit(lambda x, w, tx, tw: jax.jvp(f, (x, w), (tx, tw)))
+        close(jvp(mine)(xs, w, *t), jvp(ref)(x, w, *t), f"jvp {label}")
+        _, lin = jax.linearize(mine, xs, w)
+        close(lin(*t), jax.jvp(ref, (x, w), t)[1], f"linearize {label}")
+        # vmap over a leading axis of x, of w, and of both.
+        for axes in ((0, None), (None, 0), (0, 0)):
+            xb = np.stack([x, 2 * x]) if axes[0] == 0 else x
+            wb = np.stack([w, -w]) if axes[1] == 0 else w
+            xbs = jax.device_put(xb, NamedSharding(mesh, P(None, *spec) if axes[0] == 0 else spec))
+            vm = lambda f: jax.jit(jax.vmap(f, in_axes=axes))
+            close(vm(mine)(xbs, wb), vm(ref)(xb, wb), f"vmap {axes} {label}")
+        # Second order: grad of grad, a Hessian-vector product (forward over reverse).
+        gg = lambda f: jax.jit(jax.grad(
+            lambda x, w: jnp.sum(jax.grad(loss(f), argnums=(0, 1))(x, w)[1] ** 2), argnums=(0, 1)))
+        close(gg(mine)(xs, w), gg(ref)(x, w), f"grad of grad {label}", dict(rtol=1e-3, atol=1e-3))
+        hvp = lambda f: jax.jit(lambda x, w, tx, tw: jax.jvp(
+            jax.grad(loss(f), argnums=(0, 1)), (x, w), (tx, tw))[1])
+        close(hvp(mine)(xs, w, *t), hvp(ref)(x, w, *t), f"hvp {label}", dict(rtol=1e-3, atol=1e-3))
+        # jax.grad of a vmapped convolution, and vmap of its gradient.
+        vg = lambda f: jax.jit(jax.grad(lambda x, w: jnp.sum(jax.vmap(loss(f), (None, 0))(x, w))))
+        close(vg(mine)(xs, np.stack([w, -w])), vg(ref)(x, np.stack([w, -w])), f"grad vmap {label}")
+        gv = lambda f: jax.jit(jax.vmap(jax.grad(loss(f), argnums=1), (None, 0)))
+        close(gv(mine)(xs, np.stack([w, -w])), gv(ref)(x, np.stack([w, -w])), f"vmap grad {label}")
+        print(label, "ok", flush=True)
+
+    # jacfwd and jacrev on a small case.
+    x, w2 = rand(1, 16, 3, 2), rand(3, 3, 2, 2)
+    xs = jax.device_put(x, NamedSharding(LINE, P(None, "a")))
+    for jac in (jax.jacfwd, jax.jacrev):
+        close(jax.jit(jac(mine, argnums=(0, 1)))(xs, w2), jac(ref, argnums=(0, 1))(x, w2),
+              jac.__name__)
+
+    # Inside shard_map each call convolves its own block: the ordinary path, per block, in
+    # every mode (the replicated kernel's tangent meets the per-block input's).
+    x = rand(8, 16, 6, 3)
+    t = (rand(*x.shape), rand(*w.shape))
+    for mesh, spec in ((LINE, P("a")), (GRID, P("a", "b")), (GRID, P(None, "b"))):
+        xs = jax.device_put(x, NamedSharding(mesh, spec))
+        def per_block(f):
+            return jax.jit(jax.shard_map(f, mesh=mesh, in_specs=(spec, P()), out_specs=spec))
+        assert "jaxconv_sharded_conv" not in str(jax.make_jaxpr(per_block(mine))(xs, w))
+        close(per_block(mine)(xs, w), per_block(ref)(x, w), f"shard_map {spec}")
+        g = lambda f: jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.sin(per_block(f)(x, w))),
+                                       argnums=(0, 1)))
+        close(g(mine)(xs, w), g(ref)(x, w), f"shard_map grad {spec}")
+        jvp = lambda f: jax.jit(lambda x, w: jax.jvp(per_block(f), (x, w), t))
+        close(jvp(mine)(xs, w), jvp(ref)(x, w), f"shard_map jvp {spec}")
+    # With 8 devices and no shardings at all: the ordinary path, lax's answer.
+    assert "jaxconv_sharded_conv" not in str(jax.make_jaxpr(mine)(x, w))
+    close(jax.jit(mine)(x, w), ref(x, w), "no mesh")
+    print("TRANSFORMS OK")
+    """
+)
+
+
+def _run(script: str, done: str):
     env = dict(os.environ)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
     env["JAX_PLATFORMS"] = "cpu"
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout + result.stderr[-5000:]
-    assert "SHARD OK" in result.stdout
+    assert done in result.stdout
+
+
+def test_sharded_convolutions_in_subprocess():
+    _run(SCRIPT, "SHARD OK")
+
+
+def test_transformations_of_sharded_convolutions_in_subprocess():
+    # Forward mode, vmap and second order on a sharded input (spatial, batch-only, both),
+    # jacfwd/jacrev, and shard_map's per-block convolutions, against lax.
+    _run(TRANSFORMS, "TRANSFORMS OK")
 
 
 # -- the halo arithmetic, on one device ----------------------------------------------------

@@ -162,6 +162,22 @@ def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct):
     return lambda ct: kernel_grad(ct, x, plan)
 
 
+def _varying_as(t, y):
+    """The tangent ``t`` varying over every manual mesh axis (inside ``shard_map``) that the
+    output ``y`` varies over: a replicated kernel's tangent meets a per-block input's there,
+    as the convolution met the kernel itself."""
+    missing = tuple(sorted(_vma(y) - _vma(t)))
+    return lax.pcast(t, missing, to="varying") if missing else t
+
+
+def _vma(a) -> frozenset:
+    """The manual mesh axes ``a`` varies over (JAX 0.10: ``manual_axis_type.varying``;
+    before: ``vma``)."""
+    aval = jax.typeof(a)
+    axes = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+    return frozenset(getattr(aval, "vma", ()) if axes is None else axes)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _conv(x, w, plan, name, policy):
     return _policy.run(policy, name, x, w, plan)
@@ -171,19 +187,19 @@ def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
     y = _policy.run(policy, name, x, w, plan)
-    out = jax.ShapeDtypeStruct(y.shape, y.dtype)
+    out = y  # the output's type (inside shard_map, the mesh axes it varies over too)
     grad_policy = "tune" if policy == "tune" else "auto"
     terms = []
     if not isinstance(dx, SymbolicZero):
         grad = functools.partial(input_grad, w=w, plan=plan, policy=grad_policy)
-        (ty_x,) = jax.linear_transpose(grad, out)(dx)
+        (ty_x,) = jax.linear_transpose(grad, out)(_varying_as(dx, y))
         terms.append(ty_x.astype(y.dtype))
     if not isinstance(dw, SymbolicZero):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
 
         def kernel_tangent(dw, x):
             grad_fn = _kernel_grad_fn(x, plan, name, w_struct)
-            return jax.linear_transpose(grad_fn, out)(dw)[0]
+            return jax.linear_transpose(grad_fn, out)(_varying_as(dw, y))[0]
 
         # Checkpointed so that reverse mode recomputes the input's taps inside the kernel
         # gradient instead of saving all K of them (a scan's stacked taps) as residuals.

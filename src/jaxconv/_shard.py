@@ -15,15 +15,18 @@ chose, and its rule runs, per shard,
 2. the ordinary jaxconv convolution of the extended block (any strategy, any layout).
 
 Batch and output-feature sharding pass through; a sharded input-feature axis is gathered.
-The gradients are a second such op, the reverse-mode derivative of the per-shard program:
-the input gradient's halo goes back the other way (the transpose of each `ppermute`), the
-kernel gradient is summed over the shards. Together they are a `jax.custom_vjp` (forward
-mode through a sharded convolution is not available: `custom_partitioning` has no
-transpose).
+The gradients are two more such ops, the input's ``dx(ct, w)`` and the kernel's
+``dw(x, ct)``, each the reverse-mode derivative of the per-shard program: the input
+gradient's halo goes back the other way (the transpose of each ``ppermute``), the kernel
+gradient is summed over the shards. The three are one JAX primitive, bilinear in its two
+operands, whose transposes are the other two: so ``jvp``, ``grad`` and any order of either
+stay partitioned ops (``custom_partitioning`` alone has no differentiation rules). Under
+``vmap`` it is the ordinary unsplit convolution, vmapped (correct; the partitioner then
+exchanges a halo per tap).
 
-The op is used only where the input lives on a mesh of several devices (its aval names
-one); everything else runs exactly the program it ran before, and on one device the op's
-body is inlined.
+The op is used only where the input lives on a mesh of several devices and not inside
+``shard_map`` (its aval names such a mesh, with no manual axes); everything else runs
+exactly the program it ran before, and on one device the op's body is inlined.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax._src import dispatch as _dispatch
 from jax.experimental.custom_partitioning import custom_partitioning
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 from jax.sharding import NamedSharding, PartitionSpec
 
 from . import _grad, _policy, _strategies
@@ -48,10 +54,14 @@ from ._plan import ConvPlan
 
 def on_mesh(x: Any) -> bool:
     """Whether ``x`` (a value being traced) lives on a mesh of more than one device, so that
-    the partitioner may shard it: only then does the convolution become a partitioned op."""
+    the partitioner may shard it: only then does the convolution become a partitioned op.
+    Not inside ``shard_map`` (a mesh with manual axes): there each call sees its own block,
+    and the convolution is the ordinary one on that block."""
     sharding = getattr(jax.typeof(x), "sharding", None)
     mesh = getattr(sharding, "mesh", None)
-    return mesh is not None and not mesh.empty and mesh.size > 1
+    if mesh is None or mesh.empty or mesh.size <= 1:
+        return False
+    return not getattr(mesh, "manual_axes", ())
 
 
 def applies(x: Any, plan: ConvPlan) -> bool:
@@ -323,37 +333,101 @@ def layout(plan: ConvPlan, mesh: Any, x_spec: Sequence[Any], w_spec: Sequence[An
     )
 
 
-def _specs(mesh, arg_shapes):
-    specs = []
-    for a in arg_shapes:
-        s = a.sharding
-        specs.append(s.spec if isinstance(s, NamedSharding) else PartitionSpec())
-    return specs
-
-
 def _local_sizes(plan: ConvPlan, mesh, lay: Layout) -> tuple[int, int]:
     batch = plan.batch // _size(mesh, _names(lay.x[0]))
     return batch, plan.out_features // _size(mesh, _names(lay.w[-1]))
 
 
-def _rule(plan: ConvPlan, *extra_in: str, grad: bool = False) -> str:
-    """The Shardy rule: the batch shared, each spatial dim of the input with the output's
-    (one factor, of the smaller size), the features of input and kernel apart."""
+def _rule(plan: ConvPlan, kind: str) -> str:
+    """The Shardy rule of ``kind``: the batch shared, each spatial dim of the input with the
+    output's (one factor, of the smaller size), the features of input and kernel apart."""
     n = plan.num_spatial
-    sp = [f"s{d}" for d in range(n)]
+    sp = " ".join(f"s{d}" for d in range(n))
     ks = " ".join(f"k{d}" for d in range(n))
     if plan.channels_first:
-        x, y = f"b c {' '.join(sp)}", f"b o {' '.join(sp)}"
+        x, y = f"b c {sp}", f"b o {sp}"
     else:
-        x, y = f"b {' '.join(sp)} c", f"b {' '.join(sp)} o"
+        x, y = f"b {sp} c", f"b {sp} o"
     w = f"{ks} i o"
-    if grad:
-        return f"{x}, {w}, {y} -> {x}, {w}"
-    return f"{x}, {w} -> {y}"
+    return {"y": f"{x}, {w} -> {y}", "dx": f"{y}, {w} -> {x}", "dw": f"{x}, {y} -> {w}"}[kind]
 
 
 def _policy_in_op(policy: str) -> str:
     return "auto" if policy == "tune" else policy  # no timing while partitioning
+
+
+def _specs(arg_shapes) -> list[PartitionSpec]:
+    return [
+        a.sharding.spec if isinstance(a.sharding, NamedSharding) else PartitionSpec()
+        for a in arg_shapes
+    ]
+
+
+def _padded(spec: Sequence[Any], nd: int) -> tuple[Any, ...]:
+    return tuple(spec) + (None,) * (nd - len(spec))
+
+
+# The three linear maps of a convolution ``y = conv(x, w)``, each one partitioned op: the
+# output ``y(x, w)``, the input's cotangent ``dx(ct, w)`` and the kernel's ``dw(x, ct)``.
+# Each is bilinear in its two operands and each one's transposes are the other two, so
+# together they are closed under forward mode, reverse mode and any order of either.
+KINDS = ("y", "dx", "dw")
+
+
+def _kind_layout(kind: str, plan: ConvPlan, mesh: Any, arg_shapes) -> Layout:
+    """The :class:`Layout` of a call of ``kind`` whose operands the partitioner sharded so:
+    from the input's and the kernel's specs, read off the operands that stand for them (an
+    output cotangent's spec stands for the input's spatial split and batch, and for the
+    kernel's output features)."""
+    nd = len(plan.input_shape)
+    a, b = (_padded(s, nd) for s in _specs(arg_shapes))
+    f = plan.feature_axis
+    if kind == "y":
+        x_spec, w_spec = a, b
+    elif kind == "dx":
+        x_spec, w_spec = a[:f] + (None,) + a[f + 1 :], b
+    else:
+        x_spec, w_spec = a, (None,) * (nd - 1) + (b[f],)
+    return layout(plan, mesh, x_spec, w_spec)
+
+
+def _local_shapes(plan: ConvPlan, mesh: Any, lay: Layout) -> tuple[tuple[int, ...], ...]:
+    """One shard's blocks of the canonical input and kernel under ``lay``."""
+    batch, out_features = _local_sizes(plan, mesh, lay)
+    spatial = [
+        s.halo.local if s.halo else n for s, n in zip(lay.split, plan.in_spatial, strict=True)
+    ]
+    return plan.canonical(batch, plan.in_features, spatial), (
+        *plan.kernel, plan.group_in, out_features
+    )  # fmt: skip
+
+
+def _shard_program(kind: str, plan: ConvPlan, name: str, policy: str, mesh: Any, lay: Layout):
+    """What one shard runs for ``kind``: the halo-exchanging convolution, or its derivative
+    in one operand (at a zero primal, which XLA drops: the map is linear) summed over the
+    mesh axes the other operand's shards contribute along."""
+    x_shape, w_shape = _local_shapes(plan, mesh, lay)
+
+    def conv(x, w):
+        return shard_conv(x, w, plan, lay.split, name, policy)
+
+    if kind == "y":
+        return conv
+    if kind == "dx":
+
+        def input_cotangent(ct, w):
+            _, vjp = jax.vjp(lambda x: conv(x, w), jnp.zeros(x_shape, w.dtype))
+            (dx,) = vjp(ct.astype(plan.out_dtype(w.dtype)))
+            return lax.psum(dx, lay.features) if lay.features else dx
+
+        return input_cotangent
+
+    def kernel_cotangent(x, ct):
+        _, vjp = jax.vjp(lambda w: conv(x, w), jnp.zeros(w_shape, x.dtype))
+        (dw,) = vjp(ct.astype(plan.out_dtype(x.dtype)))
+        return lax.psum(dw, lay.reduce) if lay.reduce else dw
+
+    return kernel_cotangent
 
 
 def whole_conv(x, w, plan: ConvPlan, name: str, policy: str):
@@ -365,105 +439,125 @@ def whole_conv(x, w, plan: ConvPlan, name: str, policy: str):
     return _grad.convolve(x, w, plan, name, policy)
 
 
-@functools.partial(custom_partitioning, static_argnums=(2, 3, 4))
-def _forward(x, w, plan, name, policy):
-    return whole_conv(x, w, plan, name, policy)
+def _result(kind: str, plan: ConvPlan, a: Any, b: Any) -> tuple[tuple[int, ...], Any]:
+    """The shape and dtype of ``kind``'s result for operands like ``a`` and ``b``."""
+    if kind == "y":
+        return plan.output_shape, plan.out_dtype(a.dtype)
+    if kind == "dx":
+        return plan.input_shape, b.dtype
+    return plan.kernel_shape, a.dtype
 
 
-def _forward_partition(plan, name, policy, mesh, arg_shapes, result_shape):
-    del result_shape
-    x_spec, w_spec = _specs(mesh, arg_shapes)
-    lay = layout(plan, mesh, x_spec, w_spec)
-    policy = _policy_in_op(policy)
-
-    def lower(x, w):
-        return shard_conv(x, w, plan, lay.split, name, policy)
-
-    shardings = [NamedSharding(mesh, s) for s in (lay.x, lay.w, lay.y)]
-    return mesh, lower, shardings[2], tuple(shardings[:2])
-
-
-def _forward_infer(plan, name, policy, mesh, arg_shapes, result_shape):
-    del name, policy, result_shape
-    x_spec, w_spec = _specs(mesh, arg_shapes)
-    return NamedSharding(mesh, layout(plan, mesh, x_spec, w_spec).y)
+def whole(kind: str, a, b, plan: ConvPlan, name: str, policy: str):
+    """``kind`` computed unsplit by the ordinary jaxconv path: the op's body where the
+    partitioner does not split it, and what runs under ``vmap``."""
+    if kind == "y":
+        return whole_conv(a, b, plan, name, policy)
+    shape, dtype = _result(kind, plan, a, b)
+    if kind == "dx":
+        fn, ct = (lambda x: whole_conv(x, b, plan, name, policy)), a
+    else:
+        fn, ct = (lambda w: whole_conv(a, w, plan, name, policy)), b
+    _, vjp = jax.vjp(fn, jnp.zeros(shape, dtype))
+    return vjp(ct.astype(plan.out_dtype(dtype)))[0]
 
 
-_forward.def_partition(
-    partition=_forward_partition,
-    infer_sharding_from_operands=_forward_infer,
-    sharding_rule=lambda plan, name, policy, mesh, ins, outs: _rule(plan),
-)
+def _partitioned(kind: str):
+    """The ``custom_partitioning`` op of ``kind``: :func:`whole` where it is not split, the
+    shard program where it is."""
 
+    def body(a, b, plan, name, policy):
+        # In a jit of its own: a derivative's program may hold constants, which a
+        # custom_partitioning body must not.
+        return jax.jit(functools.partial(whole, kind, plan=plan, name=name, policy=policy))(a, b)
 
-@functools.partial(custom_partitioning, static_argnums=(3, 4, 5))
-def _backward(x, w, ct, plan, name, policy):
-    # In a jit of its own: the transposed program may hold constants, which a
-    # custom_partitioning body must not.
-    return jax.jit(functools.partial(_vjp, whole_conv, plan=plan, name=name, policy=policy))(
-        x, w, ct
+    op = custom_partitioning(body, static_argnums=(2, 3, 4))
+
+    def partition(plan, name, policy, mesh, arg_shapes, result_shape):
+        del result_shape
+        lay = _kind_layout(kind, plan, mesh, arg_shapes)
+        program = _shard_program(kind, plan, name, _policy_in_op(policy), mesh, lay)
+        x, w, y = (NamedSharding(mesh, s) for s in (lay.x, lay.w, lay.y))
+        ins, out = {"y": ((x, w), y), "dx": ((y, w), x), "dw": ((x, y), w)}[kind]
+        return mesh, program, out, ins
+
+    def infer(plan, name, policy, mesh, arg_shapes, result_shape):
+        del name, policy, result_shape
+        lay = _kind_layout(kind, plan, mesh, arg_shapes)
+        return NamedSharding(mesh, {"y": lay.y, "dx": lay.x, "dw": lay.w}[kind])
+
+    op.def_partition(
+        partition=partition,
+        infer_sharding_from_operands=infer,
+        sharding_rule=lambda plan, name, policy, mesh, ins, outs: _rule(plan, kind),
     )
+    return op
 
 
-def _vjp(conv, x, w, ct, **kwargs):
-    _, vjp = jax.vjp(lambda x, w: conv(x, w, **kwargs), x, w)
-    return vjp(ct)
+_OPS = {kind: _partitioned(kind) for kind in KINDS}
 
 
-def _backward_partition(plan, name, policy, mesh, arg_shapes, result_shape):
-    del result_shape
-    x_spec, w_spec, _ = _specs(mesh, arg_shapes)
-    lay = layout(plan, mesh, x_spec, w_spec)
-    policy = _policy_in_op(policy)
+# -- the primitive: forward mode, reverse mode, vmap ---------------------------------------
 
-    def lower(x, w, ct):
-        _, vjp = jax.vjp(lambda x, w: shard_conv(x, w, plan, lay.split, name, policy), x, w)
-        dx, dw = vjp(ct)
-        if lay.reduce:
-            dw = lax.psum(dw, lay.reduce)
-        if lay.features:
-            dx = lax.psum(dx, lay.features)
-        return dx, dw
-
-    x, w, y = (NamedSharding(mesh, s) for s in (lay.x, lay.w, lay.y))
-    return mesh, lower, (x, w), (x, w, y)
+sharded_conv_p = Primitive("jaxconv_sharded_conv")
 
 
-def _backward_infer(plan, name, policy, mesh, arg_shapes, result_shape):
-    del name, policy, result_shape
-    x_spec, w_spec, _ = _specs(mesh, arg_shapes)
-    lay = layout(plan, mesh, x_spec, w_spec)
-    return NamedSharding(mesh, lay.x), NamedSharding(mesh, lay.w)
+def _bind(kind: str, a, b, plan: ConvPlan, name: str, policy: str):
+    return sharded_conv_p.bind(a, b, kind=kind, plan=plan, name=name, policy=policy)
 
 
-_backward.def_partition(
-    partition=_backward_partition,
-    infer_sharding_from_operands=_backward_infer,
-    sharding_rule=lambda plan, name, policy, mesh, ins, outs: _rule(plan, grad=True),
-)
+def _abstract_eval(a, b, *, kind, plan, name, policy):
+    del name, policy
+    shape, dtype = _result(kind, plan, a, b)
+    mesh = getattr(a.sharding, "mesh", None)
+    if mesh is None:
+        return jax.core.ShapedArray(shape, dtype)
+    return jax.core.ShapedArray(shape, dtype, sharding=NamedSharding(mesh, PartitionSpec()))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv(x, w, plan, name, policy):
-    return _forward(x, w, plan, name, policy)
+def _lower(a, b, *, kind, plan, name, policy):
+    return _OPS[kind](a, b, plan, name, policy)
 
 
-def _conv_fwd(x, w, plan, name, policy):
-    return _forward(x, w, plan, name, policy), (x, w)
+def _batch(args, dims, *, kind, plan, name, policy):
+    # Under vmap: the unsplit computation, vmapped. Correct, and split by the partitioner
+    # as it splits any jaxconv convolution (a halo exchange per tap).
+    fn = functools.partial(whole, kind, plan=plan, name=name, policy=policy)
+    return jax.vmap(fn, in_axes=dims)(*args), 0
 
 
-def _conv_bwd(plan, name, policy, res, ct):
-    x, w = res
-    return _backward(x, w, ct, plan, name, policy)
+# The transposes, from <y(x, w), g> = <x, dx(g, w)> = <w, dw(x, g)>: of y(x, w), dx(g, w)
+# and dw(x, g); of dx(ct, w) (``g`` input-shaped), y(g, w) and dw(g, ct); of dw(x, ct)
+# (``g`` kernel-shaped), dx(ct, g) and y(x, g).
+def _transpose_a(g, a, b, *, kind, **params):
+    if kind == "y":
+        return _bind("dx", g, b, **params)
+    if kind == "dx":
+        return _bind("y", g, b, **params)
+    return _bind("dx", b, g, **params)
 
 
-_conv.defvjp(_conv_fwd, _conv_bwd)
+def _transpose_b(g, a, b, *, kind, **params):
+    if kind == "y":
+        return _bind("dw", a, g, **params)
+    if kind == "dx":
+        return _bind("dw", g, a, **params)
+    return _bind("y", a, g, **params)
+
+
+sharded_conv_p.def_impl(lambda a, b, **params: jax.jit(functools.partial(_lower, **params))(a, b))
+sharded_conv_p.def_abstract_eval(_abstract_eval)
+mlir.register_lowering(sharded_conv_p, mlir.lower_fun(_lower, multiple_results=False))
+ad.defbilinear(sharded_conv_p, _transpose_a, _transpose_b)
+batching.primitive_batchers[sharded_conv_p] = _batch
+# Its lowering is a custom_partitioning op, which needs the devices (as JAX's own cuDNN
+# attention primitive, built the same way, declares).
+_dispatch.prim_requires_devices_during_lowering.add(sharded_conv_p)
 
 
 def convolve(x, w, plan: ConvPlan, name: str, policy: str):
     """Strategy ``name`` on the canonical ``x`` and ``w`` of ``plan`` (before any padding
-    mode is applied) as one partitioned op, differentiable in reverse mode where ``x`` is
-    floating point."""
-    if jnp.issubdtype(x.dtype, jnp.inexact):
-        return _conv(x, w, plan, name, policy)
-    return _forward(x, w, plan, name, policy)
+    mode is applied) as one partitioned op, differentiable to any order in forward and
+    reverse mode (each derivative another partitioned op) and batched by ``vmap`` (as the
+    ordinary, unsplit convolution)."""
+    return _bind("y", x, w, plan, name, policy)
