@@ -273,23 +273,17 @@ def shard_conv(x, w, plan: ConvPlan, split: Sequence[Split], name: str, policy: 
             axes, pads = zip(*rest, strict=True)
             x = pad_spatial(x, axes, pads, padding_mode=plan.padding_mode)
     local = local_plan(plan, split, x.shape[0], w.shape[-1])
-    return _grad.convolve(x, w, local, local_strategy(local, name, policy, x.dtype), policy)
+    # The gradients, too, by strategies holding little beyond their operands ('lean').
+    return _grad.convolve(x, w, local, local_strategy(local, name, policy, x.dtype), "lean")
 
 
 def local_strategy(local: ConvPlan, name: str, policy: str, dtype: Any) -> str:
-    """The strategy of a shard's convolution: the one named, or for ``'auto'`` its choice
-    for the shard, unless that holds more than the shard's output and input plus 1 MiB of
-    temporary buffers: then the strategy that holds the least (a sharded convolution is
-    one too large for a device; memory comes first)."""
+    """The strategy of a shard's convolution: the one named, or for ``'auto'`` (and
+    ``'tune'``, which does not time while partitioning) :func:`jaxconv._policy.lean_choice`:
+    a sharded convolution is one too large for a device; memory comes first."""
     if policy not in ("auto", "tune"):
         return name if _strategies.accepts(name, local) else "taps"
-    name = _policy.choose(local, dtype)
-    itemsize = jnp.dtype(dtype).itemsize
-    s = _strategies.sizes(local)
-    if _strategies.temp_estimate(name, local, itemsize) > (s.out + s.padded) * itemsize + 2**20:
-        feasible = [n for n in _strategies.STRATEGIES if _strategies.feasible(n, local)]
-        name = min(feasible, key=lambda n: _strategies.temp_estimate(n, local, itemsize))
-    return name
+    return _policy.lean_choice(local, dtype)
 
 
 # -- the partitioned ops -------------------------------------------------------------------
