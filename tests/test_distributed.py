@@ -15,7 +15,8 @@ import pytest
 
 TIMEOUT_S = 180
 
-# Run in each process: argv = process id, process count, coordinator address.
+# Run in each process: argv = process id, process count, coordinator address, and what is
+# split over the processes: "batch" (data parallel) or "h" (the image, one halo exchange).
 WORKER = r"""
 import sys
 import jax
@@ -23,7 +24,7 @@ import numpy as np
 
 jax.config.update("jax_platforms", "cpu")
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
-pid, nproc, address = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+pid, nproc, address, split = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 jax.distributed.initialize(address, nproc, pid, initialization_timeout=60)
 
 import jax.numpy as jnp
@@ -46,18 +47,23 @@ def conv(x, w):
 def loss(x, w):
     return jnp.sum(conv(x, w) * ct)
 
-# The batch on a mesh axis over every process's device; each process gives its rows.
-mesh = Mesh(np.asarray(jax.devices()), ("batch",))
-batched = NamedSharding(mesh, PartitionSpec("batch"))
+# The batch (or H) on a mesh axis over every process's device; each process gives its rows.
+axis = 0 if split == "batch" else 1
+if split == "h":  # H = 8 over the processes: an even output (4 rows) to split
+    x = rng.standard_normal((4, 8, 8, 3), np.float32)
+    ct = rng.standard_normal((4, 4, 4, 5), np.float32)
+mesh = Mesh(np.asarray(jax.devices()), (split,))
+batched = NamedSharding(mesh, PartitionSpec(*(None,) * axis, split))
 replicated = NamedSharding(mesh, PartitionSpec())
-rows = x.shape[0] // nproc
-gx = jax.make_array_from_process_local_data(batched, x[pid * rows:(pid + 1) * rows], x.shape)
+rows = x.shape[axis] // nproc
+mine = np.take(x, np.arange(pid * rows, (pid + 1) * rows), axis=axis)
+gx = jax.make_array_from_process_local_data(batched, mine, x.shape)
 gw = jax.make_array_from_process_local_data(replicated, w, w.shape)
 assert not gx.is_fully_addressable
 
 y = jax.jit(conv)(gx, gw)
 dx, dw = jax.jit(jax.grad(loss, argnums=(0, 1)))(gx, gw)
-assert y.sharding.spec == PartitionSpec("batch") or y.addressable_shards[0].data.shape[0] == rows
+assert y.addressable_shards[0].data.shape[axis] == ct.shape[axis] // nproc
 y, dx, dw = (multihost_utils.process_allgather(a, tiled=True) for a in (y, dx, dw))
 
 # The single-process answer: the whole batch on this process's own device, and lax's.
@@ -101,9 +107,10 @@ def _run_all(cmds: list[list[str]]) -> list[tuple[int, str]]:
     return results
 
 
-def test_two_processes_get_the_single_process_answer():
+@pytest.mark.parametrize("split", ["batch", "h"])
+def test_two_processes_get_the_single_process_answer(split):
     address = f"127.0.0.1:{_free_port()}"
-    cmds = [[sys.executable, "-c", WORKER, str(i), "2", address] for i in range(2)]
+    cmds = [[sys.executable, "-c", WORKER, str(i), "2", address, split] for i in range(2)]
     for i, (code, out) in enumerate(_run_all(cmds)):
         assert code == 0, f"process {i}:\n{out}"
         assert f"OK process {i}" in out

@@ -11,7 +11,7 @@ from jax.lax import PrecisionLike
 from jax.sharding import PartitionSpec, Sharding
 from jax.typing import ArrayLike, DTypeLike
 
-from . import _grad, _policy
+from . import _grad, _policy, _shard
 from ._checks import check_array, check_same_dtype, int_tuple
 from ._layout import DimensionNumbers, conv_dimension_numbers, from_canonical, to_canonical
 from ._padding import pad_spatial, parse_padding, transposed_pads
@@ -49,11 +49,15 @@ def _execute(lhs: Any, rhs: Any, plan: ConvPlan, strategy: Any, out_sharding: An
         rhs_spec = plan.dn.rhs_spec
         x = to_canonical(jnp.asarray(lhs), plan.dn.lhs_spec, plan.channels_first)
         w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
-        if plan.padding_mode != "zeros":
-            # Reflect/replicate/circular build the padded input; the core then sees VALID.
-            x = pad_spatial(x, plan.spatial_axes, plan.pads, padding_mode=plan.padding_mode)
-            plan = plan.mode_padded()
-        y = _grad.convolve(x, w, plan, name, strategy)
+        if _shard.applies(x, plan):
+            # On a mesh: one partitioned op, one halo exchange per split spatial dim.
+            y = _shard.convolve(x, w, plan, name, strategy)
+        else:
+            if plan.padding_mode != "zeros":
+                # Reflect/replicate/circular build the padded input; the core then sees VALID.
+                x = pad_spatial(x, plan.spatial_axes, plan.pads, padding_mode=plan.padding_mode)
+                plan = plan.mode_padded()
+            y = _grad.convolve(x, w, plan, name, strategy)
         y = from_canonical(y, plan.dn.out_spec, plan.channels_first)
     if out_sharding is not None:
         y = jax.lax.with_sharding_constraint(y, out_sharding)

@@ -70,12 +70,15 @@ def input_grad_kernel(w: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
 
 def input_grad(ct, w, plan: ConvPlan, policy: str = "auto"):
     """The cotangent of the canonical input for an output cotangent ``ct``; ``policy``
-    (``'auto'`` or ``'tune'``) picks the strategy of its convolution."""
+    (``'auto'``, ``'tune'``, or ``'lean'``: :func:`jaxconv._policy.lean_choice`, a sharded
+    convolution's shards) picks the strategy of its convolution."""
     tplan = input_grad_plan(plan)
     wt = input_grad_kernel(w, plan)
     ct = ct.astype(w.dtype)
     if tplan.is_empty:
         return jnp.zeros(tplan.output_shape, ct.dtype)
+    if policy == "lean":  # a shard's: in its own layout, holding the least
+        return _policy.run(policy, _policy.lean_choice(tplan, ct.dtype), ct, wt, tplan)
     if not tplan.channels_first:  # the data is channels-last here: its strategies only
         return _policy.run(policy, _policy.choose(tplan, ct.dtype), ct, wt, tplan)
     name, run_plan = _policy.decide(tplan._replace(channels_first=False), "auto", ct.dtype)
@@ -87,7 +90,7 @@ def input_grad(ct, w, plan: ConvPlan, policy: str = "auto"):
     return jnp.moveaxis(dx, -1, 1)
 
 
-def kernel_grad(ct, x, plan: ConvPlan):
+def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     """The cotangent of the kernel ``(*K, I, O)`` for an output cotangent ``ct``, in either
     compute layout.
 
@@ -108,6 +111,8 @@ def kernel_grad(ct, x, plan: ConvPlan):
     # otherwise hold taps far larger than the input (it materialises each one).
     nbytes = taps_bytes(plan, x.dtype)
     scan = nbytes > TILE_SLACK_BYTES if depthwise else scan_taps(plan, x.dtype)
+    if lean:  # a shard's: one tap at a time, never the stack (memory comes first)
+        scan = plan.taps > 1
     # The feature axis f splits into (G, I) (taps) or (G, Og) (ct); the other axes, batch
     # and positions, are contracted, G batched.
     f = plan.feature_axis
@@ -134,7 +139,7 @@ def kernel_grad(ct, x, plan: ConvPlan):
             return jnp.sum(tap.astype(acc) * ctg.astype(acc), axis=axes)[None]
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
-    if not plan.channels_first and g == 1 and i < 16 and nbytes <= TILE_SLACK_BYTES:
+    if not lean and not plan.channels_first and g == 1 and i < 16 and nbytes <= TILE_SLACK_BYTES:
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows),
         # unless the stack is large (a volume's 27 taps): then per tap, scanned.
         # Not for groups: their stack and its transposed copy cost twice K taps, and per
@@ -148,7 +153,7 @@ def kernel_grad(ct, x, plan: ConvPlan):
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
 
 
-def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct):
+def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
     if any(d > 1 for d in plan.lhs_dilation):
         # Input dilation runs polyphase or col2im; the kernel gradient is JAX's transpose of
         # it (in the input's dtype, as the cotangent).
@@ -159,7 +164,23 @@ def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct):
 
         transpose = jax.linear_transpose(forward, w_struct)
         return lambda ct: transpose(ct.astype(x.dtype))[0]
-    return lambda ct: kernel_grad(ct, x, plan)
+    return lambda ct: kernel_grad(ct, x, plan, lean)
+
+
+def _varying_as(t, y):
+    """The tangent ``t`` varying over every manual mesh axis (inside ``shard_map``) that the
+    output ``y`` varies over: a replicated kernel's tangent meets a per-block input's there,
+    as the convolution met the kernel itself."""
+    missing = tuple(sorted(_vma(y) - _vma(t)))
+    return lax.pcast(t, missing, to="varying") if missing else t
+
+
+def _vma(a) -> frozenset:
+    """The manual mesh axes ``a`` varies over (JAX 0.10: ``manual_axis_type.varying``;
+    before: ``vma``)."""
+    aval = jax.typeof(a)
+    axes = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+    return frozenset(getattr(aval, "vma", ()) if axes is None else axes)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -171,19 +192,19 @@ def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
     y = _policy.run(policy, name, x, w, plan)
-    out = jax.ShapeDtypeStruct(y.shape, y.dtype)
-    grad_policy = "tune" if policy == "tune" else "auto"
+    out = y  # the output's type (inside shard_map, the mesh axes it varies over too)
+    grad_policy = policy if policy in ("tune", "lean") else "auto"
     terms = []
     if not isinstance(dx, SymbolicZero):
         grad = functools.partial(input_grad, w=w, plan=plan, policy=grad_policy)
-        (ty_x,) = jax.linear_transpose(grad, out)(dx)
+        (ty_x,) = jax.linear_transpose(grad, out)(_varying_as(dx, y))
         terms.append(ty_x.astype(y.dtype))
     if not isinstance(dw, SymbolicZero):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
 
         def kernel_tangent(dw, x):
-            grad_fn = _kernel_grad_fn(x, plan, name, w_struct)
-            return jax.linear_transpose(grad_fn, out)(dw)[0]
+            grad_fn = _kernel_grad_fn(x, plan, name, w_struct, policy == "lean")
+            return jax.linear_transpose(grad_fn, out)(_varying_as(dw, y))[0]
 
         # Checkpointed so that reverse mode recomputes the input's taps inside the kernel
         # gradient instead of saving all K of them (a scan's stacked taps) as residuals.
