@@ -44,7 +44,7 @@ def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     if plan.padding_mode != "zeros" or not _features_first(plan):
         return False
     cf = plan._replace(channels_first=True)
-    if name == "winograd":
+    if name in ("winograd", "fft"):
         return _strategies.accepts(name, cf)
     if name in ("direct", "depthwise"):
         g = plan.feature_groups
@@ -88,11 +88,11 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     if decide_layout:
 
         def allowed(s: str) -> bool:
-            return _strategies.feasible(s, in_layout(plan, s))
+            return _strategies.feasible(s, in_layout(plan, s), dtype)
     else:
 
         def allowed(s: str) -> bool:
-            return _strategies.feasible(s, plan)
+            return _strategies.feasible(s, plan, dtype)
 
     rules = _rules.measured(platform())
     if rules is None and dtype is not None:
@@ -123,13 +123,18 @@ def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvP
         raise ValueError(f"`strategy` must be one of {NAMES}, got {strategy!r}.")
     if strategy in ("auto", "tune"):
         name = choose(plan, dtype, decide_layout=True)
-    elif _strategies.accepts(strategy, plan):
+    elif _strategies.accepts(strategy, plan, dtype):
         name = strategy
-    else:
+    elif not _strategies.accepts(strategy, plan):
         raise ValueError(
             f"`strategy={strategy!r}` cannot compute this convolution (feature groups "
             f"{plan.feature_groups}, batch groups {plan.batch_groups}, input features "
             f"{plan.in_features}); use 'auto' or another of {NAMES}."
+        )
+    else:
+        raise ValueError(
+            f"`strategy={strategy!r}` computes floating-point inputs only, got "
+            f"{jax.numpy.dtype(dtype).name}; use 'auto' or another of {NAMES}."
         )
     return name, in_layout(plan, name)
 
