@@ -173,8 +173,10 @@ def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvP
         )
     else:
         raise ValueError(
-            f"`strategy={strategy!r}` computes floating-point inputs only, got "
-            f"{jax.numpy.dtype(dtype).name}; use 'auto' or another of {NAMES}."
+            f"`strategy={strategy!r}` cannot compute this convolution on "
+            f"{jax.numpy.dtype(dtype).name} inputs (`fft` takes floating-point inputs only, "
+            "`winograd` integers whose sums stay below 2**29 in 32 bits); use 'auto' or another "
+            f"of {NAMES}."
         )
     return name, in_layout(plan, name)
 

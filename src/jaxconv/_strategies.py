@@ -89,15 +89,15 @@ class Strategy(NamedTuple):
             :class:`Sizes` (a model of what XLA:CPU compiles, fitted by eye to
             ``memory_analysis()``); :func:`tiles` splits a plan whose buffers are large.
         channels_first: whether ``run`` also computes channels-first plans.
-        floats_only: whether ``run`` computes real floating-point inputs only (it rounds, so
-            integer inputs would not be exact, or it cannot take complex ones).
+        dtypes: ``dtypes(plan, dtype)``, whether ``run`` computes ``plan`` on inputs of
+            ``dtype`` (integers: bit for bit as lax does); ``None``: on every dtype.
     """
 
     run: Callable[[jax.Array, jax.Array, ConvPlan, Chooser], jax.Array]
     accepts: Callable[[ConvPlan], bool]
     temp: Callable[[ConvPlan, Sizes], int]
     channels_first: bool = False
-    floats_only: bool = False
+    dtypes: Callable[[ConvPlan, Any], bool] | None = None
 
 
 def _undilated(plan: ConvPlan) -> bool:
@@ -436,6 +436,10 @@ def winograd(x, w, plan: ConvPlan, choose: Chooser):
     summed in float32.
     """
     acc = acc_dtype(x.dtype, plan.preferred)
+    if jnp.issubdtype(acc, jnp.integer) and jnp.iinfo(acc).bits < 32:
+        # The factor 4 of the kernel transform would wrap a narrow sum before it is divided
+        # out: sum in 32 bits, wrap once at the end (as lax's narrow sums do).
+        acc = jnp.dtype(jnp.int32 if jnp.issubdtype(acc, jnp.signedinteger) else jnp.uint32)
     tiles = tuple(-(-o // 2) for o in plan.out_spatial)
     axes = plan.spatial_axes
     # Pad (or crop) to exactly 2·tiles + 2 rows and columns from the padding's start.
@@ -470,6 +474,20 @@ def winograd(x, w, plan: ConvPlan, choose: Chooser):
     return _polyphase.interleave(parts, plan, (2, 2))
 
 
+def _winograd_exact(plan: ConvPlan, dtype: Any) -> bool:
+    """Integers: the transforms compute ``4·y`` modulo ``2^32``, so ``y`` comes back exactly
+    modulo ``2^30``: enough for outputs of at most 16 bits (lax's own sums wrap there), and
+    for 32-bit outputs where no sum can reach ``2^29`` (from the dtype's range, e.g. int8
+    with fewer than 3641 input features)."""
+    if not jnp.issubdtype(dtype, jnp.integer):
+        return True
+    if jnp.iinfo(plan.out_dtype(dtype)).bits <= 16:
+        return True
+    info = jnp.iinfo(dtype)
+    largest = max(abs(int(info.min)), int(info.max))
+    return plan.taps * plan.group_in * largest * largest < 2**29
+
+
 WINOGRAD = Strategy(
     winograd,
     lambda p: (
@@ -481,6 +499,7 @@ WINOGRAD = Strategy(
     ),
     lambda p, s: 4 * s.tap + 4 * s.out + s.padded,
     True,
+    _winograd_exact,
 )
 
 
@@ -810,7 +829,7 @@ FFT = Strategy(
     fft,
     lambda p: p.batch_groups == 1 and 1 <= p.num_spatial <= 3,
     _fft_temp,
-    floats_only=True,
+    dtypes=lambda p, dtype: jnp.issubdtype(dtype, jnp.floating),  # it rounds
 )
 
 
@@ -841,7 +860,7 @@ def accepts(name: str, plan: ConvPlan, dtype: Any = None) -> bool:
     strategy = STRATEGIES.get(name)
     if strategy is None or (plan.channels_first and not strategy.channels_first):
         return False
-    if strategy.floats_only and dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+    if strategy.dtypes is not None and dtype is not None and not strategy.dtypes(plan, dtype):
         return False
     return strategy.accepts(plan)
 
