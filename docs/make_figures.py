@@ -349,10 +349,17 @@ GENERATED: dict[str, Callable[[], Any]] = {
 
 
 def explain_png(name: str) -> bytes:
-    """The PNG of ``GENERATED[name]``'s explanation, as ``Explanation.plot`` draws it."""
-    buf = io.BytesIO()
-    GENERATED[name]().plot(buf)
-    return buf.getvalue()
+    """The PNG of ``GENERATED[name]``'s explanation, as ``Explanation.plot`` draws it, at a
+    resolution that makes it at most ``WIDTH_IN * DPI`` pixels wide (the content column)."""
+    explanation, dpi = GENERATED[name](), 110
+    while True:
+        buf = io.BytesIO()
+        explanation.plot(buf, dpi=dpi)
+        png = buf.getvalue()
+        width = int.from_bytes(png[16:20], "big")  # the IHDR chunk's width
+        if width <= WIDTH_IN * DPI:
+            return png
+        dpi = int(dpi * WIDTH_IN * DPI / width)
 
 
 def on_files(files: Any, config: Any) -> Any:

@@ -155,7 +155,7 @@ def hand_rules(monkeypatch):
     from jaxconv import _policy
 
     def choose(plan, dtype=None, *, decide_layout=False):
-        if decide_layout and plan.padding_mode == "zeros" and _policy._features_first(plan):
+        if decide_layout and plan.padding_mode == "zeros" and plan.features_first:
             name = _policy.channels_first_choice(plan._replace(channels_first=True))
             if name is not None:
                 return name

@@ -601,4 +601,5 @@ def test_docs_pictures_are_drawn_by_the_build(tmp_path):
         path.write_bytes(make_figures.explain_png(name))
         _assert_picture(path)
     mkdocs = (docs.parent / "mkdocs.yml").read_text()
-    assert "hooks:\n  - docs/make_figures.py" in mkdocs
+    hooks = re.search(r"^hooks:\n((?:  - .*\n)+)", mkdocs, re.MULTILINE)
+    assert hooks is not None and "  - docs/make_figures.py\n" in hooks.group(1), mkdocs

@@ -13,6 +13,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxconv
 from jaxconv import _policy, _rules, _strategies, _tune
@@ -23,6 +24,9 @@ def _plans(count=60, seed=11):
     for layer in suites.random_layers(count, seed):
         for case in (layer, suites.input_grad_case(layer)):
             yield case, fit.plan_of(case, case.layouts[0])
+
+
+NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def test_shipped_cpu_rules_are_well_formed():
@@ -57,6 +61,18 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         assert _strategies.feasible(got, _policy.in_layout(plan, got))
 
 
+@pytest.mark.parametrize("w_shape", [(3, 3, 4, 0), (3, 3, 0, 4), (1, 7, 4, 0)])
+def test_auto_runs_convolutions_with_no_features(w_shape):
+    """The rules' features (Winograd's tiles over its kernel) and the strategies' sizes (the
+    band width) are defined with no input or output features: an empty output, as lax's."""
+    x = jnp.ones((2, 6, 6, w_shape[2]))
+    w = jnp.ones(w_shape)
+    want = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+    got = jaxconv.conv2d(x, w, padding="SAME")
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
 def test_rules_print_from_the_command_line():
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-m", "jaxconv", "rules"], capture_output=True,
@@ -78,7 +94,7 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
     )
     assert _policy.choose(plan, jnp.float32) == cpu
     other = next(s for s in _strategies.STRATEGIES if s != cpu and _strategies.feasible(s, plan))
-    key = _tune.plan_key(plan, jnp.float32, None, None)
+    key = _tune.plan_key(plan, jnp.float32)
     _tune.tune_cache().put(jax.devices()[0], key, {"best": other, "ms": {other: 1.0}})
     assert _policy.choose(plan, jnp.float32) == other
 

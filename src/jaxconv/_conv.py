@@ -34,7 +34,9 @@ def _friendly_arrays(x: Any, w: Any, num_spatial: int | None = None) -> tuple[An
             f"conv{num_spatial}d needs a rank-{num_spatial + 2} `x`, got shape {x.shape}; use "
             "jaxconv.conv."
         )
-    return _arrays(x, w, ("x", "w"))
+    w = check_array("w", w)
+    check_same_dtype(x, w, "x", "w")
+    return x, w
 
 
 def _execute(lhs: Any, rhs: Any, plan: ConvPlan, strategy: Any, out_sharding: Any = None):

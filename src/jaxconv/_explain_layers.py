@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _flax_common as common
+from . import _layer
 from ._explain import (
     Explanation,
     _concrete,
@@ -145,7 +145,7 @@ def explain_layer(layer: Any, x: Any, index: Any, variables: Any = None) -> Expl
     mask = getattr(layer, "mask", None)
     mask = None if mask is None else _concrete("mask", mask)
     if kind == "transpose":
-        cfg = common.transpose_config(
+        cfg = _layer.transpose_config(
             layer.kernel_size,
             layer.strides,
             layer.padding,
@@ -160,7 +160,7 @@ def explain_layer(layer: Any, x: Any, index: Any, variables: Any = None) -> Expl
                 "with padding='VALID' and add the outputs that fold onto the element."
             )
     else:
-        cfg = common.conv_config(
+        cfg = _layer.conv_config(
             layer.kernel_size,
             layer.strides,
             layer.padding,
@@ -248,8 +248,8 @@ def explain_layer(layer: Any, x: Any, index: Any, variables: Any = None) -> Expl
 
 
 def _conv_plan(
-    x_shape: tuple[int, ...], w_shape: tuple[int, ...], cfg: common.ConvConfig, names: Any
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], cfg: _layer.ConvConfig, names: Any
 ) -> ConvPlan:
     """The plan of a ``Conv`` layer; a padding mode pads the undilated input (as Flax)."""
-    form = common.MODULE._replace(lhs=names[0], rhs=names[1])
-    return common.module_plan(cfg, x_shape, w_shape, form=form, diagnose=True)
+    form = _layer.MODULE._replace(lhs=names[0], rhs=names[1])
+    return _layer.module_plan(cfg, x_shape, w_shape, form=form, diagnose=True)

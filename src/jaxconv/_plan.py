@@ -133,6 +133,15 @@ class ConvPlan(NamedTuple):
         outs = math.prod(self.out_spatial) * self.out_batch
         return 2 * outs * self.out_features * self.group_in * self.taps
 
+    @property
+    def features_first(self) -> bool:
+        """Whether the user's input and output keep their features before their spatial axes
+        (``NCHW``-like): where a strategy may run channels-first without moving them."""
+        dn = self.dn
+        return all(
+            spec[1] < min(spec[2:], default=spec[1] + 1) for spec in (dn.lhs_spec, dn.out_spec)
+        )
+
     # -- the compute layout -----------------------------------------------------------------
 
     @property

@@ -30,20 +30,13 @@ NAMES = ("auto", "tune", *_strategies.STRATEGIES)
 """What a ``strategy=`` argument may be."""
 
 
-def _features_first(plan: ConvPlan) -> bool:
-    dn = plan.dn
-    return all(dn.lhs_spec[1] < a for a in dn.lhs_spec[2:]) and all(
-        dn.out_spec[1] < a for a in dn.out_spec[2:]
-    )
-
-
 def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     """Whether strategy ``name`` computes ``plan`` in ``(N, C, *spatial)``: where the input
     and output keep their features before the spatial axes (``NCHW``), for Winograd (its
     channels-first GEMMs need no transposes) and for the fused loops of depthwise and
     small-group layers (at most 8 input and 8 output features per group, so that the input
     gradient is one too), which then run along contiguous rows."""
-    if plan.padding_mode != "zeros" or not _features_first(plan):
+    if plan.padding_mode != "zeros" or not plan.features_first:
         return False
     cf = plan._replace(channels_first=True)
     if name == "winograd":

@@ -30,13 +30,6 @@ def _log2(v: float) -> float:
     return math.log2(max(v, 1))
 
 
-def _user_channels_first(plan: ConvPlan) -> bool:
-    dn = plan.dn
-    return dn.lhs_spec[1] < min(dn.lhs_spec[2:], default=2) and dn.out_spec[1] < min(
-        dn.out_spec[2:], default=2
-    )
-
-
 def _winograd_tiles(p: ConvPlan) -> float:
     """log2 of Winograd's tiles over the kernel's size, ``tiles·(c + o) / (2·c·o)`` (where
     its GEMMs outweigh the kernel transform), or -10 where Winograd cannot run."""
@@ -44,6 +37,7 @@ def _winograd_tiles(p: ConvPlan) -> float:
         p.kernel == (3, 3)
         and p.strides == p.rhs_dilation == p.lhs_dilation == (1, 1)
         and p.feature_groups == p.batch_groups == 1
+        and p.in_features * p.out_features > 0
     ):
         return -10.0
     c, o = p.in_features, p.out_features
@@ -86,7 +80,7 @@ FEATURES: dict[str, tuple[Callable[[ConvPlan], float], str]] = {
     "dilation": (lambda p: max(p.rhs_dilation), "largest kernel dilation"),
     "phases": (lambda p: math.prod(p.lhs_dilation), "product of the input dilations"),
     "winograd_tiles": (_winograd_tiles, "log2 of Winograd's tiles over its kernel (-10: none)"),
-    "channels_first": (lambda p: float(_user_channels_first(p)), "1 if the data is NCHW-like"),
+    "channels_first": (lambda p: float(p.features_first), "1 if the data is NCHW-like"),
     "log2_flops": (lambda p: _log2(p.flops), "log2 of the direct algorithm's FLOPs"),
 }
 """Feature name -> (function of a plan, meaning). Plans are read in the user's layout."""

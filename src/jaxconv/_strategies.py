@@ -242,7 +242,9 @@ def band_width(plan: ConvPlan) -> int:
     """Outputs per block of :func:`banded`: at most :data:`BAND_COLUMNS` GEMM columns, and
     the band's zeros at most as many as the kernel's products."""
     s, span = plan.strides[-1], plan.window[-1]
-    return max(1, min(BAND_COLUMNS // plan.out_features, 1 + span // s, plan.out_spatial[-1]))
+    return max(
+        1, min(BAND_COLUMNS // max(plan.out_features, 1), 1 + span // s, plan.out_spatial[-1])
+    )
 
 
 def banded(x, w, plan: ConvPlan, choose: Chooser):
@@ -902,8 +904,10 @@ def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
     the output plus the padded input: 1 for all but large inputs."""
     s = sizes(plan)
     budget = (s.out + s.padded) * itemsize
+    if budget == 0 or plan.batch_groups > 1:
+        return 1
     need = temp_estimate(name, plan, itemsize)
-    if need <= budget + TILE_SLACK_BYTES or plan.batch_groups > 1:
+    if need <= budget + TILE_SLACK_BYTES:
         return 1
     # A piece gets a quarter of the budget: the padded input, the pieces' stacked outputs
     # and their reassembly hold the rest.

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
+from . import _layer
 from ._checks import positive_int
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
@@ -45,7 +46,7 @@ def _params(module: Any, kernel_shape: Sequence[int], init: Callable[..., Any], 
     return kernel, bias
 
 
-def _flax_init(module: Any, lay: common.Layouts, kernel_size, i: int, o: int):
+def _flax_init(module: Any, lay: _layer.Layouts, kernel_size, i: int, o: int):
     """Draw the kernel as Flax would, ``(*kernel_size, I, O)``, and store it in ``rhs``."""
 
     def init(key):
@@ -98,7 +99,7 @@ class Conv(nn.Conv):
     @nn.compact
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Convolve ``inputs`` and add the bias; layouts as the class docstring says."""
-        cfg = common.conv_config(
+        cfg = _layer.conv_config(
             self.kernel_size, self.strides, self.padding, self.input_dilation,
             self.kernel_dilation, self.feature_group_count, self.dimension_numbers,
             self.padding_mode,
@@ -110,7 +111,7 @@ class Conv(nn.Conv):
         fn = common.check_callable("conv_general_dilated", fn)
         lay, groups = cfg.layouts, cfg.feature_group_count
         inputs = jnp.asarray(inputs)
-        x, _ = common.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
+        x, _ = _layer.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
         in_features = x.shape[lay.dn.lhs_spec[1]]
         for name, value in (("input features", in_features), ("features", features)):
             if value % groups:
@@ -121,8 +122,8 @@ class Conv(nn.Conv):
             # Say what the input's layout may be before Flax's parameter shape check does.
             stored = self.get_variable("params", "kernel")
             expected = stored.shape[lay.rhs.index("I")] * groups
-            out_shape = common.conv_out_shape(x.shape, stored.shape, cfg)
-            common.check_inputs(x, lay, expected, "the kernel", out_shape)
+            out_shape = _layer.conv_out_shape(x.shape, stored.shape, cfg)
+            _layer.check_inputs(x, lay, expected, "the kernel", out_shape)
         i = in_features // groups
         kernel_shape = lay.kernel_shape(cfg.kernel_size, i, features)
         init = _flax_init(self, lay, cfg.kernel_size, i, features)
@@ -172,14 +173,14 @@ class ConvLocal(nn.ConvLocal):
             raise ValueError(
                 f"`feature_group_count` must be 1 for ConvLocal, got {self.feature_group_count}."
             )
-        cfg = common.conv_config(
+        cfg = _layer.conv_config(
             self.kernel_size, self.strides, self.padding, self.input_dilation,
             self.kernel_dilation, 1, self.dimension_numbers, self.padding_mode,
         )  # fmt: skip
         features = positive_int("features", self.features)
         lay = cfg.layouts
         inputs = jnp.asarray(inputs)
-        x, _ = common.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
+        x, _ = _layer.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
         plan = local_plan(
             x.shape, cfg.kernel_size, features, cfg.strides, cfg.padding, cfg.input_dilation,
             cfg.kernel_dilation, lay.strings, cfg.padding_mode,
@@ -239,7 +240,7 @@ class ConvTranspose(nn.ConvTranspose):
     @nn.compact
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Apply the transposed convolution and the bias."""
-        cfg = common.transpose_config(
+        cfg = _layer.transpose_config(
             self.kernel_size, self.strides, self.padding, self.kernel_dilation,
             self.dimension_numbers, self.transpose_kernel, self.use_consistent_padding,
             self.output_padding,
@@ -248,7 +249,7 @@ class ConvTranspose(nn.ConvTranspose):
         fn = common.check_callable("conv_transpose", self.conv_transpose or _jaxconv_conv_transpose)
         lay = cfg.layouts
         inputs = jnp.asarray(inputs)
-        x, _ = common.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
+        x, _ = _layer.fold_batch(inputs, lay.lhs, len(cfg.kernel_size))
         c = x.shape[lay.dn.lhs_spec[1]]
         i, o = (features, c) if cfg.transpose_kernel else (c, features)
         kernel_shape = lay.kernel_shape(cfg.kernel_size, i, o)

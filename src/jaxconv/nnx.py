@@ -34,6 +34,7 @@ from jax.lax import PrecisionLike
 from jax.typing import ArrayLike, DTypeLike
 
 from . import _flax_common as common
+from . import _layer
 from ._checks import int_tuple, positive_int
 from ._conv import conv_general_dilated as _jaxconv_conv
 from ._conv import conv_transpose as _jaxconv_conv_transpose
@@ -53,7 +54,7 @@ default_bias_init = initializers.zeros_init()
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
-def _store_kernel(module: nnx.Module, layouts: common.Layouts, metadata: Mapping[str, Any]):
+def _store_kernel(module: nnx.Module, layouts: _layer.Layouts, metadata: Mapping[str, Any]):
     """Move the kernel Flax drew, ``(*kernel_size, I, O)``, into the kernel layout."""
     if layouts.rhs != layouts.canonical_kernel:
         module.kernel = nnx.Param(common.in_kernel_layout(module.kernel[...], layouts), **metadata)
@@ -157,7 +158,7 @@ class Conv(nnx.Conv):
         kernel_metadata: Mapping[str, Any] = _NO_METADATA,
         bias_metadata: Mapping[str, Any] = _NO_METADATA,
     ):
-        cfg = common.conv_config(
+        cfg = _layer.conv_config(
             kernel_size, strides, padding, input_dilation, kernel_dilation, feature_group_count,
             dimension_numbers, padding_mode,
         )  # fmt: skip
@@ -309,7 +310,7 @@ class ConvTranspose(nnx.ConvTranspose):
         kernel_metadata: Mapping[str, Any] = _NO_METADATA,
         bias_metadata: Mapping[str, Any] = _NO_METADATA,
     ):
-        cfg = common.transpose_config(
+        cfg = _layer.transpose_config(
             kernel_size, strides, padding, kernel_dilation, dimension_numbers, transpose_kernel,
             use_consistent_padding, output_padding,
         )  # fmt: skip
@@ -470,7 +471,7 @@ class ConvLocal(nnx.Module):
         kernel_metadata: Mapping[str, Any] = _NO_METADATA,
         bias_metadata: Mapping[str, Any] = _NO_METADATA,
     ):
-        cfg = common.conv_config(
+        cfg = _layer.conv_config(
             kernel_size, strides, padding, input_dilation, kernel_dilation, 1, dimension_numbers,
             padding_mode,
         )  # fmt: skip

@@ -195,14 +195,15 @@ def chosen_strategy(case: Case, layout: str, dtype: Any, strategy: str = "auto")
 def strategies_for(case: Case, layout: str) -> list[str]:
     """The strategies worth timing on ``case``: those that accept its plan and are not
     hopeless (:func:`jaxconv._strategies.feasible`), as ``strategy=`` would run them."""
-    from jaxconv import _conv, _policy, _strategies
+    from jaxconv import _policy, _strategies
+    from jaxconv._plan import make_plan
 
     if case.transposed:  # conv_transpose with explicit pairs: input dilation by the strides
         case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
     xs, ws = shapes(case, layout)
     dn = dimension_numbers(case, layout)
-    plan = _conv.general_plan(xs, ws, case.strides, case.padding, case.lhs_dilation,
-                              case.dilation, dn, case.groups, 1, "zeros")  # fmt: skip
+    plan = make_plan(xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation, dn,
+                     case.groups)  # fmt: skip
     return [
         name
         for name in _strategies.STRATEGIES
@@ -383,19 +384,15 @@ def case_fields(case: Case, layout: str) -> dict[str, Any]:
 
 def padded_input_bytes(case: Case, layout: str, dtype: Any) -> int:
     """Bytes of the input padded (and input-dilated) as the convolution reads it."""
-    from jaxconv._plan import general_plan
+    from jaxconv._plan import make_plan
 
     if case.transposed:
         case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
     xs, ws = shapes(case, layout)
-    plan = general_plan(xs, ws, case.strides, case.padding, case.lhs_dilation,
-                              case.dilation, dimension_numbers(case, layout), case.groups, 1,
-                              "zeros")  # fmt: skip
-    sizes = [
-        (s - 1) * d + 1 + lo + hi
-        for s, d, (lo, hi) in zip(plan.in_spatial, plan.lhs_dilation, plan.pads, strict=True)
-    ]
-    return int(np.prod(sizes)) * plan.batch * plan.in_features * jnp.dtype(dtype).itemsize
+    plan = make_plan(xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation,
+                     dimension_numbers(case, layout), case.groups)  # fmt: skip
+    padded = int(np.prod(plan.padded_in))
+    return padded * plan.batch * plan.in_features * jnp.dtype(dtype).itemsize
 
 
 def memory_fields(
