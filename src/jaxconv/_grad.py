@@ -8,7 +8,8 @@ of the input alive. The gradients have better forms of their own:
   and its in/out features swapped, input-dilated by the strides (lax's own rule), which
   runs through the same fast strategies as the forward pass;
 - with respect to the kernel: one contraction per tap of the input's taps with the
-  cotangent over batch and positions (a fused multiply-and-reduce when depthwise).
+  cotangent over batch and positions (a fused multiply-and-reduce when depthwise); for
+  ``fft``, JAX's transpose of the forward FFT convolution, itself an FFT correlation.
 
 A ``custom_vjp`` would lose forward mode. Instead the convolution is a ``custom_jvp`` whose
 tangent map is written as the *linear transpose* of those gradient functions: reverse mode
@@ -154,9 +155,12 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
 
 
 def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
-    if any(d > 1 for d in plan.lhs_dilation):
+    if name == "fft" or any(d > 1 for d in plan.lhs_dilation):
         # Input dilation runs polyphase or col2im; the kernel gradient is JAX's transpose of
-        # it (in the input's dtype, as the cotangent).
+        # it (in the input's dtype, as the cotangent). So is an FFT convolution's: the
+        # transpose of its kernel's transform, product and inverse transform is again a
+        # correlation by FFT of the input with the cotangent, where per-tap products
+        # would cost ``K`` passes over the input for a long kernel.
         sub = plan._replace(preferred=None)
 
         def forward(w):

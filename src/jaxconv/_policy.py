@@ -4,6 +4,8 @@
   (:mod:`jaxconv._rules`; ``jax.default_backend()``). On a platform with no measured rules
   it takes the tuning cache's answer where the cache has one for the plan, and otherwise the
   CPU rules; where no rule applies, the hand-written rules below (:func:`hand_choice`).
+  Where a measured cost model says ``fft`` beats that choice (:func:`fft_pays`: long
+  kernels), it runs ``fft`` instead.
 - ``tune`` times every strategy on the device when the program is lowered
   (:mod:`jaxconv._tune`).
 - Each strategy runs channels-last, except where it runs well on channels-first data as it
@@ -81,12 +83,21 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     if decide_layout:
 
         def allowed(s: str) -> bool:
-            return _strategies.feasible(s, in_layout(plan, s))
+            return _strategies.feasible(s, in_layout(plan, s), dtype)
     else:
 
         def allowed(s: str) -> bool:
-            return _strategies.feasible(s, plan)
+            return _strategies.feasible(s, plan, dtype)
 
+    name = _rules_choice(plan, dtype, allowed)
+    if name != "fft" and allowed("fft") and fft_pays(plan, name):
+        return "fft"
+    return name
+
+
+def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:
+    """The fitted rules' choice among ``allowed`` strategies (the tuning cache's on a
+    platform without rules), else the hand rules', else the first allowed."""
     rules = _rules.measured(platform())
     if rules is None and dtype is not None:
         try:
@@ -108,6 +119,35 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     return next(s for s in _strategies.STRATEGIES if allowed(s))
 
 
+FFT_PAYS_GEMM = 2.5
+"""``fft`` runs where the direct algorithm's multiply-adds are at least this many times
+:func:`jaxconv._strategies.fft_cost` and ``auto`` would otherwise run them as GEMMs.
+Measured on CPU (``benchmarks/fft_crossover.py``, the table in docs/performance.md):
+``fft`` wins from a ratio of 2.1-3.5 on 2-d kernels (11x11 on 16 features) and of 0.9-1.7
+on 1-d ones (15 taps); the rule takes the safe side of both."""
+
+FFT_PAYS_FUSED = 0.75
+"""The same where ``auto`` would run a fused multiply-accumulate loop (``depthwise``,
+``direct``), whose multiply-adds cost several times a GEMM's: ``fft`` wins from a ratio
+of 0.56-0.99 in 1-d (63 to 127 taps) and of 0.55-0.89 in 2-d (11x11 to 15x15)."""
+
+
+def fft_pays(plan: ConvPlan, instead: str) -> bool:
+    """Whether ``auto`` runs ``fft`` (which must accept ``plan``) rather than strategy
+    ``instead``: the direct algorithm's multiply-adds (input dilation's zeros skipped, as
+    ``polyphase`` does) against :func:`jaxconv._strategies.fft_cost` times
+    :data:`FFT_PAYS_FUSED` where ``instead`` is a fused loop (``depthwise``, ``direct``) or
+    a grouped GEMM at most 4 deep per tap (as slow: ``fft`` wins 7x7 and 13x13 kernels on 2
+    and 4 features per group, 0.65 -> 0.08 of lax), :data:`FFT_PAYS_GEMM` otherwise. A
+    measured override after the fitted rules, which were fitted before ``fft`` existed and
+    never name it."""
+    plan = plan._replace(channels_first=False)
+    direct = plan.flops / 2 / int(np.prod(plan.lhs_dilation))
+    fused = instead in ("depthwise", "direct") or (instead == "grouped" and plan.group_in <= 4)
+    threshold = FFT_PAYS_FUSED if fused else FFT_PAYS_GEMM
+    return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+
+
 def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvPlan]:
     """The strategy that computes ``plan`` (in the user's layout) and the plan in the layout
     it runs in: a named ``strategy`` as given, ``'auto'``'s choice for ``'auto'`` and for
@@ -116,13 +156,20 @@ def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvP
         raise ValueError(f"`strategy` must be one of {NAMES}, got {strategy!r}.")
     if strategy in ("auto", "tune"):
         name = choose(plan, dtype, decide_layout=True)
-    elif _strategies.accepts(strategy, plan):
+    elif _strategies.accepts(strategy, plan, dtype):
         name = strategy
-    else:
+    elif not _strategies.accepts(strategy, plan):
         raise ValueError(
             f"`strategy={strategy!r}` cannot compute this convolution (feature groups "
             f"{plan.feature_groups}, batch groups {plan.batch_groups}, input features "
             f"{plan.in_features}); use 'auto' or another of {NAMES}."
+        )
+    else:
+        raise ValueError(
+            f"`strategy={strategy!r}` cannot compute this convolution on "
+            f"{jax.numpy.dtype(dtype).name} inputs (`fft` takes floating-point inputs only, "
+            "`winograd` integers whose sums stay below 2**29 in 32 bits); use 'auto' or another "
+            f"of {NAMES}."
         )
     return name, in_layout(plan, name)
 

@@ -10,8 +10,8 @@ A strategy's function takes the canonical arrays of a checked, zero-padded
 :class:`~jaxconv._plan.ConvPlan` -- input ``(N, *spatial, C)``, kernel
 ``(*kernel, C // groups, O)``, or with a channels-first plan input ``(N, C, *spatial)`` --
 and returns the output ``(N // batch_groups, *out_spatial, O)`` (``(N, O, *out_spatial)``).
-They use only pads, slices, reshapes, elementwise arithmetic and ``dot_general``: never
-XLA's convolution op.
+They use only pads, slices, reshapes, elementwise arithmetic, ``dot_general`` and (``fft``)
+FFTs: never XLA's convolution op.
 
 - ``im2col``: all taps gathered into one patch array ``(N, *out, K·C)``, one GEMM.
 - ``taps``: one GEMM per kernel tap, summed; no patch array.
@@ -27,12 +27,15 @@ XLA's convolution op.
   phase into small convolutions of the undilated input, so no multiply meets an
   inserted zero.
 - ``col2im``: input dilation as one GEMM whose columns are scattered into the output.
+- ``fft``: the convolution theorem, real FFTs along the spatial dims and one small product
+  per frequency; for long kernels. Floating-point inputs only.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -87,12 +90,15 @@ class Strategy(NamedTuple):
             :class:`Sizes` (a model of what XLA:CPU compiles, fitted by eye to
             ``memory_analysis()``); :func:`tiles` splits a plan whose buffers are large.
         channels_first: whether ``run`` also computes channels-first plans.
+        dtypes: ``dtypes(plan, dtype)``, whether ``run`` computes ``plan`` on inputs of
+            ``dtype`` (integers: bit for bit as lax does); ``None``: on every dtype.
     """
 
     run: Callable[[jax.Array, jax.Array, ConvPlan, Chooser], jax.Array]
     accepts: Callable[[ConvPlan], bool]
     temp: Callable[[ConvPlan, Sizes], int]
     channels_first: bool = False
+    dtypes: Callable[[ConvPlan, Any], bool] | None = None
 
 
 def _undilated(plan: ConvPlan) -> bool:
@@ -433,6 +439,10 @@ def winograd(x, w, plan: ConvPlan, choose: Chooser):
     summed in float32.
     """
     acc = acc_dtype(x.dtype, plan.preferred)
+    if jnp.issubdtype(acc, jnp.integer) and jnp.iinfo(acc).bits < 32:
+        # The factor 4 of the kernel transform would wrap a narrow sum before it is divided
+        # out: sum in 32 bits, wrap once at the end (as lax's narrow sums do).
+        acc = jnp.dtype(jnp.int32 if jnp.issubdtype(acc, jnp.signedinteger) else jnp.uint32)
     tiles = tuple(-(-o // 2) for o in plan.out_spatial)
     axes = plan.spatial_axes
     # Pad (or crop) to exactly 2·tiles + 2 rows and columns from the padding's start.
@@ -467,6 +477,20 @@ def winograd(x, w, plan: ConvPlan, choose: Chooser):
     return _polyphase.interleave(parts, plan, (2, 2))
 
 
+def _winograd_exact(plan: ConvPlan, dtype: Any) -> bool:
+    """Integers: the transforms compute ``4·y`` modulo ``2^32``, so ``y`` comes back exactly
+    modulo ``2^30``: enough for outputs of at most 16 bits (lax's own sums wrap there), and
+    for 32-bit outputs where no sum can reach ``2^29`` (from the dtype's range, e.g. int8
+    with fewer than 3641 input features)."""
+    if not jnp.issubdtype(dtype, jnp.integer):
+        return True
+    if jnp.iinfo(plan.out_dtype(dtype)).bits <= 16:
+        return True
+    info = jnp.iinfo(dtype)
+    largest = max(abs(int(info.min)), int(info.max))
+    return plan.taps * plan.group_in * largest * largest < 2**29
+
+
 WINOGRAD = Strategy(
     winograd,
     lambda p: (
@@ -478,6 +502,7 @@ WINOGRAD = Strategy(
     ),
     lambda p, s: 4 * s.tap + 4 * s.out + s.padded,
     True,
+    _winograd_exact,
 )
 
 
@@ -588,6 +613,230 @@ COL2IM = Strategy(
 
 
 # ---------------------------------------------------------------------------------------
+# Long kernels: the convolution theorem
+
+
+FFT_PRIMES = (2, 3, 5, 7)
+"""The prime factors of the transform sizes :func:`fft` uses (fast in every FFT library)."""
+
+
+def fast_size(n: int) -> int:
+    """The least ``m >= n`` whose prime factors are all in :data:`FFT_PRIMES`."""
+    m = max(n, 1)
+    while True:
+        r = m
+        for p in FFT_PRIMES:
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return m
+        m += 1
+
+
+def fft_reach(plan: ConvPlan) -> tuple[int, ...]:
+    """Per spatial dim, the padded input the outputs read: ``(out - 1)·stride + window``."""
+    return tuple(
+        (o - 1) * s + k for o, s, k in zip(plan.out_spatial, plan.strides, plan.window, strict=True)
+    )
+
+
+class FFTBlocks(NamedTuple):
+    """How :func:`fft` cuts the padded input along each spatial dim: ``count`` blocks of
+    ``size`` (the transform size) that overlap by ``window - 1`` and each give ``hop``
+    consecutive stride-1 outputs (overlap-save). One block is the whole input, zero-extended
+    to a fast size."""
+
+    size: tuple[int, ...]
+    hop: tuple[int, ...]
+    count: tuple[int, ...]
+
+    @property
+    def half(self) -> int:
+        """Elements of one block's half spectrum (``rfftn``'s last axis halved)."""
+        *rest, last = self.size
+        return math.prod(rest) * (last // 2 + 1)
+
+
+FFT_TRANSFORM_COST = 5.0
+"""Cost of a real FFT of ``n`` points, ``FFT_TRANSFORM_COST·n·log2(n)``, in the units of
+one real multiply-add of a direct convolution (XLA:CPU's FFTs against its GEMMs: measured
+by ``benchmarks/fft_crossover.py``, with :data:`FFT_PRODUCT_COST`)."""
+
+FFT_PRODUCT_COST = 6.0
+"""Cost of one complex multiply-add of the per-frequency product (four real ones, in
+small batched complex GEMMs), in the same units."""
+
+
+def _axis_blockings(reach: int, window: int) -> list[tuple[int, int, int]]:
+    """Candidate ``(size, hop, count)`` along one dim: the whole input, or blocks of a fast
+    size from twice the window (overlap-save) up."""
+    outs = reach - window + 1  # stride-1 outputs
+    whole = fast_size(reach)
+    options = [(whole, outs, 1)]
+    for m in (2, 3, 4, 6, 8, 12, 16, 24, 32, 64):
+        size = fast_size(max(m * (window - 1), 8))
+        if size >= whole:
+            break
+        hop = size - window + 1
+        options.append((size, hop, -(-outs // hop)))
+    return options
+
+
+def fft_cost(plan: ConvPlan, blocks: FFTBlocks) -> float:
+    """:func:`fft`'s cost with ``blocks`` in units of a direct multiply-add (the constants
+    above): the transforms of the input blocks, the kernel and the output blocks, and the
+    per-frequency products."""
+    volume = math.prod(blocks.size)
+    count = math.prod(blocks.count)
+    log = math.log2(max(volume, 2))
+    n, c, o, i = plan.batch, plan.in_features, plan.out_features, plan.group_in
+    transforms = (n * count * (c + o) + i * o) * volume * log
+    products = n * count * blocks.half * i * o
+    return FFT_TRANSFORM_COST * transforms + FFT_PRODUCT_COST * products
+
+
+@functools.lru_cache(maxsize=1024)
+def fft_blocks(plan: ConvPlan) -> FFTBlocks:
+    """The cheapest :class:`FFTBlocks` for ``plan`` by :func:`fft_cost`: long inputs are
+    cut into blocks a few windows long, so that the kernel's spectrum (``I·O`` transforms)
+    stays small and the products stay in cache."""
+    per_axis = [_axis_blockings(r, k) for r, k in zip(fft_reach(plan), plan.window, strict=True)]
+    best = None
+    for combo in itertools.product(*per_axis):
+        blocks = FFTBlocks(*(tuple(v) for v in zip(*combo, strict=True)))
+        cost = fft_cost(plan, blocks)
+        if best is None or cost < best[0]:
+            best = (cost, blocks)
+    return best[1]
+
+
+def fft_dtype(dtype: Any, preferred: Any = None) -> np.dtype:
+    """The real dtype :func:`fft` transforms in: float64 for float64 inputs (or a float64
+    ``preferred_element_type``), float32 for every narrower float."""
+    wide = jnp.dtype(dtype) == jnp.float64 or (
+        preferred is not None and jnp.dtype(preferred) == jnp.float64
+    )
+    return jnp.dtype(jnp.float64 if wide else jnp.float32)
+
+
+def _cut_blocks(xp, axis: int, size: int, hop: int, count: int):
+    """Axis ``axis`` of ``xp`` (at least ``count·hop + size - hop`` long) as ``count``
+    overlapping blocks ``(count, size)``, ``hop`` apart: chunks of ``hop``, each followed
+    by the start of the next ones."""
+    if count == 1:
+        return jnp.expand_dims(lax.slice_in_dim(xp, 0, min(size, xp.shape[axis]), axis=axis), axis)
+    chunks = -(-size // hop)  # chunks one block spans
+    total = (count + chunks - 1) * hop
+    config = [(0, 0, 0)] * xp.ndim
+    config[axis] = (0, total - xp.shape[axis], 0)
+    xp = lax.pad(xp, jnp.zeros((), xp.dtype), config)
+    xp = xp.reshape(*xp.shape[:axis], count + chunks - 1, hop, *xp.shape[axis + 1 :])
+    parts = [lax.slice_in_dim(xp, j, j + count, axis=axis) for j in range(chunks)]
+    blocks = jnp.concatenate(parts, axis=axis + 1) if chunks > 1 else parts[0]
+    return lax.slice_in_dim(blocks, 0, size, axis=axis + 1)
+
+
+def fft(x, w, plan: ConvPlan, choose: Chooser):
+    """The convolution theorem: real FFTs of the input and the kernel along the spatial
+    dims, one small product per frequency, inverse FFTs, cropped to the outputs.
+
+    The input is dilated and padded (negative pads crop) to the ``R = (out - 1)·s +
+    window`` positions its outputs read (:func:`fft_reach`), the kernel dilated with zeros.
+    Along each dim the input is either transformed whole, zero-extended to a size ``F >= R``
+    with small prime factors, or cut into overlapping blocks of such a size (overlap-save,
+    :func:`fft_blocks`, where the input is many windows long). In a block of size ``F``,
+    ``y[t] = sum_k x[t + k]·w[k]`` is the inverse transform of ``X·conj(W)``, a circular
+    correlation whose first ``F - window + 1`` sums never wrap; strides keep every
+    ``s``-th output. Per frequency, each group's input features are contracted with its
+    kernel: a batched complex GEMM with the frequencies leading (a product where groups
+    have one input feature). Nothing is ``K`` times the input. The cost is about
+    ``(N·(C + O)·P + I·O·F)·log F`` for the transforms (``P`` transformed positions, about
+    the input's) and ``N·P·I·O/2`` complex products, against ``N·out·K·I·O`` products
+    directly (:func:`fft_cost`): it pays for long kernels.
+
+    Accuracy: floats narrower than float64 are transformed in float32 (float64 in
+    float64), and an FFT's rounding is spread over all outputs rather than proportional
+    to each: every output's error is at most about ``eps·log2(F)·max|x|·||w||_1``, ``eps``
+    the transform dtype's (float32: ``1.2e-7``), ``F`` the largest transform size and
+    ``||w||_1`` the largest sum of ``|w|`` over one output feature's kernel (so
+    ``max|x|·||w||_1`` bounds every output's sum of ``|x·w|``). Measured on random data
+    the error stays below a tenth of that (tests/test_fft.py); an output much smaller than
+    that scale (a padded edge, a cancelling sum, a small kernel tap's share) therefore
+    has a larger *relative* error than a direct sum's. A NaN or infinity anywhere in an
+    input channel (or the kernel) makes every output it feeds NaN, not only those whose
+    window holds it. Integer inputs never run here.
+    """
+    n = plan.num_spatial
+    real = fft_dtype(x.dtype, plan.preferred)
+    blocks = fft_blocks(plan)
+    reach = fft_reach(plan)
+    pads = [
+        (lo, r - d - lo) for r, d, (lo, _) in zip(reach, plan.dilated_in, plan.pads, strict=True)
+    ]
+    xp = pad_spatial(x.astype(real), plan.spatial_axes, pads, plan.lhs_dilation)
+    # (N, *S, C) -> (N, count_1, size_1, ..., count_n, size_n, C)
+    for d in reversed(range(n)):
+        xp = _cut_blocks(xp, 1 + d, blocks.size[d], blocks.hop[d], blocks.count[d])
+    # -> (N, *counts, C, *sizes): the transforms run along the trailing axes
+    perm = [0, *range(1, 2 * n, 2), 2 * n + 1, *range(2, 2 * n + 1, 2)]
+    xp = jnp.transpose(xp, perm)
+    rows = plan.batch * math.prod(blocks.count)
+    c, o, g, i = plan.in_features, plan.out_features, plan.feature_groups, plan.group_in
+    og = o // g
+    axes = tuple(range(-n, 0))
+    xf = jnp.fft.rfftn(xp.reshape(rows, c, *xp.shape[-n:]), s=blocks.size, axes=axes)
+    half = blocks.half
+    wt = jnp.moveaxis(w.astype(real), (n, n + 1), (0, 1))  # (I, O, *K)
+    wt = pad_spatial(wt, tuple(range(2, 2 + n)), ((0, 0),) * n, plan.rhs_dilation)
+    wf = jnp.conj(jnp.fft.rfftn(wt, s=blocks.size, axes=axes))  # (I, O, *F')
+    xf = xf.reshape(rows, g, i, half)
+    wf = wf.reshape(i, g, og, half)
+    if i == 1:  # depthwise: one product per frequency, no contraction
+        yf = xf * wf  # (M, G, 1, F') * (1, G, Og, F')
+    else:
+        # Frequencies and groups lead, as batch dims: measured on CPU, 3-4 times faster
+        # than contracting with the frequencies trailing.
+        yf = lax.dot_general(
+            jnp.transpose(xf, (3, 1, 0, 2)),  # (F', G, M, I)
+            jnp.transpose(wf, (3, 1, 0, 2)),  # (F', G, I, Og)
+            (((3,), (2,)), ((0, 1), (0, 1))),
+            precision=plan.precision,
+        )  # (F', G, M, Og)
+        yf = jnp.transpose(yf, (2, 1, 3, 0))
+    freq = (*blocks.size[:-1], blocks.size[-1] // 2 + 1)
+    y = jnp.fft.irfftn(yf.reshape(rows, o, *freq), s=blocks.size, axes=axes)
+    # Each block's first `hop` outputs, woven back: (N, count_1, hop_1, ..., O).
+    y = lax.slice(y, (0,) * (n + 2), (rows, o, *blocks.hop))
+    y = y.reshape(plan.batch, *blocks.count, o, *blocks.hop)
+    perm = [0, *(v for d in range(n) for v in (1 + d, n + 2 + d)), n + 1]
+    y = jnp.transpose(y, perm)
+    y = y.reshape(plan.batch, *(c * h for c, h in zip(blocks.count, blocks.hop, strict=True)), o)
+    limit = (plan.batch, *((q - 1) * s + 1 for q, s in zip(
+        plan.out_spatial, plan.strides, strict=True)), o)  # fmt: skip
+    y = lax.slice(y, (0,) * (n + 2), limit, (1, *plan.strides, 1))
+    return y.astype(plan.out_dtype(x.dtype))
+
+
+def _fft_temp(plan: ConvPlan, s: Sizes) -> int:
+    # The input blocks and the output blocks before cropping (real), the spectra of the
+    # input, the kernel and the product (complex: two elements each), and a transposed
+    # copy of each spectrum for the product.
+    blocks = fft_blocks(plan)
+    rows = plan.batch * math.prod(blocks.count)
+    volume, half = math.prod(blocks.size), blocks.half
+    c, o, i = plan.in_features, plan.out_features, plan.group_in
+    return rows * (c + o) * volume + 4 * half * (rows * c + i * o + rows * o)
+
+
+FFT = Strategy(
+    fft,
+    lambda p: p.batch_groups == 1 and 1 <= p.num_spatial <= 3,
+    _fft_temp,
+    dtypes=lambda p, dtype: jnp.issubdtype(dtype, jnp.floating),  # it rounds
+)
+
+
+# ---------------------------------------------------------------------------------------
 # The registry
 
 STRATEGIES: dict[str, Strategy] = {
@@ -602,15 +851,19 @@ STRATEGIES: dict[str, Strategy] = {
     "grouped": GROUPED,
     "polyphase": POLYPHASE,
     "col2im": COL2IM,
+    "fft": FFT,
 }
 """Every strategy by name. The order is the public ``jaxconv.STRATEGIES``, the order
 ``'tune'`` times them in, and the policy's last resort (its first that accepts a plan)."""
 
 
-def accepts(name: str, plan: ConvPlan) -> bool:
-    """Whether strategy ``name`` can compute ``plan`` (in the plan's compute layout)."""
+def accepts(name: str, plan: ConvPlan, dtype: Any = None) -> bool:
+    """Whether strategy ``name`` can compute ``plan`` (in the plan's compute layout), on
+    inputs of ``dtype`` where one is given."""
     strategy = STRATEGIES.get(name)
     if strategy is None or (plan.channels_first and not strategy.channels_first):
+        return False
+    if strategy.dtypes is not None and dtype is not None and not strategy.dtypes(plan, dtype):
         return False
     return strategy.accepts(plan)
 
@@ -621,9 +874,10 @@ tried on: it unrolls them into one fused loop, whose compile time grows with the
 and which already runs 20-40 times slower than a GEMM at 9 x 32 (measured on CPU)."""
 
 
-def feasible(name: str, plan: ConvPlan) -> bool:
-    """Whether strategy ``name`` accepts ``plan`` and is worth trying (timing, tuning)."""
-    if not accepts(name, plan):
+def feasible(name: str, plan: ConvPlan, dtype: Any = None) -> bool:
+    """Whether strategy ``name`` accepts ``plan`` (on ``dtype``) and is worth trying (timing,
+    tuning)."""
+    if not accepts(name, plan, dtype):
         return False
     if name == "direct" and not plan.is_depthwise:
         return plan.taps * plan.group_in <= DIRECT_PRODUCTS

@@ -295,7 +295,7 @@ def cached_choice(plan: ConvPlan, dtype: Any, device: Any) -> str | None:
 def tuned_choice(plan: ConvPlan, dtype: Any, device: Any, choose: Chooser) -> str:
     """The fastest strategy for ``plan`` on ``device``'s kind: from the cache, or measured
     now (and cached). ``choose`` picks the strategies of sub-convolutions."""
-    names = candidates(plan)
+    names = [n for n in candidates(plan) if _strategies.accepts(n, plan, dtype)]
     if len(names) == 1:
         return names[0]
     cache = tune_cache()

@@ -1,0 +1,103 @@
+"""Integer convolutions against lax, bit for bit: int8 and int16 over their whole range,
+with ``preferred_element_type=jnp.int32`` and with lax's default (the input's dtype, whose
+sums wrap around as two's complement arithmetic does)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+import jaxconv
+from jaxconv import _strategies
+from jaxconv._plan import make_plan
+
+CASES = {
+    "dense_3x3": dict(x=(2, 9, 8, 16), w=(3, 3, 16, 8), window_strides=(1, 1), padding="SAME"),
+    "strided": dict(
+        x=(2, 9, 8, 4), w=(3, 2, 4, 6), window_strides=(2, 3), padding=((1, 2), (0, 1))
+    ),
+    "depthwise": dict(
+        x=(2, 7, 7, 4), w=(3, 3, 1, 8), window_strides=(1, 1), padding="SAME", feature_group_count=4
+    ),
+    "grouped": dict(
+        x=(2, 7, 6, 8),
+        w=(3, 3, 4, 6),
+        window_strides=(1, 2),
+        padding="VALID",
+        feature_group_count=2,
+    ),  # fmt: skip
+    "transposed": dict(
+        x=(1, 5, 4, 3),
+        w=(3, 3, 3, 4),
+        window_strides=(1, 1),
+        padding=((2, 2), (1, 2)),
+        lhs_dilation=(2, 2),
+    ),  # fmt: skip
+    "winograd": dict(x=(2, 8, 8, 16), w=(3, 3, 16, 16), window_strides=(1, 1), padding="SAME"),
+    "1d_long": dict(x=(2, 64, 4), w=(31, 4, 4), window_strides=(1,), padding="SAME"),
+    "3d": dict(x=(1, 5, 6, 4, 3), w=(3, 2, 3, 3, 4), window_strides=(1, 2, 1), padding="SAME"),
+}
+
+LAYOUTS = {
+    3: ("NWC", "WIO", "NWC"),
+    4: ("NHWC", "HWIO", "NHWC"),
+    5: ("NDHWC", "DHWIO", "NDHWC"),
+}
+
+
+def _full_range(rng, shape, dtype):
+    info = jnp.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, size=shape).astype(dtype)
+
+
+def _strategies_for(case, dtype, preferred):
+    kw = {k: v for k, v in case.items() if k not in ("x", "w")}
+    dn = LAYOUTS[len(case["x"])]
+    plan = make_plan(
+        case["x"], case["w"], **kw, dimension_numbers=dn, dtype=dtype,
+        preferred_element_type=preferred,
+    )  # fmt: skip
+    return ["auto"] + [s for s in jaxconv.STRATEGIES if _strategies.accepts(s, plan, dtype)]
+
+
+@pytest.mark.parametrize("preferred", [jnp.int32, None], ids=["int32", "default"])
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+@pytest.mark.parametrize("name", list(CASES))
+def test_exact_against_lax(name, dtype, preferred):
+    case = CASES[name]
+    rng = np.random.default_rng(len(name))
+    x, w = _full_range(rng, case["x"], dtype), _full_range(rng, case["w"], dtype)
+    kw = {k: v for k, v in case.items() if k not in ("x", "w")}
+    kw.update(dimension_numbers=LAYOUTS[x.ndim], preferred_element_type=preferred)
+    want = np.asarray(lax.conv_general_dilated(x, w, **kw))
+    for strategy in _strategies_for(case, dtype, preferred):
+        f = jax.jit(lambda x, w, s=strategy: jaxconv.conv_general_dilated(x, w, **kw, strategy=s))
+        got = np.asarray(f(x, w))
+        assert got.dtype == want.dtype, strategy
+        np.testing.assert_array_equal(got, want, err_msg=strategy)
+
+
+def test_winograd_refuses_integer_sums_that_could_reach_2_to_the_29():
+    # Its transforms give 4·y modulo 2**32: exact for int8 into int32 while
+    # 9·C·128² < 2**29 (C < 3641), never for full-range int16 into int32.
+    def plan(c, dtype):
+        return make_plan(
+            (1, 8, 8, c), (3, 3, c, 4), (1, 1), "SAME", dimension_numbers=LAYOUTS[4],
+            dtype=dtype, preferred_element_type=jnp.int32,
+        )  # fmt: skip
+
+    assert _strategies.accepts("winograd", plan(3640, np.int8), np.int8)
+    assert not _strategies.accepts("winograd", plan(3641, np.int8), np.int8)
+    assert not _strategies.accepts("winograd", plan(1, np.int16), np.int16)
+
+
+def test_fft_never_accepts_integers():
+    case = CASES["1d_long"]
+    kw = {k: v for k, v in case.items() if k not in ("x", "w")}
+    plan = make_plan(case["x"], case["w"], **kw, dimension_numbers=LAYOUTS[3])
+    assert _strategies.accepts("fft", plan, np.float32)
+    for dtype in (np.int8, np.int16, np.int32, np.uint8):
+        assert not _strategies.accepts("fft", plan, dtype)
