@@ -45,6 +45,7 @@ import numpy as np
 from jax import lax
 
 from . import _polyphase
+from ._einsum import contract
 from ._padding import pad_spatial
 from ._plan import ConvPlan
 from ._taps import (
@@ -131,7 +132,7 @@ def _contract(lhs, w, plan: ConvPlan, reduce_taps: bool, preferred_element_type)
         spec = f"n...{k}gi,{k}igo->n...go"
     else:
         spec = f"n...{k}i,{k}io->n...o"
-    out = jnp.einsum(
+    out = contract(
         spec, lhs, w, precision=plan.precision, preferred_element_type=preferred_element_type
     )
     return out.reshape(plan.out_batch, *plan.out_spatial, plan.out_features)
@@ -218,7 +219,7 @@ def rows(x, w, plan: ConvPlan, choose: Chooser):
     wk = wk.reshape(-1, *wk.shape[-2:])
     total = None
     for k, piece in enumerate(_leading_taps(stacked, plan)):
-        y = jnp.einsum(
+        y = contract(
             "n...c,co->n...o", piece, wk[k], precision=plan.precision, preferred_element_type=acc
         )
         total = y if total is None else total + y
@@ -285,7 +286,7 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
         [jnp.pad(wk, [(0, 0), (j * s, window - span - j * s), (0, 0), (0, 0)]) for j in range(b)],
         axis=-2,
     ).reshape(wk.shape[0], window * c, b * o)
-    y = jnp.einsum(
+    y = contract(
         "n...kl,klp->n...p",
         lhs,
         band,
@@ -460,7 +461,7 @@ def winograd(x, w, plan: ConvPlan, choose: Chooser):
         rows_a = [_combine(_WINOGRAD_BT[a], [d[i][j] for i in range(4)]) for j in range(4)]
         for b in range(4):
             v = _combine(_WINOGRAD_BT[b], rows_a)
-            m[a, b] = jnp.einsum(
+            m[a, b] = contract(
                 spec, v, u[b][a], precision=plan.precision, preferred_element_type=acc
             )
     out_dtype = plan.out_dtype(x.dtype)
@@ -581,7 +582,7 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     """
     acc = acc_dtype(x.dtype, plan.preferred)
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
-    z = jnp.einsum(
+    z = contract(
         "n...c,cko->n...ko", x, wk, precision=plan.precision, preferred_element_type=acc
     )  # (N, *S, K, O)
     zero = jnp.zeros((), acc)

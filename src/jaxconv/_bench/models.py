@@ -451,7 +451,8 @@ def run_model(
     The checks, at :func:`runner.tolerance` of ``dtype`` on the device's platform: both
     builds start from equal parameters; the losses (before the step) agree; the state after
     jaxconv's step (parameters, and batch norm's statistics) agrees layer by layer with
-    :func:`reference_step`'s (see :func:`state_errors`). With the step size 0.1, a
+    :func:`reference_step`'s (see :func:`state_errors`) within the tolerance or twice the
+    distance of Flax's own step from it, whichever is larger. With the step size 0.1, a
     gradient off by more than 1e-3 of a layer's largest parameter fails the float32 check.
 
     Args:
@@ -493,12 +494,17 @@ def run_model(
         )
     ref = reference_step(case, splits[0][1], splits[0][2], *batch)
     upd_abs, upd_rel, where = state_errors(ref, jc_new)
-    if not upd_rel <= tol:
+    flax_upd_rel = state_errors(ref, fl_new)[1]
+    # Flax's own float32 step (XLA's convolution) is the measure of float32 rounding here:
+    # on ResNet-20 it lands 1e-4 away from the float64 step, so jaxconv may be as far as
+    # twice that, and never further than the tolerance would allow otherwise.
+    upd_tol = max(tol, 2 * flax_upd_rel)
+    if not upd_rel <= upd_tol:
         raise runner.VerificationError(
             f"{label}: after one step, jaxconv's {where} differs from the float64 step's: max "
-            f"abs error {upd_abs:.3g}, relative error {upd_rel:.3g} > tolerance {tol:.3g}."
+            f"abs error {upd_abs:.3g}, relative error {upd_rel:.3g} > tolerance {upd_tol:.3g} "
+            f"(Flax's step: {flax_upd_rel:.3g})."
         )
-    flax_upd_rel = state_errors(ref, fl_new)[1]
 
     fns = [functools.partial(fl, *args[0]), functools.partial(jc, *args[1])]
     fl_s, jc_s = runner.time_interleaved(fns, (), reps)
@@ -523,6 +529,7 @@ def run_model(
         "loss_flax": fl_loss, "loss_jaxconv": jc_loss, "loss_rel_diff": loss_diff,
         "update_max_abs_error": upd_abs, "update_max_rel_error": upd_rel,
         "flax_update_max_rel_error": flax_upd_rel, "tolerance": tol,
+        "update_tolerance": upd_tol,
     }  # fmt: skip
 
 

@@ -157,9 +157,14 @@ MODEL_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     ),
     "flax_update_max_rel_error": (
         _NUM,
-        "the same for Flax's step (XLA's convolution in the computation dtype); not checked",
+        "the same for Flax's step (XLA's convolution in the computation dtype)",
     ),
-    "tolerance": (_NUM, "the largest loss_rel_diff and update_max_rel_error accepted"),
+    "tolerance": (_NUM, "the largest loss_rel_diff accepted"),
+    "update_tolerance": (
+        _NUM,
+        "the largest update_max_rel_error accepted: tolerance or twice "
+        "flax_update_max_rel_error, whichever is larger",
+    ),
 }
 """Every key of a ``results.json`` model record: ``key -> (accepted types, meaning)``."""
 
