@@ -233,7 +233,7 @@ CASES = [
         TypeError,
         r"`preferred_element_type` int32",
     ),
-    ("unknown_strategy", lambda x, w: cg(x, w, strategy="fft"), X, W, ValueError, r"`strategy`"),
+    ("unknown_strategy", lambda x, w: cg(x, w, strategy="cudnn"), X, W, ValueError, r"`strategy`"),
     (
         "strategy_cannot",
         lambda x, w: cg(x, w, strategy="depthwise"),

@@ -70,8 +70,9 @@ def test_tiled_strategies_match_lax(name, tile_everything):
     names = [
         s for s in _strategies.STRATEGIES if _strategies.feasible(s, _policy.in_layout(plan, s))
     ]
-    # auto's choice, and the strategies with the largest buffers (which tile first).
-    names = ["auto"] + [s for s in names if s in ("im2col", "winograd", "rows", "polyphase")]
+    # auto's choice, the strategies with the largest buffers (which tile first), and fft
+    # (whose pieces of rows are overlap-save blocks of their own).
+    names = ["auto"] + [s for s in names if s in ("im2col", "winograd", "rows", "polyphase", "fft")]
     vjp_jvp = jax.jit(
         lambda f, x, w, ct: (jax.vjp(f, x, w)[1](ct), jax.jvp(f, (x, w), (x, w))[1]),
         static_argnums=0,
