@@ -164,13 +164,13 @@ GRID = [
 ]
 
 
-@pytest.mark.parametrize("layout", [0, 1, 2])
-@pytest.mark.parametrize("index", range(len(GRID)))
+@pytest.mark.parametrize(
+    "index, layout",
+    [(i, j) for i, case in enumerate(GRID) for j in range(len(LAYOUTS[len(case[0])]))],
+)
 def test_grid_against_lax(index, layout):
     spatial, kernel, (cin, cout, groups), kw = GRID[index]
     layouts = LAYOUTS[len(spatial)]
-    if layout >= len(layouts):
-        pytest.skip("two layouts for 3-d")
     rng = np.random.default_rng(index)
     dn = layouts[layout]
     x, w = _operands(rng, dn, 2, cin, cout, spatial, kernel, groups)
