@@ -545,8 +545,9 @@ mlir.register_lowering(sharded_conv_p, mlir.lower_fun(_lower, multiple_results=F
 ad.defbilinear(sharded_conv_p, _transpose_a, _transpose_b)
 batching.primitive_batchers[sharded_conv_p] = _batch
 # Its lowering is a custom_partitioning op, which needs the devices (as JAX's own cuDNN
-# attention primitive, built the same way, declares).
-_dispatch.prim_requires_devices_during_lowering.add(sharded_conv_p)
+# attention primitive, built the same way, declares). A private set: guarded, so that an
+# import never fails on a jax that moved it (the sharded path would then fail to lower).
+getattr(_dispatch, "prim_requires_devices_during_lowering", set()).add(sharded_conv_p)
 
 
 def convolve(x, w, plan: ConvPlan, name: str, policy: str):
