@@ -285,22 +285,25 @@ def test_all_strategies_share_one_timing_run():
         assert report.validate_record(r) == []
 
 
-def test_time_adaptive_adds_rounds_only_while_times_spread():
-    import time
+def test_time_adaptive_adds_rounds_only_while_times_spread(monkeypatch):
+    """Scripted round times, so that no clock jitter on a busy machine decides: steady
+    times stop at ``reps`` rounds; times spread far over 30 % go on, up to ten times."""
 
-    calls = []
+    def scripted(pattern):
+        done = [0]
 
-    def steady():  # 5 ms: the sleep's jitter is far under 30 %
-        time.sleep(0.005)
+        def time_interleaved(fns, args, reps):
+            times = [pattern(done[0] + i) for i in range(reps)]
+            done[0] += reps
+            return [times]
 
-    def jumpy():  # alternately fast and slow: a spread far over 30 %
-        time.sleep(0.004 if len(calls) % 2 else 0.0)
-        calls.append("j")
+        return time_interleaved
 
-    times = runner.time_adaptive([steady], (), reps=5, budget_s=1.0)
-    assert len(times[0]) == 5
-    times = runner.time_adaptive([jumpy], (), reps=5, budget_s=0.2)
-    assert len(times[0]) > 5
+    monkeypatch.setattr(runner, "time_interleaved", scripted(lambda i: 0.005))
+    assert len(runner.time_adaptive([print], (), reps=5, budget_s=10.0)[0]) == 5
+    jumpy = scripted(lambda i: 0.004 if i % 2 else 0.001)
+    monkeypatch.setattr(runner, "time_interleaved", jumpy)
+    assert len(runner.time_adaptive([print], (), reps=5, budget_s=10.0)[0]) == 50
 
 
 def test_terminal_output_fits_80_columns(smoke_run):
