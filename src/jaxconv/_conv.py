@@ -166,6 +166,20 @@ def chosen_strategy(
     return _policy.chosen(plan, strategy, lhs.dtype)
 
 
+def _friendly_conv(
+    x, w, num_spatial, strides, padding, dilation, groups, dimension_numbers, padding_mode,
+    precision, preferred_element_type, strategy,
+):  # fmt: skip
+    """``conv`` (``conv{num_spatial}d``): the arrays checked, one plan, executed."""
+    x, w = _friendly_arrays(x, w, num_spatial)
+    plan = make_plan(
+        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
+        padding_mode, dtype=x.dtype, precision=precision,
+        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    )  # fmt: skip
+    return _execute(x, w, plan, strategy)
+
+
 def conv(
     x: ArrayLike,
     w: ArrayLike,
@@ -210,13 +224,10 @@ def conv(
         >>> jaxconv.conv(x, w, padding="SAME").shape
         (1, 5, 5, 4)
     """
-    x, w = _friendly_arrays(x, w)
-    plan = make_plan(
-        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
-        padding_mode, dtype=x.dtype, precision=precision,
-        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    return _friendly_conv(
+        x, w, None, strides, padding, dilation, groups, dimension_numbers, padding_mode,
+        precision, preferred_element_type, strategy,
     )  # fmt: skip
-    return _execute(x, w, plan, strategy)
 
 
 def conv2d(
@@ -257,13 +268,10 @@ def conv2d(
         >>> jaxconv.conv2d(x, w, strides=2, padding="SAME").shape
         (1, 5, 5, 32)
     """
-    x, w = _friendly_arrays(x, w, 2)
-    plan = make_plan(
-        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
-        padding_mode, dtype=x.dtype, precision=precision,
-        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    return _friendly_conv(
+        x, w, 2, strides, padding, dilation, groups, dimension_numbers, padding_mode,
+        precision, preferred_element_type, strategy,
     )  # fmt: skip
-    return _execute(x, w, plan, strategy)
 
 
 def conv1d(
@@ -306,13 +314,10 @@ def conv1d(
         >>> jaxconv.conv1d(x, w, padding="SAME").shape
         (2, 16, 8)
     """
-    x, w = _friendly_arrays(x, w, 1)
-    plan = make_plan(
-        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
-        padding_mode, dtype=x.dtype, precision=precision,
-        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    return _friendly_conv(
+        x, w, 1, strides, padding, dilation, groups, dimension_numbers, padding_mode,
+        precision, preferred_element_type, strategy,
     )  # fmt: skip
-    return _execute(x, w, plan, strategy)
 
 
 def conv3d(
@@ -356,13 +361,10 @@ def conv3d(
         >>> jaxconv.conv3d(x, w, strides=(1, 2, 2), padding="SAME").shape
         (1, 4, 3, 3, 5)
     """
-    x, w = _friendly_arrays(x, w, 3)
-    plan = make_plan(
-        x.shape, w.shape, strides, padding, None, dilation, dimension_numbers, groups, 1,
-        padding_mode, dtype=x.dtype, precision=precision,
-        preferred_element_type=preferred_element_type, form=FRIENDLY, empty_output="error",
+    return _friendly_conv(
+        x, w, 3, strides, padding, dilation, groups, dimension_numbers, padding_mode,
+        precision, preferred_element_type, strategy,
     )  # fmt: skip
-    return _execute(x, w, plan, strategy)
 
 
 def _transpose_pads(k: int, s: int, word: str) -> tuple[int, int]:
