@@ -184,17 +184,19 @@ def chosen(plan: ConvPlan, strategy: str, dtype: Any) -> str:
 
 
 def lean_choice(plan: ConvPlan, dtype: Any) -> str:
-    """``auto``'s strategy for ``plan``, unless that holds more than its output and padded
-    input plus 1 MiB of temporary buffers: then the strategy that holds the least. The
-    ``'lean'`` policy, internal: a spatially sharded convolution's shards, forward and
-    gradients, are convolutions too large for one device, where memory comes first."""
+    """``auto``'s strategy for ``plan`` where it holds no more temporary memory than
+    ``scan`` (one tap at a time), else ``scan``, else (channels-first plans) the accepted
+    strategy that holds the least. The ``'lean'`` policy, internal: a spatially sharded
+    convolution's shards, forward and gradients, are convolutions too large for one
+    device, where memory comes first."""
     name = choose(plan, dtype)
     itemsize = np.dtype(dtype).itemsize
-    s = _strategies.sizes(plan)
-    if _strategies.temp_estimate(name, plan, itemsize) > (s.out + s.padded) * itemsize + 2**20:
-        feasible = [n for n in _strategies.STRATEGIES if _strategies.feasible(n, plan)]
-        name = min(feasible, key=lambda n: _strategies.temp_estimate(n, plan, itemsize))
-    return name
+    feasible = [n for n in _strategies.STRATEGIES if _strategies.feasible(n, plan, dtype)]
+    return min(
+        feasible,
+        # ties keep auto's choice, then scan's
+        key=lambda n: (_strategies.temp_estimate(n, plan, itemsize), n != name, n != "scan"),
+    )
 
 
 def run(policy: str, name: str, x: jax.Array, w: jax.Array, plan: ConvPlan) -> jax.Array:

@@ -274,6 +274,13 @@ def shard_conv(x, w, plan: ConvPlan, split: Sequence[Split], name: str, policy: 
             x = pad_spatial(x, axes, pads, padding_mode=plan.padding_mode)
     local = local_plan(plan, split, x.shape[0], w.shape[-1])
     # The gradients, too, by strategies holding little beyond their operands ('lean').
+    if local.channels_first and local.is_depthwise:
+        # Channels-first, XLA fuses the depthwise forward loop into each of its input
+        # gradient's taps and holds the input's taps to do so (4.2-8.8 MiB against lax's
+        # 0.9 on the shards, value_and_grad); channels-last it holds 1.1-1.6.
+        last = local._replace(channels_first=False)
+        name = local_strategy(last, name, policy, x.dtype)
+        return jnp.moveaxis(_grad.convolve(jnp.moveaxis(x, 1, -1), w, last, name, "lean"), -1, 1)
     return _grad.convolve(x, w, local, local_strategy(local, name, policy, x.dtype), "lean")
 
 
