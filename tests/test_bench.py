@@ -40,11 +40,12 @@ REQUIRED = {
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> tuple[dict, str]:
     """The smoke suite forward+backward (the forward alone is covered below) in both layouts,
-    plus the data-parallel case on two CPU devices, run as a user would:
+    plus the data-parallel and spatially sharded cases on two CPU devices, run as a user would:
     ``python -m jaxconv bench`` in a subprocess."""
     out = str(tmp_path_factory.mktemp("bench"))
     cmd = [sys.executable, "-m", "jaxconv", "bench", "--suite", "smoke", "--devices", "cpu",
-           "--cpu-devices", "2", "--direction", "fwd+bwd", "--reps", "3", "--out", out]  # fmt: skip
+           "--cpu-devices", "2", "--spatial-shard", "--direction", "fwd+bwd", "--reps", "3",
+           "--out", out]  # fmt: skip
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "COLUMNS": "80"}  # an 80-column terminal
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -103,6 +104,24 @@ def test_data_parallel_record(smoke_run):
         assert r["batch"] % 2 == 0
         assert r["scaling"] == pytest.approx(r["single_jaxconv_ms"] / r["jaxconv_ms"])
         assert r["lax_scaling"] == pytest.approx(r["single_lax_ms"] / r["lax_ms"])
+
+
+def test_spatial_shard_record(smoke_run):
+    doc, out = smoke_run
+    ss = [r for r in doc["records"] if r["suite"] == "spatial-shard"]
+    assert [r["layout"] for r in ss] == ["NHWC", "NCHW"]
+    for r in ss:
+        assert r["sharded"] == "spatial" and r["num_devices"] == 2
+        assert (r["batch"], r["in_spatial"], r["in_channels"]) == (1, [256, 256], 16)
+        assert r["max_rel_error"] <= r["tolerance"]
+        assert r["scaling"] == pytest.approx(r["single_jaxconv_ms"] / r["jaxconv_ms"])
+        mine, lax = r["collectives"]["jaxconv"], r["collectives"]["lax"]
+        # One halo each way per neighbour, as lax: 2 forward, 6 with both gradients.
+        assert mine["collective-permute"] <= lax["collective-permute"] + 2, r["collectives"]
+        assert mine["all-gather"] == mine["all-to-all"] == 0, r["collectives"]
+    assert all(r["sharded"] in (None, "batch") for r in doc["records"] if r not in ss)
+    with open(os.path.join(out, "summary.md")) as f:
+        assert "## Spatially sharded" in f.read()
 
 
 def test_chart_and_summary_are_written(smoke_run):
@@ -261,7 +280,7 @@ def test_random_gradient_cases_are_the_input_gradients(index):
     dx = suites.input_grad_case(case)
     xs, ws = runner.shapes(case, "NHWC")
     dn = runner.dimension_numbers(case, "NHWC")
-    plan = _plan.general_plan(xs, ws, case.strides, case.padding, None, case.dilation, dn,
+    plan = _plan.make_plan(xs, ws, case.strides, case.padding, None, case.dilation, dn,
                               case.groups, 1, "zeros")  # fmt: skip
     want = _grad.input_grad_plan(plan)
     assert dx.in_spatial == want.in_spatial and suites.out_spatial(dx) == want.out_spatial

@@ -116,16 +116,22 @@ def test_two_processes_get_the_single_process_answer(split):
         assert f"OK process {i}" in out
 
 
-def test_bench_processes_runs_the_data_parallel_case(tmp_path):
+def test_bench_processes_runs_the_sharded_cases(tmp_path):
     cmd = [sys.executable, "-m", "jaxconv", "bench", "--suite", "smoke", "--processes", "2",
-           "--direction", "fwd+bwd", "--layout", "NHWC", "--reps", "2", "--timeout",
-           str(TIMEOUT_S - 20), "--out", str(tmp_path)]  # fmt: skip
+           "--spatial-shard", "--direction", "fwd+bwd", "--layout", "NHWC", "--reps", "2",
+           "--timeout", str(TIMEOUT_S - 20), "--out", str(tmp_path)]  # fmt: skip
     ((code, out),) = _run_all([cmd])
     assert code == 0, out
     with open(tmp_path / "results.json") as f:
         records = json.load(f)["records"]
-    assert len(records) == 1
-    (r,) = records
-    assert r["suite"] == "data-parallel" and r["num_processes"] == 2 and r["num_devices"] == 2
-    assert r["max_rel_error"] <= r["tolerance"]
-    assert r["scaling"] is not None
+    assert [(r["suite"], r["sharded"]) for r in records] == [
+        ("data-parallel", "batch"),
+        ("spatial-shard", "spatial"),
+    ]
+    for r in records:
+        assert r["num_processes"] == 2 and r["num_devices"] == 2
+        assert r["max_rel_error"] <= r["tolerance"]
+        assert r["scaling"] is not None
+    counts = records[1]["collectives"]
+    assert counts["jaxconv"]["collective-permute"] <= counts["lax"]["collective-permute"] + 2
+    assert counts["jaxconv"]["all-gather"] == 0

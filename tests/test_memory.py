@@ -21,7 +21,7 @@ from jax import lax
 import jaxconv
 from jaxconv import _grad, _policy, _strategies
 from jaxconv._bench import runner, suites
-from jaxconv._plan import general_plan
+from jaxconv._plan import make_plan
 
 # (x shape, w shape, dimension numbers, strides, padding, lhs dilation, rhs dilation, groups)
 TILED = {
@@ -61,7 +61,7 @@ def _conv(case, impl, **kw):
 def test_tiled_strategies_match_lax(name, tile_everything):
     case = TILED[name]
     xs, ws, dn, strides, padding, lhs_dil, rhs_dil, groups = case
-    plan = general_plan(xs, ws, strides, padding, lhs_dil, rhs_dil, dn, groups, 1, "zeros")
+    plan = make_plan(xs, ws, strides, padding, lhs_dil, rhs_dil, dn, groups, 1, "zeros")
     rng = np.random.default_rng(0)
     x, w = (jnp.asarray(random_array(rng, s)) for s in (xs, ws))
     ref = _conv(case, lax.conv_general_dilated)
@@ -89,7 +89,7 @@ def test_tiled_strategies_match_lax(name, tile_everything):
 
 def test_tiles_grow_with_the_excess(monkeypatch):
     dn = ("NHWC", "HWIO", "NHWC")
-    plan = general_plan((4, 8, 8, 3), (3, 3, 3, 4), (1, 1), "VALID", None, None, dn, 1, 1,
+    plan = make_plan((4, 8, 8, 3), (3, 3, 3, 4), (1, 1), "VALID", None, None, dn, 1, 1,
                         "zeros")  # fmt: skip
     assert _strategies.tiles("im2col", plan, 4) == 1
     monkeypatch.setattr(_strategies, "TILE_SLACK_BYTES", 0)
@@ -109,7 +109,7 @@ def test_autos_choice_does_not_tile_small_layers():
                 continue
             xs, ws = runner.shapes(case, layout)
             dn = runner.dimension_numbers(case, layout)
-            plan = general_plan(xs, ws, case.strides, case.padding, None, case.dilation, dn,
+            plan = make_plan(xs, ws, case.strides, case.padding, None, case.dilation, dn,
                                 case.groups, 1, "zeros")  # fmt: skip
             name, plan = _policy.decide(plan, "auto", jnp.float32)
             assert _strategies.tiles(name, plan, 4) == 1, (case.name, name)
@@ -145,7 +145,7 @@ def test_compiled_temp_memory_is_bounded_on_large_inputs(case, direction):
             c = jax.jit(lambda x, w, ct: jax.vjp(f, x, w)[1](ct)).lower(x, w, ct).compile()
         return c.memory_analysis().temp_size_in_bytes
 
-    plan = general_plan(xs, ws, (1,) * n, "SAME", None, None, dn, groups, 1, "zeros")
+    plan = make_plan(xs, ws, (1,) * n, "SAME", None, None, dn, groups, 1, "zeros")
     padded = _strategies.sizes(plan).padded * 4
     outputs = np.prod(out.shape) * 4 + (
         0 if direction == "fwd" else (np.prod(xs) + np.prod(ws)) * 4
@@ -157,7 +157,7 @@ def test_kernel_gradient_scans_large_taps():
     # A volume's 27 taps would be a stack of 27 inputs: the kernel gradient takes them one at
     # a time instead (the depthwise reductions too).
     for xs, ws, dn, groups in (LARGE[0], LARGE[3]):
-        plan = general_plan(xs, ws, (1,) * (len(xs) - 2), "SAME", None, None, dn, groups, 1,
+        plan = make_plan(xs, ws, (1,) * (len(xs) - 2), "SAME", None, None, dn, groups, 1,
                             "zeros")  # fmt: skip
         x = jax.ShapeDtypeStruct(xs, jnp.float32)
         ct = jax.ShapeDtypeStruct(plan.out_shape, jnp.float32)

@@ -20,7 +20,7 @@ from jax import lax
 
 import jaxconv
 from jaxconv import _grad, _tune
-from jaxconv._plan import general_plan
+from jaxconv._plan import make_plan
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 NCHW = ("NCHW", "OIHW", "NCHW")
@@ -86,7 +86,7 @@ def test_tuned_choice_gives_lax_numbers_forward_and_gradients(case, monkeypatch)
     for g, r in zip(got, want, strict=True):
         assert_close(g, r)
     # The forward plan and its input gradient's plan were tuned and remembered.
-    plan = general_plan(xs, ws, strides, padding, None, dilation, dn, groups, 1, "zeros")
+    plan = make_plan(xs, ws, strides, padding, None, dilation, dn, groups, 1, "zeros")
     fields = ("in_features", "out_features", "in_spatial", "pads", "lhs_dilation")
     want_plans = {
         tuple(json.dumps(getattr(p, f)) for f in fields)
@@ -206,8 +206,8 @@ def test_flax_modules_take_the_tuned_convolution(monkeypatch):
 
 
 def test_the_key_ignores_the_users_layout_and_names_the_settings():
-    a = general_plan((1, 8, 8, 3), (3, 3, 3, 4), (1, 1), "SAME", None, None, NHWC, 1, 1, "zeros")
-    b = general_plan((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), "SAME", None, None, NCHW, 1, 1, "zeros")
+    a = make_plan((1, 8, 8, 3), (3, 3, 3, 4), (1, 1), "SAME", None, None, NHWC, 1, 1, "zeros")
+    b = make_plan((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), "SAME", None, None, NCHW, 1, 1, "zeros")
     assert _tune.plan_key(a, jnp.float32) == _tune.plan_key(b, jnp.float32)
     assert _tune.plan_key(a, jnp.float32) != _tune.plan_key(a, jnp.bfloat16)
     assert _tune.plan_key(a, jnp.float32) != _tune.plan_key(a._replace(precision=HIGHEST),

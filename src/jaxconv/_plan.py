@@ -393,10 +393,6 @@ def make_plan(
     return plan
 
 
-general_plan = make_plan
-"""The name the benchmark and the rule fitting (``jaxconv._bench``) plan cases with."""
-
-
 def _shape_in(spec: Sequence[int], canonical: Sequence[int]) -> tuple[int, ...]:
     """``canonical`` sizes ``(N, C, *spatial)`` placed at the axes ``spec`` names."""
     shape = [0] * len(canonical)

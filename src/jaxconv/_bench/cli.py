@@ -25,7 +25,8 @@ stops with exit code 1 at the first disagreement. Both are then jitted, warmed u
 interleaved in this process; medians with min and max. Writes DIR/results.json (schema in
 jaxconv._bench.report.SCHEMA), DIR/results.png (ratio per case) and DIR/summary.md.
 
-Suites: {suites}; 'full' is all but quick and smoke.
+Suites: {suites}; 'full' is {full}. Frontier cases of an integer dtype run
+forward only, in that dtype, whatever --dtype says.
 
 Model suites: {models}.
 They time one training step (forward, backward, SGD update) of each network, built with
@@ -41,6 +42,7 @@ examples:
   python -m jaxconv bench --suite grouped --strategy taps --direction fwd
   python -m jaxconv bench --suite smoke --cpu-devices 2  # + data-parallel on 2 CPU devices
   python -m jaxconv bench --suite smoke --processes 2    # data-parallel over 2 processes
+  python -m jaxconv bench --suite smoke --cpu-devices 8 --spatial-shard  # image rows split
   python -m jaxconv bench --suite models --reps 20       # ResNet-20, MobileNetV2, U-Net steps
 """
 
@@ -66,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     suites_text = ", ".join(f"{k} ({len(v)} cases)" for k, v in _suites.SUITES.items())
     models_text = ", ".join(f"{k} ({len(v)} models)" for k, v in _suites.MODEL_SUITES.items())
-    parser.epilog = EPILOG.format(suites=suites_text, models=models_text)
+    parser.epilog = EPILOG.format(
+        suites=suites_text, models=models_text, full=", ".join(_suites.FULL)
+    )
     a = parser.add_argument
     a(
         "--suite",
@@ -165,6 +169,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run only cases START to STOP-1 of the suites' case list (to split a long run, "
         "such as --suite random, into parts)",
     )
+    a(
+        "--spatial-shard",
+        action="store_true",
+        help="also run a spatially sharded case on every platform with several devices (or "
+        "across --processes): a 1x2048x2048x16 image, 3x3 16->16 (1x256x256x16 with the smoke "
+        "and quick suites), its rows split over all devices, timed against one device and "
+        "against lax sharded the same way, with the collectives XLA compiled",
+    )
     a("--list", action="store_true", help="list the suites and their cases, then exit")
     # Internal: set by the --processes launcher for each child process.
     a("--process-id", type=int, default=None, help=argparse.SUPPRESS)
@@ -230,6 +242,7 @@ def _list_suites() -> int:
             pad = c.padding if isinstance(c.padding, str) else list(c.padding)
             size = "x".join(map(str, c.in_spatial))
             only = f" {'/'.join(c.layouts)} only" if c.layouts else ""
+            only += f" {c.dtype} fwd only" if c.dtype else ""
             print(f"  {c.name:28s} {c.kind:10s} N={c.batch} in={size} "
                   f"C={c.in_channels} O={c.out_channels} k={c.kernel} s={c.strides} "
                   f"pad={pad} d={c.rhs_dilation} g={c.groups}{only}")  # fmt: skip
@@ -334,14 +347,20 @@ def run(
     if not distributed:
         for devices in by_platform.values():
             for suite, case in work:
-                jobs += [("one", suite, case, [devices[0]], *c) for c in combos
-                         if case.layouts is None or c[1] in case.layouts]  # fmt: skip
+                runs = _suites.combos(case, combos)
+                jobs += [("one", suite, case, [devices[0]], *c) for c in runs]
             for suite, model in model_work:
                 jobs += [("model", suite, model, [devices[0]], d, "NHWC", "step") for d in dtypes]
     for devices in by_platform.values():
         if len(devices) > 1 and work:
             case = _suites.data_parallel_case(suite_names, len(devices))
             jobs += [("dp", "data-parallel", case, devices, *c) for c in combos]
+        if len(devices) > 1 and args.spatial_shard:
+            case = _suites.spatial_shard_case(suite_names)
+            jobs += [("ss", "spatial-shard", case, devices, *c) for c in combos]
+    if args.spatial_shard and not any(len(d) > 1 for d in by_platform.values()):
+        console.print("--spatial-shard: one device only, nothing to split; give several "
+                      "(--cpu-devices N, --processes N)")  # fmt: skip
 
     peaks, peak_of = [], {}
     layer_jobs = any(what != "model" for what, *_ in jobs)  # model records have no peak
@@ -382,10 +401,11 @@ def run(
                     elif suite in _suites.COMPILE_ONLY:
                         recs = [runner.memory_case(suite, case, devices[0], dtype, layout,
                                                    direction)]  # fmt: skip
-                    elif what == "dp":
+                    elif what in ("dp", "ss"):
                         kw["strategy"] = "auto" if args.strategy == "all" else args.strategy
-                        recs = [runner.run_data_parallel(suite, case, devices, dtype, layout,
-                                                         direction, **kw)]  # fmt: skip
+                        recs = [runner.run_data_parallel(
+                            suite, case, devices, dtype, layout, direction,
+                            sharded="batch" if what == "dp" else "spatial", **kw)]  # fmt: skip
                     else:
                         names = [kw.pop("strategy")]
                         if names == ["all"]:

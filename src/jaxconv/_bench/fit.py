@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxconv import _policy, _rules, _strategies
-from jaxconv._plan import general_plan
+from jaxconv._plan import make_plan
 
 from . import runner, suites
 
@@ -80,7 +80,7 @@ def plan_of(case: suites.Case, layout: str):
     """``case``'s plan in ``layout`` (the user's layout, before any strategy's)."""
     xs, ws = runner.shapes(case, layout)
     dn = runner.dimension_numbers(case, layout)
-    return general_plan(xs, ws, case.strides, case.padding, case.input_dilation,
+    return make_plan(xs, ws, case.strides, case.padding, case.input_dilation,
                         case.rhs_dilation, dn, case.groups, 1, "zeros")  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 
 ``DIR/results.json`` is one object::
 
-    {"schema_version": 2, "created": "<ISO time>", "command": "<argv>", "auto_rules": "<text>",
+    {"schema_version": 3, "created": "<ISO time>", "command": "<argv>", "auto_rules": "<text>",
      "peaks": [{"device", "device_kind", "dtype", "gflops"}, ...],
      "records": [<record>, ...],
      "models": [<model record>, ...]}
@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))
@@ -93,11 +93,22 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "max_abs_error": (_OPT_NUM, "max |jaxconv - lax| over all outputs"),
     "max_rel_error": (_OPT_NUM, "max over outputs of max|jaxconv - lax| / max|lax|"),
     "tolerance": (_OPT_NUM, "the largest max_rel_error accepted for this dtype and platform"),
-    # Data-parallel records only (None elsewhere).
-    "single_jaxconv_ms": (_OPT_NUM, "jaxconv on one device, same global batch"),
-    "single_lax_ms": (_OPT_NUM, "lax on one device, same global batch"),
+    # Data-parallel and spatially sharded records only (None elsewhere).
+    "sharded": (
+        (str, type(None)),
+        "'batch' (data parallel) or 'spatial' (the input's first "
+        "spatial dim split over the devices: --spatial-shard)",
+    ),
+    "single_jaxconv_ms": (_OPT_NUM, "jaxconv on one device, same global arrays"),
+    "single_lax_ms": (_OPT_NUM, "lax on one device, same global arrays"),
     "scaling": (_OPT_NUM, "single_jaxconv_ms / jaxconv_ms"),
     "lax_scaling": (_OPT_NUM, "single_lax_ms / lax_ms"),
+    "collectives": (
+        (dict, type(None)),
+        "collective ops in the compiled programs, "
+        "{'jaxconv': {op: count}, 'lax': {op: count}} for collective-permute, "
+        "all-gather, all-to-all, all-reduce",
+    ),
 }
 """Every key of a ``results.json`` record: ``key -> (accepted types, meaning)``."""
 
@@ -212,6 +223,10 @@ def _bytes(b: Any) -> str:
         if b >= scale:
             return f"{b / scale:.1f}{unit}"
     return str(int(b))
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _row(r: dict[str, Any]) -> list[str]:
@@ -439,17 +454,28 @@ def summary_markdown(
         "| " + " | ".join("---" if i < 6 else "---:" for i in range(len(HEADERS))) + " |",
     ]
     lines += ["| " + " | ".join(_row(r)) + " |" for r in records]
-    dp = [r for r in records if r["scaling"] is not None]
-    if dp:
-        lines += ["", "## Data parallel (batch sharded over devices)", "",
+    titles = {
+        "batch": "Data parallel (batch sharded over devices)",
+        "spatial": "Spatially sharded (the first spatial dim split over devices)",
+    }
+    for kind, title in titles.items():
+        sharded = [r for r in records if r["sharded"] == kind]
+        if not sharded:
+            continue
+        lines += ["", f"## {title}", "",
                   "| case | devices | processes | dir | layout | jaxconv ms | 1-device ms | "
-                  "scaling | lax scaling |", "| --- | ---: | ---: | --- | --- | ---: | ---: | "
-                  "---: | ---: |"]  # fmt: skip
-        for r in dp:
+                  "scaling | lax ms | lax scaling | permutes | gathers |",
+                  "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | "
+                  "---: |"]  # fmt: skip
+        for r in sharded:
+            c = r["collectives"] or {}
+            counts = ["/".join(str(c.get(lib, {}).get(op, "-")) for lib in ("jaxconv", "lax"))
+                      for op in ("collective-permute", "all-gather")]  # fmt: skip
+            ms = [_num(r[k]) for k in ("jaxconv_ms", "single_jaxconv_ms", "scaling", "lax_ms",
+                                       "lax_scaling")]  # fmt: skip
             lines.append(
                 f"| {r['case']} | {r['num_devices']} | {r['num_processes']} | {r['direction']} | "
-                f"{r['layout']} | {r['jaxconv_ms']:.2f} | {r['single_jaxconv_ms']:.2f} | "
-                f"{r['scaling']:.2f} | {r['lax_scaling']:.2f} |"
+                f"{r['layout']} | " + " | ".join(ms + counts) + " |"
             )
     if every:
         over = [r for r in every if r["within_bound"] is False]

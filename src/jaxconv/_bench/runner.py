@@ -16,6 +16,7 @@ both gradients ``(dx, dw)`` of ``sum(y * ct)`` for a fixed random cotangent ``ct
 from __future__ import annotations
 
 import functools
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -68,6 +69,8 @@ def tolerance(dtype: Any, platform: str) -> float:
     the two programs may round differently, hence the looser bound there.
     """
     dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return 0.0  # integer convolutions are exact
     if dtype == np.float64:
         return 1e-10
     if dtype == np.float32:
@@ -75,16 +78,24 @@ def tolerance(dtype: Any, platform: str) -> float:
     return 5e-2  # bfloat16, float16: 8-11 mantissa bits in the stored output
 
 
+def preferred(case: Case) -> Any:
+    """The ``preferred_element_type`` of ``case``: int32 for an integer case, else None."""
+    integer = case.dtype is not None and np.issubdtype(np.dtype(case.dtype), np.integer)
+    return jnp.int32 if integer else None
+
+
 def jaxconv_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
     """jaxconv's convolution for ``case`` in ``layout`` (the default implementation)."""
     dn = dimension_numbers(case, layout)
+    pet = preferred(case)
     if case.transposed:
         return lambda x, w: jaxconv.conv_transpose(
-            x, w, case.strides, case.padding, dimension_numbers=dn, strategy=strategy
-        )
+            x, w, case.strides, case.padding, dimension_numbers=dn, strategy=strategy,
+            preferred_element_type=pet,
+        )  # fmt: skip
     return lambda x, w: jaxconv.conv_general_dilated(
         x, w, case.strides, case.padding, case.lhs_dilation, case.dilation, dimension_numbers=dn,
-        feature_group_count=case.groups, strategy=strategy,
+        feature_group_count=case.groups, strategy=strategy, preferred_element_type=pet,
     )  # fmt: skip
 
 
@@ -92,13 +103,14 @@ def lax_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
     """The baseline: ``lax.conv_general_dilated`` (``lax.conv_transpose`` if transposed)."""
     del strategy
     dn = dimension_numbers(case, layout)
+    pet = preferred(case)
     if case.transposed:
         return lambda x, w: jax.lax.conv_transpose(
-            x, w, case.strides, case.padding, dimension_numbers=dn
+            x, w, case.strides, case.padding, dimension_numbers=dn, preferred_element_type=pet
         )
     return lambda x, w: jax.lax.conv_general_dilated(
         x, w, case.strides, case.padding, case.lhs_dilation, case.dilation, dimension_numbers=dn,
-        feature_group_count=case.groups,
+        feature_group_count=case.groups, preferred_element_type=pet,
     )  # fmt: skip
 
 
@@ -132,7 +144,9 @@ def shapes(case: Case, layout: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def out_shape(case: Case, layout: str, dtype: Any) -> tuple[int, ...]:
-    """The output shape in ``layout``, from lax's own shape rule."""
+    """The output shape in ``layout``, from lax's own shape rule (in the case's own dtype
+    where it has one)."""
+    dtype = case.dtype or dtype
     xs, ws = shapes(case, layout)
     f = lax_impl(case, layout)
     out = jax.eval_shape(f, jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype))
@@ -146,9 +160,14 @@ def _out_spatial(case: Case, layout: str) -> tuple[int, ...]:
 
 def make_inputs(case: Case, layout: str, dtype: Any, seed: int = 0) -> tuple[np.ndarray, ...]:
     """``(x, w, ct)`` as numpy arrays of ``dtype``: unit normal input and cotangent, kernel
-    scaled by ``1/sqrt(fan_in)`` so outputs are of order one. Same seed, same arrays."""
+    scaled by ``1/sqrt(fan_in)`` so outputs are of order one; for integer dtypes ``x`` and
+    ``w`` uniform over int8's range (int32 sums of them stay exact in float64 checks) and
+    ``ct`` zero. Same seed, same arrays."""
     rng = np.random.default_rng(seed)
     xs, ws = shapes(case, layout)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        x, w = (rng.integers(-128, 128, s).astype(dtype) for s in (xs, ws))
+        return x, w, np.zeros(out_shape(case, layout, np.float32), np.int32)
     fan_in = int(np.prod(case.kernel)) * (ws[-2] if layout == "NHWC" else ws[1])
     x = rng.standard_normal(xs, np.float32)
     w = rng.standard_normal(ws, np.float32) / np.float32(np.sqrt(fan_in))
@@ -178,17 +197,20 @@ def chosen_strategy(case: Case, layout: str, dtype: Any, strategy: str = "auto")
     ``'tune'``)."""
     if strategy not in ("auto", "tune"):
         return strategy
+    dtype = case.dtype or dtype
     xs, ws = shapes(case, layout)
     x, w = jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype)
     dn = dimension_numbers(case, layout)
     ones = (1,) * case.rank
+    pet = preferred(case)
     if case.transposed:
         return jaxconv.chosen_strategy(
-            x, w, ones, case.padding, case.strides, None, dn, 1, 1, strategy=strategy
-        )
+            x, w, ones, case.padding, case.strides, None, dn, 1, 1, strategy=strategy,
+            preferred_element_type=pet,
+        )  # fmt: skip
     return jaxconv.chosen_strategy(
         x, w, case.strides, case.padding, case.lhs_dilation, case.dilation, dn, case.groups, 1,
-        strategy=strategy,
+        strategy=strategy, preferred_element_type=pet,
     )  # fmt: skip
 
 
@@ -278,11 +300,12 @@ def time_adaptive(
 
 def errors(got: Sequence[Any], want: Sequence[Any]) -> tuple[float, float]:
     """``(max abs error, max relative error)`` over all outputs; an output's relative error
-    is ``max|got - want| / max|want|`` (float32 arithmetic)."""
+    is ``max|got - want| / max|want|`` (float32 arithmetic; float64 for integers)."""
     max_abs = max_rel = 0.0
     for g, w in zip(got, want, strict=True):
-        g = np.asarray(g, np.float32)
-        w = np.asarray(w, np.float32)
+        exact = np.issubdtype(np.asarray(w).dtype, np.integer)
+        g = np.asarray(g, np.float64 if exact else np.float32)
+        w = np.asarray(w, np.float64 if exact else np.float32)
         if g.shape != w.shape:
             return float("inf"), float("inf")
         if w.size == 0:
@@ -434,8 +457,27 @@ def memory_case(
         **memory_fields(jc_temp, lax_temp, output_bytes,
                         padded_input_bytes(case, layout, dtype)),
         "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
-        "single_jaxconv_ms": None, "single_lax_ms": None, "scaling": None, "lax_scaling": None,
+        **UNSHARDED,
     }  # fmt: skip
+
+
+UNSHARDED = {
+    "sharded": None,
+    "single_jaxconv_ms": None,
+    "single_lax_ms": None,
+    "scaling": None,
+    "lax_scaling": None,
+    "collectives": None,
+}
+"""The sharded-run fields of a record on one device."""
+
+COLLECTIVES = ("collective-permute", "all-gather", "all-to-all", "all-reduce")
+
+
+def count_collectives(hlo: str) -> dict[str, int]:
+    """How many of each of :data:`COLLECTIVES` a compiled program's HLO text holds (an
+    asynchronous pair ``op-start``/``op-done`` counts once)."""
+    return {op: len(re.findall(rf"= [^=\n]*? {op}(-start)?\(", hlo)) for op in COLLECTIVES}
 
 
 def _device_fields(devices: Sequence[Any]) -> dict[str, Any]:
@@ -561,8 +603,7 @@ def run_case_strategies(
             **memory_fields(jc_temp, lax_temp, output_bytes, padded),
             "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
             "max_abs_error": max_abs, "max_rel_error": max_rel, "tolerance": tol,
-            "single_jaxconv_ms": None, "single_lax_ms": None, "scaling": None,
-            "lax_scaling": None,
+            **UNSHARDED,
         })  # fmt: skip
     return records
 
@@ -579,9 +620,11 @@ def run_data_parallel(
     strategy: str = "auto",
     peak_gflops: float | None = None,
     impl: Implementation = jaxconv_impl,
+    sharded: str = "batch",
 ) -> dict[str, Any]:
-    """``case`` with its batch sharded over ``devices`` (one mesh axis ``'batch'``; the
-    kernel replicated), against the same global batch on one device (strong scaling).
+    """``case`` with its batch (``sharded='batch'``) or its first spatial dim
+    (``'spatial'``) split over ``devices`` (one mesh axis; the kernel replicated), against
+    the same global arrays on one device (strong scaling), and lax sharded the same way.
 
     Works unchanged across processes under ``jax.distributed``: every process builds the
     same global arrays from the same seed and hands over its own shards; the one-device
@@ -591,8 +634,9 @@ def run_data_parallel(
 
     Returns:
         A record as :func:`run_case`'s, with ``jaxconv_ms``/``lax_ms`` the sharded times,
-        ``single_*_ms`` the one-device times (process 0 only; ``None`` elsewhere) and
-        ``scaling = single_jaxconv_ms / jaxconv_ms`` (``lax_scaling`` likewise).
+        ``single_*_ms`` the one-device times (process 0 only; ``None`` elsewhere),
+        ``scaling = single_jaxconv_ms / jaxconv_ms`` (``lax_scaling`` likewise) and the
+        collectives XLA compiled into both sharded programs.
     """
     from jax.experimental import multihost_utils
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -617,17 +661,21 @@ def run_data_parallel(
         single_jc, single_lax = _stats(s_jc)[0], _stats(s_lax)[0]
     multihost_utils.sync_global_devices("jaxconv-bench-single-done")
 
-    # All devices: batch on the mesh axis, the kernel replicated.
-    mesh = Mesh(np.asarray(devices), ("batch",))
-    batched = NamedSharding(mesh, PartitionSpec("batch"))
+    # All devices: the batch or the first spatial dim on the mesh axis, the kernel replicated.
+    mesh = Mesh(np.asarray(devices), (sharded,))
+    first = 2 if layout == "NCHW" else 1  # the first spatial axis of x and of the output
+    split = NamedSharding(mesh, PartitionSpec(*[None] * (first if sharded == "spatial" else 0),
+                                              sharded))  # fmt: skip
     replicated = NamedSharding(mesh, PartitionSpec())
-    shardings = (batched, replicated, batched)
+    shardings = (split, replicated, split)
     args = tuple(
         jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx])
         for a, s in zip(host, shardings, strict=True)
     )
     jc, jc_compile, jc_temp = _compile(ours, *args)
     lx, lax_compile, lax_temp = _compile(ref, *args)
+    collectives = {"jaxconv": count_collectives(jc.as_text()),
+                   "lax": count_collectives(lx.as_text())}  # fmt: skip
     _timed(jc, *args)
     _timed(lx, *args)
     got = [multihost_utils.process_allgather(o, tiled=True) for o in jc(*args)]
@@ -650,7 +698,8 @@ def run_data_parallel(
                         padded_input_bytes(case, layout, dtype)),
         "jaxconv_compile_s": jc_compile, "lax_compile_s": lax_compile,
         "max_abs_error": max_abs, "max_rel_error": max_rel, "tolerance": tol,
-        "single_jaxconv_ms": single_jc, "single_lax_ms": single_lax,
+        "sharded": sharded, "single_jaxconv_ms": single_jc, "single_lax_ms": single_lax,
         "scaling": single_jc / timing["jaxconv_ms"] if single_jc else None,
         "lax_scaling": single_lax / timing["lax_ms"] if single_lax else None,
+        "collectives": collectives,
     }  # fmt: skip

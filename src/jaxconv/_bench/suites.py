@@ -48,6 +48,9 @@ class Case(NamedTuple):
     transposed: bool = False
     lhs_dilation: tuple[int, ...] | None = None  # None: 1 along every dim
     layouts: tuple[str, ...] | None = None  # None: every layout asked for
+    # None: the --dtype asked for. An integer dtype: forward only, accumulated in int32
+    # (preferred_element_type) by jaxconv and lax alike, checked bit-exact.
+    dtype: str | None = None
 
     @property
     def rank(self) -> int:
@@ -217,6 +220,45 @@ LARGE = [
     Case("batch64_56_64-64_3x3", 64, (56, 56), 64, 64, (3, 3), (1, 1)),
     Case("dw_batch64_112_32_3x3", 64, (112, 112), 32, 32, (3, 3), (1, 1), groups=32),
     Case("vol_256_8-8_3x3x3", 1, (256, 256, 256), 8, 8, (3, 3, 3), (1, 1, 1)),
+]
+
+
+# Where users are stuck (issue 15): long kernels, integer layers, 1-d and 3-d layers and
+# strided transposed ones.
+def _f(name, n, spatial, cin, cout, k, s=1, pad="SAME", g=1, t=False, dtype=None) -> Case:
+    """A case of ``len(spatial)`` dims, ``k`` and ``s`` the same along each; ``pad``:
+    ``'SAME'``, ``'causal'`` (1-d: ``k - 1`` before) or one ``(low, high)`` pair for every
+    dim. Transposed (``t``): lax.conv_transpose, where PyTorch's ``ConvTranspose(k, s, p)``
+    is the pair ``(k - 1 - p, k - 1 - p)``."""
+    rank = len(spatial)
+    padding = ((k - 1, 0),) if pad == "causal" else pad if isinstance(pad, str) else (pad,) * rank
+    return Case(name, n, spatial, cin, cout, (k,) * rank, (s,) * rank, padding, groups=g,
+                transposed=t, dtype=dtype)  # fmt: skip
+
+
+FRONTIER = [
+    # Long kernels: Hyena-style long filters, FFT territory.
+    _f("dw1d_4096_64_k255_causal", 4, (4096,), 64, 64, 255, pad="causal", g=64),
+    _f("dense1d_2048_16-16_k129", 4, (2048,), 16, 16, 129),
+    _f("dense1d_8192_32-32_k31", 4, (8192,), 32, 32, 31),
+    _f("dw1d_4096_128_k511_causal", 2, (4096,), 128, 128, 511, pad="causal", g=128),
+    _f("dense1d_16384_16-16_k1023", 1, (16384,), 16, 16, 1023),
+    _f("dw1d_16384_64_k1023_causal", 1, (16384,), 64, 64, 1023, pad="causal", g=64),
+    _f("dw2d_64_32_31x31", 2, (64, 64), 32, 32, 31, g=32),
+    # Short causal depthwise 1-d (Mamba-style blocks).
+    _f("dw1d_1024_256_k4_causal", 8, (1024,), 256, 256, 4, pad="causal", g=256),
+    # Integer layers: int8 x int8 (int16 x int16) -> int32.
+    _f("int8_56_64-64_3x3", 8, (56, 56), 64, 64, 3, dtype="int8"),
+    _f("int8_1d_1024_32-32_k5", 8, (1024,), 32, 32, 5, dtype="int8"),
+    _f("int16_28_32-32_3x3", 4, (28, 28), 32, 32, 3, dtype="int16"),
+    # Strided transposed: 1-d (audio decoders), a 2-d decoder layer ('SAME' of lax's
+    # conv_transpose for 4x4/2 is (2, 2): out = 2 * in), 3-d.
+    _f("tconv1d_1024_64-32_k16s8", 4, (1024,), 64, 32, 16, 8, (11, 11), t=True),
+    _f("tconv1d_2048_32-16_k4s2", 4, (2048,), 32, 16, 4, 2, (2, 2), t=True),
+    _f("tconv2d_14_128-64_4x4s2_same", 8, (14, 14), 128, 64, 4, 2, (2, 2), t=True),
+    _f("tconv3d_8_32-16_4x4x4s2", 2, (8, 8, 8), 32, 16, 4, 2, (2, 2), t=True),
+    # 3-d dense.
+    _f("dense3d_16_32-32_3x3x3", 2, (16, 16, 16), 32, 32, 3),
 ]
 
 # The default: a few layers of each kind, picked from the suites above, so that `make bench`
@@ -453,6 +495,16 @@ def random_layers(count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED) -> list[C
     return [_draw(rng, i) for i in range(count)]
 
 
+def combos(case: Case, asked: list[tuple]) -> list[tuple]:
+    """The ``(dtype, layout, direction)`` runs of ``case`` among those ``asked``: its own
+    layouts only, and a case of its own (integer) dtype once per layout, forward, in it."""
+    asked = [c for c in asked if case.layouts is None or c[1] in case.layouts]
+    if case.dtype is None:
+        return asked
+    layouts = dict.fromkeys(layout for _, layout, _ in asked)
+    return [(case.dtype, layout, "fwd") for layout in layouts]
+
+
 def held_out(case: Case) -> bool:
     """Whether a random layer (or its ``_dx``) belongs to the held-out quarter: every fourth."""
     return int(case.name[1:4]) % 4 == 3
@@ -472,13 +524,14 @@ SUITES: dict[str, list[Case]] = {
     "dilated": DILATED,
     "transposed": TRANSPOSED,
     "large": LARGE,
+    "frontier": FRONTIER,
     "random": RANDOM_WITH_GRADIENTS,
     "random-heldout": [c for c in RANDOM if held_out(c)],
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
 
 FULL = ("resnet50", "mobilenetv2", "deepbench", "grouped", "dilated", "transposed")
-"""The suites ``--suite full`` stands for (random and large are run by name)."""
+"""The suites ``--suite full`` stands for (random, large and frontier are run by name)."""
 
 COMPILE_ONLY = ("large",)
 """Suites whose programs are compiled for their memory, never run."""
@@ -538,6 +591,8 @@ MODEL_SUITES: dict[str, list[ModelCase]] = {"models": MODELS, "models-smoke": MO
 # devices (strong scaling: the same global batch on one device and on all of them).
 DATA_PARALLEL = _c("dp_c2_3x3_64-64", 8, 56, 64, 64, 3, 1, 1)
 DATA_PARALLEL_SMOKE = _c("dp_dense_3x3", 4, 8, 4, 8, 3, 1, 1)
+SPATIAL_SHARD = _c("ss_2048_3x3_16-16", 1, 2048, 16, 16, 3)
+SPATIAL_SHARD_SMOKE = _c("ss_256_3x3_16-16", 1, 256, 16, 16, 3)
 
 
 def resolve(names: str) -> list[tuple[str, Case]]:
@@ -578,3 +633,10 @@ def data_parallel_case(suites: list[str], batch_multiple: int) -> Case:
     case = DATA_PARALLEL_SMOKE if set(suites) <= {"smoke"} else DATA_PARALLEL
     batch = case.batch if case.batch % batch_multiple == 0 else 2 * batch_multiple
     return case._replace(batch=batch)
+
+
+def spatial_shard_case(suites: list[str]) -> Case:
+    """The spatially sharded case (``--spatial-shard``) for a run of ``suites``: a
+    1x2048x2048x16 image (1x256x256x16 for the smoke and quick suites), 3x3 SAME 16 -> 16,
+    whose rows every power-of-two device count up to 256 divides."""
+    return SPATIAL_SHARD_SMOKE if set(suites) <= {"smoke", "quick"} else SPATIAL_SHARD
