@@ -207,6 +207,7 @@ SCRIPT = textwrap.dedent(
 
 TRANSFORMS = textwrap.dedent(
     r"""
+    import re
     import jax, jax.numpy as jnp, numpy as np
     from jax import lax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -286,6 +287,57 @@ TRANSFORMS = textwrap.dedent(
         close(g(mine)(xs, w), g(ref)(x, w), f"shard_map grad {spec}")
         jvp = lambda f: jax.jit(lambda x, w: jax.jvp(per_block(f), (x, w), t))
         close(jvp(mine)(xs, w), jvp(ref)(x, w), f"shard_map jvp {spec}")
+    # Inside shard_map with spatial_axis_names: each block is one block of the whole image
+    # (its padding, its outputs), one halo exchange per neighbour; value, gradients and jvp
+    # against lax on the whole image, circular padding wrapping around the mesh.
+    NHWC = ("NHWC", "HWIO", "NHWC")
+    for mesh, spec, names, mode, pad in (
+        (GRID, P(None, "a", "b"), ("a", "b"), "zeros", "SAME"),
+        (LINE, P(None, None, "a"), (None, "a"), "zeros", ((2, 0), (1, 1))),
+        (GRID, P(None, ("a", "b")), (("a", "b"), None), "circular", ((1, 1), (0, 2))),
+    ):
+        x, w2 = rand(2, 32, 32, 3), rand(3, 3, 3, 4)
+        kw = dict(window_strides=(1, 1), padding=pad, dimension_numbers=NHWC)
+        def block(x, w, names=names, mode=mode, kw=kw):
+            return jaxconv.conv_general_dilated(x, w, padding_mode=mode,
+                                                spatial_axis_names=names, **kw)
+        f = jax.jit(jax.shard_map(block, mesh=mesh, in_specs=(spec, P()), out_specs=spec))
+        if mode == "zeros":
+            whole = lambda x, w, kw=kw: lax.conv_general_dilated(x, w, precision="highest", **kw)
+        else:
+            def whole(x, w, pad=pad):
+                xp = jnp.pad(x, ((0, 0), *pad, (0, 0)), mode="wrap")
+                return lax.conv_general_dilated(xp, w, (1, 1), "VALID", dimension_numbers=NHWC,
+                                                precision="highest")
+        label = f"spatial_axis_names {names} {mode}"
+        close(f(x, w2), whole(x, w2), label)
+        loss = lambda g: (lambda x, w: jnp.sum(jnp.sin(g(x, w))))
+        close(jax.jit(jax.grad(loss(f), argnums=(0, 1)))(x, w2),
+              jax.grad(loss(whole), argnums=(0, 1))(x, w2), f"{label} grad")
+        t2 = (rand(*x.shape), rand(*w2.shape))
+        close(jax.jvp(f, (x, w2), t2), jax.jvp(whole, (x, w2), t2), f"{label} jvp")
+        split = sum(n is not None for n in names)
+        for g, most in ((f, 2 * split), (jax.value_and_grad(loss(f), argnums=(0, 1)), 4 * split)):
+            hlo = jax.jit(g).lower(x, w2).compile().as_text()
+            permutes = len(re.findall(r"= [^=\n]*? collective-permute(-start)?\(", hlo))
+            assert permutes <= most, (label, permutes)
+    # ... and clear errors: one name per spatial dim, names of the enclosing shard_map,
+    # outputs the blocks divide.
+    for names, spec, pad, match in (
+        (("a",), P(None, "a"), "SAME", "one entry per spatial dim"),
+        (("q", None), P(None, "a"), "SAME", "mesh axes of an enclosing shard_map"),
+        (("a", None), P(None, "a"), ((2, 1), (1, 1)), "do not split"),
+    ):
+        def bad(x, w, names=names, pad=pad):
+            return jaxconv.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=NHWC,
+                                                spatial_axis_names=names)
+        try:
+            jax.jit(jax.shard_map(bad, mesh=LINE, in_specs=(spec, P()), out_specs=spec))(
+                rand(2, 32, 8, 3), rand(3, 3, 3, 4))
+        except ValueError as e:
+            assert match in str(e), (match, e)
+        else:
+            raise AssertionError(f"no error for {names} {pad}")
     # With 8 devices and no shardings at all: the ordinary path, lax's answer.
     assert "jaxconv_sharded_conv" not in str(jax.make_jaxpr(mine)(x, w))
     close(jax.jit(mine)(x, w), ref(x, w), "no mesh")

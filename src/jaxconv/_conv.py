@@ -39,9 +39,14 @@ def _friendly_arrays(x: Any, w: Any, num_spatial: int | None = None) -> tuple[An
     return x, w
 
 
-def _execute(lhs: Any, rhs: Any, plan: ConvPlan, strategy: Any, out_sharding: Any = None):
+def _execute(
+    lhs: Any, rhs: Any, plan: ConvPlan, strategy: Any, out_sharding: Any = None,
+    axis_names: Any = None,
+):  # fmt: skip
     """The convolution of ``plan`` on arrays in the user's layout: the strategy and its
-    layout decided once, the arrays moved to that layout, computed, moved back."""
+    layout decided once, the arrays moved to that layout, computed, moved back. With
+    ``axis_names`` (inside ``shard_map``) ``lhs`` is one block of the input ``plan``
+    describes, and the result that block of the output."""
     name, plan = _policy.decide(plan, strategy, lhs.dtype)
     if plan.is_empty:  # an empty output, or empty windows: zeros, as lax gives
         y = jnp.zeros(plan.out_shape, plan.out_dtype(lhs.dtype))
@@ -49,7 +54,10 @@ def _execute(lhs: Any, rhs: Any, plan: ConvPlan, strategy: Any, out_sharding: An
         rhs_spec = plan.dn.rhs_spec
         x = to_canonical(jnp.asarray(lhs), plan.dn.lhs_spec, plan.channels_first)
         w = jnp.transpose(jnp.asarray(rhs), (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))
-        if _shard.applies(x, plan):
+        if axis_names is not None:
+            # Inside shard_map: this block's halos exchanged, then its outputs.
+            y = _shard.block_conv(x, w, plan, axis_names, name, strategy)
+        elif _shard.applies(x, plan):
             # On a mesh: one partitioned op, one halo exchange per split spatial dim.
             y = _shard.convolve(x, w, plan, name, strategy)
         else:
@@ -80,6 +88,7 @@ def conv_general_dilated(
     *,
     padding_mode: str = "zeros",
     strategy: str = "auto",
+    spatial_axis_names: Sequence[str | Sequence[str] | None] | None = None,
 ) -> jax.Array:
     """A drop-in for `jax.lax.conv_general_dilated`, computed from lax primitives.
 
@@ -111,6 +120,14 @@ def conv_general_dilated(
         padding_mode: ``'zeros'`` (lax's), or ``'reflect'``, ``'replicate'``, ``'circular'``
             (PyTorch's meaning).
         strategy: ``'auto'`` or the name of a compute strategy (see ``jaxconv.STRATEGIES``).
+        spatial_axis_names: inside ``jax.shard_map`` only: per spatial dim (kernel spec
+            order), the mesh axis name (or tuple of names) along which the image is split
+            into the blocks ``lhs`` is one of, or ``None`` for a dim ``lhs`` holds whole.
+            Then ``lhs`` is this device's block, padding and output sizes are those of the
+            whole image, each block gets the rows its windows need from its neighbours
+            (one ``ppermute`` each way per split dim, wrapping around for ``'circular'``)
+            and the result is this block of the whole output. Without it, a block is
+            convolved as an image of its own.
 
     Returns:
         The output in the layout of ``dimension_numbers[2]``, by default
@@ -123,13 +140,19 @@ def conv_general_dilated(
         [[9.0, 9.0], [9.0, 9.0]]
     """
     lhs, rhs = _arrays(lhs, rhs)
-    plan = make_plan(
-        lhs.shape, rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation,
-        dimension_numbers, feature_group_count, batch_group_count, padding_mode, dtype=lhs.dtype,
-        precision=precision, preferred_element_type=preferred_element_type,
-        empty_output="warn",  # lax returns the empty output; say why it is empty
+    args = (
+        rhs.shape, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+        feature_group_count, batch_group_count, padding_mode,
     )  # fmt: skip
-    return _execute(lhs, rhs, plan, strategy, out_sharding)
+    settings = dict(dtype=lhs.dtype, precision=precision,
+                    preferred_element_type=preferred_element_type)  # fmt: skip
+    # lax returns an empty output; say why it is empty (of the whole image, for a block).
+    block = spatial_axis_names is not None
+    plan = make_plan(lhs.shape, *args, **settings, empty_output="allow" if block else "warn")
+    if block:  # lhs is one block of the image: the plan is the whole image's
+        shape = _shard.whole_shape(lhs.shape, plan, spatial_axis_names)
+        plan = make_plan(shape, *args, **settings, empty_output="warn")
+    return _execute(lhs, rhs, plan, strategy, out_sharding, spatial_axis_names)
 
 
 def chosen_strategy(

@@ -26,7 +26,9 @@ exchanges a halo per tap).
 
 The op is used only where the input lives on a mesh of several devices and not inside
 ``shard_map`` (its aval names such a mesh, with no manual axes); everything else runs
-exactly the program it ran before, and on one device the op's body is inlined.
+exactly the program it ran before, and on one device the op's body is inlined. Inside
+``shard_map``, ``spatial_axis_names`` names the mesh axes that split the image, and
+:func:`block_conv` runs the same per-shard program on the block directly.
 """
 
 from __future__ import annotations
@@ -148,17 +150,19 @@ def _size(mesh: Any, names: Sequence[str]) -> int:
     return math.prod(mesh.shape[a] for a in names)
 
 
-def splits(plan: ConvPlan, spec: Sequence[Any], mesh: Any) -> tuple[Split, ...]:
-    """The split of every spatial dim of ``plan``'s canonical input, whose ``spec`` the
-    partitioner chose. A dim whose size the shards do not divide is not split (gathered).
+def splits(
+    plan: ConvPlan, names: Sequence[tuple[str, ...]], counts: Sequence[int]
+) -> tuple[Split, ...]:
+    """The split of every spatial dim of ``plan``'s canonical input: dim ``d`` over the mesh
+    axes ``names[d]``, ``counts[d]`` shards. A dim whose size the shards do not divide is
+    not split (gathered).
 
     Raises:
         ValueError: a shard narrower than the rows its neighbour needs from it.
     """
     out = []
     for d, axis in enumerate(plan.spatial_axes):
-        names = _names(spec[axis]) if axis < len(spec) else ()
-        n = _size(mesh, names)
+        names_d, n = tuple(names[d]), counts[d]
         size = plan.in_spatial[d]
         if n <= 1 or size % n:
             out.append(Split(axis, (), None))
@@ -170,13 +174,13 @@ def splits(plan: ConvPlan, spec: Sequence[Any], mesh: Any) -> tuple[Split, ...]:
             plan.padding_mode in ("reflect", "replicate") and max(h.low, h.high) + reflect > h.local
         ):
             raise ValueError(
-                f"spatial dim {d} of the input (size {size}) is split over mesh axes {names} into "
-                f"{n} shards of {h.local} rows, narrower than the halo its windows need from a "
-                f"neighbour ({max(h.left, h.right, h.low, h.high)} rows: window {plan.window[d]}, "
-                f"stride {plan.strides[d]}, padding {plan.pads[d]} {plan.padding_mode}); shard "
-                "that dim over fewer devices or not at all."
+                f"spatial dim {d} of the input (size {size}) is split over mesh axes {names_d} "
+                f"into {n} shards of {h.local} rows, narrower than the halo its windows need "
+                f"from a neighbour ({max(h.left, h.right, h.low, h.high)} rows: window "
+                f"{plan.window[d]}, stride {plan.strides[d]}, padding {plan.pads[d]} "
+                f"{plan.padding_mode}); shard that dim over fewer devices or not at all."
             )
-        out.append(Split(axis, names, h))
+        out.append(Split(axis, names_d, h))
     return tuple(out)
 
 
@@ -293,6 +297,75 @@ def local_strategy(local: ConvPlan, name: str, policy: str, dtype: Any) -> str:
     return _policy.lean_choice(local, dtype)
 
 
+def axis_counts(axis_names: Sequence[Any], num_spatial: int) -> list[tuple[tuple[str, ...], int]]:
+    """Inside ``shard_map``: per spatial dim, the mesh axes named for it (``None``: not
+    split) and how many blocks they make.
+
+    Raises:
+        ValueError: not one entry per spatial dim, or a name that is no mesh axis of the
+            enclosing ``shard_map``.
+    """
+    if isinstance(axis_names, str) or len(axis_names) != num_spatial:
+        raise ValueError(
+            f"`spatial_axis_names` needs one entry per spatial dim ({num_spatial}: a mesh axis "
+            f"name, a tuple of them, or None), got {axis_names!r}."
+        )
+    out = []
+    for entry in axis_names:
+        names = _names(entry)
+        try:
+            count = math.prod(lax.axis_size(a) for a in names)
+        except NameError as e:
+            raise ValueError(
+                f"`spatial_axis_names` {axis_names!r}: {e}. They name the mesh axes of an "
+                "enclosing shard_map along which the input's spatial dims are split."
+            ) from None
+        out.append((names, count))
+    return out
+
+
+def whole_shape(shape: Sequence[int], plan: ConvPlan, axis_names: Sequence[Any]) -> tuple:
+    """The shape of the whole input whose block of ``shape`` (in the user's layout, of the
+    block's ``plan``) this device holds inside ``shard_map``.
+
+    Raises:
+        ValueError: as :func:`axis_counts`; or the plan has input dilation or batch groups
+            (a transposed convolution's input), which blocks do not support.
+    """
+    if any(d > 1 for d in plan.lhs_dilation) or plan.batch_groups > 1:
+        raise ValueError(
+            "`spatial_axis_names` does not support `lhs_dilation` or `batch_group_count` > 1 "
+            f"(got {plan.lhs_dilation}, {plan.batch_groups}): convolve the gathered input."
+        )
+    whole = list(shape)
+    for d, (_, count) in enumerate(axis_counts(axis_names, plan.num_spatial)):
+        whole[plan.dn.lhs_spec[2 + d]] *= count
+    return tuple(whole)
+
+
+def block_conv(x, w, plan: ConvPlan, axis_names: Sequence[Any], name: str, policy: str):
+    """Inside ``shard_map``: ``x`` is this block of the canonical input of ``plan`` (the
+    whole input's plan), split along spatial dim ``d`` over the mesh axes
+    ``axis_names[d]``; returns this block of the output, after one halo exchange per
+    neighbour. Plain JAX differentiates it: the transpose of each ``ppermute`` sends the
+    input gradient's halo back.
+
+    Raises:
+        ValueError: an output whose rows the blocks do not divide (``shard_map`` blocks are
+            equal), or a block narrower than the halo.
+    """
+    counts = axis_counts(axis_names, plan.num_spatial)
+    for d, (names, n) in enumerate(counts):
+        if n > 1 and plan.out_spatial[d] % n:
+            raise ValueError(
+                f"spatial dim {d}: the output's {plan.out_spatial[d]} rows do not split into "
+                f"the {n} equal blocks of mesh axes {names} (shard_map's blocks are equal); "
+                "choose a padding or stride whose output the blocks divide."
+            )
+    split = splits(plan, [n for n, _ in counts], [c for _, c in counts])
+    return shard_conv(x, w, plan, split, name, policy)
+
+
 # -- the partitioned ops -------------------------------------------------------------------
 
 
@@ -315,7 +388,8 @@ def layout(plan: ConvPlan, mesh: Any, x_spec: Sequence[Any], w_spec: Sequence[An
     nd = len(plan.input_shape)
     x_spec = tuple(x_spec) + (None,) * (nd - len(x_spec))
     w_spec = tuple(w_spec) + (None,) * (nd - len(w_spec))
-    split = splits(plan, x_spec, mesh)
+    names = [_names(x_spec[axis]) for axis in plan.spatial_axes]
+    split = splits(plan, names, [_size(mesh, n) for n in names])
     batch = x_spec[0]
     o_names = w_spec[-1] if plan.feature_groups == 1 else None
     used = set(_names(batch)) | {a for s in split for a in s.names}

@@ -483,12 +483,16 @@ def winograd(x, w, plan: ConvPlan, choose: Chooser):
     d = [taps[4 * i : 4 * i + 4] for i in range(4)]
     u = [_kernel_transform(r) for r in _kernel_transform(jnp.swapaxes(w.astype(acc), 0, 1))]
     spec = "nchw,co->nohw" if plan.channels_first else "nhwc,co->nhwo"
+    # Channels-first, jnp.einsum's own order (the kernel as the left operand, (O, C) @
+    # (C, tiles)) runs 1.1-1.6x faster than contract's (tiles, O) and transpose (measured on
+    # CPU, ResNet's and DeepBench's 3x3 layers on NCHW data).
+    product = jnp.einsum if plan.channels_first else contract
     m = {}
     for a in range(4):
         rows_a = [_combine(_WINOGRAD_BT[a], [d[i][j] for i in range(4)]) for j in range(4)]
         for b in range(4):
             v = _combine(_WINOGRAD_BT[b], rows_a)
-            m[a, b] = contract(
+            m[a, b] = product(
                 spec, v, u[b][a], precision=plan.precision, preferred_element_type=acc
             )
     out_dtype = plan.out_dtype(x.dtype)

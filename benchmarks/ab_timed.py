@@ -1,0 +1,119 @@
+"""Timed A/B of two jaxconv trees in one process: per case of ``--suite full`` (both layouts,
+fwd and fwd+bwd), the old tree's jaxconv, this tree's and lax are compiled and timed in the
+same rounds, in an order that rotates every round; ratios to lax of both, and after/before.
+
+Usage:
+
+    git worktree add /tmp/old <commit>
+    python benchmarks/ab_timed.py --old /tmp/old/src --out timed.jsonl [--reps 9]
+
+The old tree's package is copied to a temporary folder as ``jaxconv_old`` (its modules
+import each other relatively), so both versions live side by side. Prints a markdown
+summary; writes one JSON line per record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import jax
+import numpy as np
+
+import jaxconv
+from jaxconv._bench import runner, suites
+
+
+def _old(src: str):
+    root = tempfile.mkdtemp(prefix="jaxconv-ab-")
+    shutil.copytree(os.path.join(src, "jaxconv"), os.path.join(root, "jaxconv_old"))
+    sys.path.insert(0, root)
+    import jaxconv_old
+
+    return jaxconv_old
+
+
+def _impl(mod, case, layout):
+    dn = runner.dimension_numbers(case, layout)
+    if case.transposed:
+        return lambda x, w: mod.conv_transpose(
+            x, w, case.strides, case.padding, dimension_numbers=dn
+        )
+    return lambda x, w: mod.conv_general_dilated(
+        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
+        dimension_numbers=dn, feature_group_count=case.groups,
+    )  # fmt: skip
+
+
+def summary(records: list[dict]) -> str:
+    r = np.array([x["after_over_before"] for x in records])
+    lines = [
+        f"{len(records)} records; time after/before in the same rounds: median "
+        f"{np.median(r):.3f}, geometric mean {np.exp(np.mean(np.log(r))):.3f}, 10th-90th "
+        f"percentile {np.percentile(r, 10):.2f}-{np.percentile(r, 90):.2f}.",
+        "",
+        "| suite | layout | direction | cases | ratio to lax before (geomean) | after | "
+        "after/before (median) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for s in dict.fromkeys(x["suite"] for x in records):
+        for lay in ("NHWC", "NCHW"):
+            for d in ("fwd", "fwd+bwd"):
+                sel = [
+                    x for x in records if (x["suite"], x["layout"], x["direction"]) == (s, lay, d)
+                ]
+                if not sel:
+                    continue
+                geo = {k: np.exp(np.mean(np.log([x[k] for x in sel]))) for k in ("before", "after")}
+                med = np.median([x["after_over_before"] for x in sel])
+                lines.append(f"| {s} | {lay} | {d} | {len(sel)} | {geo['before']:.2f} | "
+                             f"{geo['after']:.2f} | {med:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--old", required=True, help="the old tree's src folder")
+    p.add_argument("--out", required=True, help="JSON lines output")
+    p.add_argument("--reps", type=int, default=9)
+    args = p.parse_args()
+    old = _old(args.old)
+    records = []
+    with open(args.out, "w") as out:
+        for suite, case in suites.resolve("full"):
+            for layout in ("NHWC", "NCHW"):
+                for direction in ("fwd", "fwd+bwd"):
+                    args_ = tuple(
+                        jax.device_put(a) for a in runner.make_inputs(case, layout, np.float32)
+                    )
+                    impls = (_impl(jaxconv, case, layout), _impl(old, case, layout),
+                             runner.lax_impl(case, layout))  # fmt: skip
+                    fns = [jax.jit(runner.program(f, direction)) for f in impls]
+                    outs = [jax.block_until_ready(f(*args_)) for f in fns]
+                    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                               for a, b in zip(outs[0], outs[1], strict=True))  # fmt: skip
+                    times = [[] for _ in fns]
+                    for rep in range(args.reps):
+                        for k in [(rep + j) % 3 for j in range(3)]:  # no program always first
+                            t = time.perf_counter()
+                            jax.block_until_ready(fns[k](*args_))
+                            times[k].append(time.perf_counter() - t)
+                    new, before, lax_ = (float(np.median(t)) for t in times)
+                    rec = dict(suite=suite, case=case.name, layout=layout, direction=direction,
+                               after=new / lax_, before=before / lax_,
+                               after_over_before=new / before, max_abs_diff=diff)  # fmt: skip
+                    records.append(rec)
+                    out.write(json.dumps(rec) + "\n")
+                    out.flush()
+                    print(f"{suite}/{case.name} {layout} {direction}: before "
+                          f"{rec['before']:.2f} after {rec['after']:.2f}", flush=True)  # fmt: skip
+    print(summary(records))
+
+
+if __name__ == "__main__":
+    main()
