@@ -101,3 +101,38 @@ def test_fft_never_accepts_integers():
     assert _strategies.accepts("fft", plan, np.float32)
     for dtype in (np.int8, np.int16, np.int32, np.uint8):
         assert not _strategies.accepts("fft", plan, dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int8, jnp.uint8])
+@pytest.mark.parametrize("preferred", [None, jnp.int32])
+def test_float32_path_is_exact_at_its_bound(dtype, preferred):
+    # Integer convolutions whose sums stay within 2^24 run in float32 (XLA:CPU's integer
+    # products are plain loops). At the bound every product is the largest the dtype allows
+    # (-128 * -128, 255 * 255) and every sum reaches 2^24 (int8: 4x4 taps of 64 features) or
+    # just under; one feature more runs in integers. Against numpy in int64.
+    info = jnp.iinfo(dtype)
+    extreme = int(info.min) if info.min < 0 else int(info.max)
+    features = 64 if dtype == jnp.int8 else 16  # uint8: 16 taps * 16 = 256 <= 258
+    for c in (features, features + 1):
+        xs, ws = (2, 6, 6, c), (4, 4, c, 3)
+        kw = dict(window_strides=(1, 1), padding="VALID", dimension_numbers=LAYOUTS[4])
+        plan = make_plan(xs, ws, dtype=dtype, **kw)
+        assert _strategies.exact_in_float32(plan, dtype) == (c == features)
+        x = np.full(xs, extreme, dtype)
+        x[0, 0, 0, 0] = info.max  # not all equal
+        w = np.full(ws, extreme, dtype)
+        exact = np.einsum(
+            "nhwijc,ijco->nhwo",
+            np.lib.stride_tricks.sliding_window_view(
+                x.astype(np.int64), (4, 4), axis=(1, 2)
+            ).transpose(0, 1, 2, 4, 5, 3),
+            w.astype(np.int64),
+        )
+        out = np.int32 if preferred is not None else dtype
+        want = exact.astype(np.int64).astype(out)  # wraps like two's complement sums
+        for strategy in ("auto", "taps", "im2col", "rows"):
+            got = jaxconv.conv_general_dilated(
+                x, w, **kw, preferred_element_type=preferred, strategy=strategy
+            )
+            assert got.dtype == out
+            np.testing.assert_array_equal(np.asarray(got), want, err_msg=f"{c} {strategy}")

@@ -80,14 +80,23 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     in the layout it would run in (:func:`in_layout`); otherwise only strategies that run
     ``plan`` as it is (its ``channels_first``) are.
     """
+    # Integers that sum exactly in float32 run there, by any strategy but winograd (see
+    # jaxconv._strategies.INTEGER_GEMMS_IN_FLOAT).
+    skip = (
+        ("winograd",)
+        if dtype is not None
+        and _strategies.INTEGER_GEMMS_IN_FLOAT
+        and _strategies.exact_in_float32(plan, dtype)
+        else ()
+    )
     if decide_layout:
 
         def allowed(s: str) -> bool:
-            return _strategies.feasible(s, in_layout(plan, s), dtype)
+            return s not in skip and _strategies.feasible(s, in_layout(plan, s), dtype)
     else:
 
         def allowed(s: str) -> bool:
-            return _strategies.feasible(s, plan, dtype)
+            return s not in skip and _strategies.feasible(s, plan, dtype)
 
     name = _rules_choice(plan, dtype, allowed)
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
@@ -137,13 +146,15 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     ``instead``: the direct algorithm's multiply-adds (input dilation's zeros skipped, as
     ``polyphase`` does) against :func:`jaxconv._strategies.fft_cost` times
     :data:`FFT_PAYS_FUSED` where ``instead`` is a fused loop (``depthwise``, ``direct``) or
-    a grouped GEMM at most 4 deep per tap (as slow: ``fft`` wins 7x7 and 13x13 kernels on 2
+    any strategy's GEMM of a group at most 4 deep (as slow: ``fft`` wins 7x7 and 13x13 kernels on 2
     and 4 features per group, 0.65 -> 0.08 of lax), :data:`FFT_PAYS_GEMM` otherwise. A
     measured override after the fitted rules, which were fitted before ``fft`` existed and
     never name it."""
     plan = plan._replace(channels_first=False)
     direct = plan.flops / 2 / int(np.prod(plan.lhs_dilation))
-    fused = instead in ("depthwise", "direct") or (instead == "grouped" and plan.group_in <= 4)
+    # Any GEMM of a group at most 4 deep is as slow as a fused loop (taps on a depthwise
+    # layer in NCW: 1.12x lax forward+backward, fft 0.04x, 255 taps).
+    fused = instead in ("depthwise", "direct") or (plan.feature_groups > 1 and plan.group_in <= 4)
     threshold = FFT_PAYS_FUSED if fused else FFT_PAYS_GEMM
     return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
