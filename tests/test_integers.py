@@ -117,7 +117,7 @@ def test_float32_path_is_exact_at_its_bound(dtype, preferred):
         xs, ws = (2, 6, 6, c), (4, 4, c, 3)
         kw = dict(window_strides=(1, 1), padding="VALID", dimension_numbers=LAYOUTS[4])
         plan = make_plan(xs, ws, dtype=dtype, **kw)
-        assert _strategies.exact_in_float32(plan, dtype) == (c == features)
+        assert _strategies.in_float32("taps", plan, dtype) == (c == features)
         x = np.full(xs, extreme, dtype)
         x[0, 0, 0, 0] = info.max  # not all equal
         w = np.full(ws, extreme, dtype)

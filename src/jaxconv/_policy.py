@@ -81,13 +81,9 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     ``plan`` as it is (its ``channels_first``) are.
     """
     # Integers that sum exactly in float32 run there, by any strategy but winograd (see
-    # jaxconv._strategies.INTEGER_GEMMS_IN_FLOAT).
+    # jaxconv._strategies.in_float32): winograd would stay in integers, the slow path.
     skip = (
-        ("winograd",)
-        if dtype is not None
-        and _strategies.INTEGER_GEMMS_IN_FLOAT
-        and _strategies.exact_in_float32(plan, dtype)
-        else ()
+        ("winograd",) if dtype is not None and _strategies.in_float32("taps", plan, dtype) else ()
     )
     if decide_layout:
 
@@ -195,9 +191,9 @@ def chosen(plan: ConvPlan, strategy: str, dtype: Any) -> str:
 
 
 def lean_choice(plan: ConvPlan, dtype: Any) -> str:
-    """``auto``'s strategy for ``plan`` where it holds no more temporary memory than
-    ``scan`` (one tap at a time), else ``scan``, else (channels-first plans) the accepted
-    strategy that holds the least. The ``'lean'`` policy, internal: a spatially sharded
+    """The accepted strategy whose memory model holds the least temporary memory on
+    ``plan`` (``scan``, one tap at a time, unless another holds as little), ``auto``'s
+    choice on a tie, then ``scan``. The ``'lean'`` policy, internal: a spatially sharded
     convolution's shards, forward and gradients, are convolutions too large for one
     device, where memory comes first."""
     name = choose(plan, dtype)

@@ -987,22 +987,19 @@ def _tiled(fn, x, w, plan: ConvPlan, count: int):
     return lax.slice_in_dim(ys, 0, out0, axis=ax)
 
 
-def exact_in_float32(plan: ConvPlan, dtype: Any) -> bool:
-    """Whether integer inputs of ``dtype`` convolve exactly in float32 by summing products:
-    every product and partial sum is an integer below ``2^24`` in magnitude (from the
-    dtype's range: int8 up to ``taps · group_in = 1024``, uint8 up to 258; never int16)."""
-    if not jnp.issubdtype(dtype, jnp.integer):
+def in_float32(name: str, plan: ConvPlan, dtype: Any) -> bool:
+    """Whether strategy ``name`` runs integer inputs of ``dtype`` in float32: every strategy
+    but ``winograd`` (whose transforms would exceed ``2^24``) where every product and
+    partial sum is an integer below ``2^24`` in magnitude (from the dtype's range: int8 up
+    to ``taps · group_in = 1024``, uint8 up to 258; never int16). XLA:CPU multiplies
+    integers in plain loops, float32 in GEMM kernels: measured on CPU, int8 3x3 64 -> 64 on
+    8x56x56 runs at 1.17x lax's int8 convolution by ``taps`` in float32, 3.4x by
+    ``winograd`` in int32."""
+    if name == "winograd" or not jnp.issubdtype(dtype, jnp.integer):
         return False
     info = jnp.iinfo(dtype)
     largest = max(abs(int(info.min)), int(info.max))
     return plan.taps * plan.group_in * largest * largest <= 2**24
-
-
-INTEGER_GEMMS_IN_FLOAT = True
-"""Run integer convolutions that :func:`exact_in_float32` allows in float32 (every
-strategy but ``winograd``, whose transforms would exceed ``2^24``): XLA:CPU multiplies
-integers in plain loops, float32 in GEMM kernels. Measured on CPU, int8 3x3 64 -> 64 on
-8x56x56: 1.17x lax's int8 convolution by ``taps`` in float32, 3.4x by ``winograd`` in int32."""
 
 
 def run(name: str, x, w, plan: ConvPlan, choose: Chooser):
@@ -1011,7 +1008,7 @@ def run(name: str, x, w, plan: ConvPlan, choose: Chooser):
     large inputs it runs in tiles (:func:`tiles`) so that its buffers stay bounded.
     ``choose`` picks the strategies of sub-convolutions (see :class:`Strategy`)."""
     strategy = STRATEGIES[name]
-    if INTEGER_GEMMS_IN_FLOAT and name != "winograd" and exact_in_float32(plan, x.dtype):
+    if in_float32(name, plan, x.dtype):
         f32 = jnp.float32
         y = run(name, x.astype(f32), w.astype(f32), plan._replace(preferred=None), choose)
         # Exact integers: to int32 exactly, then to the output dtype (wrapping as lax's
