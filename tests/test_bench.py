@@ -198,6 +198,21 @@ def test_cli_exits_1_with_a_clear_message(tmp_path, capsys):
         assert json.load(f)["records"] == []  # the failing case is not reported as timed
 
 
+def test_match_selects_cases_by_name(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    name = suites.SMOKE[1].name
+    argv = ["--suite", "smoke", "--devices", "cpu", "--direction", "fwd", "--layout", "NHWC",
+            "--reps", "1", "--out", str(tmp_path), "--match", f"^{name}$"]  # fmt: skip
+    assert cli.run(parser.parse_args(argv), argv=argv) == 0
+    with open(tmp_path / "results.json") as f:
+        assert {r["case"] for r in json.load(f)["records"]} == {name}
+    for bad, says in (("(", "must be a regular expression"), ("^nothing$", "matches no case")):
+        argv = ["--suite", "smoke", "--out", str(tmp_path), "--match", bad]
+        assert cli.run(parser.parse_args(argv), argv=argv) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_check_and_errors():
     want = [np.array([1.0, -2.0]), np.array([[4.0]])]
     assert runner.errors(want, want) == (0.0, 0.0)

@@ -528,3 +528,63 @@ def conv_problems(draw):
 def test_hypothesis_against_lax(problem, seed):
     problem = dict(problem)
     run_case(seed, problem.pop("dimension_numbers"), **problem)
+
+
+def _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads):
+    """Stride-1 ``x (N, *S, C)`` with ``w (*K, I, O)`` in float64, by hand: dilate the input
+    with zeros, pad (or crop), then sum every tap's shifted slice times its matrix."""
+    nd = len(pads)
+    shape = [(s - 1) * d + 1 for s, d in zip(x.shape[1:-1], lhs_dilation, strict=True)]
+    xd = np.zeros((x.shape[0], *shape, x.shape[-1]))
+    xd[(slice(None), *(slice(None, None, d) for d in lhs_dilation))] = x
+    for axis, (lo, hi) in enumerate(pads, start=1):
+        xd = np.moveaxis(xd, axis, 0)
+        xd = np.concatenate(
+            [np.zeros((max(lo, 0), *xd.shape[1:])), xd, np.zeros((max(hi, 0), *xd.shape[1:]))]
+        )
+        xd = xd[max(-lo, 0) : len(xd) - max(-hi, 0)]
+        xd = np.moveaxis(xd, 0, axis)
+    window = [(k - 1) * r + 1 for k, r in zip(w.shape[:nd], rhs_dilation, strict=True)]
+    out = [p - win + 1 for p, win in zip(xd.shape[1:-1], window, strict=True)]
+    y = np.zeros((x.shape[0], *out, w.shape[-1]))
+    for tap in itertools.product(*(range(k) for k in w.shape[:nd])):
+        index = tuple(
+            slice(t * r, t * r + o) for t, r, o in zip(tap, rhs_dilation, out, strict=True)
+        )
+        y += xd[(slice(None), *index)] @ w[tap].astype(np.float64)
+    return y
+
+
+@st.composite
+def col2im_problems(draw):
+    nd = draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    in_spatial = tuple(draw(st.integers(1, 6)) for _ in range(nd))
+    lhs_dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    rhs_dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    pads = []
+    for k, n, ld, rd in zip(kernel, in_spatial, lhs_dilation, rhs_dilation, strict=True):
+        lo, hi = draw(st.integers(-2, 4)), draw(st.integers(-2, 4))
+        # Widen the high side where the window would not fit: no empty outputs.
+        hi += max(0, (k - 1) * rd + 1 - ((n - 1) * ld + 1 + lo + hi))
+        pads.append((lo, hi))
+    return kernel, in_spatial, lhs_dilation, rhs_dilation, pads
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(problem=col2im_problems(), seed=st.integers(0, 2**16))
+def test_col2im_phases_against_a_hand_reference(problem, seed):
+    # col2im sums each output phase's taps as shifted copies (shifts past either end, taps
+    # that reach no output, phases no tap reaches): checked against a float64 reference,
+    # since XLA:CPU's float32 convolution is wrong on some of these paddings.
+    kernel, in_spatial, lhs_dilation, rhs_dilation, pads = problem
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, *in_spatial, 3)).astype(np.float32)
+    w = rng.standard_normal((*kernel, 3, 2)).astype(np.float32)
+    s = spatial_letters(len(kernel))
+    dn = ("N" + s + "C", s + "IO", "N" + s + "C")
+    actual = jaxconv.conv_general_dilated(
+        x, w, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
+    )
+    expected = _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads)
+    assert_close(actual, expected.astype(np.float32))

@@ -134,3 +134,33 @@ def test_fitting_recovers_a_known_rule(tmp_path, monkeypatch):
     regrets = fit.regrets(report.rules, held)
     assert fit.geomean(regrets) < 1.15  # the rule is learnt, up to a few borderline plans
     assert "held out, the rules" in report.text and report.rules.text() in report.text
+
+
+def test_a_later_sweep_replaces_a_layers_records(tmp_path):
+    # A layer re-swept after a strategy changed keeps only its new records: its strategies
+    # and lax timed in the same rounds, none of the old run's left beside them.
+    layers = [c for c in suites.random_layers(8, 3) if c.groups == 1][:2]
+    _fake_sweep(tmp_path / "old.json", layers)
+    doc = json.loads((tmp_path / "old.json").read_text())
+    again = [r for r in doc["records"] if r["case"] == layers[0].name][:2]
+    for r in again:
+        r.update(jaxconv_ms=7.0, lax_ms=9.0)
+    (tmp_path / "new.json").write_text(json.dumps({"records": again, "peaks": []}))
+    samples = {
+        s.case.name: s for s in fit.load([str(tmp_path / "old.json"), str(tmp_path / "new.json")])
+    }
+    assert samples[layers[0].name].ms == {r["strategy"]: 7.0 for r in again}
+    assert samples[layers[0].name].lax_ms == 9.0
+    assert len(samples[layers[1].name].ms) == len(
+        runner.strategies_for(layers[1], layers[1].layouts[0])
+    )
+
+
+def test_a_strategy_timed_on_few_layers_is_not_fitted(tmp_path):
+    layers = [c for c in suites.random_layers(12, 3) if c.groups == 1]
+    _fake_sweep(tmp_path / "results.json", layers)
+    samples = fit.load([str(tmp_path / "results.json")])
+    assert "taps" in fit.swept(samples)
+    for s in samples[1:]:
+        s.ms.pop("taps", None)  # timed on one layer only, as if added after the sweep
+    assert "taps" not in fit.swept(samples)

@@ -607,33 +607,44 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
 
     Every input position meets every kernel tap, so ``x (N·S, C) @ w (C, K·O)`` computes all
     products at once; tap ``k``'s columns then land in the output ``lhs_dilation`` apart,
-    shifted by the tap's offset: ``K`` interior pads summed in one fused loop. With few
-    output features this GEMM is wide where the polyphase (or per-tap) ones are thin.
-    Needs unit window strides and no groups; input dilation may be 1.
+    shifted by the tap's offset. Each tap's columns fill one phase of the output (one
+    residue of the position modulo ``lhs_dilation``) densely, so every phase is a sum of
+    shifted copies of its taps' columns and the phases are woven together as in
+    ``polyphase``: an output element sums its own taps only, where interior pads of the
+    whole output would test all ``K`` (1.1-2.6x faster on CPU, transposed 1-3-D layers).
+    With few output features this GEMM is wide where the polyphase (or per-tap) ones are
+    thin. Needs unit window strides and no groups; input dilation may be 1.
     """
     acc = acc_dtype(x.dtype, plan.preferred)
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
     z = contract(
         "n...c,cko->n...ko", x, wk, precision=plan.precision, preferred_element_type=acc
     )  # (N, *S, K, O)
+    periods = plan.lhs_dilation
+    longest = _polyphase.longest_phase(plan, periods)
     zero = jnp.zeros((), acc)
-    total = None
+    sums = {}
     for k, offsets in enumerate(itertools.product(*(range(t) for t in plan.kernel))):
-        config = [(0, 0, 0)]
-        for size, t, ld, rd, (lo, _), out in zip(
+        phase, config = [], [(0, 0, 0)]
+        for size, t, ld, rd, (lo, _), m in zip(
             plan.in_spatial,
             offsets,
             plan.lhs_dilation,
             plan.rhs_dilation,
             plan.pads,
-            plan.out_spatial,
+            longest,
             strict=True,
         ):
-            low = lo - t * rd
-            config.append((low, out - (low + (size - 1) * ld + 1), ld - 1))
+            # Input i of tap t lands at output lo - t·rd + i·ld: phase p, index shift + i.
+            p, shift = (lo - t * rd) % ld, (lo - t * rd) // ld
+            phase.append(p)
+            config.append((shift, m - shift - size, 0))
         y = lax.pad(z[..., k, :], zero, config + [(0, 0, 0)])
-        total = y if total is None else total + y
-    return total.astype(plan.out_dtype(x.dtype))
+        key = tuple(phase)
+        sums[key] = y + sums[key] if key in sums else y
+    empty = jnp.zeros((z.shape[0], *longest, plan.out_features), acc)
+    parts = [sums.get(c, empty) for c in itertools.product(*(range(p) for p in periods))]
+    return _polyphase.interleave(parts, plan, periods).astype(plan.out_dtype(x.dtype))
 
 
 COL2IM = Strategy(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -170,6 +171,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "such as --suite random, into parts)",
     )
     a(
+        "--match",
+        default=None,
+        metavar="REGEX",
+        help="run only the cases whose name matches REGEX (re.search), e.g. 'tconv|_dx$'; "
+        "applied after --slice",
+    )
+    a(
         "--spatial-shard",
         action="store_true",
         help="also run a spatially sharded case on every platform with several devices (or "
@@ -284,6 +292,20 @@ def run(
             print(f"bench: --slice must be START:STOP, got {args.slice!r}.", file=sys.stderr)
             return 2
         work = work[start:stop]
+    if args.match:
+        try:
+            pattern = re.compile(args.match)
+        except re.error as e:
+            print(f"bench: --match must be a regular expression, got {args.match!r}: {e}.",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        work = [(suite, case) for suite, case in work if pattern.search(case.name)]
+        model_work = [(suite, m) for suite, m in model_work if pattern.search(m.name)]
+        if not work and not model_work:
+            print(
+                f"bench: --match {args.match!r} matches no case of {args.suite}.", file=sys.stderr
+            )
+            return 2
     if args.reps < 1 or args.processes < 1:
         print("bench: --reps and --processes must be positive.", file=sys.stderr)
         return 2

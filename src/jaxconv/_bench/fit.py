@@ -85,17 +85,24 @@ def plan_of(case: suites.Case, layout: str):
 
 
 def load(paths: Iterable[str]) -> list[Sample]:
-    """The samples of one or more sweep ``results.json`` files (forward records only)."""
+    """The samples of one or more sweep ``results.json`` files (forward records only).
+
+    A layer measured in several files keeps the last file's records only: its strategies
+    and lax were timed in the same rounds there (a re-sweep of some layers, after a
+    strategy changed, replaces their old times).
+    """
     by_key: dict[tuple, dict[str, Any]] = {}
     for path in paths:
         with open(path) as f:
             doc = json.load(f)
+        fresh: dict[tuple, dict[str, Any]] = {}
         for r in doc["records"]:
             if r["direction"] != "fwd" or r["num_devices"] != 1:
                 continue
             key = (r["suite"], r["case"], r["layout"], r["dtype"], r["device_kind"])
-            entry = by_key.setdefault(key, {"record": r, "ms": {}})
+            entry = fresh.setdefault(key, {"record": r, "ms": {}})
             entry["ms"][r["strategy"]] = r["jaxconv_ms"]
+        by_key.update(fresh)
     samples = []
     for (_, _, layout, _, _), entry in by_key.items():
         case = case_of(entry["record"])
@@ -107,6 +114,18 @@ def load(paths: Iterable[str]) -> list[Sample]:
                               entry["record"]["lax_ms"], allowed,
                               entry["record"]["auto_strategy"]))  # fmt: skip
     return samples
+
+
+def swept(samples: Sequence[Sample]) -> list[str]:
+    """The strategies to fit: those timed on at least half of the layers they can run. One
+    registered after the sweep, timed only where some layers were swept again, is left
+    out: a few layers cannot teach the tree where it pays, and elsewhere it would look
+    unmeasured, not slow."""
+    return [
+        n
+        for n in _strategies.STRATEGIES
+        if 2 * sum(n in s.ms for s in samples) >= max(1, sum(n in s.allowed for s in samples))
+    ]
 
 
 def _targets(samples: Sequence[Sample], names: Sequence[str]) -> np.ndarray:
@@ -247,7 +266,7 @@ def fit(
     samples = load(paths)
     train = [s for s in samples if not suites.held_out(s.case)]
     held = [s for s in samples if suites.held_out(s.case)]
-    names = [n for n in _strategies.STRATEGIES if any(n in s.ms for s in samples)]
+    names = swept(samples)
     xs, allowed = synthetic(names)
     scores = cross_validate(train, names, grid, folds, xs, allowed)
     leaves = min(scores, key=scores.get)
