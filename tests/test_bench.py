@@ -319,6 +319,14 @@ def test_all_strategies_share_one_timing_run():
         assert report.validate_record(r) == []
 
 
+def test_all_strategies_of_an_integer_case_take_its_dtype():
+    case = next(c for c in suites.FRONTIER if c.dtype == "int8" and c.rank == 2)
+    names = runner.strategies_for(case, "NHWC")
+    assert "fft" not in names and {"im2col", "taps"} <= set(names)  # fft rounds: floats only
+    float_case = case._replace(dtype=None)
+    assert "fft" in runner.strategies_for(float_case, "NHWC")
+
+
 def test_time_adaptive_adds_rounds_only_while_times_spread(monkeypatch):
     """Scripted round times, so that no clock jitter on a busy machine decides: steady
     times stop at ``reps`` rounds; times spread far over 30 % go on, up to ten times."""

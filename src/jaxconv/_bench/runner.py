@@ -215,8 +215,9 @@ def chosen_strategy(case: Case, layout: str, dtype: Any, strategy: str = "auto")
 
 
 def strategies_for(case: Case, layout: str) -> list[str]:
-    """The strategies worth timing on ``case``: those that accept its plan and are not
-    hopeless (:func:`jaxconv._strategies.feasible`), as ``strategy=`` would run them."""
+    """The strategies worth timing on ``case``: those that accept its plan (on its own
+    dtype, where it has one) and are not hopeless (:func:`jaxconv._strategies.feasible`),
+    as ``strategy=`` would run them."""
     from jaxconv import _policy, _strategies
     from jaxconv._plan import make_plan
 
@@ -230,7 +231,7 @@ def strategies_for(case: Case, layout: str) -> list[str]:
         name
         for name in _strategies.STRATEGIES
         if not (name == "direct" and plan.is_depthwise)  # the same function as depthwise
-        and _strategies.feasible(name, _policy.in_layout(plan, name))
+        and _strategies.feasible(name, _policy.in_layout(plan, name), case.dtype)
     ]
 
 
