@@ -164,3 +164,9 @@ def test_a_strategy_timed_on_few_layers_is_not_fitted(tmp_path):
     for s in samples[1:]:
         s.ms.pop("taps", None)  # timed on one layer only, as if added after the sweep
     assert "taps" not in fit.swept(samples)
+
+
+def test_the_largest_tree_within_the_folds_noise_is_chosen():
+    assert fit.pick_leaves({24: 1.20, 48: 1.100, 64: 1.105, 128: 1.109}) == 128
+    assert fit.pick_leaves({24: 1.20, 48: 1.100, 64: 1.105, 128: 1.13}) == 64
+    assert fit.pick_leaves({24: 1.10, 48: 1.20}) == 24
