@@ -82,9 +82,8 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     """
     # Integers that sum exactly in float32 run there, by any strategy but winograd (see
     # jaxconv._strategies.in_float32): winograd would stay in integers, the slow path.
-    skip = (
-        ("winograd",) if dtype is not None and _strategies.in_float32("taps", plan, dtype) else ()
-    )
+    exact = dtype is not None and _strategies.exact_in_float32(plan, dtype)
+    skip = ("winograd",) if exact else ()
     if decide_layout:
 
         def allowed(s: str) -> bool:

@@ -998,19 +998,24 @@ def _tiled(fn, x, w, plan: ConvPlan, count: int):
     return lax.slice_in_dim(ys, 0, out0, axis=ax)
 
 
-def in_float32(name: str, plan: ConvPlan, dtype: Any) -> bool:
-    """Whether strategy ``name`` runs integer inputs of ``dtype`` in float32: every strategy
-    but ``winograd`` (whose transforms would exceed ``2^24``) where every product and
-    partial sum is an integer below ``2^24`` in magnitude (from the dtype's range: int8 up
-    to ``taps · group_in = 1024``, uint8 up to 258; never int16). XLA:CPU multiplies
-    integers in plain loops, float32 in GEMM kernels: measured on CPU, int8 3x3 64 -> 64 on
-    8x56x56 runs at 1.17x lax's int8 convolution by ``taps`` in float32, 3.4x by
-    ``winograd`` in int32."""
-    if name == "winograd" or not jnp.issubdtype(dtype, jnp.integer):
+def exact_in_float32(plan: ConvPlan, dtype: Any) -> bool:
+    """Whether integer inputs of ``dtype`` convolve exactly in float32 on ``plan``: every
+    product and partial sum is an integer below ``2^24`` in magnitude (from the dtype's
+    range: int8 up to ``taps · group_in = 1024``, uint8 up to 258; never int16)."""
+    if not jnp.issubdtype(dtype, jnp.integer):
         return False
     info = jnp.iinfo(dtype)
     largest = max(abs(int(info.min)), int(info.max))
     return plan.taps * plan.group_in * largest * largest <= 2**24
+
+
+def in_float32(name: str, plan: ConvPlan, dtype: Any) -> bool:
+    """Whether strategy ``name`` runs integer inputs of ``dtype`` in float32: every strategy
+    but ``winograd`` (whose transforms would exceed ``2^24``) where that is exact
+    (:func:`exact_in_float32`). XLA:CPU multiplies integers in plain loops, float32 in GEMM
+    kernels: measured on CPU, int8 3x3 64 -> 64 on 8x56x56 runs at 1.17x lax's int8
+    convolution by ``taps`` in float32, 3.4x by ``winograd`` in int32."""
+    return name != "winograd" and exact_in_float32(plan, dtype)
 
 
 def run(name: str, x, w, plan: ConvPlan, choose: Chooser):
