@@ -126,7 +126,11 @@ def check_forward_and_gradients(x, w, kw, rng, order2=False):
     tx, tw, v = random_array(rng, x.shape), random_array(rng, w.shape), random_array(rng, x.shape)
     args = (x, w, ct, tx, tw, v)
     got = _derivatives(_fft(kw), order2)(*args)
-    want = _derivatives(_lax(kw), order2)(*args)
+    # lax in float64: its float32 convolution is wrong where a padding pair has a negative
+    # low and a positive high side (openxla/xla#48713); hypothesis draws such pairs.
+    with jax.enable_x64(True):
+        want = _derivatives(_lax(kw), order2)(*(np.asarray(a, np.float64) for a in args))
+        want = [None if b is None else np.asarray(b) for b in want]
     w_out, w_in = _l1_max(w, rhs_spec, "O"), _l1_max(w, rhs_spec, "I")
     ct_out = _l1_max(ct, out_spec, "C")
     scales = (
@@ -139,7 +143,7 @@ def check_forward_and_gradients(x, w, kw, rng, order2=False):
     log2_size = _log2_size(x, w, kw)
     for a, b, scale in zip(got, want, scales, strict=True):
         if a is not None:
-            assert_fft_close(a, b, scale, log2_size)
+            assert_fft_close(a, b.astype(a.dtype), scale, log2_size)
 
 
 # --- a grid across ranks, layouts, strides, dilations, groups and paddings --------------------
