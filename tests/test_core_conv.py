@@ -568,7 +568,7 @@ def col2im_problems(draw):
         # Widen the high side where the window would not fit: no empty outputs.
         hi += max(0, (k - 1) * rd + 1 - ((n - 1) * ld + 1 + lo + hi))
         pads.append((lo, hi))
-    return kernel, in_spatial, lhs_dilation, rhs_dilation, pads
+    return kernel, in_spatial, lhs_dilation, rhs_dilation, pads, draw(st.booleans())
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -576,15 +576,21 @@ def col2im_problems(draw):
 def test_col2im_phases_against_a_hand_reference(problem, seed):
     # col2im sums each output phase's taps as shifted copies (shifts past either end, taps
     # that reach no output, phases no tap reaches): checked against a float64 reference,
-    # since XLA:CPU's float32 convolution is wrong on some of these paddings.
-    kernel, in_spatial, lhs_dilation, rhs_dilation, pads = problem
+    # since XLA:CPU's float32 convolution is wrong on some of these paddings. On
+    # channels-first data col2im computes channels-first (its GEMM's output (K, O, N, *S)).
+    kernel, in_spatial, lhs_dilation, rhs_dilation, pads, features_first = problem
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, *in_spatial, 3)).astype(np.float32)
     w = rng.standard_normal((*kernel, 3, 2)).astype(np.float32)
     s = spatial_letters(len(kernel))
+    expected = _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads)
     dn = ("N" + s + "C", s + "IO", "N" + s + "C")
+    if features_first:
+        dn = ("NC" + s, s + "IO", "NC" + s)
+        x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
+    plan = make_plan(x.shape, w.shape, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn)
+    assert _policy.in_layout(plan, "col2im").channels_first == features_first
     actual = jaxconv.conv_general_dilated(
         x, w, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
     )
-    expected = _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads)
     assert_close(actual, expected.astype(np.float32))

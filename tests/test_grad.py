@@ -321,6 +321,35 @@ def test_channels_first_scanned_kernel_grad_matches_lax(monkeypatch):
     assert "stablehlo.while" in jax.jit(jax.grad(lambda w: ours(x, w).sum())).lower(w).as_text()
 
 
+@pytest.mark.parametrize("name", ["ncw_input_dilated", "nchw_same", "ncdhw"])
+def test_channels_first_col2im_matches_lax(name):
+    # col2im computes channels-first data as it is; an input-dilated layer's kernel
+    # gradient moves it channels-last for the polyphase form's transpose.
+    x_shape, w_shape, dn, kw = {
+        "ncw_input_dilated": ((2, 6, 9), (4, 6, 3), ("NCW", "OIW", "NCW"),
+                              dict(padding=((2, 1),), lhs_dilation=(2,))),
+        "nchw_same": ((2, 6, 9, 7), (3, 2, 6, 4), ("NCHW", "HWIO", "NCHW"),
+                      dict(padding="SAME", rhs_dilation=(1, 2))),
+        "ncdhw": ((1, 3, 5, 4, 6), (2, 3, 2, 3, 2), ("NCDHW", "OIDHW", "NCDHW"),
+                  dict(padding=((1, 1), (0, 2), (1, 0)), lhs_dilation=(1, 2, 1))),
+    }[name]  # fmt: skip
+    rng = np.random.default_rng(3)
+    x, w = random_array(rng, x_shape), random_array(rng, w_shape)
+    kw = dict(
+        window_strides=(1,) * (len(x_shape) - 2), dimension_numbers=dn, precision=HIGHEST, **kw
+    )
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _policy.in_layout(plan, "col2im").channels_first
+
+    def ours(x, w):
+        return jaxconv.conv_general_dilated(x, w, strategy="col2im", **kw)
+
+    def ref(x, w):
+        return lax.conv_general_dilated(x, w, **kw)
+
+    _assert_vjp_jvp_match(ours, ref, x, w, rng)
+
+
 def test_nchw_winograd_cases_run_winograd_channels_first():
     # So that the test above transposes channels-first winograd, and the channels-last
     # fallback of an input gradient that does not pay for it.

@@ -160,16 +160,23 @@ def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
         # (in the input's dtype, as the cotangent), of the polyphase form where col2im ran:
         # each phase's is a plain convolution's, where col2im's, K slices of the phases into
         # one wide array and a GEMM, ran 1.2-13x slower (measured on CPU, transposed 1-3-D
-        # layers; col2im and polyphase both run channels-last).
+        # layers). Polyphase runs channels-last: channels-first data moves for it.
         # An FFT convolution's is its own transpose: the transpose of its kernel's
         # transform, product and inverse transform is again a correlation by FFT of the
         # input with the cotangent, where per-tap products would cost ``K`` passes over the
         # input for a long kernel.
         sub = plan._replace(preferred=None)
         transposed = "polyphase" if name == "col2im" else name
+        if transposed == "polyphase" and plan.channels_first:
+            last, xl = sub._replace(channels_first=False), jnp.moveaxis(x, 1, -1)
 
-        def forward(w):
-            return _strategies.run(transposed, x, w, sub, _policy.choose)
+            def forward(w):
+                y = _strategies.run(transposed, xl, w, last, _policy.choose)
+                return jnp.moveaxis(y, -1, 1)
+        else:
+
+            def forward(w):
+                return _strategies.run(transposed, x, w, sub, _policy.choose)
 
         transpose = jax.linear_transpose(forward, w_struct)
         return lambda ct: transpose(ct.astype(x.dtype))[0]

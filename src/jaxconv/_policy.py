@@ -39,7 +39,7 @@ def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     if plan.padding_mode != "zeros" or not plan.features_first:
         return False
     cf = plan._replace(channels_first=True)
-    if name == "winograd":
+    if name in ("winograd", "col2im"):
         return _strategies.accepts(name, cf)
     if name in ("direct", "depthwise"):
         g = plan.feature_groups

@@ -617,15 +617,28 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     """
     acc = acc_dtype(x.dtype, plan.preferred)
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
-    z = contract(
-        "n...c,cko->n...ko", x, wk, precision=plan.precision, preferred_element_type=acc
-    )  # (N, *S, K, O)
+    kernel, o = plan.taps, plan.out_features
+    cf = plan.channels_first
+    if cf:
+        # (K·O, C) @ (C, N·S): the positions stay the long contiguous side, and the
+        # output (K, O, N, *S) is summed and woven along them; the batch moves last.
+        wt = wk.reshape(plan.in_features, kernel * o).T
+        z = lax.dot_general(
+            wt, x, (((1,), (1,)), ((), ())), precision=plan.precision, preferred_element_type=acc
+        )
+        z = z.reshape(kernel, o, *z.shape[1:])
+        tap, lead, trail = (lambda k: z[k]), [(0, 0, 0)] * 2, []
+    else:
+        z = contract(
+            "n...c,cko->n...ko", x, wk, precision=plan.precision, preferred_element_type=acc
+        )  # (N, *S, K, O)
+        tap, lead, trail = (lambda k: z[..., k, :]), [(0, 0, 0)], [(0, 0, 0)]
     periods = plan.lhs_dilation
     longest = _polyphase.longest_phase(plan, periods)
     zero = jnp.zeros((), acc)
     sums = {}
     for k, offsets in enumerate(itertools.product(*(range(t) for t in plan.kernel))):
-        phase, config = [], [(0, 0, 0)]
+        phase, config = [], []
         for size, t, ld, rd, (lo, _), m in zip(
             plan.in_spatial,
             offsets,
@@ -639,18 +652,22 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
             p, shift = (lo - t * rd) % ld, (lo - t * rd) // ld
             phase.append(p)
             config.append((shift, m - shift - size, 0))
-        y = lax.pad(z[..., k, :], zero, config + [(0, 0, 0)])
+        y = lax.pad(tap(k), zero, lead + config + trail)
         key = tuple(phase)
         sums[key] = y + sums[key] if key in sums else y
-    empty = jnp.zeros((z.shape[0], *longest, plan.out_features), acc)
+    n = plan.batch
+    empty = jnp.zeros((o, n, *longest) if cf else (n, *longest, o), acc)
     parts = [sums.get(c, empty) for c in itertools.product(*(range(p) for p in periods))]
-    return _polyphase.interleave(parts, plan, periods).astype(plan.out_dtype(x.dtype))
+    # Channels-first, (O, N, *S) has its positions where (N, O, *S) has them.
+    y = _polyphase.interleave(parts, plan, periods).astype(plan.out_dtype(x.dtype))
+    return jnp.swapaxes(y, 0, 1) if cf else y
 
 
 COL2IM = Strategy(
     col2im,
     lambda p: all(s == 1 for s in p.strides) and _ungrouped(p),
     lambda p, s: p.taps * p.batch * int(np.prod(p.in_spatial)) * p.out_features + s.out,
+    channels_first=True,
 )
 
 
