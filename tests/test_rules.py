@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import conv_plan
 
 import jaxconv
 from jaxconv import _policy, _rules, _strategies, _tune
@@ -67,13 +68,17 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
 @pytest.mark.parametrize("w_shape", [(3, 3, 4, 0), (3, 3, 0, 4), (1, 7, 4, 0)])
 def test_auto_runs_convolutions_with_no_features(w_shape):
     """The rules' features (Winograd's tiles over its kernel) and the strategies' sizes (the
-    band width) are defined with no input or output features: an empty output, as lax's."""
+    band width) are defined with no input or output features: an empty output, as lax's,
+    from ``auto`` and from every strategy that accepts the plan."""
     x = jnp.ones((2, 6, 6, w_shape[2]))
     w = jnp.ones(w_shape)
     want = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
-    got = jaxconv.conv2d(x, w, padding="SAME")
-    assert got.shape == want.shape
-    np.testing.assert_array_equal(got, want)
+    plan = conv_plan(x.shape, w.shape, NHWC, (1, 1), "SAME")
+    names = [s for s in _strategies.STRATEGIES if _strategies.accepts(s, plan)]
+    for name in ["auto", *names]:
+        got = jaxconv.conv2d(x, w, padding="SAME", strategy=name)
+        assert got.shape == want.shape, name
+        np.testing.assert_array_equal(got, want)
 
 
 def test_rules_print_from_the_command_line():
@@ -154,6 +159,27 @@ def test_a_later_sweep_replaces_a_layers_records(tmp_path):
     assert len(samples[layers[1].name].ms) == len(
         runner.strategies_for(layers[1], layers[1].layouts[0])
     )
+
+
+def test_an_update_retimes_some_strategies_against_lax(tmp_path):
+    # bench --strategy NAME on some layers: NAME's time on them becomes its ratio to the
+    # lax timed with it, times the layer's lax time in the sweep; the rest stays.
+    layers = [c for c in suites.random_layers(8, 3) if c.groups == 1][:2]
+    _fake_sweep(tmp_path / "sweep.json", layers)
+    doc = json.loads((tmp_path / "sweep.json").read_text())
+    name = layers[0].name
+    again = [r for r in doc["records"] if r["case"] == name][:1]
+    again[0].update(jaxconv_ms=3.0, lax_ms=6.0)  # half of lax; the sweep's lax took 1.5
+    (tmp_path / "update.json").write_text(json.dumps({"records": again, "peaks": []}))
+    paths = [str(tmp_path / "sweep.json")]
+    before = {s.case.name: s for s in fit.load(paths)}
+    after = {s.case.name: s for s in fit.load(paths, [str(tmp_path / "update.json")])}
+    retimed = again[0]["strategy"]
+    assert after[name].ms[retimed] == 0.75 and after[name].lax_ms == 1.5
+    assert {k: v for k, v in after[name].ms.items() if k != retimed} == {
+        k: v for k, v in before[name].ms.items() if k != retimed
+    }
+    assert after[layers[1].name].ms == before[layers[1].name].ms
 
 
 def test_a_strategy_timed_on_few_layers_is_not_fitted(tmp_path):

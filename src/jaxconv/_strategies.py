@@ -229,8 +229,9 @@ def rows(x, w, plan: ConvPlan, choose: Chooser):
     )
     stacked = jnp.stack(list(row_taps), axis=-2)
     stacked = stacked.reshape(*stacked.shape[:-2], plan.kernel[-1] * plan.in_features)
-    wk = w.reshape(*plan.kernel[:-1], plan.kernel[-1] * plan.in_features, plan.out_features)
-    wk = wk.reshape(-1, *wk.shape[-2:])
+    wk = w.reshape(
+        plan.taps // plan.kernel[-1], plan.kernel[-1] * plan.in_features, plan.out_features
+    )
     total = None
     for k, piece in enumerate(_leading_taps(stacked, plan)):
         y = contract(
@@ -294,7 +295,7 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
         [lax.slice_in_dim(xb, j, j + blocks, axis=n) for j in range(shifts)], axis=-1
     )[..., : window * c]  # (N, *S', blocks, L·C)
     lhs = jnp.stack(list(_leading_taps(win, plan)), axis=-2)  # (N, *out', blocks, K', L·C)
-    wk = w.reshape(-1, kw, c, o)
+    wk = w.reshape(plan.taps // kw, kw, c, o)  # explicit: o may be 0
     wk = lax.pad(wk, jnp.zeros((), w.dtype), [(0, 0, 0), (0, 0, d - 1), (0, 0, 0), (0, 0, 0)])
     band = jnp.stack(
         [jnp.pad(wk, [(0, 0), (j * s, window - span - j * s), (0, 0), (0, 0)]) for j in range(b)],

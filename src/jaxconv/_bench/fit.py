@@ -84,25 +84,40 @@ def plan_of(case: suites.Case, layout: str):
                         case.rhs_dilation, dn, case.groups, 1, "zeros")  # fmt: skip
 
 
-def load(paths: Iterable[str]) -> list[Sample]:
+def _entries(path: str) -> dict[tuple, dict[str, Any]]:
+    """A sweep file's forward, single-device records by layer: its first record and the
+    time of every strategy timed on it."""
+    with open(path) as f:
+        doc = json.load(f)
+    entries: dict[tuple, dict[str, Any]] = {}
+    for r in doc["records"]:
+        if r["direction"] != "fwd" or r["num_devices"] != 1:
+            continue
+        key = (r["suite"], r["case"], r["layout"], r["dtype"], r["device_kind"])
+        entry = entries.setdefault(key, {"record": r, "ms": {}})
+        entry["ms"][r["strategy"]] = r["jaxconv_ms"]
+    return entries
+
+
+def load(paths: Iterable[str], updates: Iterable[str] = ()) -> list[Sample]:
     """The samples of one or more sweep ``results.json`` files (forward records only).
 
-    A layer measured in several files keeps the last file's records only: its strategies
-    and lax were timed in the same rounds there (a re-sweep of some layers, after a
-    strategy changed, replaces their old times).
+    A layer measured in several of ``paths`` keeps the last file's records only: its
+    strategies and lax were timed in the same rounds there (a re-sweep of some layers, after
+    a strategy changed, replaces their old times). Each file of ``updates`` re-timed some
+    strategies only (``bench --strategy NAME``): their times replace those strategies' on the
+    layers it covers, as ratios to the lax timed in the same rounds, times the layer's lax
+    time in ``paths`` (lax is the yardstick between the two runs).
     """
     by_key: dict[tuple, dict[str, Any]] = {}
     for path in paths:
-        with open(path) as f:
-            doc = json.load(f)
-        fresh: dict[tuple, dict[str, Any]] = {}
-        for r in doc["records"]:
-            if r["direction"] != "fwd" or r["num_devices"] != 1:
-                continue
-            key = (r["suite"], r["case"], r["layout"], r["dtype"], r["device_kind"])
-            entry = fresh.setdefault(key, {"record": r, "ms": {}})
-            entry["ms"][r["strategy"]] = r["jaxconv_ms"]
-        by_key.update(fresh)
+        by_key.update(_entries(path))
+    for path in updates:
+        for key, entry in _entries(path).items():
+            if key in by_key:
+                base = by_key[key]
+                scale = base["record"]["lax_ms"] / entry["record"]["lax_ms"]
+                base["ms"].update({s: ms * scale for s, ms in entry["ms"].items()})
     samples = []
     for (_, _, layout, _, _), entry in by_key.items():
         case = case_of(entry["record"])
@@ -125,8 +140,8 @@ def pick_leaves(scores: dict[int, float]) -> int:
     """The most leaves whose cross-validated geomean regret is within
     :data:`LEAVES_TOLERANCE` of the best. The tree copies the teacher's choices on many
     unlabelled plans, not the noisy times themselves, so more leaves follow the teacher more
-    closely; the folds' differences below about 1 % are their noise (measured: 1.107-1.116
-    over 48-128 leaves on the committed sweep), where a smaller tree would only merge more
+    closely; the folds' differences below about 1 % are their noise (measured: 1.103-1.117
+    over 64-256 leaves on the committed sweep), where a smaller tree would only merge more
     of the teacher's regions."""
     best = min(scores.values())
     return max(k for k, v in scores.items() if v <= best * (1 + LEAVES_TOLERANCE))
@@ -274,12 +289,14 @@ def _summary(label: str, samples: Sequence[Sample], choice_regret: Sequence[floa
 def fit(
     paths: Sequence[str],
     platform: str,
-    grid: Iterable[int] = (24, 32, 48, 64, 96, 128),
+    grid: Iterable[int] = (24, 32, 48, 64, 96, 128, 192, 256),
     folds: int = 5,
+    updates: Sequence[str] = (),
 ) -> Report:
-    """Fit rules on the training layers of the sweeps at ``paths``; the rules and a
-    markdown report (cross-validation, then held-out and training regret and ratios)."""
-    samples = load(paths)
+    """Fit rules on the training layers of the sweeps at ``paths`` (with the re-timed
+    strategies of ``updates``, see :func:`load`); the rules and a markdown report
+    (cross-validation, then held-out and training regret and ratios)."""
+    samples = load(paths, updates)
     train = [s for s in samples if not suites.held_out(s.case)]
     held = [s for s in samples if suites.held_out(s.case)]
     names = swept(samples)
@@ -299,6 +316,8 @@ def fit(
         f"# auto's rules for {platform}", "", f"Measured on {measured_on}.", "",
         f"{len(samples)} layers ({len(train)} training, {len(held)} held out); strategies "
         f"{', '.join(names)}; {len(xs)} unlabelled plans for the tree.", "",
+        *([f"Strategies re-timed on some layers (scaled by lax's time): {', '.join(updates)}.",
+           ""] if updates else []),
         f"## Cross-validation (training layers, {folds} folds by layer)", "",
         "| leaves | geomean regret |", "| ---: | ---: |",
     ]  # fmt: skip

@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--fit", nargs="+", default=None, metavar="RESULTS_JSON",
       help="fit rules on these sweep results (bench --suite random --strategy all); needs "
       "scikit-learn")  # fmt: skip
+    a("--update", nargs="+", default=(), metavar="RESULTS_JSON",
+      help="with --fit: runs that re-timed some strategies on some of the layers (bench "
+      "--strategy NAME --match ...); their times, as ratios to the lax timed with them, "
+      "replace those strategies' times")  # fmt: skip
     a("--evaluate", nargs="+", default=None, metavar="RESULTS_JSON",
       help="report auto's regret and ratio to lax on runs of bench --strategy all (e.g. "
       "--suite random-heldout --direction fwd,fwd+bwd)")  # fmt: skip
@@ -49,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
         print(note)
         print(rules.text() if rules is not None else "(no rules: the hand-written choice)")
         return 0
-    missing = [p for p in args.fit if not os.path.exists(p)]
+    missing = [p for p in (*args.fit, *args.update) if not os.path.exists(p)]
     if missing:
         print(f"rules: --fit: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     from . import fit
 
-    report = fit.fit(args.fit, platform)
+    report = fit.fit(args.fit, platform, updates=args.update)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"{platform}.json")
     with open(path, "w") as f:
