@@ -6,6 +6,10 @@ Usage:
 
     git worktree add /tmp/old <commit>
     python benchmarks/ab_timed.py --old /tmp/old/src --out timed.jsonl [--reps 9]
+        [--programs changed.txt]
+
+``--programs`` times only the programs a file names, one per line as ``ab_compiled.py``'s
+table starts them: ``<suite> <case> <layout> <direction>``.
 
 The old tree's package is copied to a temporary folder as ``jaxconv_old`` (its modules
 import each other relatively), so both versions live side by side. Prints a markdown
@@ -81,13 +85,20 @@ def main() -> None:
     p.add_argument("--old", required=True, help="the old tree's src folder")
     p.add_argument("--out", required=True, help="JSON lines output")
     p.add_argument("--reps", type=int, default=9)
+    p.add_argument("--programs", default=None, help="time only these programs (see above)")
     args = p.parse_args()
+    only = None
+    if args.programs:
+        with open(args.programs) as f:
+            only = {tuple(line.split()[:4]) for line in f if line.strip()}
     old = _old(args.old)
     records = []
     with open(args.out, "w") as out:
         for suite, case in suites.resolve("full"):
             for layout in ("NHWC", "NCHW"):
                 for direction in ("fwd", "fwd+bwd"):
+                    if only is not None and (suite, case.name, layout, direction) not in only:
+                        continue
                     args_ = tuple(
                         jax.device_put(a) for a in runner.make_inputs(case, layout, np.float32)
                     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -589,8 +591,23 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
         dn = ("NC" + s, s + "IO", "NC" + s)
         x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
     plan = make_plan(x.shape, w.shape, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn)
-    assert _policy.in_layout(plan, "col2im").channels_first == features_first
-    actual = jaxconv.conv_general_dilated(
-        x, w, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
-    )
+    # Small inputs too (below the positions it needs by default).
+    with mock.patch.object(_policy, "COL2IM_CHANNELS_FIRST_POSITIONS", 0):
+        assert _policy.in_layout(plan, "col2im").channels_first == features_first
+        actual = jaxconv.conv_general_dilated(
+            x, w, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
+        )
     assert_close(actual, expected.astype(np.float32))
+
+
+def test_col2im_runs_channels_first_data_as_it_is_on_enough_positions():
+    # Below COL2IM_CHANNELS_FIRST_POSITIONS its channels-first GEMM's long side is short and
+    # the features-last form (with the transposes) measured faster.
+    def plan(hw, dn):
+        return make_plan((2, 8, hw, hw), (16, 8, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
+
+    side = math.isqrt(_policy.COL2IM_CHANNELS_FIRST_POSITIONS - 1) + 1  # side² >= the bound
+    assert _policy.in_layout(plan(side, NCHW), "col2im").channels_first
+    assert not _policy.in_layout(plan(side - 1, NCHW), "col2im").channels_first
+    nhwc = make_plan((2, side, side, 8), (3, 3, 8, 16), (1, 1), "SAME", dimension_numbers=NHWC)
+    assert not _policy.in_layout(nhwc, "col2im").channels_first

@@ -322,9 +322,11 @@ def test_channels_first_scanned_kernel_grad_matches_lax(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["ncw_input_dilated", "nchw_same", "ncdhw"])
-def test_channels_first_col2im_matches_lax(name):
-    # col2im computes channels-first data as it is; an input-dilated layer's kernel
-    # gradient moves it channels-last for the polyphase form's transpose.
+def test_channels_first_col2im_matches_lax(name, monkeypatch):
+    # col2im computes channels-first data as it is (here on small inputs too); its kernel
+    # gradient moves it channels-last, per tap or, input-dilated, for the polyphase form's
+    # transpose.
+    monkeypatch.setattr(_policy, "COL2IM_CHANNELS_FIRST_POSITIONS", 0)
     x_shape, w_shape, dn, kw = {
         "ncw_input_dilated": ((2, 6, 9), (4, 6, 3), ("NCW", "OIW", "NCW"),
                               dict(padding=((2, 1),), lhs_dilation=(2,))),

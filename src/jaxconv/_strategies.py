@@ -624,10 +624,17 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
         # (K·O, C) @ (C, N·S): the positions stay the long contiguous side, and the
         # output (K, O, N, *S) is summed and woven along them; the batch moves last.
         wt = wk.reshape(plan.in_features, kernel * o).T
+        # A plain (K·O, C) @ (C, N·S) (the input's features moved first: a small copy);
+        # left to XLA, the dot of (N, C, *S) as it is may be laid out (N·S, K·O) and copied.
+        xt = jnp.moveaxis(x, 1, 0)
         z = lax.dot_general(
-            wt, x, (((1,), (1,)), ((), ())), precision=plan.precision, preferred_element_type=acc
+            wt,
+            xt.reshape(plan.in_features, -1),
+            (((1,), (0,)), ((), ())),
+            precision=plan.precision,
+            preferred_element_type=acc,
         )
-        z = z.reshape(kernel, o, *z.shape[1:])
+        z = z.reshape(kernel, o, *xt.shape[1:])
         tap, lead, trail = (lambda k: z[k]), [(0, 0, 0)] * 2, []
     else:
         z = contract(
