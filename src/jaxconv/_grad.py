@@ -155,36 +155,31 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
 
 
 def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
+    if name == "col2im" and plan.channels_first:
+        # col2im's kernel gradient runs channels-last: the polyphase form it transposes
+        # below runs only there, and per tap, channels-first taps ran 1.5x slower (measured
+        # on CPU, 5x5 192 -> 32 on 2x28x28: 15.3 -> 10.0 ms).
+        last = plan._replace(channels_first=False)
+        grad = _kernel_grad_fn(jnp.moveaxis(x, 1, -1), last, name, w_struct, lean)
+        return lambda ct: grad(jnp.moveaxis(ct, 1, -1))
     if name == "fft" or any(d > 1 for d in plan.lhs_dilation):
         # Input dilation: the kernel gradient is JAX's transpose of the forward strategy
         # (in the input's dtype, as the cotangent), of the polyphase form where col2im ran:
         # each phase's is a plain convolution's, where col2im's, K slices of the phases into
         # one wide array and a GEMM, ran 1.2-13x slower (measured on CPU, transposed 1-3-D
-        # layers). Polyphase runs channels-last: channels-first data moves for it.
+        # layers; col2im and polyphase both run channels-last here).
         # An FFT convolution's is its own transpose: the transpose of its kernel's
         # transform, product and inverse transform is again a correlation by FFT of the
         # input with the cotangent, where per-tap products would cost ``K`` passes over the
         # input for a long kernel.
         sub = plan._replace(preferred=None)
         transposed = "polyphase" if name == "col2im" else name
-        if transposed == "polyphase" and plan.channels_first:
-            last, xl = sub._replace(channels_first=False), jnp.moveaxis(x, 1, -1)
 
-            def forward(w):
-                y = _strategies.run(transposed, xl, w, last, _policy.choose)
-                return jnp.moveaxis(y, -1, 1)
-        else:
-
-            def forward(w):
-                return _strategies.run(transposed, x, w, sub, _policy.choose)
+        def forward(w):
+            return _strategies.run(transposed, x, w, sub, _policy.choose)
 
         transpose = jax.linear_transpose(forward, w_struct)
         return lambda ct: transpose(ct.astype(x.dtype))[0]
-    if name == "col2im" and plan.channels_first:
-        # Per tap, channels-last, as where col2im ran features-last: channels-first taps
-        # ran 1.5x slower (measured on CPU, 5x5 192 -> 32 on 2x28x28: 15.3 -> 10.0 ms).
-        last, xl = plan._replace(channels_first=False), jnp.moveaxis(x, 1, -1)
-        return lambda ct: kernel_grad(jnp.moveaxis(ct, 1, -1), xl, last, lean)
     return lambda ct: kernel_grad(ct, x, plan, lean)
 
 

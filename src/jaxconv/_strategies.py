@@ -618,23 +618,22 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     """
     acc = acc_dtype(x.dtype, plan.preferred)
     wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
-    kernel, o = plan.taps, plan.out_features
+    taps, o = plan.taps, plan.out_features
     cf = plan.channels_first
     if cf:
-        # (K·O, C) @ (C, N·S): the positions stay the long contiguous side, and the
-        # output (K, O, N, *S) is summed and woven along them; the batch moves last.
-        wt = wk.reshape(plan.in_features, kernel * o).T
-        # A plain (K·O, C) @ (C, N·S) (the input's features moved first: a small copy);
-        # left to XLA, the dot of (N, C, *S) as it is may be laid out (N·S, K·O) and copied.
+        # A plain (K·O, C) @ (C, N·S), the input's features moved first (a small copy):
+        # the positions stay the long contiguous side, and the output (K, O, N, *S) is
+        # summed and woven along them. Left to XLA, the dot of (N, C, *S) as it is may be
+        # laid out (N·S, K·O) and copied.
         xt = jnp.moveaxis(x, 1, 0)
         z = lax.dot_general(
-            wt,
+            wk.reshape(plan.in_features, taps * o).T,
             xt.reshape(plan.in_features, -1),
             (((1,), (0,)), ((), ())),
             precision=plan.precision,
             preferred_element_type=acc,
         )
-        z = z.reshape(kernel, o, *xt.shape[1:])
+        z = z.reshape(taps, o, *xt.shape[1:])
         tap, lead, trail = (lambda k: z[k]), [(0, 0, 0)] * 2, []
     else:
         z = contract(
