@@ -213,6 +213,29 @@ def test_match_selects_cases_by_name(tmp_path, capsys):
         assert says in capsys.readouterr().err
 
 
+def test_interrupt_writes_the_records_measured(tmp_path, monkeypatch, capsys):
+    # Ctrl-C (or `timeout -s INT`) in the middle of a run: the cases measured so far are
+    # written, and the exit code says the run did not finish.
+    calls = []
+    measure = runner.run_case_strategies
+
+    def interrupted_on_second(*args, **kwargs):
+        calls.append(args[1].name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_case_strategies", interrupted_on_second)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    argv = ["--suite", "smoke", "--devices", "cpu", "--direction", "fwd", "--layout", "NHWC",
+            "--reps", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert cli.run(parser.parse_args(argv), argv=argv) == 130
+    with open(tmp_path / "results.json") as f:
+        assert [r["case"] for r in json.load(f)["records"]] == calls[:1]
+    assert "interrupted: 1 records of" in capsys.readouterr().out
+
+
 def test_check_and_errors():
     want = [np.array([1.0, -2.0]), np.array([[4.0]])]
     assert runner.errors(want, want) == (0.0, 0.0)

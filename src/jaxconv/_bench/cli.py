@@ -25,6 +25,8 @@ lax.conv_general_dilated or lax.conv_transpose; max abs and relative error) and 
 stops with exit code 1 at the first disagreement. Both are then jitted, warmed up and timed
 interleaved in this process; medians with min and max. Writes DIR/results.json (schema in
 jaxconv._bench.report.SCHEMA), DIR/results.png (ratio per case) and DIR/summary.md.
+Ctrl-C (SIGINT, e.g. from `timeout -s INT`) stops the run and still writes the records
+measured so far, with exit code 130.
 
 Suites: {suites}; 'full' is {full}. Frontier cases of an integer dtype run
 forward only, in that dtype, whatever --dtype says.
@@ -263,6 +265,33 @@ def _list_suites() -> int:
     return 0
 
 
+def _run_job(what, suite, case, devices, dtype, layout, direction, *, strategy, reps,
+             budget_s, impl, peak_gflops, layers) -> list[dict[str, Any]]:  # fmt: skip
+    """The records of one job of :func:`run`: a model's training step, a compile-only
+    memory case, a sharded case or a layer under one or more strategies."""
+    from . import runner
+
+    if what == "model":
+        # --strategy all forces each strategy on single layers; a whole network runs
+        # auto's choice there.
+        from . import models
+
+        strategy = "auto" if strategy == "all" else strategy
+        return [models.run_model(suite, case, devices[0], dtype, reps=reps, strategy=strategy,
+                                 layers=layers)]  # fmt: skip
+    if suite in _suites.COMPILE_ONLY:
+        return [runner.memory_case(suite, case, devices[0], dtype, layout, direction)]
+    kw = dict(reps=reps, impl=impl, peak_gflops=peak_gflops)
+    if what in ("dp", "ss"):
+        return [runner.run_data_parallel(
+            suite, case, devices, dtype, layout, direction,
+            strategy="auto" if strategy == "all" else strategy,
+            sharded="batch" if what == "dp" else "spatial", **kw)]  # fmt: skip
+    names = runner.strategies_for(case, layout) if strategy == "all" else [strategy]
+    return runner.run_case_strategies(suite, case, devices[0], dtype, layout, direction, names,
+                                      budget_s=budget_s, **kw)  # fmt: skip
+
+
 def run(
     args: argparse.Namespace,
     *,
@@ -405,54 +434,41 @@ def run(
     model_records: list[dict[str, Any]] = []
     failure = None
     command = "python -m jaxconv bench " + shlex.join(argv if argv is not None else sys.argv[2:])
+    interrupted = False
     with report.progress(console) as bar:
         task = bar.add_task("", total=len(jobs))
-        for j, (what, suite, case, devices, dtype, layout, direction) in enumerate(jobs, 1):
-            bar.update(task, description=f"{suite}/{case.name} {layout} {direction}")
-            kw = dict(reps=args.reps, strategy=args.strategy, impl=impl,
-                      peak_gflops=peak_of.get((devices[0].platform, dtype)))  # fmt: skip
-            try:
-                with warnings.catch_warnings(record=True) as notes:
-                    warnings.simplefilter("always", runner.LaxDisagreement)
-                    if what == "model":
-                        # --strategy all forces each strategy on single layers; a whole
-                        # network runs auto's choice there.
-                        strategy = "auto" if args.strategy == "all" else args.strategy
-                        recs = [models.run_model(suite, case, devices[0], dtype, reps=args.reps,
-                                                 strategy=strategy, layers=layers)]  # fmt: skip
-                    elif suite in _suites.COMPILE_ONLY:
-                        recs = [runner.memory_case(suite, case, devices[0], dtype, layout,
-                                                   direction)]  # fmt: skip
-                    elif what in ("dp", "ss"):
-                        kw["strategy"] = "auto" if args.strategy == "all" else args.strategy
-                        recs = [runner.run_data_parallel(
-                            suite, case, devices, dtype, layout, direction,
-                            sharded="batch" if what == "dp" else "spatial", **kw)]  # fmt: skip
-                    else:
-                        names = [kw.pop("strategy")]
-                        if names == ["all"]:
-                            names = runner.strategies_for(case, layout)
-                        recs = runner.run_case_strategies(suite, case, devices[0], dtype, layout,
-                                                          direction, names, budget_s=args.budget,
-                                                          **kw)  # fmt: skip
-            except runner.VerificationError as e:
-                failure = str(e)
-                break
-            (model_records if what == "model" else records).extend(recs)
-            bar.advance(task)
-            # One line per record in every mode (above the bar in a terminal), short enough
-            # for 80 columns, so the numbers show while the run goes on.
-            for r in recs:
-                shown = (
-                    f"ratio {r['ratio']:.2f} ({r['strategy']})" if r["ratio"] is not None else
-                    f"temp {r['jaxconv_temp_bytes'] / 2**20:.0f} MiB (bound "
-                    f"{r['temp_bound_bytes'] / 2**20:.0f}, {r['strategy']})"
-                )  # fmt: skip
-                console.print(f"[{j}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
-                              f"{shown}", markup=False, highlight=False)  # fmt: skip
-            for note in notes:
-                if issubclass(note.category, runner.LaxDisagreement):
-                    console.print(f"  note: {note.message}", markup=False, highlight=False)
+        # Ctrl-C (or `timeout -s INT`) ends the run early but still writes the records
+        # measured so far: a long sweep cut short is not lost.
+        try:
+            for j, (what, suite, case, devices, dtype, layout, direction) in enumerate(jobs, 1):
+                bar.update(task, description=f"{suite}/{case.name} {layout} {direction}")
+                kw = dict(reps=args.reps, strategy=args.strategy, impl=impl, budget_s=args.budget,
+                          peak_gflops=peak_of.get((devices[0].platform, dtype)))  # fmt: skip
+                try:
+                    with warnings.catch_warnings(record=True) as notes:
+                        warnings.simplefilter("always", runner.LaxDisagreement)
+                        recs = _run_job(what, suite, case, devices, dtype, layout, direction,
+                                        layers=layers, **kw)  # fmt: skip
+                except runner.VerificationError as e:
+                    failure = str(e)
+                    break
+                (model_records if what == "model" else records).extend(recs)
+                bar.advance(task)
+                # One line per record in every mode (above the bar in a terminal), short enough
+                # for 80 columns, so the numbers show while the run goes on.
+                for r in recs:
+                    shown = (
+                        f"ratio {r['ratio']:.2f} ({r['strategy']})" if r["ratio"] is not None else
+                        f"temp {r['jaxconv_temp_bytes'] / 2**20:.0f} MiB (bound "
+                        f"{r['temp_bound_bytes'] / 2**20:.0f}, {r['strategy']})"
+                    )  # fmt: skip
+                    console.print(f"[{j}/{len(jobs)}] {suite}/{case.name} {layout} {direction}: "
+                                  f"{shown}", markup=False, highlight=False)  # fmt: skip
+                for note in notes:
+                    if issubclass(note.category, runner.LaxDisagreement):
+                        console.print(f"  note: {note.message}", markup=False, highlight=False)
+        except KeyboardInterrupt:
+            interrupted = True
 
     # The peak again, after the cases: on a shared machine one measurement can be taken in a
     # busy moment, and a peak is the best the device showed in this run.
@@ -466,8 +482,11 @@ def run(
                 r["peak_fraction"] = r["gflops"] / (best * r["num_devices"])
                 r["lax_peak_fraction"] = r["lax_gflops"] / (best * r["num_devices"])
 
+    if interrupted:
+        console.print(f"interrupted: {len(records) + len(model_records)} records of "
+                      f"{len(jobs)} jobs measured, written below")  # fmt: skip
     if not main:
-        return 1 if failure else 0
+        return 1 if failure or interrupted else 0
     timed = [r for r in records if r["ratio"] is not None]
     if timed:
         t = report.table(timed, width=console.width)
@@ -486,4 +505,4 @@ def run(
         console.print(f"[bold red]VERIFICATION FAILED[/] {failure}", markup=True)
         print(f"bench: verification failed: {failure}", file=sys.stderr)
         return 1
-    return 0
+    return 130 if interrupted else 0
