@@ -136,3 +136,35 @@ def test_float32_path_is_exact_at_its_bound(dtype, preferred):
             )
             assert got.dtype == out
             np.testing.assert_array_equal(np.asarray(got), want, err_msg=f"{c} {strategy}")
+
+
+def test_int8_into_int32_multiplies_int8_where_int8_dots_are_gemms():
+    # Where XLA:CPU has a GEMM for int8 dots, strategies of INT8_NATIVE multiply the int8
+    # inputs as they are (their dots take s8 operands); col2im keeps the float32 path, and
+    # without preferred_element_type every strategy does.
+    x = jax.ShapeDtypeStruct((2, 9, 8, 16), jnp.int8)
+    w = jax.ShapeDtypeStruct((3, 3, 16, 8), jnp.int8)
+
+    def dot_operands(strategy, preferred):
+        def f(x, w):
+            return jaxconv.conv_general_dilated(
+                x, w, (1, 1), "SAME", dimension_numbers=LAYOUTS[4], strategy=strategy,
+                preferred_element_type=preferred)  # fmt: skip
+
+        def walk(jaxpr):
+            for eqn in jaxpr.eqns:
+                if eqn.primitive.name == "dot_general":
+                    yield from (v.aval.dtype.name for v in eqn.invars)
+                for param in eqn.params.values():
+                    inner = getattr(param, "jaxpr", param)  # closed or open jaxprs
+                    if hasattr(inner, "eqns"):
+                        yield from walk(inner)
+
+        return set(walk(jax.make_jaxpr(f)(x, w).jaxpr))
+
+    native = _strategies.int8_dots_fast()
+    assert native == (jax.default_backend() == "cpu" and jax.__version_info__ >= (0, 9, 0))
+    for strategy in ("taps", "im2col", "rows"):
+        assert dot_operands(strategy, jnp.int32) == ({"int8"} if native else {"float32"}), strategy
+        assert dot_operands(strategy, None) == {"float32"}, strategy
+    assert dot_operands("col2im", jnp.int32) == {"float32"}

@@ -91,8 +91,9 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     in the layout it would run in (:func:`in_layout`); otherwise only strategies that run
     ``plan`` as it is (its ``channels_first``) are.
     """
-    # Integers that sum exactly in float32 run there, by any strategy but winograd (see
-    # jaxconv._strategies.in_float32): winograd would stay in integers, the slow path.
+    # Integers that sum exactly in float32 run there (or, int8 into int32 on CPU, as int8 in
+    # int8 GEMMs), by any strategy but winograd (see jaxconv._strategies.in_float32):
+    # winograd would stay in int32, the slow path.
     exact = dtype is not None and _strategies.exact_in_float32(plan, dtype)
     skip = ("winograd",) if exact else ()
     if decide_layout:

@@ -1033,13 +1033,56 @@ def exact_in_float32(plan: ConvPlan, dtype: Any) -> bool:
     return plan.taps * plan.group_in * largest * largest <= 2**24
 
 
+INT8_NATIVE = frozenset(
+    {"im2col", "rows", "banded", "space_to_depth", "depthwise", "direct", "taps", "scan"}
+)
+"""The strategies that multiply int8 inputs as int8, summing in int32, where XLA has a GEMM
+for int8 dots (:func:`int8_dots_fast`). Measured on CPU (jaxlib 0.10.2, 60 of the random
+suite's layers in int8, each strategy's time natively over its time in float32, geometric
+means): ``im2col`` 0.58, ``rows`` 0.66, ``banded`` and ``space_to_depth`` 0.69,
+``depthwise`` 0.77, ``direct`` 0.79, ``taps`` 0.84, ``scan`` 0.88; ``col2im`` (1.31: its
+column sums are int32 traffic) and ``grouped`` (1.35) stay in float32."""
+
+INT8_DOTS_JAXLIB = (0, 9, 0)
+"""The first jaxlib seen to compile an int8 x int8 -> int32 dot on CPU to a GEMM kernel: a
+``(25088, 576) @ (576, 64)`` dot ran in 7.5 ms against float32's 8.9 with jaxlib 0.9.0 (7.4
+against 10.3 with 0.10.0, 8.7 against 11.0 with 0.10.2), and in 118 ms against 18 with
+0.8.0."""
+
+
+@functools.cache
+def int8_dots_fast() -> bool:
+    """Whether int8 dots are GEMMs here: on CPU from jaxlib :data:`INT8_DOTS_JAXLIB` on
+    (elsewhere not measured, so integers keep the float32 path)."""
+    import jaxlib
+
+    version = tuple(int(v) for v in jaxlib.__version__.split(".")[:3] if v.isdigit())
+    return jax.default_backend() == "cpu" and version >= INT8_DOTS_JAXLIB
+
+
+def native_int8(name: str, plan: ConvPlan, dtype: Any) -> bool:
+    """Whether strategy ``name`` runs int8 inputs of ``dtype`` as int8 with int32 sums:
+    one of :data:`INT8_NATIVE`, ``preferred_element_type=int32``, and fast int8 dots."""
+    preferred = plan.preferred
+    return (
+        name in INT8_NATIVE
+        and jnp.dtype(dtype) == jnp.int8
+        and preferred is not None
+        and jnp.dtype(preferred) == jnp.int32
+        and int8_dots_fast()
+    )
+
+
 def in_float32(name: str, plan: ConvPlan, dtype: Any) -> bool:
     """Whether strategy ``name`` runs integer inputs of ``dtype`` in float32: every strategy
     but ``winograd`` (whose transforms would exceed ``2^24``) where that is exact
-    (:func:`exact_in_float32`). XLA:CPU multiplies integers in plain loops, float32 in GEMM
-    kernels: measured on CPU, int8 3x3 64 -> 64 on 8x56x56 runs at 1.17x lax's int8
-    convolution by ``taps`` in float32, 3.4x by ``winograd`` in int32."""
-    return name != "winograd" and exact_in_float32(plan, dtype)
+    (:func:`exact_in_float32`), unless it runs int8 as int8 (:func:`native_int8`). XLA:CPU
+    multiplies wider integers in plain loops, float32 in GEMM kernels: measured on CPU, int8
+    3x3 64 -> 64 on 8x56x56 runs at 1.17x lax's int8 convolution by ``taps`` in float32,
+    3.4x by ``winograd`` in int32."""
+    return (
+        name != "winograd" and exact_in_float32(plan, dtype) and not native_int8(name, plan, dtype)
+    )
 
 
 def run(name: str, x, w, plan: ConvPlan, choose: Chooser):
