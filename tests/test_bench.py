@@ -236,6 +236,17 @@ def test_interrupt_writes_the_records_measured(tmp_path, monkeypatch, capsys):
     assert "interrupted: 1 records of" in capsys.readouterr().out
 
 
+def test_an_integer_dtype_makes_every_case_an_integer_case():
+    # --dtype int8: a case without a dtype of its own runs forward only, as an int8 case
+    # (int32 sums, checked bit-exact); a float dtype leaves it as it is.
+    case = suites.SMOKE[0]
+    asked = [(jnp.dtype(d), "NHWC", r) for d in ("float32", "int8") for r in ("fwd", "fwd+bwd")]
+    runs = suites.combos(case, asked)
+    floats = [(case, jnp.dtype("float32"), "NHWC", r) for r in ("fwd", "fwd+bwd")]
+    assert runs == [*floats, (case._replace(dtype="int8"), "int8", "NHWC", "fwd")]
+    assert runner.preferred(runs[-1][0]) == jnp.int32
+
+
 def test_check_and_errors():
     want = [np.array([1.0, -2.0]), np.array([[4.0]])]
     assert runner.errors(want, want) == (0.0, 0.0)

@@ -19,6 +19,7 @@ from conftest import conv_plan
 import jaxconv
 from jaxconv import _policy, _rules, _strategies, _tune
 from jaxconv._bench import fit, runner, suites
+from jaxconv._plan import make_plan
 
 
 def _plans(count=60, seed=11):
@@ -105,6 +106,36 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
     key = _tune.plan_key(plan, jnp.float32)
     _tune.tune_cache().put(jax.devices()[0], key, {"best": other, "ms": {other: 1.0}})
     assert _policy.choose(plan, jnp.float32) == other
+
+
+def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
+    # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
+    # measured (a one-leaf tree here that prefers `rows`); floats, and int8 where int8 dots
+    # are not GEMMs, follow the platform's.
+    one_leaf = _rules.Rules("cpu-int8", "test", tuple(_rules.FEATURES), ("rows", "taps"),
+                            ({"score": {"rows": 0.0, "taps": 1.0}},))  # fmt: skip
+    measured = _rules.measured
+    monkeypatch.setattr(_rules, "measured", lambda p: one_leaf if p.endswith("-int8")
+                        else measured(p))  # fmt: skip
+    monkeypatch.setattr(_policy, "platform", lambda: "cpu")
+    monkeypatch.setattr(_strategies, "int8_dots_fast", lambda: True)
+
+    def plan(dtype, preferred=None):
+        return make_plan((2, 9, 8, 16), (3, 3, 16, 8), (1, 1), "SAME", dimension_numbers=NHWC,
+                         dtype=dtype, preferred_element_type=preferred)  # fmt: skip
+
+    def cpu(p, skip=()):
+        def allowed(s):
+            return s not in skip and _strategies.feasible(s, p)
+
+        return measured("cpu").choose(_rules.features(p), allowed)
+
+    assert cpu(plan(jnp.float32)) != "rows"  # so that the int8 rules' choice shows
+    assert _policy.choose(plan(jnp.int8, jnp.int32), jnp.int8) == "rows"
+    assert _policy.choose(plan(jnp.float32), jnp.float32) == cpu(plan(jnp.float32))
+    monkeypatch.setattr(_strategies, "int8_dots_fast", lambda: False)
+    int8 = plan(jnp.int8, jnp.int32)
+    assert _policy.choose(int8, jnp.int8) == cpu(int8, skip=("winograd",))
 
 
 def _fake_sweep(path, layers):

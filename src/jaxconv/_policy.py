@@ -112,8 +112,15 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
 
 
 def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:
-    """The fitted rules' choice among ``allowed`` strategies (the tuning cache's on a
-    platform without rules), else the hand rules', else the first allowed."""
+    """The fitted rules' choice among ``allowed`` strategies (for int8 summed in int32 in
+    int8 GEMMs, the platform's int8 rules where measured; the tuning cache's on a platform
+    without rules), else the hand rules', else the first allowed."""
+    if dtype is not None and _strategies.int8_gemms(plan, dtype):
+        # int8 into int32 in int8 GEMMs: its own rules, where they were measured.
+        rules = _rules.measured(f"{platform()}-int8")
+        name = rules.choose(_rules.features(plan), allowed) if rules is not None else None
+        if name is not None:
+            return name
     rules = _rules.measured(platform())
     if rules is None and dtype is not None:
         try:

@@ -1060,17 +1060,22 @@ def int8_dots_fast() -> bool:
     return jax.default_backend() == "cpu" and version >= INT8_DOTS_JAXLIB
 
 
-def native_int8(name: str, plan: ConvPlan, dtype: Any) -> bool:
-    """Whether strategy ``name`` runs int8 inputs of ``dtype`` as int8 with int32 sums:
-    one of :data:`INT8_NATIVE`, ``preferred_element_type=int32``, and fast int8 dots."""
+def int8_gemms(plan: ConvPlan, dtype: Any) -> bool:
+    """Whether ``plan`` on inputs of ``dtype`` is int8 summed in int32
+    (``preferred_element_type=int32``) where int8 dots are GEMMs (:func:`int8_dots_fast`)."""
     preferred = plan.preferred
     return (
-        name in INT8_NATIVE
-        and jnp.dtype(dtype) == jnp.int8
+        jnp.dtype(dtype) == jnp.int8
         and preferred is not None
         and jnp.dtype(preferred) == jnp.int32
         and int8_dots_fast()
     )
+
+
+def native_int8(name: str, plan: ConvPlan, dtype: Any) -> bool:
+    """Whether strategy ``name`` runs int8 inputs of ``dtype`` as int8 with int32 sums:
+    one of :data:`INT8_NATIVE` on an :func:`int8_gemms` plan."""
+    return name in INT8_NATIVE and int8_gemms(plan, dtype)
 
 
 def in_float32(name: str, plan: ConvPlan, dtype: Any) -> bool:

@@ -29,7 +29,8 @@ Ctrl-C (SIGINT, e.g. from `timeout -s INT`) stops the run and still writes the r
 measured so far, with exit code 130.
 
 Suites: {suites}; 'full' is {full}. Frontier cases of an integer dtype run
-forward only, in that dtype, whatever --dtype says.
+forward only, in that dtype, whatever --dtype says; an integer --dtype (int8) runs every
+other case so too, with int32 sums (preferred_element_type), checked bit-exact.
 
 Model suites: {models}.
 They time one training step (forward, backward, SGD update) of each network, built with
@@ -399,7 +400,7 @@ def run(
         for devices in by_platform.values():
             for suite, case in work:
                 runs = _suites.combos(case, combos)
-                jobs += [("one", suite, case, [devices[0]], *c) for c in runs]
+                jobs += [("one", suite, c[0], [devices[0]], *c[1:]) for c in runs]
             for suite, model in model_work:
                 jobs += [("model", suite, model, [devices[0]], d, "NHWC", "step") for d in dtypes]
     for devices in by_platform.values():

@@ -387,7 +387,10 @@ def measure_peak(device: Any, dtype: Any, reps: int = 8) -> float:
     rng = np.random.default_rng(1)
     a = jax.device_put(jnp.asarray(rng.standard_normal((n, n), np.float32), dtype), device)
     b = jax.device_put(jnp.asarray(rng.standard_normal((n, n), np.float32), dtype), device)
-    compiled, _, _ = _compile(jnp.dot, a, b)
+    # Integers as their convolutions multiply them: int32 sums.
+    integer = jnp.issubdtype(dtype, jnp.integer)
+    dot = functools.partial(jnp.dot, preferred_element_type=jnp.int32) if integer else jnp.dot
+    compiled, _, _ = _compile(dot, a, b)
     _timed(compiled, a, b)
     (seconds,) = time_interleaved([compiled], (a, b), reps)
     return 2 * n**3 / float(np.min(seconds)) / 1e9

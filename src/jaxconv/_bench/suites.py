@@ -21,6 +21,8 @@ import math
 import random
 from typing import NamedTuple
 
+import numpy as np
+
 Padding = str | tuple[tuple[int, int], ...]
 
 
@@ -496,13 +498,22 @@ def random_layers(count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED) -> list[C
 
 
 def combos(case: Case, asked: list[tuple]) -> list[tuple]:
-    """The ``(dtype, layout, direction)`` runs of ``case`` among those ``asked``: its own
-    layouts only, and a case of its own (integer) dtype once per layout, forward, in it."""
-    asked = [c for c in asked if case.layouts is None or c[1] in case.layouts]
-    if case.dtype is None:
-        return asked
-    layouts = dict.fromkeys(layout for _, layout, _ in asked)
-    return [(case.dtype, layout, "fwd") for layout in layouts]
+    """The ``(case, dtype, layout, direction)`` runs of ``case`` among the ``(dtype, layout,
+    direction)`` ``asked``: its own layouts only, and a case of its own (integer) dtype once
+    per layout, forward, in it. An integer dtype asked for (``--dtype int8``) makes every
+    case without one such a case."""
+    runs = []
+    for dtype, layout, direction in asked:
+        if case.layouts is not None and layout not in case.layouts:
+            continue
+        own = case.dtype
+        if own is None and np.issubdtype(np.dtype(dtype), np.integer):
+            own = np.dtype(dtype).name
+        if own is None:
+            runs.append((case, dtype, layout, direction))
+        else:
+            runs.append((case._replace(dtype=own), own, layout, "fwd"))
+    return list(dict.fromkeys(runs))
 
 
 def held_out(case: Case) -> bool:
