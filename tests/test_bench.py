@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 
@@ -214,15 +215,16 @@ def test_match_selects_cases_by_name(tmp_path, capsys):
 
 
 def test_interrupt_writes_the_records_measured(tmp_path, monkeypatch, capsys):
-    # Ctrl-C (or `timeout -s INT`) in the middle of a run: the cases measured so far are
-    # written, and the exit code says the run did not finish.
+    # SIGTERM (or Ctrl-C) in the middle of a run: the cases measured so far are written,
+    # and the exit code says the run did not finish; the handler is put back afterwards.
+    before = signal.getsignal(signal.SIGTERM)
     calls = []
     measure = runner.run_case_strategies
 
     def interrupted_on_second(*args, **kwargs):
         calls.append(args[1].name)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or `kill` would
         return measure(*args, **kwargs)
 
     monkeypatch.setattr(runner, "run_case_strategies", interrupted_on_second)
@@ -234,6 +236,7 @@ def test_interrupt_writes_the_records_measured(tmp_path, monkeypatch, capsys):
     with open(tmp_path / "results.json") as f:
         assert [r["case"] for r in json.load(f)["records"]] == calls[:1]
     assert "interrupted: 1 records of" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_an_integer_dtype_makes_every_case_an_integer_case():

@@ -31,9 +31,10 @@ def _plans(count=60, seed=11):
 NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-def test_shipped_cpu_rules_are_well_formed():
-    rules = _rules.measured("cpu")
-    assert rules is not None and rules.platform == "cpu"
+@pytest.mark.parametrize("platform", ["cpu", "cpu-int8"])
+def test_shipped_cpu_rules_are_well_formed(platform):
+    rules = _rules.measured(platform)
+    assert rules is not None and rules.platform == platform
     assert list(rules.features) == list(_rules.FEATURES)
     assert set(rules.strategies) <= set(jaxconv.STRATEGIES)
     for i, node in enumerate(rules.nodes):

@@ -7,12 +7,15 @@ happens in :mod:`.runner` and :mod:`.report`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from typing import Any
@@ -25,7 +28,7 @@ lax.conv_general_dilated or lax.conv_transpose; max abs and relative error) and 
 stops with exit code 1 at the first disagreement. Both are then jitted, warmed up and timed
 interleaved in this process; medians with min and max. Writes DIR/results.json (schema in
 jaxconv._bench.report.SCHEMA), DIR/results.png (ratio per case) and DIR/summary.md.
-Ctrl-C (SIGINT, e.g. from `timeout -s INT`) stops the run and still writes the records
+Ctrl-C or SIGTERM (e.g. from `timeout`) stops the run and still writes the records
 measured so far, with exit code 130.
 
 Suites: {suites}; 'full' is {full}. Frontier cases of an integer dtype run
@@ -266,6 +269,24 @@ def _list_suites() -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt inside (as SIGINT does), in the main thread only.
+    A background job started by a shell ignores SIGINT, so TERM is how it is stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_job(what, suite, case, devices, dtype, layout, direction, *, strategy, reps,
              budget_s, impl, peak_gflops, layers) -> list[dict[str, Any]]:  # fmt: skip
     """The records of one job of :func:`run`: a model's training step, a compile-only
@@ -436,10 +457,10 @@ def run(
     failure = None
     command = "python -m jaxconv bench " + shlex.join(argv if argv is not None else sys.argv[2:])
     interrupted = False
-    with report.progress(console) as bar:
+    with report.progress(console) as bar, _terminate_as_interrupt():
         task = bar.add_task("", total=len(jobs))
-        # Ctrl-C (or `timeout -s INT`) ends the run early but still writes the records
-        # measured so far: a long sweep cut short is not lost.
+        # Ctrl-C or SIGTERM (`timeout`, `kill`) ends the run early but still writes the
+        # records measured so far: a long sweep cut short is not lost.
         try:
             for j, (what, suite, case, devices, dtype, layout, direction) in enumerate(jobs, 1):
                 bar.update(task, description=f"{suite}/{case.name} {layout} {direction}")
