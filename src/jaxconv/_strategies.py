@@ -1054,10 +1054,9 @@ against 10.3 with 0.10.0, 8.7 against 11.0 with 0.10.2), and in 118 ms against 1
 def int8_dots_fast() -> bool:
     """Whether int8 dots are GEMMs here: on CPU from jaxlib :data:`INT8_DOTS_JAXLIB` on
     (elsewhere not measured, so integers keep the float32 path)."""
-    import jaxlib
+    from jaxlib import version
 
-    version = tuple(int(v) for v in jaxlib.__version__.split(".")[:3] if v.isdigit())
-    return jax.default_backend() == "cpu" and version >= INT8_DOTS_JAXLIB
+    return jax.default_backend() == "cpu" and version.__version_info__ >= INT8_DOTS_JAXLIB
 
 
 def int8_gemms(plan: ConvPlan, dtype: Any) -> bool:
