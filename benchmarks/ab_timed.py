@@ -9,7 +9,9 @@ Usage:
         [--programs changed.txt]
 
 ``--programs`` times only the programs a file names, one per line as ``ab_compiled.py``'s
-table starts them: ``<suite> <case> <layout> <direction>``.
+table starts them: ``<suite> <case> <layout> <direction>``. ``--suite`` times another suite's
+float cases, ``--match`` only those whose name holds a substring, and ``--strategy`` makes
+both trees run one strategy instead of ``auto``.
 
 The old tree's package is copied to a temporary folder as ``jaxconv_old`` (its modules
 import each other relatively), so both versions live side by side. Prints a markdown
@@ -42,15 +44,15 @@ def _old(src: str):
     return jaxconv_old
 
 
-def _impl(mod, case, layout):
+def _impl(mod, case, layout, strategy="auto"):
     dn = runner.dimension_numbers(case, layout)
     if case.transposed:
         return lambda x, w: mod.conv_transpose(
-            x, w, case.strides, case.padding, dimension_numbers=dn
+            x, w, case.strides, case.padding, dimension_numbers=dn, strategy=strategy
         )
     return lambda x, w: mod.conv_general_dilated(
         x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
-        dimension_numbers=dn, feature_group_count=case.groups,
+        dimension_numbers=dn, feature_group_count=case.groups, strategy=strategy,
     )  # fmt: skip
 
 
@@ -86,6 +88,9 @@ def main() -> None:
     p.add_argument("--out", required=True, help="JSON lines output")
     p.add_argument("--reps", type=int, default=9)
     p.add_argument("--programs", default=None, help="time only these programs (see above)")
+    p.add_argument("--suite", default="full", help="a bench suite (default: full)")
+    p.add_argument("--strategy", default="auto", help="the strategy both trees run")
+    p.add_argument("--match", default=None, help="only cases whose name has this substring")
     args = p.parse_args()
     only = None
     if args.programs:
@@ -94,7 +99,9 @@ def main() -> None:
     old = _old(args.old)
     records = []
     with open(args.out, "w") as out:
-        for suite, case in suites.resolve("full"):
+        for suite, case in suites.resolve(args.suite):
+            if args.match and args.match not in case.name or case.dtype is not None:
+                continue
             for layout in ("NHWC", "NCHW"):
                 for direction in ("fwd", "fwd+bwd"):
                     if only is not None and (suite, case.name, layout, direction) not in only:
@@ -102,7 +109,8 @@ def main() -> None:
                     args_ = tuple(
                         jax.device_put(a) for a in runner.make_inputs(case, layout, np.float32)
                     )
-                    impls = (_impl(jaxconv, case, layout), _impl(old, case, layout),
+                    impls = (_impl(jaxconv, case, layout, args.strategy),
+                             _impl(old, case, layout, args.strategy),
                              runner.lax_impl(case, layout))  # fmt: skip
                     fns = [jax.jit(runner.program(f, direction)) for f in impls]
                     outs = [jax.block_until_ready(f(*args_)) for f in fns]
