@@ -10,8 +10,9 @@ Usage:
 
 ``--programs`` times only the programs a file names, one per line as ``ab_compiled.py``'s
 table starts them: ``<suite> <case> <layout> <direction>``. ``--suite`` times another suite's
-float cases, ``--match`` only those whose name holds a substring, and ``--strategy`` makes
-both trees run one strategy instead of ``auto`` (cases it cannot compute are skipped).
+float cases (``--seed``: the random suites drawn from another seed), ``--match`` only those
+whose name holds a substring, and ``--strategy`` makes both trees run one strategy instead
+of ``auto`` (cases it cannot compute are skipped).
 
 The old tree's package is copied to a temporary folder as ``jaxconv_old`` (its modules
 import each other relatively), so both versions live side by side. Prints a markdown
@@ -93,6 +94,7 @@ def main() -> None:
     p.add_argument("--suite", default="full", help="a bench suite (default: full)")
     p.add_argument("--strategy", default="auto", help="the strategy both trees run")
     p.add_argument("--match", default=None, help="only cases whose name has this substring")
+    p.add_argument("--seed", type=int, default=None, help="draw the random suites from it")
     args = p.parse_args()
     only = None
     if args.programs:
@@ -101,10 +103,10 @@ def main() -> None:
     old = _old(args.old)
     records = []
     with open(args.out, "w") as out:
-        for suite, case in suites.resolve(args.suite):
+        for suite, case in suites.resolve(args.suite, args.seed):
             if (args.match and args.match not in case.name) or case.dtype is not None:
                 continue
-            for layout in ("NHWC", "NCHW"):
+            for layout in case.layouts or ("NHWC", "NCHW"):
                 for direction in ("fwd", "fwd+bwd"):
                     if only is not None and (suite, case.name, layout, direction) not in only:
                         continue

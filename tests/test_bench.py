@@ -214,6 +214,24 @@ def test_match_selects_cases_by_name(tmp_path, capsys):
         assert says in capsys.readouterr().err
 
 
+def test_a_list_of_strategies_times_those_that_accept_the_case(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    name = suites.SMOKE[1].name
+    argv = ["--suite", "smoke", "--devices", "cpu", "--direction", "fwd", "--layout", "NHWC",
+            "--reps", "1", "--out", str(tmp_path), "--match", f"^{name}$",
+            "--strategy", "taps,depthwise,im2col"]  # fmt: skip
+    assert cli.run(parser.parse_args(argv), argv=argv) == 0
+    with open(tmp_path / "results.json") as f:
+        records = json.load(f)["records"]
+    case = suites.SMOKE[1]
+    want = [n for n in runner.strategies_for(case, "NHWC") if n in ("taps", "depthwise", "im2col")]
+    assert [r["strategy"] for r in records] == want and "taps" in want
+    argv = ["--suite", "smoke", "--out", str(tmp_path), "--strategy", "taps,nope"]
+    assert cli.run(parser.parse_args(argv), argv=argv) == 2
+    assert "'taps,nope'" in capsys.readouterr().err
+
+
 def test_interrupt_writes_the_records_measured(tmp_path, monkeypatch, capsys):
     # SIGTERM (or Ctrl-C) in the middle of a run: the cases measured so far are written,
     # and the exit code says the run did not finish; the handler is put back afterwards.
@@ -320,6 +338,32 @@ def test_random_suite_is_drawn_like_real_networks():
     assert len(held) == len(suites.SUITES["random-heldout"]) and 0.2 < len(held) / len(layers) < 0.3
     for c in layers:
         assert suites._flops(c) <= suites.FLOPS_CAP
+
+
+def test_seed_draws_fresh_random_layers(tmp_path):
+    # --seed N: the random suites from another seed, layers no rule was fitted on; the
+    # committed seed gives the committed suites.
+    fresh = suites.resolve("random,random-heldout", seed=7)
+    assert [c for _, c in suites.resolve("random", seed=suites.RANDOM_SEED)] == suites.SUITES[
+        "random"
+    ]
+    layers = [c for s, c in fresh if s == "random" and not c.name.endswith("_dx")]
+    assert layers == suites.random_layers(seed=7) and layers != suites.RANDOM
+    assert [c for s, c in fresh if s == "random-heldout"] == [
+        c for c in layers if suites.held_out(c)
+    ]
+    assert suites.resolve("smoke", seed=7) == suites.resolve("smoke")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    name = layers[0].name
+    argv = ["--suite", "random", "--seed", "7", "--match", f"^{name}$", "--devices", "cpu",
+            "--direction", "fwd", "--reps", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert cli.run(parser.parse_args(argv), argv=argv) == 0
+    with open(tmp_path / "results.json") as f:
+        records = json.load(f)["records"]
+    assert [(r["case"], r["in_channels"], r["out_channels"]) for r in records] == [
+        (name, layers[0].in_channels, layers[0].out_channels)
+    ]
 
 
 @pytest.mark.parametrize("index", range(0, 336, 7))

@@ -47,6 +47,21 @@ def test_shipped_cpu_rules_are_well_formed(platform):
     assert text.count("->") == sum(n["feature"] is None for n in rules.nodes)
 
 
+def test_a_copy_of_the_package_reads_its_own_rules(tmp_path):
+    # benchmarks/ab_timed.py imports an old tree as `jaxconv_old` beside this one; each must
+    # follow the rules it ships, or an A/B of two rule sets compares one with itself.
+    import shutil
+
+    shutil.copytree(os.path.dirname(jaxconv.__file__), tmp_path / "jaxconv_copy")
+    data = _rules.measured("cpu").to_json()
+    data["measured_on"] = "the copy's own rules"
+    (tmp_path / "jaxconv_copy" / "rules" / "cpu.json").write_text(json.dumps(data))
+    code = "import jaxconv_copy._rules as r; print(r.measured('cpu').measured_on)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)}, check=True)  # fmt: skip
+    assert out.stdout.strip() == "the copy's own rules"
+
+
 def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
     rules = _rules.measured("cpu")
     for case, plan in _plans():

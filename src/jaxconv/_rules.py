@@ -163,7 +163,7 @@ def from_json(data: dict[str, Any]) -> Rules:
 def measured(platform: str) -> Rules | None:
     """The rules measured on ``platform`` that ship with jaxconv, or ``None``."""
     try:
-        text = resources.files("jaxconv").joinpath("rules", f"{platform}.json").read_text()
+        text = resources.files(__package__).joinpath("rules", f"{platform}.json").read_text()
     except (FileNotFoundError, OSError):
         return None
     return from_json(json.loads(text))

@@ -51,6 +51,7 @@ examples:
   python -m jaxconv bench --suite smoke --processes 2    # data-parallel over 2 processes
   python -m jaxconv bench --suite smoke --cpu-devices 8 --spatial-shard  # image rows split
   python -m jaxconv bench --suite models --reps 20       # ResNet-20, MobileNetV2, U-Net steps
+  python -m jaxconv bench --suite random --seed 7 --slice 0:40  # fresh layers, auto vs lax
 """
 
 
@@ -137,7 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="auto (default), tune (time every strategy on the device, keep the fastest), "
         "a jaxconv strategy to force (see jaxconv.STRATEGIES), or all: one record per "
-        "strategy that accepts the case, all timed in the same rounds (fitting data)",
+        "strategy that accepts the case, all timed in the same rounds (fitting data); "
+        "NAME,NAME,...: as all, for the strategies listed",
     )
     a(
         "--processes",
@@ -190,6 +192,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "across --processes): a 1x2048x2048x16 image, 3x3 16->16 (1x256x256x16 with the smoke "
         "and quick suites), its rows split over all devices, timed against one device and "
         "against lax sharded the same way, with the collectives XLA compiled",
+    )
+    a(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="draw the random and random-heldout suites from seed N: layers like theirs that "
+        f"no rule of auto was fitted on (default: {_suites.RANDOM_SEED}, the sweep's)",
     )
     a("--list", action="store_true", help="list the suites and their cases, then exit")
     # Internal: set by the --processes launcher for each child process.
@@ -287,6 +297,11 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _several(strategy: str) -> bool:
+    """Whether ``--strategy`` asks for a record per strategy (``all``, or a list)."""
+    return strategy == "all" or "," in strategy
+
+
 def _run_job(what, suite, case, devices, dtype, layout, direction, *, strategy, reps,
              budget_s, impl, peak_gflops, layers) -> list[dict[str, Any]]:  # fmt: skip
     """The records of one job of :func:`run`: a model's training step, a compile-only
@@ -298,7 +313,7 @@ def _run_job(what, suite, case, devices, dtype, layout, direction, *, strategy, 
         # auto's choice there.
         from . import models
 
-        strategy = "auto" if strategy == "all" else strategy
+        strategy = "auto" if _several(strategy) else strategy
         return [models.run_model(suite, case, devices[0], dtype, reps=reps, strategy=strategy,
                                  layers=layers)]  # fmt: skip
     if suite in _suites.COMPILE_ONLY:
@@ -307,9 +322,12 @@ def _run_job(what, suite, case, devices, dtype, layout, direction, *, strategy, 
     if what in ("dp", "ss"):
         return [runner.run_data_parallel(
             suite, case, devices, dtype, layout, direction,
-            strategy="auto" if strategy == "all" else strategy,
+            strategy="auto" if _several(strategy) else strategy,
             sharded="batch" if what == "dp" else "spatial", **kw)]  # fmt: skip
-    names = runner.strategies_for(case, layout) if strategy == "all" else [strategy]
+    names = [strategy]
+    if _several(strategy):
+        names = runner.strategies_for(case, layout)
+        names = names if strategy == "all" else [n for n in names if n in strategy.split(",")]
     return runner.run_case_strategies(suite, case, devices[0], dtype, layout, direction, names,
                                       budget_s=budget_s, **kw)  # fmt: skip
 
@@ -331,7 +349,7 @@ def run(
     if args.list:
         return _list_suites()
     try:
-        work = _suites.resolve(args.suite)
+        work = _suites.resolve(args.suite, args.seed)
         model_work = _suites.resolve_models(args.suite)
     except ValueError as e:
         print(f"bench: --suite: {e}", file=sys.stderr)
@@ -393,9 +411,12 @@ def run(
                   "pip install 'jaxconv[flax]'", file=sys.stderr)  # fmt: skip
             return 2
         layers = layers or models.jaxconv_layers
-    if args.strategy not in ("auto", "tune", "all", *jaxconv.STRATEGIES):
-        print(f"bench: --strategy must be auto, tune, all or one of {jaxconv.STRATEGIES}, got "
-              f"{args.strategy!r}.", file=sys.stderr)  # fmt: skip
+    listed = args.strategy.split(",") if "," in args.strategy else []
+    if not set(listed) <= set(jaxconv.STRATEGIES) or (
+        not listed and args.strategy not in ("auto", "tune", "all", *jaxconv.STRATEGIES)
+    ):
+        print(f"bench: --strategy must be auto, tune, all, one of {jaxconv.STRATEGIES} or a "
+              f"comma-separated list of them, got {args.strategy!r}.", file=sys.stderr)  # fmt: skip
         return 2
     try:
         dtypes = [jnp.dtype(d) for d in args.dtype]

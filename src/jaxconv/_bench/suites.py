@@ -522,7 +522,20 @@ def held_out(case: Case) -> bool:
 
 
 RANDOM = random_layers()
-RANDOM_WITH_GRADIENTS = [c for layer in RANDOM for c in (layer, input_grad_case(layer))]
+
+
+def random_suite(name: str, seed: int) -> list[Case]:
+    """The suite ``name`` (``'random'`` or ``'random-heldout'``) drawn from ``seed``:
+    :data:`RANDOM_LAYERS` layers (with their input gradients for ``'random'``; the held-out
+    quarter for ``'random-heldout'``). From a seed other than :data:`RANDOM_SEED` every layer
+    is one no rule was fitted on."""
+    layers = RANDOM if seed == RANDOM_SEED else random_layers(seed=seed)
+    if name == "random":
+        return [c for layer in layers for c in (layer, input_grad_case(layer))]
+    return [c for c in layers if held_out(c)]
+
+
+RANDOM_WITH_GRADIENTS = random_suite("random", RANDOM_SEED)
 
 
 SUITES: dict[str, list[Case]] = {
@@ -537,7 +550,7 @@ SUITES: dict[str, list[Case]] = {
     "large": LARGE,
     "frontier": FRONTIER,
     "random": RANDOM_WITH_GRADIENTS,
-    "random-heldout": [c for c in RANDOM if held_out(c)],
+    "random-heldout": random_suite("random-heldout", RANDOM_SEED),
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
 
@@ -606,9 +619,11 @@ SPATIAL_SHARD = _c("ss_2048_3x3_16-16", 1, 2048, 16, 16, 3)
 SPATIAL_SHARD_SMOKE = _c("ss_256_3x3_16-16", 1, 256, 16, 16, 3)
 
 
-def resolve(names: str) -> list[tuple[str, Case]]:
+def resolve(names: str, seed: int | None = None) -> list[tuple[str, Case]]:
     """``'resnet50,grouped'`` (or ``'full'``) as ``(suite, case)`` pairs, in order. Model
     suites (:data:`MODEL_SUITES`) are accepted and left out here: see :func:`resolve_models`.
+    ``seed``: draw the random suites from it (:func:`random_suite`) instead of
+    :data:`RANDOM_SEED`.
 
     Raises:
         ValueError: an unknown suite name, or no suite named at all.
@@ -623,7 +638,10 @@ def resolve(names: str) -> list[tuple[str, Case]]:
             if suite not in SUITES:
                 choices = ", ".join([*SUITES, "full", *MODEL_SUITES])
                 raise ValueError(f"unknown suite {suite!r}; choose from {choices}.")
-            out.extend((suite, case) for case in SUITES[suite])
+            if seed is not None and suite in ("random", "random-heldout"):
+                out.extend((suite, case) for case in random_suite(suite, seed))
+            else:
+                out.extend((suite, case) for case in SUITES[suite])
     if not out and not any(n in MODEL_SUITES for n in names_):
         raise ValueError(f"`--suite` named no suite: {names!r}.")
     return out
