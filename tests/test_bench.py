@@ -347,9 +347,9 @@ def test_seed_draws_fresh_random_layers(tmp_path):
     assert [c for _, c in suites.resolve("random", seed=suites.RANDOM_SEED)] == suites.SUITES[
         "random"
     ]
-    layers = [c for s, c in fresh if s == "random" and not c.name.endswith("_dx")]
+    layers = [c for s, c in fresh if s == "random@7" and not c.name.endswith("_dx")]
     assert layers == suites.random_layers(seed=7) and layers != suites.RANDOM
-    assert [c for s, c in fresh if s == "random-heldout"] == [
+    assert [c for s, c in fresh if s == "random-heldout@7"] == [
         c for c in layers if suites.held_out(c)
     ]
     assert suites.resolve("smoke", seed=7) == suites.resolve("smoke")
@@ -361,8 +361,8 @@ def test_seed_draws_fresh_random_layers(tmp_path):
     assert cli.run(parser.parse_args(argv), argv=argv) == 0
     with open(tmp_path / "results.json") as f:
         records = json.load(f)["records"]
-    assert [(r["case"], r["in_channels"], r["out_channels"]) for r in records] == [
-        (name, layers[0].in_channels, layers[0].out_channels)
+    assert [(r["suite"], r["case"], r["in_channels"], r["out_channels"]) for r in records] == [
+        ("random@7", name, layers[0].in_channels, layers[0].out_channels)
     ]
 
 

@@ -623,7 +623,7 @@ def resolve(names: str, seed: int | None = None) -> list[tuple[str, Case]]:
     """``'resnet50,grouped'`` (or ``'full'``) as ``(suite, case)`` pairs, in order. Model
     suites (:data:`MODEL_SUITES`) are accepted and left out here: see :func:`resolve_models`.
     ``seed``: draw the random suites from it (:func:`random_suite`) instead of
-    :data:`RANDOM_SEED`.
+    :data:`RANDOM_SEED`, as suites named ``'random@<seed>'`` and ``'random-heldout@<seed>'``.
 
     Raises:
         ValueError: an unknown suite name, or no suite named at all.
@@ -638,8 +638,9 @@ def resolve(names: str, seed: int | None = None) -> list[tuple[str, Case]]:
             if suite not in SUITES:
                 choices = ", ".join([*SUITES, "full", *MODEL_SUITES])
                 raise ValueError(f"unknown suite {suite!r}; choose from {choices}.")
-            if seed is not None and suite in ("random", "random-heldout"):
-                out.extend((suite, case) for case in random_suite(suite, seed))
+            if seed not in (None, RANDOM_SEED) and suite in ("random", "random-heldout"):
+                # Labelled with the seed: a draw's records are not the committed suite's.
+                out.extend((f"{suite}@{seed}", case) for case in random_suite(suite, seed))
             else:
                 out.extend((suite, case) for case in SUITES[suite])
     if not out and not any(n in MODEL_SUITES for n in names_):
