@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,8 +51,6 @@ def test_shipped_cpu_rules_are_well_formed(platform):
 def test_a_copy_of_the_package_reads_its_own_rules(tmp_path):
     # benchmarks/ab_timed.py imports an old tree as `jaxconv_old` beside this one; each must
     # follow the rules it ships, or an A/B of two rule sets compares one with itself.
-    import shutil
-
     shutil.copytree(os.path.dirname(jaxconv.__file__), tmp_path / "jaxconv_copy")
     data = _rules.measured("cpu").to_json()
     data["measured_on"] = "the copy's own rules"

@@ -326,8 +326,8 @@ def _run_job(what, suite, case, devices, dtype, layout, direction, *, strategy, 
             sharded="batch" if what == "dp" else "spatial", **kw)]  # fmt: skip
     names = [strategy]
     if _several(strategy):
-        names = runner.strategies_for(case, layout)
-        names = names if strategy == "all" else [n for n in names if n in strategy.split(",")]
+        listed = strategy.split(",")
+        names = [n for n in runner.strategies_for(case, layout) if strategy == "all" or n in listed]
     return runner.run_case_strategies(suite, case, devices[0], dtype, layout, direction, names,
                                       budget_s=budget_s, **kw)  # fmt: skip
 
@@ -411,10 +411,8 @@ def run(
                   "pip install 'jaxconv[flax]'", file=sys.stderr)  # fmt: skip
             return 2
         layers = layers or models.jaxconv_layers
-    listed = args.strategy.split(",") if "," in args.strategy else []
-    if not set(listed) <= set(jaxconv.STRATEGIES) or (
-        not listed and args.strategy not in ("auto", "tune", "all", *jaxconv.STRATEGIES)
-    ):
+    named = set(args.strategy.split(","))  # one strategy, or a list of them
+    if args.strategy not in ("auto", "tune", "all") and not named <= set(jaxconv.STRATEGIES):
         print(f"bench: --strategy must be auto, tune, all, one of {jaxconv.STRATEGIES} or a "
               f"comma-separated list of them, got {args.strategy!r}.", file=sys.stderr)  # fmt: skip
         return 2
