@@ -4,6 +4,8 @@ recovers a known rule from a sweep it was given."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import math
 import os
@@ -125,15 +127,9 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
 
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
     # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
-    # measured (a one-leaf tree here that prefers `rows`); floats, and int8 where int8 dots
-    # are not GEMMs, follow the platform's.
-    one_leaf = _rules.Rules("cpu-int8", "test", tuple(_rules.FEATURES), ("rows", "taps"),
-                            ({"score": {"rows": 0.0, "taps": 1.0}},))  # fmt: skip
+    # measured (a one-leaf tree here that prefers a strategy the platform's rules do not
+    # pick for it); floats, and int8 where int8 dots are not GEMMs, follow the platform's.
     measured = _rules.measured
-    monkeypatch.setattr(_rules, "measured", lambda p: one_leaf if p.endswith("-int8")
-                        else measured(p))  # fmt: skip
-    monkeypatch.setattr(_policy, "platform", lambda: "cpu")
-    monkeypatch.setattr(_strategies, "int8_dots_fast", lambda: True)
 
     def plan(dtype, preferred=None):
         return make_plan((2, 9, 8, 16), (3, 3, 16, 8), (1, 1), "SAME", dimension_numbers=NHWC,
@@ -145,8 +141,15 @@ def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
 
         return measured("cpu").choose(_rules.features(p), allowed)
 
-    assert cpu(plan(jnp.float32)) != "rows"  # so that the int8 rules' choice shows
-    assert _policy.choose(plan(jnp.int8, jnp.int32), jnp.int8) == "rows"
+    other = next(s for s in ("rows", "taps") if s != cpu(plan(jnp.float32)))
+    one_leaf = _rules.Rules("cpu-int8", "test", tuple(_rules.FEATURES), ("rows", "taps"),
+                            ({"score": {other: 0.0}},))  # fmt: skip
+    monkeypatch.setattr(_rules, "measured", lambda p: one_leaf if p.endswith("-int8")
+                        else measured(p))  # fmt: skip
+    monkeypatch.setattr(_policy, "platform", lambda: "cpu")
+    monkeypatch.setattr(_strategies, "int8_dots_fast", lambda: True)
+
+    assert _policy.choose(plan(jnp.int8, jnp.int32), jnp.int8) == other
     assert _policy.choose(plan(jnp.float32), jnp.float32) == cpu(plan(jnp.float32))
     monkeypatch.setattr(_strategies, "int8_dots_fast", lambda: False)
     int8 = plan(jnp.int8, jnp.int32)
@@ -242,3 +245,45 @@ def test_the_largest_tree_within_the_folds_noise_is_chosen():
     assert fit.pick_leaves({24: 1.20, 48: 1.100, 64: 1.105, 128: 1.109}) == 128
     assert fit.pick_leaves({24: 1.20, 48: 1.100, 64: 1.105, 128: 1.13}) == 64
     assert fit.pick_leaves({24: 1.10, 48: 1.20}) == 24
+
+
+def _rules_loso():
+    spec = importlib.util.spec_from_file_location(
+        "rules_loso", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "rules_loso.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_leaving_one_sweep_out_scores_rules_on_the_sweep_they_never_saw(
+    tmp_path, monkeypatch, capsys
+):
+    # Two sweeps of two draws of layers with one known rule (see _fake_sweep): rules fitted
+    # on either (a few dozen layers) choose far better on the other than a one-leaf rule
+    # that always runs `im2col`, whose regret is exactly the times' own im2col / fastest.
+    loso = _rules_loso()
+    monkeypatch.setattr(fit, "SYNTHETIC_LAYERS", 300)
+    monkeypatch.setattr(loso.fit, "fit", functools.partial(fit.fit, grid=(8,), folds=2))
+    paths = []
+    for seed in (3, 4):
+        # short kernels only, where fft never pays (it is not timed in a sweep)
+        layers = [
+            c for c in suites.random_layers(120, seed) if c.groups == 1 and max(c.kernel) <= 5
+        ]
+        layers = [c._replace(name=f"r{i:03d}" + c.name[4:]) for i, c in enumerate(layers)]
+        _fake_sweep(tmp_path / f"sweep{seed}.json", layers)
+        paths.append(str(tmp_path / f"sweep{seed}.json"))
+    one_leaf = _rules.Rules("cpu", "test", tuple(_rules.FEATURES), ("im2col",),
+                            ({"score": {"im2col": 0.0}},))  # fmt: skip
+    (tmp_path / "im2col.json").write_text(json.dumps(one_leaf.to_json()))
+    samples = fit.load([paths[0]])
+    regret, _, by_fft = loso.score(one_leaf, samples)
+    want = [s.ms["im2col"] / min(s.ms.values()) if "im2col" in s.ms else 1.0 for s in samples]
+    assert by_fft == 0 and regret == pytest.approx(want)
+    loso.main([*paths, "--against", str(tmp_path / "im2col.json")])
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[1].strip() for r in rows] == ["--against", "fitted on the others"] * 2
+    assert [r[2].strip() for r in rows] == [paths[0], paths[0], paths[1], paths[1]]
+    for against, fitted in (rows[:2], rows[2:]):
+        assert float(fitted[5]) < 1.5 and 1.5 * float(fitted[5]) < float(against[5])
