@@ -31,8 +31,7 @@ def score(rules: _rules.Rules, samples: Sequence[fit.Sample]) -> tuple[list[floa
     """Per sample the rules' regret and (kind, ratio to lax); and how many ``fft`` takes."""
     regret, kinds, fft = [], [], 0
     for s in samples:
-        name = rules.choose(s.features, lambda n, s=s: n in s.allowed and n in s.ms)
-        name = name or min(s.ms, key=s.ms.get)
+        name = fit.choice(rules, s)
         plan = fit.plan_of(s.case, s.layout)
         if _strategies.feasible("fft", _policy.in_layout(plan, "fft")) and _policy.fft_pays(
             plan, name

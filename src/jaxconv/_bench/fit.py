@@ -235,13 +235,16 @@ def build(tree: Any, names: Sequence[str], measured_on: str, platform: str) -> _
     return _rules.Rules(platform, measured_on, tuple(_rules.FEATURES), tuple(names), tuple(nodes))
 
 
+def choice(rules: _rules.Rules, sample: Sample) -> str:
+    """The rules' choice for ``sample`` among the strategies auto may pick that were timed on
+    it (the fastest of them where the rules name none)."""
+    name = rules.choose(sample.features, lambda n: n in sample.allowed and n in sample.ms)
+    return name or min(sample.ms, key=sample.ms.get)
+
+
 def regrets(rules: _rules.Rules, samples: Sequence[Sample]) -> list[float]:
     """The regret (time of the rules' choice / fastest time) on each sample."""
-    out = []
-    for s in samples:
-        name = rules.choose(s.features, lambda n, s=s: n in s.allowed and n in s.ms)
-        out.append(s.regret(name or min(s.ms, key=s.ms.get)))
-    return out
+    return [s.regret(choice(rules, s)) for s in samples]
 
 
 def teacher_regrets(model: Any, samples: Sequence[Sample], names: Sequence[str]) -> list[float]:
