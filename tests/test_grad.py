@@ -422,3 +422,29 @@ def test_reverse_mode_saves_no_stacked_taps(monkeypatch):
     ]
     # The (25, 32, 8) kernel gradient is there; no (25, 2, 12, 12, ..., 32) stack of taps.
     assert stacked and max(stacked) < 25 * tap
+
+
+@pytest.mark.parametrize("taps", [9, 97, 129])
+def test_col2im_transposes_under_jit_with_many_taps(taps):
+    """jvp evaluates the transpose of the input gradient, which may run ``col2im``; XLA:CPU
+    once computed that transpose wrongly under jit from about 97 taps (errors of 10 where
+    the values are 1e1). Against lax's input gradient in float64."""
+    dn = ("NWC", "WIO", "NWC")
+    rng = np.random.default_rng(0)
+    w, ct = random_array(rng, (taps, 6, 6)), random_array(rng, (1, 64, 6))
+    plan = make_plan((1, 64, 6), w.shape, (1,), "SAME", None, None, dn, 1, 1, "zeros")
+
+    def col2im(x):
+        return _strategies.run("col2im", x, w, plan, _policy.choose)
+
+    x = jax.ShapeDtypeStruct((1, 64, 6), jnp.float32)
+    got = jax.jit(lambda ct: jax.linear_transpose(col2im, x)(ct)[0])(ct)
+    with jax.enable_x64(True):
+
+        def lax_conv(x):
+            return lax.conv_general_dilated(
+                x, w.astype(np.float64), (1,), "SAME", dimension_numbers=dn
+            )
+
+        want = jax.vjp(lax_conv, np.zeros((1, 64, 6)))[1](ct.astype(np.float64))[0]
+    assert_close(got, np.asarray(want, np.float32))
