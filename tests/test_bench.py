@@ -340,6 +340,29 @@ def test_random_suite_is_drawn_like_real_networks():
         assert suites._flops(c) <= suites.FLOPS_CAP
 
 
+def test_random_small_suite_draws_small_maps():
+    # CIFAR-like layers: small maps with any features and bigger batches, which the main
+    # draw (bigger maps for fewer features) never makes.
+    suite = suites.SUITES["random-small"]
+    layers = [c for c in suite if not c.name.endswith("_dx")]
+    assert len(layers) == suites.RANDOM_SMALL_LAYERS and len(suite) == 2 * len(layers)
+    assert [c.name for c in layers] == [
+        c.name for c in suites.random_layers(len(layers), suites.RANDOM_SEED, small=True)
+    ]
+    assert all(c.name.startswith("s") for c in layers)
+    two_d = [c for c in layers if c.rank == 2]
+    assert max(max(c.in_spatial) for c in two_d) <= 64
+    assert max(c.in_channels for c in two_d if max(c.in_spatial) <= 16) >= 256
+    assert max(c.batch for c in layers) > 64
+    assert {"dense", "depthwise", "grouped"} <= {c.kind for c in layers}
+    held = [c for c in layers if suites.held_out(c)]
+    assert 0.2 < len(held) / len(layers) < 0.3
+    for c in layers:
+        assert suites._flops(c) <= suites.FLOPS_CAP
+    fresh = [c for s, c in suites.resolve("random-small", seed=7) if s == "random-small@7"]
+    assert fresh[::2] == suites.random_layers(len(layers), 7, small=True)
+
+
 def test_seed_draws_fresh_random_layers(tmp_path):
     # --seed N: the random suites from another seed, layers no rule was fitted on; the
     # committed seed gives the committed suites.

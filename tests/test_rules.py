@@ -180,6 +180,7 @@ def _fake_sweep(path, layers):
 
 def test_fitting_recovers_a_known_rule(tmp_path, monkeypatch):
     monkeypatch.setattr(fit, "SYNTHETIC_LAYERS", 300)
+    monkeypatch.setattr(fit, "SYNTHETIC_SMALL_LAYERS", 100)
     layers = [c for c in suites.random_layers(160, 3) if c.groups == 1]
     layers = [c._replace(name=f"r{i:03d}" + c.name[4:]) for i, c in enumerate(layers)]
     _fake_sweep(tmp_path / "results.json", layers)
@@ -264,6 +265,7 @@ def test_leaving_one_sweep_out_scores_rules_on_the_sweep_they_never_saw(
     # that always runs `im2col`, whose regret is exactly the times' own im2col / fastest.
     loso = _rules_loso()
     monkeypatch.setattr(fit, "SYNTHETIC_LAYERS", 300)
+    monkeypatch.setattr(fit, "SYNTHETIC_SMALL_LAYERS", 100)
     monkeypatch.setattr(loso.fit, "fit", functools.partial(fit.fit, grid=(8,), folds=2))
     paths = []
     for seed in (3, 4):

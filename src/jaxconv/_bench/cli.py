@@ -198,8 +198,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="draw the random and random-heldout suites from seed N: layers like theirs that "
-        f"no rule of auto was fitted on (default: {_suites.RANDOM_SEED}, the sweep's)",
+        help="draw the random, random-heldout and random-small suites from seed N: layers "
+        f"like theirs that no rule of auto was fitted on (default: {_suites.RANDOM_SEED}, "
+        "the sweeps')",
     )
     a("--list", action="store_true", help="list the suites and their cases, then exit")
     # Internal: set by the --processes launcher for each child process.

@@ -43,6 +43,7 @@ from . import runner, suites
 MISSING_REGRET = math.log(8.0)
 SYNTHETIC_SEED = 7
 SYNTHETIC_LAYERS = 6000
+SYNTHETIC_SMALL_LAYERS = 2000
 
 
 class Sample(NamedTuple):
@@ -184,12 +185,17 @@ def teacher(samples: Sequence[Sample], names: Sequence[str]) -> Any:
     return model.fit(_x(samples), _targets(samples, names))
 
 
-def synthetic(names: Sequence[str], count: int = SYNTHETIC_LAYERS) -> tuple[np.ndarray, np.ndarray]:
-    """Features and allowed-strategy masks of ``count`` random layers (another seed), each
-    with its input gradient's convolution, in both layouts: the plans the rules are fitted
-    on, labelled by the teacher."""
+def synthetic(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Features and allowed-strategy masks of :data:`SYNTHETIC_LAYERS` random layers and
+    :data:`SYNTHETIC_SMALL_LAYERS` small-map ones (another seed), each with its input
+    gradient's convolution, in both layouts: the plans the rules are fitted on, labelled by
+    the teacher."""
     xs, allowed = [], []
-    for layer in suites.random_layers(count, SYNTHETIC_SEED):
+    layers = [
+        *suites.random_layers(SYNTHETIC_LAYERS, SYNTHETIC_SEED),
+        *suites.random_layers(SYNTHETIC_SMALL_LAYERS, SYNTHETIC_SEED, small=True),
+    ]
+    for layer in layers:
         for case in (layer, suites.input_grad_case(layer)):
             for layout in runner.LAYOUTS:
                 plan = plan_of(case, layout)

@@ -397,7 +397,7 @@ def _width(rng: random.Random) -> int:
     return min(1024, c * 3 // 2 if rng.random() < 0.25 else c)
 
 
-def _draw(rng: random.Random, index: int) -> Case:
+def _draw(rng: random.Random, index: int, small: bool = False) -> Case:
     rank = _pick(rng, {2: 0.65, 1: 0.2, 3: 0.15})
     kind = _pick(rng, {"dense": 0.6, "depthwise": 0.22, "grouped": 0.18})
     if kind == "dense" and rng.random() < 0.12:  # a stem: few input features
@@ -429,9 +429,15 @@ def _draw(rng: random.Random, index: int) -> Case:
     if s == 1 and k >= 3 and k <= 7:
         d = _pick(rng, {1: 0.86, 2: 0.08, 3: 0.02, 4: 0.02, 6: 0.02})
     strides, dilation = (s,) * rank, (d,) * rank
-    # Bigger maps go with fewer features.
+    # Bigger maps go with fewer features; small maps (CIFAR, a U-Net's lower levels, late
+    # stages) go with any, and with bigger batches.
     scale = math.sqrt(max(c, 16) / 16)
-    if rank == 1:
+    if small:
+        lo, hi = {1: (16, 1024), 2: (4, 64), 3: (4, 24)}[rank]
+        h = _log_uniform(rng, lo, hi)
+        w = h * _log_uniform(rng, 0.6, 1.6) if rank == 2 and rng.random() < 0.3 else h
+        sizes = [int(h), *[int(min(hi, max(lo, w)))] * (rank - 1)]
+    elif rank == 1:
         sizes = [int(min(16384, max(16, _log_uniform(rng, 32, 16384) / scale)))]
     elif rank == 2:
         h = min(224, max(4, 224 / scale * _log_uniform(rng, 0.25, 2.0)))
@@ -444,11 +450,11 @@ def _draw(rng: random.Random, index: int) -> Case:
     padding: Padding = _pick(rng, {"SAME": 0.65, "VALID": 0.2, "pairs": 0.15})
     if padding == "pairs":
         padding = tuple((win // 2, win // 2) for win in windows)
-    batch = int(_log_uniform(rng, 1, 65))
+    batch = int(_log_uniform(rng, 4, 129) if small else _log_uniform(rng, 1, 65))
     layout = _pick(rng, {"NHWC": 0.5, "NCHW": 0.5})
     tag = "x".join(map(str, kernel)) + (f"s{s}" if s > 1 else "") + (f"d{d}" if d > 1 else "")
     tag += f"g{g}" if kind == "grouped" else ""
-    name = f"r{index:03d}_{rank}d_{kind}_{c}-{o}_{tag}"
+    name = f"{'s' if small else 'r'}{index:03d}_{rank}d_{kind}_{c}-{o}_{tag}"
     case = Case(name, batch, tuple(sizes), c, o, kernel, strides, padding, dilation, g,
                 layouts=(layout,))  # fmt: skip
     # Cut the batch, then the largest spatial dim, until the layer fits the caps.
@@ -483,7 +489,9 @@ def _draw(rng: random.Random, index: int) -> Case:
     return case
 
 
-def random_layers(count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED) -> list[Case]:
+def random_layers(
+    count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED, small: bool = False
+) -> list[Case]:
     """``count`` layers drawn like real networks from ``seed``, one layout each.
 
     Rank 1, 2 or 3 (20/65/15 %); dense, depthwise or grouped (60/22/18 %); kernels 1-7 and a
@@ -492,9 +500,13 @@ def random_layers(count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED) -> list[C
     (1-d: 16-16384, 3-d: 4-64), larger for fewer features; 'SAME', 'VALID' or explicit
     padding; channels-last or channels-first. Batch and size are then cut to
     :data:`FLOPS_CAP` and :data:`ELEMENTS_CAP`.
+
+    ``small``: maps of 4-64 (1-d: 16-1024, 3-d: 4-24) whatever the features, batch 4-128,
+    as in CIFAR networks and a U-Net's lower levels; named ``s000_...`` instead of
+    ``r000_...``.
     """
     rng = random.Random(seed)
-    return [_draw(rng, i) for i in range(count)]
+    return [_draw(rng, i, small) for i in range(count)]
 
 
 def combos(case: Case, asked: list[tuple]) -> list[tuple]:
@@ -524,18 +536,27 @@ def held_out(case: Case) -> bool:
 RANDOM = random_layers()
 
 
+RANDOM_SMALL_LAYERS = 192
+
+
 def random_suite(name: str, seed: int) -> list[Case]:
-    """The suite ``name`` (``'random'`` or ``'random-heldout'``) drawn from ``seed``:
-    :data:`RANDOM_LAYERS` layers (with their input gradients for ``'random'``; the held-out
-    quarter for ``'random-heldout'``). From a seed other than :data:`RANDOM_SEED` every layer
-    is one no rule was fitted on."""
-    layers = RANDOM if seed == RANDOM_SEED else random_layers(seed=seed)
-    if name == "random":
-        return [c for layer in layers for c in (layer, input_grad_case(layer))]
-    return [c for c in layers if held_out(c)]
+    """The suite ``name`` drawn from ``seed``: ``'random'``, :data:`RANDOM_LAYERS` layers
+    with their input gradients; ``'random-heldout'``, their held-out quarter;
+    ``'random-small'``, :data:`RANDOM_SMALL_LAYERS` small-map layers (``small`` in
+    :func:`random_layers`) with their input gradients. From a seed other than
+    :data:`RANDOM_SEED` every layer is one no rule was fitted on."""
+    if name == "random-small":
+        layers = random_layers(RANDOM_SMALL_LAYERS, seed, small=True)
+    else:
+        layers = RANDOM if seed == RANDOM_SEED else random_layers(seed=seed)
+    if name == "random-heldout":
+        return [c for c in layers if held_out(c)]
+    return [c for layer in layers for c in (layer, input_grad_case(layer))]
 
 
 RANDOM_WITH_GRADIENTS = random_suite("random", RANDOM_SEED)
+RANDOM_SEEDED = ("random", "random-heldout", "random-small")
+"""The suites ``--seed`` draws afresh."""
 
 
 SUITES: dict[str, list[Case]] = {
@@ -551,6 +572,7 @@ SUITES: dict[str, list[Case]] = {
     "frontier": FRONTIER,
     "random": RANDOM_WITH_GRADIENTS,
     "random-heldout": random_suite("random-heldout", RANDOM_SEED),
+    "random-small": random_suite("random-small", RANDOM_SEED),
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
 
@@ -623,7 +645,7 @@ def resolve(names: str, seed: int | None = None) -> list[tuple[str, Case]]:
     """``'resnet50,grouped'`` (or ``'full'``) as ``(suite, case)`` pairs, in order. Model
     suites (:data:`MODEL_SUITES`) are accepted and left out here: see :func:`resolve_models`.
     ``seed``: draw the random suites from it (:func:`random_suite`) instead of
-    :data:`RANDOM_SEED`, as suites named ``'random@<seed>'`` and ``'random-heldout@<seed>'``.
+    :data:`RANDOM_SEED`, as suites named ``'random@<seed>'`` and so on.
 
     Raises:
         ValueError: an unknown suite name, or no suite named at all.
@@ -638,7 +660,7 @@ def resolve(names: str, seed: int | None = None) -> list[tuple[str, Case]]:
             if suite not in SUITES:
                 choices = ", ".join([*SUITES, "full", *MODEL_SUITES])
                 raise ValueError(f"unknown suite {suite!r}; choose from {choices}.")
-            if seed not in (None, RANDOM_SEED) and suite in ("random", "random-heldout"):
+            if seed not in (None, RANDOM_SEED) and suite in RANDOM_SEEDED:
                 # Labelled with the seed: a draw's records are not the committed suite's.
                 out.extend((f"{suite}@{seed}", case) for case in random_suite(suite, seed))
             else:
