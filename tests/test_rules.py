@@ -83,6 +83,41 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         assert _strategies.feasible(got, _policy.in_layout(plan, got))
 
 
+def _kept_products(plan):
+    # Counted one by one: input i of tap t lands at output lo - t·rd + i·ld in each dim.
+    kept = 1
+    for size, k, ld, rd, (lo, _), out in zip(
+        plan.in_spatial, plan.kernel, plan.lhs_dilation, plan.rhs_dilation, plan.pads,
+        plan.out_spatial, strict=True,
+    ):  # fmt: skip
+        kept *= sum(0 <= lo - t * rd + i * ld < out for i in range(size) for t in range(k))
+    return kept
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, strides, padding, lhs, rhs",
+    [
+        ((2, 7, 7, 4), (7, 7, 4, 8), (1, 1), "VALID", (1, 1), (1, 1)),  # 49 products to 1
+        ((2, 9, 9, 4), (3, 3, 4, 8), (1, 1), "SAME", (1, 1), (1, 1)),
+        ((2, 9, 13, 4), (3, 5, 4, 8), (1, 1), ((0, 2), (3, 1)), (1, 1), (2, 1)),
+        ((2, 5, 6, 4), (4, 4, 4, 8), (1, 1), ((2, 2), (1, 3)), (2, 2), (1, 1)),  # transposed
+        ((2, 3, 3, 4), (3, 3, 4, 8), (1, 1), ((0, 0), (1, 1)), (3, 2), (1, 2)),
+    ],
+)
+def test_col2im_is_not_tried_where_it_would_drop_most_of_its_products(
+    x_shape, w_shape, strides, padding, lhs, rhs
+):
+    plan = conv_plan(x_shape, w_shape, NHWC, strides, padding, lhs, rhs)
+    computed = plan.taps * math.prod(plan.in_spatial)
+    assert _strategies.col2im_waste(plan) == pytest.approx(computed / _kept_products(plan))
+    worth = _strategies.col2im_waste(plan) <= _strategies.COL2IM_WASTE
+    assert _strategies.accepts("col2im", plan)
+    assert _strategies.feasible("col2im", plan) == worth
+    x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (x_shape, w_shape))
+    got = jaxconv.chosen_strategy(x, w, strides, padding, lhs, rhs, NHWC)
+    assert worth or got != "col2im"
+
+
 @pytest.mark.parametrize("w_shape", [(3, 3, 4, 0), (3, 3, 0, 4), (1, 7, 4, 0)])
 def test_auto_runs_convolutions_with_no_features(w_shape):
     """The rules' features (Winograd's tiles over its kernel) and the strategies' sizes (the
