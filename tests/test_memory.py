@@ -35,6 +35,9 @@ TILED = {
                             "SAME", None, None, 4),
     "rows_input_dilation": ((1, 5, 6, 3), (4, 4, 3, 2), ("NHWC", "HWIO", "NHWC"), (1, 1),
                             ((2, 3), (2, 2)), (2, 2), None, 1),
+    # three pieces of a batch of two: each image in blocks of rows
+    "batch_and_rows": ((2, 7, 6, 3), (3, 3, 3, 4), ("NHWC", "HWIO", "NHWC"), (1, 1), "SAME",
+                       None, None, 1),
     "volume": ((1, 6, 5, 4, 2), (3, 3, 3, 2, 3), ("NDHWC", "DHWIO", "NDHWC"), (1, 1, 1), "SAME",
                None, None, 1),
     "line": ((1, 21, 3), (5, 3, 4), ("NWC", "WIO", "NWC"), (2,), "VALID", None, None, 1),
@@ -117,11 +120,15 @@ def test_autos_choice_does_not_tile_small_layers():
 
 LARGE = [
     # (x shape, w shape, dimension numbers, groups): a 96^3 volume and a 1024^2 image (the
-    # bench's `--suite large` has the larger ones), a large batch, and depthwise.
+    # bench's `--suite large` has the larger ones), a large batch, depthwise, and a
+    # batch of large images.
     ((1, 96, 96, 96, 8), (3, 3, 3, 8, 8), ("NDHWC", "DHWIO", "NDHWC"), 1),
     ((1, 16, 1024, 1024), (16, 16, 3, 3), ("NCHW", "OIHW", "NCHW"), 1),
     ((32, 56, 56, 64), (3, 3, 64, 64), ("NHWC", "HWIO", "NHWC"), 1),
     ((32, 112, 112, 32), (3, 3, 1, 32), ("NHWC", "HWIO", "NHWC"), 32),
+    # more pieces than images: each image in blocks of rows (blocks of every image's rows
+    # held 8 times a piece's share, 1569 MiB against a bound of 1026)
+    ((8, 1024, 1024, 16), (3, 3, 16, 16), ("NHWC", "HWIO", "NHWC"), 1),
 ]
 
 
