@@ -969,11 +969,11 @@ COL2IM_WASTE = 4.0
 """Most products ``col2im`` is tried on per product it keeps (:func:`col2im_waste`): a
 forward convolution whose output is much smaller than its input (a kernel as large as the
 map, 'VALID') makes it compute and drop the rest. Measured on CPU (four sweeps, 2400
-convolutions, 2026-12-01): where it keeps less than a quarter, ``col2im`` ran at 3.7x the
-fastest strategy in geometric mean over 28 layers, up to 12x (a 7x7 'VALID' kernel on 7x7
-maps, 64 -> 128, batch 34: 8.4x lax); it was fastest on 7 of them, by 1.17-1.9x, batch-1
-layers that only read their kernel. Up to 2-3 it is often the fastest (3-d kernels on small
-maps)."""
+convolutions, 2026-12-01): where it keeps less than a quarter, ``col2im`` ran at 4.7x the
+fastest strategy in geometric mean over 22 layers (a 7x7 'VALID' kernel on 7x7 maps, 64 ->
+128, batch 34: 12x, 8.4x lax; a 5x5x5 kernel of dilation 6 on a 25^3 volume: 519x); it was
+fastest on 4 of them, by 1.17-1.55x, batch-1 layers that only read their kernel. Up to 2-3
+it is often the fastest (3-d kernels on small maps)."""
 
 
 def feasible(name: str, plan: ConvPlan, dtype: Any = None) -> bool:
