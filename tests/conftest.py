@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -144,6 +146,18 @@ def jitted(fn):
         return jax.jit(inner)(*arrays)
 
     return call
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(path: str):
+    """The module of a script outside the package (``path`` from the repository's root,
+    e.g. ``'benchmarks/rules_loso.py'``), imported by file."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -582,14 +582,13 @@ def test_cli_general_form_with_bias(tmp_path):
 def test_docs_pictures_are_drawn_by_the_build(tmp_path):
     """The explain pictures the pages show (figures/...) are drawn by docs/make_figures.py's
     mkdocs hook at build time, from the pages' own examples; each one draws."""
-    import importlib.util
     import re
     from pathlib import Path
 
-    docs = Path(__file__).resolve().parent.parent / "docs"
-    spec = importlib.util.spec_from_file_location("make_figures", docs / "make_figures.py")
-    make_figures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_figures)
+    from conftest import REPO, load_script
+
+    docs = REPO / "docs"
+    make_figures = load_script("docs/make_figures.py")
     shown = {
         m
         for page in docs.glob("*.md")

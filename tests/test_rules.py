@@ -5,7 +5,6 @@ recovers a known rule from a sweep it was given."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import math
 import os
@@ -17,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import conv_plan
+from conftest import conv_plan, load_script
 
 import jaxconv
 from jaxconv import _policy, _rules, _strategies, _tune
@@ -213,9 +212,14 @@ def _fake_sweep(path, layers):
     path.write_text(json.dumps({"records": records, "peaks": []}))
 
 
-def test_fitting_recovers_a_known_rule(tmp_path, monkeypatch):
+@pytest.fixture
+def few_synthetic_plans(monkeypatch):
+    """The rules' tree fitted on a few hundred unlabelled layers instead of thousands."""
     monkeypatch.setattr(fit, "SYNTHETIC_LAYERS", 300)
     monkeypatch.setattr(fit, "SYNTHETIC_SMALL_LAYERS", 100)
+
+
+def test_fitting_recovers_a_known_rule(tmp_path, few_synthetic_plans):
     layers = [c for c in suites.random_layers(160, 3) if c.groups == 1]
     layers = [c._replace(name=f"r{i:03d}" + c.name[4:]) for i, c in enumerate(layers)]
     _fake_sweep(tmp_path / "results.json", layers)
@@ -283,24 +287,13 @@ def test_the_largest_tree_within_the_folds_noise_is_chosen():
     assert fit.pick_leaves({24: 1.10, 48: 1.20}) == 24
 
 
-def _rules_loso():
-    spec = importlib.util.spec_from_file_location(
-        "rules_loso", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "rules_loso.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_leaving_one_sweep_out_scores_rules_on_the_sweep_they_never_saw(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, few_synthetic_plans
 ):
     # Two sweeps of two draws of layers with one known rule (see _fake_sweep): rules fitted
     # on either (a few dozen layers) choose far better on the other than a one-leaf rule
     # that always runs `im2col`, whose regret is exactly the times' own im2col / fastest.
-    loso = _rules_loso()
-    monkeypatch.setattr(fit, "SYNTHETIC_LAYERS", 300)
-    monkeypatch.setattr(fit, "SYNTHETIC_SMALL_LAYERS", 100)
+    loso = load_script("benchmarks/rules_loso.py")
     monkeypatch.setattr(loso.fit, "fit", functools.partial(fit.fit, grid=(8,), folds=2))
     paths = []
     for seed in (3, 4):

@@ -291,6 +291,7 @@ SMOKE = [
 
 RANDOM_SEED = 20261130
 RANDOM_LAYERS = 336
+RANDOM_SMALL_LAYERS = 192
 FLOPS_CAP = 2e8
 """Largest forward FLOPs of a random layer: batch, then spatial size, are cut to fit, so
 that every layer runs in milliseconds on a 2-core CPU."""
@@ -534,9 +535,6 @@ def held_out(case: Case) -> bool:
 
 
 RANDOM = random_layers()
-
-
-RANDOM_SMALL_LAYERS = 192
 
 
 def random_suite(name: str, seed: int) -> list[Case]:
