@@ -186,6 +186,50 @@ def _wrong_transpose_gradient_layers(strategy):
     )
 
 
+def test_models_layers_suite_is_the_networks_layers():
+    # --suite models-layers lists each network's distinct convolutions with how often one
+    # forward pass runs them: derived here from the networks as built.
+    expected = []
+    for m in suites.MODELS:
+        for c, count, _ in models.layer_cases(m):
+            expected.append(c._replace(name=f"{m.name}_{c.name}_x{count}"))
+    listed = [c._replace(layouts=None) for c in suites.SUITES["models-layers"]]
+    assert listed == expected
+    assert all(c.layouts == ("NHWC",) for c in suites.SUITES["models-layers"])
+
+
+def test_models_layers_suite_runs_against_lax(tmp_path):
+    # One layer of it through the bench: verified against lax, one record per direction.
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    argv = ["--suite", "models-layers", "--match", "resnet20_16_1x1s2", "--devices", "cpu",
+            "--reps", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert cli.run(parser.parse_args(argv), argv=argv) == 0
+    records = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert {(r["case"], r["layout"], r["direction"]) for r in records} == {
+        ("resnet20_16_1x1s2_32-64_x1", "NHWC", d) for d in ("fwd", "fwd+bwd")
+    }
+
+
+def test_network_totals_weigh_each_layer_by_its_count():
+    def record(case, direction, jc, lx):
+        fields = {"case": case, "direction": direction, "jaxconv_ms": jc, "lax_ms": lx}
+        return {"suite": "models-layers", "device": "cpu:0", "dtype": "float32",
+                "ratio": jc / lx, **fields}  # fmt: skip
+
+    records = [
+        record("resnet20_32_3x3_16-16_x6", "fwd", 2.0, 1.0),
+        record("resnet20_8_3x3_64-64_x5", "fwd", 1.0, 2.0),
+        record("unet_64_1x1_16-4_x1", "fwd", 0.5, 1.0),
+        {**record("resnet20_32_3x3_16-16_x6", "fwd", 1.0, 1.0), "suite": "quick"},
+    ]
+    lines = report.network_totals(records)
+    # resnet20: 6 * 2 + 5 * 1 = 17 ms against 6 * 1 + 5 * 2 = 16 ms; unet: 0.5 against 1.
+    assert "| resnet20 | cpu:0 | float32 | fwd | 2 | 17.0 | 16.0 | 1.06 |" in lines
+    assert "| unet | cpu:0 | float32 | fwd | 1 | 0.5 | 1.0 | 0.50 |" in lines
+    assert report.network_totals(records[3:]) == []
+
+
 def test_a_wrong_gradient_fails_on_the_update():
     # The loss agrees (the forward is right); the transposed layer's kernel update does not.
     with pytest.raises(runner.VerificationError, match=r"jaxconv's \[0\]\['up'\]\[0\] differs"):

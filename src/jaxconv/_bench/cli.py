@@ -41,7 +41,9 @@ flax.nnx.Conv/ConvTranspose and again with jaxconv.nnx's from the same parameter
 (--layout, --direction and --budget do not apply; --reps rounds are run): the losses must
 agree, and the parameters after jaxconv's step those after a float64 step, then both steps
 are timed interleaved. Needs Flax (pip install 'jaxconv[flax]'). Records go to the "models"
-list of results.json.
+list of results.json. The layer suite models-layers holds those networks' distinct
+convolutions, each named <network>_<layer>_x<count> (count: the times one forward pass runs
+it), timed against lax like any layer; summary.md adds them up per network.
 
 examples:
   python -m jaxconv bench                                   # the quick suite, every device
@@ -51,6 +53,7 @@ examples:
   python -m jaxconv bench --suite smoke --processes 2    # data-parallel over 2 processes
   python -m jaxconv bench --suite smoke --cpu-devices 8 --spatial-shard  # image rows split
   python -m jaxconv bench --suite models --reps 20       # ResNet-20, MobileNetV2, U-Net steps
+  python -m jaxconv bench --suite models-layers          # their convolutions one by one
   python -m jaxconv bench --suite random --seed 7 --slice 0:40  # fresh layers, auto vs lax
 """
 

@@ -415,6 +415,34 @@ def _groups(records: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[str, Any
     return out
 
 
+def network_totals(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines: per network of ``--suite models-layers`` (cases named
+    ``<network>_<layer>_x<count>``), device, dtype and direction, the time of all its
+    convolutions in one pass, each layer's median times ``count``, jaxconv's and lax's."""
+    totals: dict[tuple, list[float]] = {}
+    for r in records:
+        if r["suite"] != "models-layers" or r["ratio"] is None:
+            continue
+        network, _, count = r["case"].rpartition("_x")
+        key = (network.split("_")[0], r["device"], r["dtype"], r["direction"])
+        sums = totals.setdefault(key, [0.0, 0.0, 0])
+        sums[0] += int(count) * r["jaxconv_ms"]
+        sums[1] += int(count) * r["lax_ms"]
+        sums[2] += 1
+    if not totals:
+        return []
+    lines = ["", "## The model networks' convolutions, layer by layer", "",
+             "Each distinct layer's median time times the number of times one forward pass "
+             "runs it, summed: the convolutions of one step, not the step itself (`--suite "
+             "models` times that).", "",
+             "| network | device | dtype | direction | layers | jaxconv ms | lax ms | ratio |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for (network, dev, dtype, direction), (jc, lx, n) in totals.items():
+        lines.append(f"| {network} | {dev} | {dtype} | {direction} | {n} | {jc:.1f} | {lx:.1f} "
+                     f"| {jc / lx:.2f} |")  # fmt: skip
+    return lines
+
+
 def summary_markdown(
     records: Sequence[dict[str, Any]], peaks: Sequence[dict[str, Any]], rules: str = ""
 ) -> str:
@@ -454,6 +482,7 @@ def summary_markdown(
         "| " + " | ".join("---" if i < 6 else "---:" for i in range(len(HEADERS))) + " |",
     ]
     lines += ["| " + " | ".join(_row(r)) + " |" for r in records]
+    lines += network_totals(records)
     titles = {
         "batch": "Data parallel (batch sharded over devices)",
         "spatial": "Spatially sharded (the first spatial dim split over devices)",

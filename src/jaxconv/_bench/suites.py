@@ -557,6 +557,65 @@ RANDOM_SEEDED = ("random", "random-heldout", "random-small")
 """The suites ``--seed`` draws afresh."""
 
 
+def _m(case: Case) -> Case:
+    """A layer of a model suite's network: NHWC, as the networks run it."""
+    return case._replace(layouts=("NHWC",))
+
+
+# The distinct convolutions of the model suites' networks (``--suite models``), each named
+# ``<network>_<layer>_x<count>``, ``count`` the times one forward pass runs it: timed one by
+# one, they show which layers make a network's step faster or slower than Flax's.
+# tests/test_bench_models.py checks them against the networks themselves.
+MODEL_LAYERS = [
+    # ResNet-20, batch 32
+    _m(_c("resnet20_32_3x3_3-16_x1", 32, 32, 3, 16, 3, 1, 1)),
+    _m(_c("resnet20_32_3x3_16-16_x6", 32, 32, 16, 16, 3, 1, 1)),
+    _m(_c("resnet20_32_1x1s2_16-32_x1", 32, 32, 16, 32, 1, 2, 0)),
+    _m(_c("resnet20_32_3x3s2_16-32_x1", 32, 32, 16, 32, 3, 2, 1)),
+    _m(_c("resnet20_16_3x3_32-32_x5", 32, 16, 32, 32, 3, 1, 1)),
+    _m(_c("resnet20_16_1x1s2_32-64_x1", 32, 16, 32, 64, 1, 2, 0)),
+    _m(_c("resnet20_16_3x3s2_32-64_x1", 32, 16, 32, 64, 3, 2, 1)),
+    _m(_c("resnet20_8_3x3_64-64_x5", 32, 8, 64, 64, 3, 1, 1)),
+    # MobileNetV2, batch 32
+    _m(_c("mobilenetv2_64_3x3s2_3-32_x1", 32, 64, 3, 32, 3, 2, 1)),
+    _m(_c("mobilenetv2_32_3x3_32-32_dw_x1", 32, 32, 32, 32, 3, 1, 1, g=32)),
+    _m(_c("mobilenetv2_32_1x1_32-16_x1", 32, 32, 32, 16, 1, 1, 0)),
+    _m(_c("mobilenetv2_32_1x1_16-96_x1", 32, 32, 16, 96, 1, 1, 0)),
+    _m(_c("mobilenetv2_32_3x3s2_96-96_dw_x1", 32, 32, 96, 96, 3, 2, 1, g=96)),
+    _m(_c("mobilenetv2_16_1x1_96-24_x1", 32, 16, 96, 24, 1, 1, 0)),
+    _m(_c("mobilenetv2_16_1x1_24-144_x2", 32, 16, 24, 144, 1, 1, 0)),
+    _m(_c("mobilenetv2_16_3x3_144-144_dw_x1", 32, 16, 144, 144, 3, 1, 1, g=144)),
+    _m(_c("mobilenetv2_16_1x1_144-24_x1", 32, 16, 144, 24, 1, 1, 0)),
+    _m(_c("mobilenetv2_16_3x3s2_144-144_dw_x1", 32, 16, 144, 144, 3, 2, 1, g=144)),
+    _m(_c("mobilenetv2_8_1x1_144-32_x1", 32, 8, 144, 32, 1, 1, 0)),
+    _m(_c("mobilenetv2_8_1x1_32-192_x2", 32, 8, 32, 192, 1, 1, 0)),
+    _m(_c("mobilenetv2_8_3x3_192-192_dw_x1", 32, 8, 192, 192, 3, 1, 1, g=192)),
+    _m(_c("mobilenetv2_8_1x1_192-32_x1", 32, 8, 192, 32, 1, 1, 0)),
+    _m(_c("mobilenetv2_8_3x3s2_192-192_dw_x1", 32, 8, 192, 192, 3, 2, 1, g=192)),
+    _m(_c("mobilenetv2_4_1x1_192-64_x1", 32, 4, 192, 64, 1, 1, 0)),
+    _m(_c("mobilenetv2_4_1x1_64-384_x1", 32, 4, 64, 384, 1, 1, 0)),
+    _m(_c("mobilenetv2_4_3x3_384-384_dw_x1", 32, 4, 384, 384, 3, 1, 1, g=384)),
+    _m(_c("mobilenetv2_4_1x1_384-64_x1", 32, 4, 384, 64, 1, 1, 0)),
+    _m(_c("mobilenetv2_4_1x1_64-1280_x1", 32, 4, 64, 1280, 1, 1, 0)),
+    # U-Net, batch 8
+    _m(_c("unet_64_3x3_3-16_x1", 8, 64, 3, 16, 3, 1, 1)),
+    _m(_c("unet_64_3x3_16-16_x2", 8, 64, 16, 16, 3, 1, 1)),
+    _m(_c("unet_32_3x3_16-32_x1", 8, 32, 16, 32, 3, 1, 1)),
+    _m(_c("unet_32_3x3_32-32_x2", 8, 32, 32, 32, 3, 1, 1)),
+    _m(_c("unet_16_3x3_32-64_x1", 8, 16, 32, 64, 3, 1, 1)),
+    _m(_c("unet_16_3x3_64-64_x2", 8, 16, 64, 64, 3, 1, 1)),
+    _m(_c("unet_8_3x3_64-128_x1", 8, 8, 64, 128, 3, 1, 1)),
+    _m(_c("unet_8_3x3_128-128_x1", 8, 8, 128, 128, 3, 1, 1)),
+    _m(_t("unet_8_2x2ts2_128-64_x1", 8, 8, 128, 64, 2, 2, 0)),
+    _m(_c("unet_16_3x3_128-64_x1", 8, 16, 128, 64, 3, 1, 1)),
+    _m(_t("unet_16_2x2ts2_64-32_x1", 8, 16, 64, 32, 2, 2, 0)),
+    _m(_c("unet_32_3x3_64-32_x1", 8, 32, 64, 32, 3, 1, 1)),
+    _m(_t("unet_32_2x2ts2_32-16_x1", 8, 32, 32, 16, 2, 2, 0)),
+    _m(_c("unet_64_3x3_32-16_x1", 8, 64, 32, 16, 3, 1, 1)),
+    _m(_c("unet_64_1x1_16-4_x1", 8, 64, 16, 4, 1, 1, 0)),
+]
+
+
 SUITES: dict[str, list[Case]] = {
     "quick": QUICK,
     "smoke": SMOKE,
@@ -571,6 +630,7 @@ SUITES: dict[str, list[Case]] = {
     "random": RANDOM_WITH_GRADIENTS,
     "random-heldout": random_suite("random-heldout", RANDOM_SEED),
     "random-small": random_suite("random-small", RANDOM_SEED),
+    "models-layers": MODEL_LAYERS,
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
 
