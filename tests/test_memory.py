@@ -105,6 +105,33 @@ def test_tiles_grow_with_the_excess(monkeypatch):
     assert "stablehlo.while" in text  # lax.map over the pieces
 
 
+@pytest.mark.parametrize("dn", [("NHWC", "HWIO", "NHWC"), ("NCHW", "HWIO", "NCHW")])
+def test_im2col_untiled_only_within_the_slack(dn):
+    # A strategy runs whole only where its temp fits the output, the padded input and the
+    # slack. im2col's patches, 36 MiB here, compile to twice that (each tap's slice, then
+    # their concatenation); counted once, the layer ran whole at 68-72 MiB of temp.
+    xs = (8, 64, 64, 32) if dn[0] == "NHWC" else (8, 32, 64, 64)
+    plan = make_plan(xs, (3, 3, 32, 16), (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+    x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct((3, 3, 32, 16), jnp.float32)
+    conv = functools.partial(jaxconv.conv_general_dilated, window_strides=(1, 1),
+                             padding="SAME", dimension_numbers=dn, strategy="im2col")  # fmt: skip
+    temp = jax.jit(conv).lower(x, w).compile().memory_analysis().temp_size_in_bytes
+    s = _strategies.sizes(plan)
+    assert _strategies.tiles("im2col", plan, 4) > 1
+    assert temp <= (s.out + s.padded) * 4 + _strategies.TILE_SLACK_BYTES
+    # and where it runs whole, the model holds what XLA compiles
+    small = make_plan((2, 16, 16, 8), (3, 3, 8, 8), (1, 1), "SAME", None, None,
+                      ("NHWC", "HWIO", "NHWC"), 1, 1, "zeros")  # fmt: skip
+    x, w = (
+        jax.ShapeDtypeStruct((2, 16, 16, 8), jnp.float32),
+        jax.ShapeDtypeStruct((3, 3, 8, 8), jnp.float32),
+    )
+    conv = functools.partial(conv, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    temp = jax.jit(conv).lower(x, w).compile().memory_analysis().temp_size_in_bytes
+    assert _strategies.tiles("im2col", small, 4) == 1
+    assert temp <= _strategies.temp_estimate("im2col", small, 4)
+
+
 def test_autos_choice_does_not_tile_small_layers():
     for case in suites.QUICK + suites.SMOKE:
         for layout in runner.LAYOUTS:

@@ -146,7 +146,16 @@ def im2col(x, w, plan: ConvPlan, choose: Chooser):
     return _contract(patches, wk, plan, True, plan.preferred)
 
 
-IM2COL = Strategy(im2col, lambda p: True, lambda p, s: p.taps * s.tap + s.out)
+def _im2col_temp(plan: ConvPlan, s: Sizes) -> int:
+    # Twice the patches: XLA:CPU writes each tap's padded slice, then concatenates them in
+    # a separate operation (compiled temp 1.8-2x K taps, 2026-12-01). Undercounted, the
+    # patches of a mid-sized layer went untiled past 32 MiB, where glibc maps every call's
+    # temp afresh and each page faults: 8x64x64 32 -> 16, 3x3: 68 MiB, 17 409 faults a
+    # call, 32 ms; in 5 pieces 13 MiB, 13 ms (docs/performance.md, "Memory is time").
+    return 2 * plan.taps * s.tap + s.out
+
+
+IM2COL = Strategy(im2col, lambda p: True, _im2col_temp)
 
 
 def taps(x, w, plan: ConvPlan, choose: Chooser):
