@@ -105,31 +105,43 @@ def test_tiles_grow_with_the_excess(monkeypatch):
     assert "stablehlo.while" in text  # lax.map over the pieces
 
 
-@pytest.mark.parametrize("dn", [("NHWC", "HWIO", "NHWC"), ("NCHW", "HWIO", "NCHW")])
-def test_im2col_untiled_only_within_the_slack(dn):
-    # A strategy runs whole only where its temp fits the output, the padded input and the
-    # slack. im2col's patches, 36 MiB here, compile to twice that (each tap's slice, then
-    # their concatenation); counted once, the layer ran whole at 68-72 MiB of temp.
-    xs = (8, 64, 64, 32) if dn[0] == "NHWC" else (8, 32, 64, 64)
-    plan = make_plan(xs, (3, 3, 32, 16), (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
-    x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct((3, 3, 32, 16), jnp.float32)
+def _compiled_temp(name, xs, ws, dn):
     conv = functools.partial(jaxconv.conv_general_dilated, window_strides=(1, 1),
-                             padding="SAME", dimension_numbers=dn, strategy="im2col")  # fmt: skip
-    temp = jax.jit(conv).lower(x, w).compile().memory_analysis().temp_size_in_bytes
+                             padding="SAME", dimension_numbers=dn, strategy=name)  # fmt: skip
+    x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (xs, ws))
+    return jax.jit(conv).lower(x, w).compile().memory_analysis().temp_size_in_bytes
+
+
+# Layers a strategy's buffer model once undercounted, so that they ran whole at 68-92 MiB of
+# temp: im2col's patches compile to twice their size (each tap's slice, then their
+# concatenation), rows keeps a copy of its stacked row taps per remaining tap.
+UNDERCOUNTED = {
+    "im2col_nhwc": ("im2col", (8, 64, 64, 32), (3, 3, 32, 16), ("NHWC", "HWIO", "NHWC")),
+    "im2col_nchw": ("im2col", (8, 32, 64, 64), (3, 3, 32, 16), ("NCHW", "HWIO", "NCHW")),
+    "rows_5x5": ("rows", (4, 56, 56, 64), (5, 5, 64, 64), ("NHWC", "HWIO", "NHWC")),
+}
+
+
+@pytest.mark.parametrize("layer", list(UNDERCOUNTED))
+def test_strategies_run_whole_only_within_the_slack(layer):
+    # A strategy runs whole only where its temp fits the output, the padded input and the
+    # slack; on CPU, temp past 32 MiB also costs a page fault per page on every call.
+    name, xs, ws, dn = UNDERCOUNTED[layer]
+    plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
     s = _strategies.sizes(plan)
-    assert _strategies.tiles("im2col", plan, 4) > 1
-    assert temp <= (s.out + s.padded) * 4 + _strategies.TILE_SLACK_BYTES
-    # and where it runs whole, the model holds what XLA compiles
-    small = make_plan((2, 16, 16, 8), (3, 3, 8, 8), (1, 1), "SAME", None, None,
-                      ("NHWC", "HWIO", "NHWC"), 1, 1, "zeros")  # fmt: skip
-    x, w = (
-        jax.ShapeDtypeStruct((2, 16, 16, 8), jnp.float32),
-        jax.ShapeDtypeStruct((3, 3, 8, 8), jnp.float32),
-    )
-    conv = functools.partial(conv, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    temp = jax.jit(conv).lower(x, w).compile().memory_analysis().temp_size_in_bytes
-    assert _strategies.tiles("im2col", small, 4) == 1
-    assert temp <= _strategies.temp_estimate("im2col", small, 4)
+    assert _strategies.tiles(name, plan, 4) > 1
+    bound = (s.out + s.padded) * 4 + _strategies.TILE_SLACK_BYTES
+    assert _compiled_temp(name, xs, ws, dn) <= bound
+
+
+@pytest.mark.parametrize("name", ["im2col", "rows"])
+def test_buffer_models_hold_what_xla_compiles(name):
+    # Small layers, which run whole: the model is at least the compiled temp.
+    dn = ("NHWC", "HWIO", "NHWC")
+    for xs, ws in [((2, 16, 16, 8), (3, 3, 8, 8)), ((2, 12, 12, 16), (5, 5, 16, 8))]:
+        plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+        assert _strategies.tiles(name, plan, 4) == 1
+        assert _compiled_temp(name, xs, ws, dn) <= _strategies.temp_estimate(name, plan, 4)
 
 
 def test_autos_choice_does_not_tile_small_layers():

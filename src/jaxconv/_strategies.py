@@ -251,8 +251,12 @@ def rows(x, w, plan: ConvPlan, choose: Chooser):
 
 
 def _rows_temp(plan: ConvPlan, s: Sizes) -> int:
-    kw = plan.kernel[-1]
-    return kw * s.tap + plan.taps // kw * s.out
+    # The stacked row taps (cut from the padded input), and a copy of them per remaining
+    # tap: XLA:CPU writes each slice it contracts before the GEMM and keeps all of them
+    # alive for the fused sum (compiled temp 2.0-4.5x the stack plus the products of the
+    # model before, 2026-12-01; untiled past 32 MiB, each page faults on every call:
+    # forced rows 0.30-0.50x the time once tiled, benchmarks/results/ab-rows-pieces).
+    return (plan.kernel[-1] + plan.taps) * s.tap + s.out + s.padded
 
 
 ROWS = Strategy(rows, lambda p: p.num_spatial > 1 and _undilated(p) and _ungrouped(p), _rows_temp)
