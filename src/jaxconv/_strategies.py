@@ -253,9 +253,10 @@ def rows(x, w, plan: ConvPlan, choose: Chooser):
 def _rows_temp(plan: ConvPlan, s: Sizes) -> int:
     # The stacked row taps (cut from the padded input), and a copy of them per remaining
     # tap: XLA:CPU writes each slice it contracts before the GEMM and keeps all of them
-    # alive for the fused sum (compiled temp 2.0-4.5x the stack plus the products of the
-    # model before, 2026-12-01; untiled past 32 MiB, each page faults on every call:
-    # forced rows 0.29-0.50x the time once tiled, benchmarks/results/ab-rows-pieces).
+    # alive for the fused sum. Compiled temp was 2.0-4.5x the count of the stack and one
+    # product per remaining tap used before (2026-12-01); untiled past 32 MiB, each page
+    # faults on every call: forced rows 0.29-0.50x the time once tiled
+    # (benchmarks/results/ab-rows-pieces).
     return (plan.kernel[-1] + plan.taps) * s.tap + s.out + s.padded
 
 
