@@ -331,7 +331,7 @@ def _banded_temp(plan: ConvPlan, s: Sizes) -> int:
     # dims' taps of them stacked (N, *out', blocks, K', L·C), once where one dim is cut and
     # twice where two or more are (XLA:CPU then writes each slice before concatenating, as
     # for im2col). Not the band (K', L·C, b·O): pieces do not shrink it. Compiled temp of
-    # 1-3-d layers, 2026-12-01: 0.5-1.1x this (the count before, 0.3-1.7x).
+    # 1-3-d layers, 2026-12-01: 0.5-1.1x this (the count before, 0.2-1.7x).
     b, st = band_width(plan), plan.strides[-1]
     window = (b - 1) * st + plan.window[-1]
     blocks = -(-plan.out_spatial[-1] // b)
