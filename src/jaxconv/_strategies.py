@@ -251,13 +251,14 @@ def rows(x, w, plan: ConvPlan, choose: Chooser):
 
 
 def _rows_temp(plan: ConvPlan, s: Sizes) -> int:
-    # The stacked row taps (cut from the padded input), and a copy of them per remaining
-    # tap: XLA:CPU writes each slice it contracts before the GEMM and keeps all of them
-    # alive for the fused sum. Compiled temp was 2.0-4.5x the count of the stack and one
-    # product per remaining tap used before (2026-12-01); untiled past 32 MiB, each page
-    # faults on every call: forced rows 0.29-0.50x the time once tiled
-    # (benchmarks/results/ab-rows-pieces).
-    return (plan.kernel[-1] + plan.taps) * s.tap + s.out + s.padded
+    # The stacked row taps (cut from the padded input), a copy of them per remaining tap
+    # and each tap's product: XLA:CPU writes each slice it contracts before the GEMM and
+    # keeps every slice and product alive for the fused sum. Counting the stack and the
+    # products only, the compiled temp was 2.0-4.5x the count on wide inputs (forced rows
+    # 0.29-0.50x the time once tiled, benchmarks/results/ab-rows-pieces); counting the
+    # stack and the slices only, 2.5-3.7x on narrow inputs with wide outputs (1 -> 64).
+    kw = plan.kernel[-1]
+    return (kw + plan.taps) * s.tap + plan.taps // kw * s.out + s.padded
 
 
 ROWS = Strategy(rows, lambda p: p.num_spatial > 1 and _undilated(p) and _ungrouped(p), _rows_temp)
@@ -382,19 +383,34 @@ def space_to_depth(x, w, plan: ConvPlan, choose: Chooser):
     wperm = [*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1]
     ws = jnp.transpose(wp.reshape(wsplit), wperm)
     ws = ws.reshape(*(kb for _, kb, _ in geo), -1, plan.out_features)
-    sub = plan._replace(
-        in_features=xs.shape[-1],
-        in_spatial=xs.shape[1:-1],
-        kernel=ws.shape[:n],
-        strides=(1,) * n,
-        pads=((0, 0),) * n,
+    sub = _space_to_depth_plan(plan)
+    return run(_space_to_depth_inner(plan), xs, ws, sub, choose)
+
+
+def _space_to_depth_plan(plan: ConvPlan) -> ConvPlan:
+    """The stride-1 convolution :func:`space_to_depth` runs on the blocked input."""
+    geo = _space_to_depth_geometry(plan)
+    return plan._replace(
+        in_features=math.prod(plan.strides) * plan.in_features,
+        in_spatial=tuple(b for _, _, b in geo),
+        kernel=tuple(kb for _, kb, _ in geo),
+        strides=(1,) * plan.num_spatial,
+        pads=((0, 0),) * plan.num_spatial,
     )
-    return run("rows" if n > 1 else "im2col", xs, ws, sub, choose)
+
+
+def _space_to_depth_inner(plan: ConvPlan) -> str:
+    return "rows" if plan.num_spatial > 1 else "im2col"
 
 
 def _space_to_depth_temp(plan: ConvPlan, s: Sizes) -> int:
-    kw = plan.kernel[-1]
-    return 2 * s.padded + kw * s.tap + plan.taps // kw * s.out
+    # The padded input and its blocked copy, then what the inner strategy holds on the
+    # blocked input (its padded input is that copy, counted once). Against the count
+    # before (2 padded inputs + kw taps + a product per leading tap) the compiled temp was
+    # 0.7-3.6x (2026-12-01): a 7x7/2 layer ran whole at 31.5 MiB, in pieces 0.81x the time.
+    sub = _space_to_depth_plan(plan)
+    inner = STRATEGIES[_space_to_depth_inner(plan)].temp(sub, sizes(sub))
+    return s.padded + inner
 
 
 SPACE_TO_DEPTH = Strategy(
