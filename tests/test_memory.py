@@ -242,3 +242,25 @@ def test_kernel_gradient_scans_large_taps():
             ct, x
         ).as_text()  # fmt: skip
         assert "stablehlo.while" in text
+
+
+@pytest.mark.parametrize("dn", [("NHWC", "HWIO", "NHWC"), ("NCHW", "HWIO", "NCHW")])
+def test_col2im_does_not_copy_a_kernel_past_the_bound(dn):
+    # A 7x7 512 -> 512 kernel (49 MiB) on one position, as in the input gradient of a deep
+    # layer at batch 1: col2im's GEMM over (C, K·O) would copy the kernel whole.
+    xs = (1, 1, 1, 512) if dn[0] == "NHWC" else (1, 512, 1, 1)
+    ws = (7, 7, 512, 512)
+    assert _compiled_temp("col2im", xs, ws, dn) < 4 * 7 * 7 * 512 * 512 // 8
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    kw = dict(window_strides=(1, 1), padding=((6, 6), (6, 6)), dimension_numbers=dn,
+              precision=HIGHEST)  # fmt: skip
+    # Sums of 512 products: compared with float64, as accurate as lax's float32.
+    with jax.enable_x64(True):
+        exact = np.asarray(
+            lax.conv_general_dilated(x.astype(np.float64), w.astype(np.float64), **kw)
+        )
+    lax_err = np.abs(np.asarray(lax.conv_general_dilated(x, w, **kw), np.float64) - exact).max()
+    ours = jaxconv.conv_general_dilated(x, w, **kw, strategy="col2im")
+    assert ours.dtype == np.float32
+    assert np.abs(np.asarray(ours, np.float64) - exact).max() <= 2 * lax_err

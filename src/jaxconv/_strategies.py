@@ -660,27 +660,45 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     thin. Needs unit window strides and no groups; input dilation may be 1.
     """
     acc = acc_dtype(x.dtype, plan.preferred)
-    wk = jnp.moveaxis(w.reshape(plan.taps, plan.in_features, plan.out_features), 0, 1)
-    taps, o = plan.taps, plan.out_features
+    taps, o, c = plan.taps, plan.out_features, plan.in_features
     cf = plan.channels_first
-    if cf:
+    wk = w.reshape(taps, c, o)
+    dot = functools.partial(lax.dot_general, precision=plan.precision, preferred_element_type=acc)
+    if _col2im_copies_too_much(plan, jnp.dtype(w.dtype).itemsize):
+        # Laid out as (C, K·O), the kernel is copied whole; where that copy alone would
+        # break the memory bound (a 7x7 1024 -> 1024 kernel on one position: 196 MiB of
+        # temp against lax's none), the taps become the GEMMs' batch instead, over the input
+        # broadcast to each. Slower wherever the copy is affordable (1.23x the time on the
+        # layers with fewer positions than output features, so only here).
+        xs = jnp.moveaxis(x, 1, 0) if cf else x
+        flat = xs.reshape(c, -1) if cf else xs.reshape(-1, c)
+        xb = jnp.broadcast_to(flat, (taps, *flat.shape))
+        if cf:
+            z = dot(wk, xb, (((1,), (1,)), ((0,), (0,))))  # (K, O, N·S)
+            z = z.reshape(taps, o, *xs.shape[1:])
+            lead, trail = [(0, 0, 0)] * 2, []
+        else:
+            z = dot(xb, wk, (((2,), (1,)), ((0,), (0,))))  # (K, N·S, O)
+            z = z.reshape(taps, *x.shape[:-1], o)
+            lead, trail = [(0, 0, 0)], [(0, 0, 0)]
+        axis = 0
+    elif cf:
         # A plain (K·O, C) @ (C, N·S), the input's features moved first (a small copy):
         # the positions stay the long contiguous side, and the output (K, O, N, *S) is
         # summed and woven along them. Left to XLA, the dot of (N, C, *S) as it is may be
         # laid out (N·S, K·O) and copied.
         xt = jnp.moveaxis(x, 1, 0)
-        z = lax.dot_general(
-            wk.reshape(plan.in_features, taps * o).T,
-            xt.reshape(plan.in_features, -1),
-            (((1,), (0,)), ((), ())),
-            precision=plan.precision,
-            preferred_element_type=acc,
-        )
+        wt = jnp.moveaxis(wk, 0, 1).reshape(c, taps * o).T
+        z = dot(wt, xt.reshape(c, -1), (((1,), (0,)), ((), ())))
         z = z.reshape(taps, o, *xt.shape[1:])
         axis, lead, trail = 0, [(0, 0, 0)] * 2, []
     else:
         z = contract(
-            "n...c,cko->n...ko", x, wk, precision=plan.precision, preferred_element_type=acc
+            "n...c,cko->n...ko",
+            x,
+            jnp.moveaxis(wk, 0, 1),
+            precision=plan.precision,
+            preferred_element_type=acc,
         )  # (N, *S, K, O)
         axis, lead, trail = z.ndim - 2, [(0, 0, 0)], [(0, 0, 0)]
     # One split, whose transpose (in jvp, which transposes the input gradient) is one
@@ -717,6 +735,14 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     # Channels-first, (O, N, *S) has its positions where (N, O, *S) has them.
     y = _polyphase.interleave(parts, plan, periods).astype(plan.out_dtype(x.dtype))
     return jnp.swapaxes(y, 0, 1) if cf else y
+
+
+def _col2im_copies_too_much(plan: ConvPlan, itemsize: int) -> bool:
+    """Whether a copy of the kernel exceeds the output plus the padded input by more than
+    :data:`TILE_SLACK_BYTES`: the bound the strategies keep (see :func:`tiles`)."""
+    s = sizes(plan)
+    kernel = plan.taps * plan.in_features * plan.out_features
+    return (kernel - s.out - s.padded) * itemsize > TILE_SLACK_BYTES
 
 
 def col2im_waste(plan: ConvPlan) -> float:
