@@ -739,10 +739,14 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
 
 def _col2im_copies_too_much(plan: ConvPlan, itemsize: int) -> bool:
     """Whether a copy of the kernel exceeds the output plus the padded input by more than
-    :data:`TILE_SLACK_BYTES`: the bound the strategies keep (see :func:`tiles`)."""
+    :data:`TILE_SLACK_BYTES` (the bound the strategies keep, see :func:`tiles`) while the
+    input broadcast to every tap would be smaller than that copy."""
     s = sizes(plan)
     kernel = plan.taps * plan.in_features * plan.out_features
-    return (kernel - s.out - s.padded) * itemsize > TILE_SLACK_BYTES
+    positions = plan.batch * math.prod(plan.in_spatial)
+    return (
+        positions < plan.out_features and (kernel - s.out - s.padded) * itemsize > TILE_SLACK_BYTES
+    )
 
 
 def col2im_waste(plan: ConvPlan) -> float:
