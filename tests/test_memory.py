@@ -21,6 +21,7 @@ from jax import lax
 import jaxconv
 from jaxconv import _grad, _policy, _strategies
 from jaxconv._bench import runner, suites
+from jaxconv._layout import channels_last
 from jaxconv._plan import make_plan
 
 # (x shape, w shape, dimension numbers, strides, padding, lhs dilation, rhs dilation, groups)
@@ -105,10 +106,6 @@ def test_tiles_grow_with_the_excess(monkeypatch):
     assert "stablehlo.while" in text  # lax.map over the pieces
 
 
-CHANNELS_LAST = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
-                 3: ("NDHWC", "DHWIO", "NDHWC")}  # fmt: skip
-
-
 def _compiled_temp(name, xs, ws, dn, strides=None):
     strides = strides or (1,) * (len(xs) - 2)
     conv = functools.partial(jaxconv.conv_general_dilated, window_strides=strides,
@@ -160,7 +157,7 @@ SMALL_LAYERS = [  # (x, w, strides), channels-last: small enough to run whole
 def test_buffer_models_hold_what_xla_compiles(name):
     # Small layers, which run whole: the model is at least the compiled temp.
     for xs, ws, strides in SMALL_LAYERS:
-        dn = CHANNELS_LAST[len(xs) - 2]
+        dn = channels_last(len(xs) - 2)
         plan = make_plan(xs, ws, strides, "SAME", None, None, dn, 1, 1, "zeros")
         if not _strategies.accepts(name, plan):
             continue

@@ -664,43 +664,42 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     cf = plan.channels_first
     wk = w.reshape(taps, c, o)
     dot = functools.partial(lax.dot_general, precision=plan.precision, preferred_element_type=acc)
-    if _col2im_copies_too_much(plan, jnp.dtype(w.dtype).itemsize):
-        # Laid out as (C, K·O), the kernel is copied whole; where that copy alone would
-        # break the memory bound (a 7x7 1024 -> 1024 kernel on one position: 196 MiB of
-        # temp against lax's none), the taps become the GEMMs' batch instead, over the input
-        # broadcast to each. Slower wherever the copy is affordable (1.23x the time on the
-        # layers with fewer positions than output features, so only here).
-        xs = jnp.moveaxis(x, 1, 0) if cf else x
-        flat = xs.reshape(c, -1) if cf else xs.reshape(-1, c)
-        xb = jnp.broadcast_to(flat, (taps, *flat.shape))
-        if cf:
-            z = dot(wk, xb, (((1,), (1,)), ((0,), (0,))))  # (K, O, N·S)
-            z = z.reshape(taps, o, *xs.shape[1:])
-            lead, trail = [(0, 0, 0)] * 2, []
-        else:
-            z = dot(xb, wk, (((2,), (1,)), ((0,), (0,))))  # (K, N·S, O)
-            z = z.reshape(taps, *x.shape[:-1], o)
-            lead, trail = [(0, 0, 0)], [(0, 0, 0)]
-        axis = 0
-    elif cf:
-        # A plain (K·O, C) @ (C, N·S), the input's features moved first (a small copy):
-        # the positions stay the long contiguous side, and the output (K, O, N, *S) is
-        # summed and woven along them. Left to XLA, the dot of (N, C, *S) as it is may be
-        # laid out (N·S, K·O) and copied.
+    # Laid out as (C, K·O) for one wide GEMM, the kernel is copied whole; where that copy
+    # alone would break the memory bound (a 7x7 1024 -> 1024 kernel on one position:
+    # 196 MiB of temp against lax's none), the taps become the GEMMs' batch instead, over
+    # the input broadcast to each. Slower wherever the copy is affordable (1.23x the time
+    # on the layers with fewer positions than output features, so only there).
+    batched = _col2im_copies_too_much(plan, jnp.dtype(w.dtype).itemsize)
+    if cf:
+        # (K·O, C) @ (C, N·S), the input's features moved first (a small copy): the
+        # positions stay the long contiguous side, and the output (K, O, N, *S) is summed
+        # and woven along them. Left to XLA, the dot of (N, C, *S) as it is may be laid out
+        # (N·S, K·O) and copied.
         xt = jnp.moveaxis(x, 1, 0)
-        wt = jnp.moveaxis(wk, 0, 1).reshape(c, taps * o).T
-        z = dot(wt, xt.reshape(c, -1), (((1,), (0,)), ((), ())))
+        flat = xt.reshape(c, -1)
+        if batched:
+            z = dot(wk, jnp.broadcast_to(flat, (taps, *flat.shape)), (((1,), (1,)), ((0,), (0,))))
+        else:
+            wt = jnp.moveaxis(wk, 0, 1).reshape(c, taps * o).T
+            z = dot(wt, flat, (((1,), (0,)), ((), ())))
         z = z.reshape(taps, o, *xt.shape[1:])
         axis, lead, trail = 0, [(0, 0, 0)] * 2, []
     else:
-        z = contract(
-            "n...c,cko->n...ko",
-            x,
-            jnp.moveaxis(wk, 0, 1),
-            precision=plan.precision,
-            preferred_element_type=acc,
-        )  # (N, *S, K, O)
-        axis, lead, trail = z.ndim - 2, [(0, 0, 0)], [(0, 0, 0)]
+        if batched:
+            flat = x.reshape(-1, c)
+            z = dot(jnp.broadcast_to(flat, (taps, *flat.shape)), wk, (((2,), (1,)), ((0,), (0,))))
+            z = z.reshape(taps, *x.shape[:-1], o)  # (K, N, *S, O)
+            axis = 0
+        else:
+            z = contract(
+                "n...c,cko->n...ko",
+                x,
+                jnp.moveaxis(wk, 0, 1),
+                precision=plan.precision,
+                preferred_element_type=acc,
+            )  # (N, *S, K, O)
+            axis = z.ndim - 2
+        lead, trail = [(0, 0, 0)], [(0, 0, 0)]
     # One split, whose transpose (in jvp, which transposes the input gradient) is one
     # concatenate. Indexing each tap transposes to K zero-padded copies of z added in one
     # fused loop, which XLA:CPU (jaxlib 0.10.2) computed wrongly from about 97 taps on
