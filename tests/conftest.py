@@ -148,6 +148,45 @@ def jitted(fn):
     return call
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def second_derivatives(f, x, w, tx, tw, ct):
+    """``f(x, w)``'s second derivatives in every composition of modes, as one program: the
+    Hessian-vector product of ``sum(sin(f))`` along ``(tx, tw)`` forward over reverse and
+    reverse over reverse, and ``f``'s jvp along ``(tx, tw)`` differentiated forward (along
+    the same tangents) and in reverse (against ``ct``)."""
+
+    def loss(x, w):
+        return jnp.sum(jnp.sin(f(x, w)))
+
+    grad = jax.grad(loss, (0, 1))
+
+    def along(x, w):
+        gx, gw = grad(x, w)
+        return jnp.vdot(gx, tx) + jnp.vdot(gw, tw)
+
+    def jvp(x, w):
+        return jax.jvp(f, (x, w), (tx, tw))[1]
+
+    return (
+        *jax.jvp(grad, (x, w), (tx, tw))[1],
+        *jax.grad(along, (0, 1))(x, w),
+        jax.jvp(jvp, (x, w), (tx, tw))[1],
+        *jax.vjp(jvp, x, w)[1](ct),
+    )
+
+
+def assert_second_order_matches(ours, ref, x, w, rng: np.random.Generator, dtype=None) -> None:
+    """``ours``'s second derivatives (:func:`second_derivatives`, random tangents and
+    cotangent) equal ``ref``'s: two compiled programs, where ``check_grads`` compiles a
+    dozen and compares with finite differences."""
+    y = jax.eval_shape(ref, x, w)
+    tx, tw, ct = (random_array(rng, a.shape, a.dtype) for a in (x, w, y))
+    got = second_derivatives(ours, x, w, tx, tw, ct)
+    want = second_derivatives(ref, x, w, tx, tw, ct)
+    for g, e in zip(got, want, strict=True):
+        assert_close(g, e, dtype)
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

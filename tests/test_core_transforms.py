@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import HIGHEST, assert_close, conv_plan, random_array
+from conftest import HIGHEST, assert_close, assert_second_order_matches, conv_plan, random_array
 from jax import lax
 from jax.test_util import check_grads
 
@@ -92,17 +92,21 @@ def _grad_params():
 
 
 @pytest.mark.parametrize("case, strategy", list(_grad_params()))
-def test_check_grads_second_order_float64(case, strategy):
+def test_second_order_float64_matches_lax(case, strategy):
     kw = dict(GRAD_CASES[case])
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
         x = rng.standard_normal(kw.pop("x"))
         w = rng.standard_normal(kw.pop("w"))
-        f = jax.jit(
-            lambda a, b: jaxconv.conv_general_dilated(a, b, **kw, strategy=strategy)  # noqa: B023
-        )
-        assert f(x, w).dtype == np.float64
-        check_grads(f, (x, w), order=2, modes=["fwd", "rev"], atol=1e-7, rtol=1e-7)
+
+        def ours(a, b):
+            return jaxconv.conv_general_dilated(a, b, **kw, strategy=strategy)
+
+        def ref(a, b):
+            return lax.conv_general_dilated(a, b, **kw)
+
+        assert jax.eval_shape(ours, x, w).dtype == np.float64
+        assert_second_order_matches(ours, ref, x, w, rng)
 
 
 def test_check_grads_float32():
@@ -112,14 +116,18 @@ def test_check_grads_float32():
     check_grads(f, (x, w), order=2, modes=["fwd", "rev"], eps=1e-2, atol=5e-2, rtol=5e-2)
 
 
-def test_check_grads_conv_transpose_float64():
+def test_conv_transpose_second_order_float64_matches_lax():
     rng = np.random.default_rng(2)
     with jax.enable_x64(True):
         x, w = rng.standard_normal((1, 3, 3, 2)), rng.standard_normal((3, 3, 3, 2))
-        f = jax.jit(
-            lambda a, b: jaxconv.conv_transpose(a, b, (2, 2), "SAME", transpose_kernel=True)
+        kw = dict(strides=(2, 2), padding="SAME", transpose_kernel=True)
+        assert_second_order_matches(
+            functools.partial(jaxconv.conv_transpose, **kw),
+            functools.partial(lax.conv_transpose, **kw),
+            x,
+            w,
+            rng,
         )
-        check_grads(f, (x, w), order=2, modes=["fwd", "rev"], atol=1e-7, rtol=1e-7)
 
 
 # --- gradients against lax's gradients (float32, HIGHEST) ---------------------------------------
@@ -260,7 +268,7 @@ SHARDING_SCRIPT = textwrap.dedent(
 
 def test_sharding_in_subprocess():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
     env["JAX_PLATFORMS"] = "cpu"
     result = subprocess.run(
         [sys.executable, "-c", SHARDING_SCRIPT],
