@@ -739,12 +739,19 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
 def _col2im_copies_too_much(plan: ConvPlan, itemsize: int) -> bool:
     """Whether a copy of the kernel exceeds the output plus the padded input by more than
     :data:`TILE_SLACK_BYTES` (the bound the strategies keep, see :func:`tiles`) while the
-    input broadcast to every tap would be smaller than that copy."""
+    input broadcast to every tap would be smaller than that copy, and the copy can be
+    avoided: the user's kernel holds its taps outermost (``HWIO``). Any other layout
+    (``OIHW``) is copied to reach the canonical one anyway, and XLA folds the one GEMM's
+    ``(C, K·O)`` layout into that copy (batched over taps, a 5x5x5 512 -> 1024 layer ran
+    2.09x as long as that GEMM, for the same temp)."""
     s = sizes(plan)
     kernel = plan.taps * plan.in_features * plan.out_features
     positions = plan.batch * math.prod(plan.in_spatial)
+    _, _, *spatial = plan.dn.rhs_spec
     return (
-        positions < plan.out_features and (kernel - s.out - s.padded) * itemsize > TILE_SLACK_BYTES
+        spatial == list(range(plan.num_spatial))
+        and positions < plan.out_features
+        and (kernel - s.out - s.padded) * itemsize > TILE_SLACK_BYTES
     )
 
 
