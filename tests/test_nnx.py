@@ -548,6 +548,7 @@ def test_check_grads():
     )
     graphdef, state = nnx.split(layer)
 
+    @jax.jit  # each derivative compiled once, not run op by op
     def f(state, x):
         return nnx.merge(graphdef, state)(x)
 
