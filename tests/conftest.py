@@ -175,16 +175,22 @@ def second_derivatives(f, x, w, tx, tw, ct):
     )
 
 
-def assert_second_order_matches(ours, ref, x, w, rng: np.random.Generator, dtype=None) -> None:
+def random_tangents(f, x, w, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Random ``(tx, tw, ct)``: tangents for ``x`` and ``w`` and a cotangent for ``f(x, w)``,
+    each in its operand's shape and dtype."""
+    y = jax.eval_shape(f, x, w)
+    return tuple(random_array(rng, a.shape, a.dtype) for a in (x, w, y))
+
+
+def assert_second_order_matches(ours, ref, x, w, rng: np.random.Generator) -> None:
     """``ours``'s second derivatives (:func:`second_derivatives`, random tangents and
     cotangent) equal ``ref``'s: two compiled programs, where ``check_grads`` compiles a
     dozen and compares with finite differences."""
-    y = jax.eval_shape(ref, x, w)
-    tx, tw, ct = (random_array(rng, a.shape, a.dtype) for a in (x, w, y))
-    got = second_derivatives(ours, x, w, tx, tw, ct)
-    want = second_derivatives(ref, x, w, tx, tw, ct)
+    tangents = random_tangents(ref, x, w, rng)
+    got = second_derivatives(ours, x, w, *tangents)
+    want = second_derivatives(ref, x, w, *tangents)
     for g, e in zip(got, want, strict=True):
-        assert_close(g, e, dtype)
+        assert_close(g, e)
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import HIGHEST, assert_close, assert_second_order_matches, random_array
+from conftest import (
+    HIGHEST,
+    assert_close,
+    assert_second_order_matches,
+    random_array,
+    random_tangents,
+)
 from jax import lax
 
 import jaxconv
@@ -72,8 +78,8 @@ def _pair(kw, strategy="auto"):
     def ref(x, w):
         return lax.conv_general_dilated(x, w, dimension_numbers=NHWC, precision=HIGHEST, **kw)
 
-    # Jitted: check_grads then compiles each transformation once, where eagerly it would
-    # dispatch jaxconv's many small ops one at a time.
+    # Jitted: the tests that transform them eagerly (a Hessian-vector product) then compile
+    # each transformation once instead of dispatching jaxconv's many small ops one at a time.
     return jax.jit(ours), jax.jit(ref)
 
 
@@ -110,7 +116,7 @@ def test_winograd_case_runs_winograd_both_ways():
 def test_vjp_and_jvp_match_lax_for_every_strategy(name):
     x, w, kw, rng = _operands(CASES[name])
     _, ref = _pair(kw)
-    tangents = _tangents(ref, x, w, rng)
+    tangents = random_tangents(ref, x, w, rng)
     want = _derivatives(ref, x, w, *tangents)
     for strategy in _strategies_for(x, w, kw):
         ours, _ = _pair(kw, strategy)
@@ -119,7 +125,7 @@ def test_vjp_and_jvp_match_lax_for_every_strategy(name):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _derivatives(f, x, w, ct, tx, tw):
+def _derivatives(f, x, w, tx, tw, ct):
     """``f``'s output, vjp of ``ct``, jvp of ``(tx, tw)``, and each argument's gradient of
     its sum alone (one tangent at a time exercises the symbolic-zero paths), as one jitted
     program: compiling it costs far less than dispatching jaxconv's many small ops eagerly,
@@ -129,15 +135,9 @@ def _derivatives(f, x, w, ct, tx, tw):
     return y, *vjp(ct), jax.jvp(f, (x, w), (tx, tw))[1], *grads
 
 
-def _tangents(f, x, w, rng):
-    """A random cotangent for ``f``'s output and random tangents for ``x`` and ``w``."""
-    y_shape = jax.eval_shape(f, x, w).shape
-    return tuple(random_array(rng, s) for s in (y_shape, x.shape, w.shape))
-
-
 def _assert_vjp_jvp_match(ours, ref, x, w, rng):
     """Output, vjp, jvp and single-argument gradients of ``ours`` equal ``ref``'s."""
-    tangents = _tangents(ref, x, w, rng)
+    tangents = random_tangents(ref, x, w, rng)
     for got, want in zip(
         _derivatives(ours, x, w, *tangents), _derivatives(ref, x, w, *tangents), strict=True
     ):
@@ -316,7 +316,7 @@ def _channels_first_pair(name):
     def ref(x, w):
         return lax.conv_general_dilated(x, w, **kw)
 
-    return jax.jit(ours), jax.jit(ref), x, w, rng
+    return ours, ref, x, w, rng
 
 
 @pytest.mark.parametrize("name", list(CHANNELS_FIRST))
