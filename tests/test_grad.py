@@ -442,6 +442,36 @@ def test_reverse_mode_saves_no_stacked_taps(monkeypatch):
     assert stacked and max(stacked) < 25 * tap
 
 
+@pytest.mark.parametrize("channels_first", [False, True])
+@pytest.mark.parametrize("features", [8, 16])  # stacked taps, one GEMM per tap (channels-last)
+def test_kernel_gradient_reads_taps_and_cotangent_in_place(channels_first, features):
+    # An ungrouped layer's kernel gradient with many positions (FLAT_GRAD_ROWS) is plain
+    # GEMMs over batch and positions; XLA:CPU had copied the cotangent (and channels-last
+    # taps) into a transposed layout first.
+    rng = np.random.default_rng(0)
+    x = random_array(rng, (4, 32, 32, features), np.float32)
+    assert 4 * 32 * 32 >= _grad.FLAT_GRAD_ROWS
+    w = random_array(rng, (3, 3, features, 8), np.float32)
+    dn = jaxconv.conv_dimension_numbers(4, NHWC)
+    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
+    y, vjp = jax.vjp(
+        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
+    )
+    ct = random_array(rng, y.shape, np.float32)
+    expected = vjp(ct)[0]
+    if channels_first:
+        plan = plan._replace(channels_first=True)
+        x, ct = jnp.moveaxis(x, -1, 1), jnp.moveaxis(ct, -1, 1)
+    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
+    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    hlo = grad.lower(ct, x).compile().as_text()
+    moved = [
+        int(np.prod([int(d) for d in dims.split(",")]))
+        for dims in re.findall(r"= f32\[([\d,]+)\]\{[\d,]+\} (?:transpose|copy)\(", hlo)
+    ]
+    assert not [m for m in moved if m >= ct.size], moved
+
+
 @pytest.mark.parametrize("taps", [9, 97, 129])
 def test_col2im_transposes_under_jit_with_many_taps(taps):
     """jvp evaluates the transpose of the input gradient, which may run ``col2im``; XLA:CPU
