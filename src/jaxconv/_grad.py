@@ -124,11 +124,12 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
         return a.reshape(*a.shape[:f], g, k, *a.shape[f + 1 :])
 
     ctg = split(ct.astype(x.dtype), og)
+    flat = g == 1 and flat_kernel_grad(plan)
 
     def contract(lhs, extra):
         # lhs with (G, I) at f + extra with ctg, over batch and positions, batched over G:
         # (G, [K,] I, Og).
-        if g == 1 and plan.batch * math.prod(plan.out_spatial) >= FLAT_GRAD_ROWS:
+        if flat:
             return _ungrouped_contract(lhs, ctg, plan, acc)[None]
         dims = ((axes, axes), ((f + extra,), (f,)))
         return lax.dot_general(lhs, ctg, dims, precision=plan.precision, preferred_element_type=acc)
@@ -160,13 +161,25 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
 
 FLAT_GRAD_ROWS = 4096
 """From this many output positions (batch times positions), an ungrouped kernel gradient
-contracts each tap as one plain GEMM (:func:`_ungrouped_contract`).
+may contract each tap as one plain GEMM (:func:`flat_kernel_grad`)."""
 
-Measured on CPU (2026-12-01; 3x3 kernel gradients of 171 layers, 8-256 input features,
-half to twice as many outputs, 512-32768 positions, both layouts): from 6272 positions
-the plain GEMMs took 0.69-0.82x the time of the contraction over several axes (geometric
-mean per size), at 2048 1.07-1.09x and at 512 1.35-1.38x, where XLA's transposed copies
-are small and its GEMM on them faster."""
+
+def flat_kernel_grad(plan: ConvPlan) -> bool:
+    """Whether the kernel gradient of the ungrouped ``plan`` contracts each tap with the
+    cotangent as one plain GEMM (:func:`_ungrouped_contract`) rather than as a contraction
+    over several axes, which XLA:CPU runs on transposed copies of both operands.
+
+    Measured on CPU (2026-12-01; 3x3 kernel gradients of 171 layers, 8-256 input features,
+    half to twice as many outputs, 512-32768 positions, both layouts): from 6272 positions
+    the plain GEMMs took 0.69-0.82x the time (geometric mean per size), at 2048 1.07-1.09x
+    and at 512 1.35-1.38x, where the copies are small. Where the cotangent is much thinner
+    than the taps the copies' GEMM wins: 64 -> 3 or 8 and 32 -> 4 features took 1.6-2.4x
+    as long as plain GEMMs, and halving features from 64 or more 0.93-1.32x; halving them
+    from 16 or 32 took 0.65-0.93x.
+    """
+    i, o = plan.group_in, plan.out_features
+    wide_enough = o >= i or (2 * o >= i and i <= 32)
+    return wide_enough and plan.batch * math.prod(plan.out_spatial) >= FLAT_GRAD_ROWS
 
 
 def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):
@@ -178,7 +191,7 @@ def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):
     axes around a batch axis, into copies before its GEMM; these forms read them in place:
     channels-last, batch and positions flattened into one contracted axis (a bitcast), one
     GEMM; channels-first, a GEMM per image over its positions, summed over the batch. Where
-    they are faster: :data:`FLAT_GRAD_ROWS`.
+    they are faster: :func:`flat_kernel_grad`.
     """
     if plan.channels_first:
         n = lhs.shape[0]
