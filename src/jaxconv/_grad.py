@@ -125,6 +125,10 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
 
     ctg = split(ct.astype(x.dtype), og)
     flat = g == 1 and flat_kernel_grad(plan)
+    if flat:
+        # Flattened here, outside any scan over the taps: a (1, Og) split carried into
+        # the loop was copied into another layout first.
+        ctg = ct.astype(x.dtype).reshape((plan.batch, og, -1) if plan.channels_first else (-1, og))
 
     def contract(lhs, extra):
         # lhs with (G, I) at f + extra with ctg, over batch and positions, batched over G:
@@ -185,28 +189,24 @@ def flat_kernel_grad(plan: ConvPlan) -> bool:
 def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):
     """``lhs ([K,] I)`` taps against ``ct (Og)`` over batch and positions: ``([K,] I, Og)``.
 
-    Operands as :func:`kernel_grad` splits them, with one group: channels-last ``(N, *S,
-    [K,] 1, I)`` and ``(N, *S, 1, Og)``, channels-first ``(N, 1, I, *S)`` and ``(N, 1, Og,
-    *S)``. XLA:CPU transposes both operands of a contraction over several axes, or over
-    axes around a batch axis, into copies before its GEMM; these forms read them in place:
-    channels-last, batch and positions flattened into one contracted axis (a bitcast), one
-    GEMM; channels-first, a GEMM per image over its positions, summed over the batch. Where
-    they are faster: :func:`flat_kernel_grad`.
+    The taps as :func:`kernel_grad` splits them, with one group: channels-last ``(N, *S,
+    [K,] 1, I)``, channels-first ``(N, 1, I, *S)``; the cotangent flattened: ``(N·P, Og)``,
+    channels-first ``(N, Og, P)``. XLA:CPU transposes both operands of a contraction over
+    several axes, or over axes around a batch axis, into copies before its GEMM; these
+    forms read them in place: channels-last, batch and positions flattened into one
+    contracted axis (a bitcast), one GEMM; channels-first, a GEMM per image over its
+    positions, summed over the batch. Where they are faster: :func:`flat_kernel_grad`.
     """
     if plan.channels_first:
-        n = lhs.shape[0]
-        a = lhs.reshape(n, lhs.shape[2], -1)
-        b = ct.reshape(n, ct.shape[2], -1)
+        a = lhs.reshape(lhs.shape[0], lhs.shape[2], -1)
         dims = (((2,), (2,)), ((0,), (0,)))
-        out = lax.dot_general(a, b, dims, precision=plan.precision, preferred_element_type=acc)
+        out = lax.dot_general(a, ct, dims, precision=plan.precision, preferred_element_type=acc)
         return out.sum(0)
     lead = plan.num_spatial + 1  # batch and positions
-    m = math.prod(lhs.shape[:lead])
-    a = lhs.reshape(m, -1)
-    b = ct.reshape(m, -1)
+    a = lhs.reshape(ct.shape[0], -1)
     dims = (((0,), (0,)), ((), ()))
-    out = lax.dot_general(a, b, dims, precision=plan.precision, preferred_element_type=acc)
-    return out.reshape(*lhs.shape[lead:-2], lhs.shape[-1], b.shape[-1])
+    out = lax.dot_general(a, ct, dims, precision=plan.precision, preferred_element_type=acc)
+    return out.reshape(*lhs.shape[lead:-2], lhs.shape[-1], ct.shape[-1])
 
 
 def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
