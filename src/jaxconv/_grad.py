@@ -128,7 +128,7 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     if flat:
         # Flattened here, outside any scan over the taps: a (1, Og) split carried into
         # the loop was copied into another layout first.
-        ctg = ct.astype(x.dtype).reshape((plan.batch, og, -1) if plan.channels_first else (-1, og))
+        ctg = ct.astype(x.dtype).reshape((ct.shape[0], og, -1) if plan.channels_first else (-1, og))
 
     def contract(lhs, extra):
         # lhs with (G, I) at f + extra with ctg, over batch and positions, batched over G:
