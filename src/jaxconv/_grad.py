@@ -123,12 +123,14 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     def split(a, k):
         return a.reshape(*a.shape[:f], g, k, *a.shape[f + 1 :])
 
-    ctg = split(ct.astype(x.dtype), og)
+    ct = ct.astype(x.dtype)
     flat = g == 1 and flat_kernel_grad(plan)
     if flat:
         # Flattened here, outside any scan over the taps: a (1, Og) split carried into
         # the loop was copied into another layout first.
-        ctg = ct.astype(x.dtype).reshape((ct.shape[0], og, -1) if plan.channels_first else (-1, og))
+        ctg = ct.reshape((ct.shape[0], og, -1) if plan.channels_first else (-1, og))
+    else:
+        ctg = split(ct, og)
 
     def contract(lhs, extra):
         # lhs with (G, I) at f + extra with ctg, over batch and positions, batched over G:
