@@ -363,6 +363,26 @@ def test_random_small_suite_draws_small_maps():
     assert fresh[::2] == suites.random_layers(len(layers), 7, small=True)
 
 
+def test_random_large_suite_draws_training_scale_layers():
+    # Layers as a training step runs them (batch 4-128, up to 2 GFLOP), above the caps of
+    # the main draw, which the rules would otherwise extrapolate to.
+    suite = suites.SUITES["random-large"]
+    layers = [c for c in suite if not c.name.endswith("_dx")]
+    assert len(layers) == suites.RANDOM_LARGE_LAYERS and len(suite) == 2 * len(layers)
+    assert layers == suites.random_layers(len(layers), suites.RANDOM_SEED, large=True)
+    assert all(c.name.startswith("l") for c in layers)
+    assert suite[1] == suites.input_grad_case(suite[0])
+    flops = [suites._flops(c) for c in layers]
+    assert max(flops) <= suites.LARGE_FLOPS_CAP
+    assert sum(f > suites.FLOPS_CAP for f in flops) > len(layers) // 2
+    for c in layers:
+        assert c.batch * math.prod(c.in_spatial) * c.in_channels <= suites.LARGE_ELEMENTS_CAP
+    assert {"dense", "depthwise", "grouped"} <= {c.kind for c in layers}
+    assert 0.2 < sum(map(suites.held_out, layers)) / len(layers) < 0.3
+    fresh = [c for s, c in suites.resolve("random-large", seed=7) if s == "random-large@7"]
+    assert fresh[::2] == suites.random_layers(len(layers), 7, large=True)
+
+
 def test_seed_draws_fresh_random_layers(tmp_path):
     # --seed N: the random suites from another seed, layers no rule was fitted on; the
     # committed seed gives the committed suites.

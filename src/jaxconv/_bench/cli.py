@@ -201,9 +201,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="draw the random, random-heldout and random-small suites from seed N: layers "
-        f"like theirs that no rule of auto was fitted on (default: {_suites.RANDOM_SEED}, "
-        "the sweeps')",
+        help="draw the random, random-heldout, random-small and random-large suites from seed "
+        "N: layers like theirs that no rule of auto was fitted on (default: "
+        f"{_suites.RANDOM_SEED}, the sweeps')",
     )
     a("--list", action="store_true", help="list the suites and their cases, then exit")
     # Internal: set by the --processes launcher for each child process.

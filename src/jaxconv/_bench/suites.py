@@ -292,11 +292,17 @@ SMOKE = [
 RANDOM_SEED = 20261130
 RANDOM_LAYERS = 336
 RANDOM_SMALL_LAYERS = 192
+RANDOM_LARGE_LAYERS = 128
 FLOPS_CAP = 2e8
 """Largest forward FLOPs of a random layer: batch, then spatial size, are cut to fit, so
 that every layer runs in milliseconds on a 2-core CPU."""
 ELEMENTS_CAP = 2 * 2**20
 """Largest input or output of a random layer, in elements (8 MiB of float32)."""
+LARGE_FLOPS_CAP = 2e9
+"""Largest forward FLOPs of a layer of ``random-large``: training layers (a VGG or ResNet
+layer at batch 8-64) run 0.2-2 GFLOP, above :data:`FLOPS_CAP`."""
+LARGE_ELEMENTS_CAP = 8 * 2**20
+"""Largest input or output of a layer of ``random-large``, in elements (32 MiB of float32)."""
 
 
 def _pick(rng: random.Random, weights: dict) -> object:
@@ -398,7 +404,7 @@ def _width(rng: random.Random) -> int:
     return min(1024, c * 3 // 2 if rng.random() < 0.25 else c)
 
 
-def _draw(rng: random.Random, index: int, small: bool = False) -> Case:
+def _draw(rng: random.Random, index: int, small: bool = False, large: bool = False) -> Case:
     rank = _pick(rng, {2: 0.65, 1: 0.2, 3: 0.15})
     kind = _pick(rng, {"dense": 0.6, "depthwise": 0.22, "grouped": 0.18})
     if kind == "dense" and rng.random() < 0.12:  # a stem: few input features
@@ -451,21 +457,25 @@ def _draw(rng: random.Random, index: int, small: bool = False) -> Case:
     padding: Padding = _pick(rng, {"SAME": 0.65, "VALID": 0.2, "pairs": 0.15})
     if padding == "pairs":
         padding = tuple((win // 2, win // 2) for win in windows)
-    batch = int(_log_uniform(rng, 4, 129) if small else _log_uniform(rng, 1, 65))
+    batch = int(_log_uniform(rng, 4, 129) if small or large else _log_uniform(rng, 1, 65))
     layout = _pick(rng, {"NHWC": 0.5, "NCHW": 0.5})
     tag = "x".join(map(str, kernel)) + (f"s{s}" if s > 1 else "") + (f"d{d}" if d > 1 else "")
     tag += f"g{g}" if kind == "grouped" else ""
-    name = f"{'s' if small else 'r'}{index:03d}_{rank}d_{kind}_{c}-{o}_{tag}"
+    prefix = "s" if small else "l" if large else "r"
+    name = f"{prefix}{index:03d}_{rank}d_{kind}_{c}-{o}_{tag}"
     case = Case(name, batch, tuple(sizes), c, o, kernel, strides, padding, dilation, g,
                 layouts=(layout,))  # fmt: skip
     # Cut the batch, then the largest spatial dim, until the layer fits the caps.
+    flops_cap, elements_cap = (
+        (LARGE_FLOPS_CAP, LARGE_ELEMENTS_CAP) if large else (FLOPS_CAP, ELEMENTS_CAP)
+    )
     while (
-        _flops(case) > FLOPS_CAP
+        _flops(case) > flops_cap
         or max(
             case.batch * math.prod(case.in_spatial) * c,
             case.batch * math.prod(out_spatial(case)) * o,
         )
-        > ELEMENTS_CAP
+        > elements_cap
     ):
         if case.batch > 1:
             case = case._replace(batch=case.batch // 2)
@@ -483,7 +493,7 @@ def _draw(rng: random.Random, index: int, small: bool = False) -> Case:
         ):
             # A wide kernel on a map no larger than it: real networks give it fewer features.
             c, o = case.in_channels // 2, case.out_channels // 2
-            case = case._replace(in_channels=c, out_channels=o, name=f"{name.split('_')[0]}_"
+            case = case._replace(in_channels=c, out_channels=o, name=f"{prefix}{index:03d}_"
                                  f"{rank}d_{kind}_{c}-{o}_{tag}")  # fmt: skip
         else:
             break
@@ -491,7 +501,7 @@ def _draw(rng: random.Random, index: int, small: bool = False) -> Case:
 
 
 def random_layers(
-    count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED, small: bool = False
+    count: int = RANDOM_LAYERS, seed: int = RANDOM_SEED, small: bool = False, large: bool = False
 ) -> list[Case]:
     """``count`` layers drawn like real networks from ``seed``, one layout each.
 
@@ -505,9 +515,13 @@ def random_layers(
     ``small``: maps of 4-64 (1-d: 16-1024, 3-d: 4-24) whatever the features, batch 4-128,
     as in CIFAR networks and a U-Net's lower levels; named ``s000_...`` instead of
     ``r000_...``.
+
+    ``large``: layers at training scale, batch 4-128 and cut to :data:`LARGE_FLOPS_CAP` and
+    :data:`LARGE_ELEMENTS_CAP` instead (a 3x3 64 -> 64 layer on 8x32x32 runs 0.6 GFLOP);
+    named ``l000_...``.
     """
     rng = random.Random(seed)
-    return [_draw(rng, i, small) for i in range(count)]
+    return [_draw(rng, i, small, large) for i in range(count)]
 
 
 def combos(case: Case, asked: list[tuple]) -> list[tuple]:
@@ -541,10 +555,13 @@ def random_suite(name: str, seed: int) -> list[Case]:
     """The suite ``name`` drawn from ``seed``: ``'random'``, :data:`RANDOM_LAYERS` layers
     with their input gradients; ``'random-heldout'``, their held-out quarter;
     ``'random-small'``, :data:`RANDOM_SMALL_LAYERS` small-map layers (``small`` in
-    :func:`random_layers`) with their input gradients. From a seed other than
-    :data:`RANDOM_SEED` every layer is one no rule was fitted on."""
+    :func:`random_layers`) with their input gradients; ``'random-large'``,
+    :data:`RANDOM_LARGE_LAYERS` layers at training scale (``large``) with theirs. From a seed
+    other than :data:`RANDOM_SEED` every layer is one no rule was fitted on."""
     if name == "random-small":
         layers = random_layers(RANDOM_SMALL_LAYERS, seed, small=True)
+    elif name == "random-large":
+        layers = random_layers(RANDOM_LARGE_LAYERS, seed, large=True)
     else:
         layers = RANDOM if seed == RANDOM_SEED else random_layers(seed=seed)
     if name == "random-heldout":
@@ -553,7 +570,7 @@ def random_suite(name: str, seed: int) -> list[Case]:
 
 
 RANDOM_WITH_GRADIENTS = random_suite("random", RANDOM_SEED)
-RANDOM_SEEDED = ("random", "random-heldout", "random-small")
+RANDOM_SEEDED = ("random", "random-heldout", "random-small", "random-large")
 """The suites ``--seed`` draws afresh."""
 
 
@@ -627,6 +644,7 @@ SUITES: dict[str, list[Case]] = {
     "random": RANDOM_WITH_GRADIENTS,
     "random-heldout": random_suite("random-heldout", RANDOM_SEED),
     "random-small": random_suite("random-small", RANDOM_SEED),
+    "random-large": random_suite("random-large", RANDOM_SEED),
     "models-layers": MODEL_LAYERS,
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
