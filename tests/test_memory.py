@@ -171,6 +171,31 @@ def test_buffer_models_hold_what_xla_compiles(name):
         assert _compiled_temp(name, xs, ws, dn, strides) <= model, (xs, ws, strides)
 
 
+@pytest.mark.parametrize("name", sorted(_strategies.GEMM_ON_INPUT))
+def test_pointwise_layers_run_as_one_gemm_whatever_their_size(name):
+    # A 1x1 kernel with no stride or padding is one GEMM on the input as it is: no tap,
+    # patch or slice to hold, so no pieces either (in pieces, rows ran 2.9x slower).
+    xs, ws = (14, 80, 123, 32), (1, 1, 32, 16)  # 17 MiB in, past the tiling slack
+    dn = ("NHWC", "HWIO", "NHWC")
+    plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+    assert plan.is_pointwise
+    assert _strategies.tiles(name, plan, 4) == 1
+    assert not make_plan(xs, ws, (2, 2), "SAME", None, None, dn, 1, 1, "zeros").is_pointwise
+    assert not make_plan(xs, (3, 1, 32, 16), (1, 1), "SAME", None, None, dn, 1, 1,
+                         "zeros").is_pointwise  # fmt: skip
+    f = jax.jit(functools.partial(jaxconv.conv_general_dilated, window_strides=(1, 1),
+                                  padding="SAME", dimension_numbers=dn, strategy=name))  # fmt: skip
+    compiled = f.lower(jax.ShapeDtypeStruct(xs, jnp.float32),
+                       jax.ShapeDtypeStruct(ws, jnp.float32)).compile()  # fmt: skip
+    assert " while(" not in compiled.as_text()
+    assert compiled.memory_analysis().temp_size_in_bytes < 2**20
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    want = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dn,
+                                    precision=HIGHEST)  # fmt: skip
+    assert_close(compiled(x, w), want)
+
+
 def test_autos_choice_does_not_tile_small_layers():
     for case in suites.QUICK + suites.SMOKE:
         for layout in runner.LAYOUTS:

@@ -117,6 +117,17 @@ class ConvPlan(NamedTuple):
         return self.batch_groups == 1 and self.group_in == 1 and self.feature_groups > 1
 
     @property
+    def is_pointwise(self) -> bool:
+        """Whether the convolution is one matrix product on the input as it is: an
+        ungrouped ``1 x ... x 1`` kernel with no stride, padding or input dilation."""
+        return (
+            self.taps == 1
+            and self.feature_groups == self.batch_groups == 1
+            and all(s == 1 for s in self.strides + self.lhs_dilation)
+            and all(p == (0, 0) for p in self.pads)
+        )
+
+    @property
     def is_empty(self) -> bool:
         """Whether the output is empty or every window is (nothing to contract)."""
         return (
