@@ -174,7 +174,7 @@ def test_buffer_models_hold_what_xla_compiles(name):
 @pytest.mark.parametrize("name", sorted(_strategies.GEMM_ON_INPUT))
 def test_pointwise_layers_run_as_one_gemm_whatever_their_size(name):
     # A 1x1 kernel with no stride or padding is one GEMM on the input as it is: no tap,
-    # patch or slice to hold, so no pieces either (in pieces, rows ran 2.9x slower).
+    # patch or slice to hold, so no pieces either (in pieces, rows ran 2.8x slower).
     xs, ws = (14, 80, 123, 32), (1, 1, 32, 16)  # 17 MiB in, past the tiling slack
     dn = ("NHWC", "HWIO", "NHWC")
     plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
