@@ -25,6 +25,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
@@ -256,6 +257,32 @@ def _vma(a) -> frozenset:
     return frozenset(getattr(aval, "vma", ()) if axes is None else axes)
 
 
+def _one_buffer(y: jax.Array) -> jax.Array:
+    """``y`` as one buffer, written once: ``y`` plus ``-0.0`` at its first and last elements,
+    by a scatter (exactly ``y``: ``-0.0`` is the identity of ``+``, signed zeros and NaN
+    included).
+
+    A strategy's output is often an elementwise sum of terms (``col2im``'s shifted slices
+    of its product, ``taps``' per-tap GEMMs, Winograd's inverse transform). XLA:CPU fuses
+    such a sum into each of its users instead of writing it once, so the terms, up to ``K``
+    times the output's size, stay alive as long as any user does: in a training step, until
+    the backward pass's activation masks (a VGG-style step held 80.8 MiB of temp instead of
+    37.6). XLA neither fuses a scatter into its users nor copies one that updates its
+    operand in place, so ``y`` is written once, and read from there. Cheaper forms do not
+    hold: ``optimization_barrier`` is gone before XLA:CPU fuses; a scatter of one element
+    becomes a dynamic-update-slice that XLA fuses again, and one of ``y``'s own elements
+    makes XLA write ``y``'s terms before summing them, to read them twice.
+    """
+    dn = lax.ScatterDimensionNumbers(
+        update_window_dims=(),
+        inserted_window_dims=tuple(range(y.ndim)),
+        scatter_dims_to_operand_dims=tuple(range(y.ndim)),
+    )
+    first_and_last = np.array([[0] * y.ndim, [d - 1 for d in y.shape]], np.int32)
+    zeros = np.full((2,), -0.0, y.dtype)
+    return lax.scatter_add(y, first_and_last, zeros, dn, indices_are_sorted=True)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _conv(x, w, plan, name, policy):
     return _policy.run(policy, name, x, w, plan)
@@ -264,7 +291,10 @@ def _conv(x, w, plan, name, policy):
 def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
-    y = _policy.run(policy, name, x, w, plan)
+    # Written once where it is differentiated: reverse mode keeps it for the backward pass.
+    # (Not in the primal above: without a backward pass nothing outlives its users, and
+    # the scatter is one more op to run.)
+    y = _one_buffer(_policy.run(policy, name, x, w, plan))
     out = y  # the output's type (inside shard_map, the mesh axes it varies over too)
     grad_policy = policy if policy in ("tune", "lean") else "auto"
     terms = []
