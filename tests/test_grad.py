@@ -498,15 +498,17 @@ def test_col2im_transposes_under_jit_with_many_taps(taps):
     assert_close(got, np.asarray(want, np.float32))
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64])
 @pytest.mark.parametrize("shape", [(1, 2, 3), (1, 1, 1)])
 def test_one_buffer_leaves_every_bit(dtype, shape):
     # -0.0 added at the first and last elements: signed zeros, NaN and infinities intact.
     values = np.array([-0.0, np.nan, -np.inf, 1.5, -2.0, 0.0], np.float32)[-int(np.prod(shape)) :]
     y = jnp.asarray(values, dtype).reshape(shape)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        y = y + 1j * jnp.asarray(values[::-1], jnp.float32).reshape(shape)
     got = jax.jit(_grad._one_buffer)(y)
     assert got.dtype == y.dtype and got.shape == y.shape
-    bits = f"uint{8 * jnp.dtype(dtype).itemsize}"
+    bits = f"uint{8 * jnp.dtype(dtype).itemsize // (2 if jnp.iscomplexobj(y) else 1)}"
     assert np.array_equal(np.asarray(got).view(bits), np.asarray(y).view(bits))
 
 

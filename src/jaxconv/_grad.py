@@ -260,7 +260,7 @@ def _vma(a) -> frozenset:
 def _one_buffer(y: jax.Array) -> jax.Array:
     """``y`` as one buffer, written once: ``y`` plus ``-0.0`` at its first and last elements,
     by a scatter (exactly ``y``: ``-0.0`` is the identity of ``+``, signed zeros and NaN
-    included).
+    included; for complex ``y``, in both parts).
 
     A strategy's output is often an elementwise sum of terms (``col2im``'s shifted slices
     of its product, ``taps``' per-tap GEMMs, Winograd's inverse transform). XLA:CPU fuses
@@ -279,7 +279,7 @@ def _one_buffer(y: jax.Array) -> jax.Array:
         scatter_dims_to_operand_dims=tuple(range(y.ndim)),
     )
     first_and_last = np.array([[0] * y.ndim, [d - 1 for d in y.shape]], np.int32)
-    zeros = np.full((2,), -0.0, y.dtype)
+    zeros = np.negative(np.zeros((2,), y.dtype))  # -0.0 (complex: both parts)
     return lax.scatter_add(y, first_and_last, zeros, dn, indices_are_sorted=True)
 
 
