@@ -18,30 +18,18 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import shutil
-import sys
-import tempfile
+import importlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from ab_timed import _old  # this folder is first on sys.path when run as a script
 from flax import nnx
 
 import jaxconv
 import jaxconv.nnx
 from jaxconv._bench import models, suites
-
-
-def _old(src: str):
-    root = tempfile.mkdtemp(prefix="jaxconv-ab-")
-    shutil.copytree(os.path.join(src, "jaxconv"), os.path.join(root, "jaxconv_old"))
-    sys.path.insert(0, root)
-    import jaxconv_old
-    import jaxconv_old.nnx
-
-    return jaxconv_old
 
 
 class VGG(nnx.Module):
@@ -146,24 +134,17 @@ def compiled_step(name: str, mod):
     layers = _layers(mod)
     if name in OTHERS:
         cls, shape = OTHERS[name]
-        graphdef, params = nnx.split(cls(layers.conv, nnx.Rngs(0)), nnx.Param)
+        model = cls(layers.conv, nnx.Rngs(0))
         rng = np.random.default_rng(0)
-        x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
-        labels = jnp.asarray(rng.integers(0, 10, shape[0]))
-
-        def step(params, x, labels):
-            def loss(p):
-                return models.cross_entropy(nnx.merge(graphdef, p)(x), labels)
-
-            value, grads = jax.value_and_grad(loss)(params)
-            return value, jax.tree.map(lambda p, g: p - models.LEARNING_RATE * g, params, grads)
-
-        args = (params, x, labels)
+        batch = (jnp.asarray(rng.standard_normal(shape), jnp.float32),
+                 jnp.asarray(rng.integers(0, 10, shape[0])))  # fmt: skip
     else:
         case = {c.name: c for c in suites.MODELS}[name]
-        graphdef, params, rest = nnx.split(models.build(case, layers), nnx.Param, ...)
-        step = models.train_step(graphdef)
-        args = (params, rest, *models.make_batch(case, jnp.float32))
+        model = models.build(case, layers)
+        batch = models.make_batch(case, jnp.float32)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    step = models.train_step(graphdef)
+    args = (params, rest, *batch)
     return jax.jit(step).lower(*args).compile(), args
 
 
@@ -174,6 +155,7 @@ def main() -> None:
     parser.add_argument("nets", nargs="*", default=[c.name for c in suites.MODELS] + list(OTHERS))
     args = parser.parse_args()
     old = _old(args.old)
+    importlib.import_module(f"{old.__name__}.nnx")  # its Flax modules
     print(f"jax {jax.__version__}; {args.rounds} rounds; ms are medians.\n")
     print("| network | Flax ms | old ms | new ms | old/Flax | new/Flax | new/old "
           "| temp MiB Flax | old | new |")  # fmt: skip
