@@ -31,11 +31,15 @@ def _use_elemental_emitters() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if os.environ.get("JAXCONV_TEST_XLA_DEFAULTS") == "1" or "fusion_emitters" in flags:
         return
-    probe = subprocess.run(
-        [sys.executable, "-c", "import jax; jax.devices()"],
-        env={**os.environ, "XLA_FLAGS": f"{flags} {EMITTER_FLAG}"},
-        capture_output=True,
-    )
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import jax; jax.devices()"],
+            env={**os.environ, "XLA_FLAGS": f"{flags} {EMITTER_FLAG}"},
+            capture_output=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired:
+        return
     if probe.returncode == 0:
         os.environ["XLA_FLAGS"] = f"{flags} {EMITTER_FLAG}".strip()
 

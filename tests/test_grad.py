@@ -122,7 +122,7 @@ def test_vjp_and_jvp_match_lax_for_every_strategy(name):
         ours, _ = _pair(kw, strategy)
         got = _derivatives(ours, x, w, *tangents, alone=i == 0)
         assert len(got) == (6 if i == 0 else 4)
-        for g, expected in zip(got, want, strict=False):
+        for g, expected in zip(got, want[: len(got)], strict=True):
             assert_close(g, expected)
 
 
