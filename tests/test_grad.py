@@ -475,6 +475,34 @@ def test_kernel_gradient_reads_taps_and_cotangent_in_place(channels_first, featu
     assert not [m for m in moved if m >= ct.size], moved
 
 
+@pytest.mark.parametrize(
+    "features, out, batch, per_tap", [(8, 8, 3, True), (2, 8, 12, False), (4, 64, 6, False)]
+)
+def test_few_feature_kernel_gradient_stacks_taps_only_where_that_pays(
+    features, out, batch, per_tap
+):
+    # Few input features: the kernel gradient is one GEMM on the K stacked taps, unless the
+    # taps scan and there are STACKED_GRAD_ROWS positions, 3 features or more and at most 8
+    # outputs per feature: then one GEMM per tap, in the scan (per_tap_kernel_grad).
+    rng = np.random.default_rng(0)
+    x = random_array(rng, (batch, 64, 64, features), np.float32)
+    w = random_array(rng, (3, 3, features, out), np.float32)
+    dn = jaxconv.conv_dimension_numbers(4, NHWC)
+    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
+    assert _taps.scan_taps(plan, x.dtype) and batch * 64 * 64 >= _grad.STACKED_GRAD_ROWS
+    y, vjp = jax.vjp(
+        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
+    )
+    ct = random_array(rng, y.shape, np.float32)
+    expected = vjp(ct)[0]
+    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
+    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    hlo = grad.lower(ct, x).compile().as_text()
+    stack = re.search(rf"f32\[{batch},64,64,9,1,{features}\]", hlo)
+    assert (stack is None) == per_tap
+    assert ("while" in hlo) == per_tap
+
+
 @pytest.mark.parametrize("taps", [9, 97, 129])
 def test_col2im_transposes_under_jit_with_many_taps(taps):
     """jvp evaluates the transpose of the input gradient, which may run ``col2im``; XLA:CPU

@@ -152,9 +152,11 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
             return jnp.sum(tap.astype(acc) * ctg.astype(acc), axis=axes)[None]
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
-    if not lean and not plan.channels_first and g == 1 and i < 16 and nbytes <= TILE_SLACK_BYTES:
+    few = i < 16 and not (scan and per_tap_kernel_grad(plan))
+    if few and not lean and not plan.channels_first and g == 1 and nbytes <= TILE_SLACK_BYTES:
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows),
-        # unless the stack is large (a volume's 27 taps): then per tap, scanned.
+        # unless the stack is large (a volume's 27 taps) or per_tap_kernel_grad says its
+        # GEMMs per tap are faster: then per tap, scanned.
         # Not for groups: their stack and its transposed copy cost twice K taps, and per
         # tap in a scan they run as fast (measured on CPU, ResNeXt's g = 32 layers with
         # 4 and 8 features per group: temp 30 -> 5 MB and 15 -> 2.5 MB).
@@ -164,6 +166,35 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     else:
         dw = per_tap(x, plan, tap_grad, scan, fused=depthwise)  # (K, I, G, Og)
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
+
+
+STACKED_GRAD_ROWS = 8192
+"""Below this many output positions (batch times positions), a few-feature kernel gradient
+contracts the stacked taps (:func:`per_tap_kernel_grad`)."""
+
+
+def per_tap_kernel_grad(plan: ConvPlan) -> bool:
+    """Whether the kernel gradient of the ungrouped channels-last ``plan`` with fewer than 16
+    input features, whose taps are large enough to scan (:func:`jaxconv._taps.scan_taps`),
+    runs one GEMM per tap in the scan rather than one GEMM on the stacked taps: on images
+    (2-D), from 3 input features, :data:`STACKED_GRAD_ROWS` positions and at most 8
+    outputs per input feature.
+
+    Measured on CPU (2026-12-02; the kernel gradient alone; 240 random 1-2-D layers in three
+    draws, kernels 3-15 wide, 256-180 000 positions, 1-15 input and 4-128 output features,
+    then 30 layers drawn where the rule runs per tap, to check it): where it runs per tap,
+    2-D layers took 0.49-0.66x the time in geometric mean per draw (0.55x, worst 1.11x, on
+    the check) and temp 3-57 MiB became 1-17 MiB: writing the stack costs more than
+    reading each tap. Where it stacks: 1-D layers gained less and lost up to 1.9x (0.96x
+    on the check), 3-D ones (12 drawn as the check) 0.75x but up to 2.1x; below 8192
+    positions a scan's steps are too short (a 7x7 kernel on 2312 positions: 3.5x the time
+    per tap); with one or two input features a tap's GEMM has one or two rows (one feature
+    on 100 000 positions or more: 2.2-6.2x); with more outputs per input each tap re-reads
+    the wider cotangent (3-4 -> 64-128 features: up to 1.8x).
+    """
+    i, o = plan.group_in, plan.out_features
+    rows = plan.batch * math.prod(plan.out_spatial)
+    return plan.num_spatial == 2 and i >= 3 and o <= 8 * i and rows >= STACKED_GRAD_ROWS
 
 
 FLAT_GRAD_ROWS = 4096
