@@ -10,6 +10,8 @@ run (``memory_analysis`` of ``jit(...).lower(...).compile()``).
 from __future__ import annotations
 
 import functools
+import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -300,3 +302,46 @@ def test_col2im_batches_taps_only_where_that_avoids_the_copy(rhs, batched):
     text = jax.jit(conv).lower(x, w).as_text()
     dots = [line for line in text.splitlines() if "stablehlo.dot_general" in line]
     assert dots and any("batching_dims" in line for line in dots) == batched, dots
+
+
+@pytest.mark.parametrize(
+    "dn, ws",
+    [
+        (("NCHW", "OIHW", "NCHW"), (256, 128, 3, 3)),
+        (("NHWC", "OHWI", "NHWC"), (256, 3, 3, 128)),
+        (("NCH", "OIH", "NCH"), (256, 128, 5)),
+    ],
+)
+def test_auto_reads_an_output_major_kernel_in_place(dn, ws):
+    # A layer that mostly reads its kernel (batch 1, a 4x4 map): the canonical (*K, I, O)
+    # kernel would be a transposed copy of an OIHW or OHWI one; im2col lays its patches
+    # out in the kernel's order and XLA's GEMM reads the kernel where it lies.
+    n = len(ws) - 2
+    xs = (1, 128, *(4,) * n) if dn[0][1] == "C" else (1, *(4,) * n, 128)
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    kw = dict(window_strides=(1,) * n, padding="SAME", dimension_numbers=dn)
+    plan = make_plan(
+        xs, ws, (1,) * n, "SAME", dimension_numbers=jaxconv.conv_dimension_numbers(len(xs), dn)
+    )
+    assert _strategies.reads_kernel_in_place(plan) == ("ik" if dn[1][1] == "I" else "ki")
+    assert jaxconv.chosen_strategy(x, w, **kw) == "im2col"
+    ours = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))
+    want = lax.conv_general_dilated(x, w, **kw)
+    np.testing.assert_allclose(ours(x, w), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    hlo = ours.lower(x, w).compile().as_text()
+    copies = [  # arrays of the kernel's size other than it and its bitcasts
+        line for line in hlo.splitlines()
+        if (dims := re.search(r"= f32\[([\d,]+)\]", line))
+        and math.prod(int(d) for d in dims[1].split(",")) == w.size
+        and "parameter(" not in line and " bitcast(" not in line
+    ]  # fmt: skip
+    assert not copies, copies
+
+
+def test_gradients_do_not_read_their_kernel_in_place():
+    # The input gradient's kernel is the flipped, regrouped copy: not the user's layout.
+    dn = jaxconv.conv_dimension_numbers(4, ("NCHW", "OIHW", "NCHW"))
+    plan = make_plan((1, 128, 4, 4), (256, 128, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
+    assert plan.kernel_order == "ik"
+    assert _grad.input_grad_plan(plan).kernel_order is None

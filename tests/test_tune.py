@@ -19,11 +19,12 @@ from conftest import HIGHEST, assert_close, assert_second_order_matches, random_
 from jax import lax
 
 import jaxconv
-from jaxconv import _grad, _tune
+from jaxconv import _grad, _strategies, _tune
 from jaxconv._plan import make_plan
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 NCHW = ("NCHW", "OIHW", "NCHW")
+OHWI = ("NHWC", "OHWI", "NHWC")
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +61,8 @@ CASES = [
     ((1, 4, 10, 7), (5, 4, 3, 3), (2, 1), ((1, 2), (0, 1)), (1, 1), NCHW, 1),
     ((2, 8, 8, 6), (3, 3, 2, 6), (1, 1), "SAME", (2, 1), NHWC, 3),
     ((2, 12, 4), (5, 1, 4), (2,), "VALID", (1,), ("NWC", "WIO", "NWC"), 4),
+    # mostly reads its OIHW kernel: timed with the kernel as given (reads_kernel_in_place)
+    ((1, 64, 3, 3), (128, 64, 3, 3), (1, 1), "SAME", (1, 1), NCHW, 1),
 ]
 
 
@@ -209,6 +212,12 @@ def test_the_key_ignores_the_users_layout_and_names_the_settings():
     a = make_plan((1, 8, 8, 3), (3, 3, 3, 4), (1, 1), "SAME", None, None, NHWC, 1, 1, "zeros")
     b = make_plan((1, 3, 8, 8), (4, 3, 3, 3), (1, 1), "SAME", None, None, NCHW, 1, 1, "zeros")
     assert _tune.plan_key(a, jnp.float32) == _tune.plan_key(b, jnp.float32)
+    # ... except where im2col reads an output-major kernel in place (a layer that mostly
+    # reads its kernel): there the user's kernel layout changes what a strategy costs.
+    c, d = (make_plan((1, 4, 4, 256), ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+            for ws, dn in (((3, 3, 256, 256), NHWC), ((256, 3, 3, 256), OHWI)))  # fmt: skip
+    assert _strategies.reads_kernel_in_place(d) == "ki"
+    assert _tune.plan_key(c, jnp.float32) != _tune.plan_key(d, jnp.float32)
     assert _tune.plan_key(a, jnp.float32) != _tune.plan_key(a, jnp.bfloat16)
     assert _tune.plan_key(a, jnp.float32) != _tune.plan_key(a._replace(precision=HIGHEST),
                                                             jnp.float32)  # fmt: skip

@@ -58,6 +58,7 @@ def input_grad_plan(plan: ConvPlan) -> ConvPlan:
         pads=tuple(pads),
         lhs_dilation=plan.strides,
         preferred=None,
+        kernel_order=None,  # the flipped, regrouped kernel is a copy
     )
 
 

@@ -71,6 +71,10 @@ class ConvPlan(NamedTuple):
     channels_first: bool = False
     precision: Any = None  # as given (a tuple where a list was), for every dot_general
     preferred: np.dtype | None = None  # the checked preferred_element_type
+    # Where the user's kernel is output-major (OIHW, OHWI), the order of the rest, "ik" or
+    # "ki", so that a strategy may read it where it lies (jaxconv._strategies.
+    # reads_kernel_in_place); None otherwise, and for kernels derived from it (gradients).
+    kernel_order: str | None = None
 
     # -- sizes ------------------------------------------------------------------------------
 
@@ -252,6 +256,14 @@ def check_preferred(dtype: Any, preferred: Any) -> np.dtype | None:
     return pref
 
 
+def _kernel_order(dn: DimensionNumbers) -> str | None:
+    """``ConvPlan.kernel_order`` of a kernel laid out as ``dn.rhs_spec`` says."""
+    o, i, *spatial = dn.rhs_spec
+    if o != 0 or spatial != sorted(spatial):
+        return None
+    return "ik" if i == 1 else "ki" if i == len(spatial) + 1 else None
+
+
 def make_plan(
     lhs_shape: Sequence[int],
     rhs_shape: Sequence[int],
@@ -375,7 +387,7 @@ def make_plan(
             f"`padding_mode={padding_mode!r}` cannot be combined with input dilation {lhs_dil}."
         )
     check_mode_pads(padding_mode, pads, in_spatial)
-    plan = plan._replace(pads=pads)
+    plan = plan._replace(pads=pads, kernel_order=_kernel_order(dn))
     padded = plan.padded_in
     if any(p < 0 for p in padded):
         raise ValueError(

@@ -105,6 +105,8 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
         def allowed(s: str) -> bool:
             return s not in skip and _strategies.feasible(s, plan, dtype)
 
+    if allowed("im2col") and _strategies.reads_kernel_in_place(plan) is not None:
+        return "im2col"  # a layer that mostly reads its kernel, read in place
     name = _rules_choice(plan, dtype, allowed)
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
         return "fft"

@@ -66,7 +66,9 @@ def candidates(plan: ConvPlan) -> list[str]:
 def plan_key(plan: ConvPlan, dtype: Any) -> str:
     """A stable text key for ``plan`` (its layout-free fields and settings) and dtype."""
     fields = plan._asdict()
-    del fields["dn"]  # strategies see canonical arrays; the user's layout is not theirs
+    del fields["dn"]  # strategies see canonical arrays; the user's layout is not theirs,
+    # except where im2col reads the user's kernel in place
+    fields["kernel_order"] = _strategies.reads_kernel_in_place(plan)
     precision, preferred = fields.pop("precision"), fields.pop("preferred")
     fields.update(
         dtype=jnp.dtype(dtype).name,
@@ -110,11 +112,20 @@ def time_strategies(
     device = device or jax.devices()[0]
     rng = np.random.default_rng(0)
     x = jax.device_put(_random(plan.input_shape, dtype, rng), device)
-    w = jax.device_put(_random(plan.kernel_shape, dtype, rng), device)
+    w = _random(plan.kernel_shape, dtype, rng)
+    # Where im2col reads the user's kernel in place, the kernel as the user holds it, moved
+    # to the canonical layout in the program (as jaxconv._conv does), so that XLA cancels
+    # the moves there as it will in the user's program.
+    n = plan.num_spatial
+    to_user = {"ik": (n + 1, n, *range(n)), "ki": (n + 1, *range(n), n)}.get(
+        _strategies.reads_kernel_in_place(plan), tuple(range(n + 2))
+    )
+    w = jax.device_put(np.transpose(w, to_user), device)
     if fn is None:
+        back = tuple(np.argsort(to_user))
 
         def fn(name):
-            return lambda x, w: _strategies.run(name, x, w, plan, choose)
+            return lambda x, w: _strategies.run(name, x, jnp.transpose(w, back), plan, choose)
 
     compiled = {}
     for name in names:
