@@ -153,22 +153,22 @@ def im2col(x, w, plan: ConvPlan, choose: Chooser):
     return _contract(patches, wk, plan, True, plan.preferred)
 
 
-KERNEL_IN_PLACE = 4
+KERNEL_IN_PLACE = 8
 """``im2col`` reads a kernel the user gives output-major (``ConvPlan.kernel_order``) where
-it lies when it holds this many times the elements of the patches or more, and ``auto``
-then runs ``im2col``.
+it lies when it holds this many times the elements of the patches or more (that is, the
+output features are this many times the batch's output positions), and ``auto`` then runs
+``im2col``.
 
 The canonical kernel ``(*K, I, O)`` is a transposed copy of an ``OIHW`` one, which on a
 layer that mostly reads its kernel (batch 1, small maps, many features) costs more than
 the GEMM: XLA:CPU's GEMM reads a transposed operand at no cost, so the patches are laid
-out in the kernel's own order instead. Measured on CPU (2026-12-02, NCHW/OIHW, 1x1-5x5
-kernels, 64-2048 features, batch 1-8, 1-28 positions a side; ``im2col`` against itself
-copying the kernel, and against ``auto``'s choice before): where the kernel held 10-2048x
-the patches, 0.04-0.41x ``im2col``'s time and 0.05-0.58x ``auto``'s (2048 -> 2048 1x1 at
-one position 0.63 ms against 13.7; 1024 -> 1024 3x3 on 3x3, 6.1 ms against 49.7, lax 38);
-at 1.3-2.6x, 0.63-1.00x ``im2col``'s but up to 1.2x ``auto``'s; below the kernel's size,
-slower (1.14x at a third, 1.9x at a twelfth). Checked at 5-21x on 9 more layers: 0.21-0.76x
-``auto``'s time before, 0.20-0.62x lax's (``benchmarks/results/ab-kernel-in-place``).
+out in the kernel's own order instead. Measured on CPU (2026-12-02; the forward passes of
+the 129 NCHW/OIHW programs of ``--suite random`` (two draws), ``random-small`` and
+``resnet50`` whose kernel holds 4x the patches or more, against the tree before, in the
+same rounds): from 8x, 94 programs, 0.36x the time in geometric mean (0.04-0.95x), 0.29x
+lax's where they took 0.79x; at 4-8x, 0.75x but up to 1.5x on input-dilated layers, whose
+taps hold zeros. A 2048 -> 2048 1x1 layer on one position: 0.59 ms against 14.7, lax 13.1
+(``benchmarks/results/ab-kernel-in-place``).
 """
 
 
