@@ -113,19 +113,21 @@ def time_strategies(
     rng = np.random.default_rng(0)
     x = jax.device_put(_random(plan.input_shape, dtype, rng), device)
     w = _random(plan.kernel_shape, dtype, rng)
-    # Where im2col reads the user's kernel in place, the kernel as the user holds it, moved
-    # to the canonical layout in the program (as jaxconv._conv does), so that XLA cancels
-    # the moves there as it will in the user's program.
-    n = plan.num_spatial
-    to_user = {"ik": (n + 1, n, *range(n)), "ki": (n + 1, *range(n), n)}.get(
-        _strategies.reads_kernel_in_place(plan), tuple(range(n + 2))
-    )
-    w = jax.device_put(np.transpose(w, to_user), device)
     if fn is None:
+        # Where im2col reads the user's kernel in place, the kernel as the user holds it,
+        # moved to the canonical layout in the program (as jaxconv._conv does), so that XLA
+        # cancels the moves there as it will in the user's program.
+        n = plan.num_spatial
+        to_user = {"ik": (n + 1, n, *range(n)), "ki": (n + 1, *range(n), n)}.get(
+            _strategies.reads_kernel_in_place(plan), tuple(range(n + 2))
+        )
+        w = np.transpose(w, to_user)
         back = tuple(np.argsort(to_user))
 
         def fn(name):
             return lambda x, w: _strategies.run(name, x, jnp.transpose(w, back), plan, choose)
+
+    w = jax.device_put(w, device)
 
     compiled = {}
     for name in names:
