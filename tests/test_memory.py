@@ -345,3 +345,18 @@ def test_gradients_do_not_read_their_kernel_in_place():
     plan = make_plan((1, 128, 4, 4), (256, 128, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
     assert plan.kernel_order == "ik"
     assert _grad.input_grad_plan(plan).kernel_order is None
+
+
+def test_large_patches_keep_the_kernel_copy():
+    # Against a transposed kernel XLA:CPU's GEMM slows down as the patches grow (a 5x5x5
+    # 768 -> 768 layer with 12 million patch elements took 8.6x the time): past
+    # IN_PLACE_PATCHES the kernel is copied as for any other layer.
+    dn = jaxconv.conv_dimension_numbers(4, ("NCHW", "OIHW", "NCHW"))
+    small, large = (
+        make_plan((1, 1024, s, s), (512, 1024, 5, 5), (1, 1), "SAME", dimension_numbers=dn)
+        for s in (4, 8)
+    )
+    patches = 8 * 8 * 25 * 1024
+    assert patches > _strategies.IN_PLACE_PATCHES and 512 >= _strategies.KERNEL_IN_PLACE * 64
+    assert _strategies.reads_kernel_in_place(small) == "ik"
+    assert _strategies.reads_kernel_in_place(large) is None

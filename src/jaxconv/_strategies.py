@@ -153,23 +153,32 @@ def im2col(x, w, plan: ConvPlan, choose: Chooser):
     return _contract(patches, wk, plan, True, plan.preferred)
 
 
-KERNEL_IN_PLACE = 8
+KERNEL_IN_PLACE = 4
 """``im2col`` reads a kernel the user gives output-major (``ConvPlan.kernel_order``) where
 it lies when it holds this many times the elements of the patches or more (that is, the
-output features are this many times the batch's output positions), and ``auto`` then runs
-``im2col``.
+output features are this many times the batch's output positions; twice that where the
+input is dilated) and the patches are at most :data:`IN_PLACE_PATCHES` elements, and
+``auto`` then runs ``im2col``.
 
 The canonical kernel ``(*K, I, O)`` is a transposed copy of an ``OIHW`` one, which on a
 layer that mostly reads its kernel (batch 1, small maps, many features) costs more than
-the GEMM: XLA:CPU's GEMM reads a transposed operand at no cost, so the patches are laid
-out in the kernel's own order instead. Measured on CPU (2026-12-02; the forward passes of
-the 129 NCHW/OIHW programs of ``--suite random`` (two draws), ``random-small`` and
-``resnet50`` whose kernel holds 4x the patches or more, against the tree before, in the
-same rounds): from 8x, 94 programs, 0.36x the time in geometric mean (0.04-0.95x), 0.29x
-lax's where they took 0.79x; at 4-8x, 0.75x but up to 1.5x on input-dilated layers, whose
-taps hold zeros. A 2048 -> 2048 1x1 layer on one position: 0.59 ms against 14.7, lax 13.1
+the GEMM: XLA:CPU's GEMM reads a transposed operand without a copy, so the patches are
+laid out in the kernel's own order instead. Measured on CPU (2026-12-02; the forward
+passes of the 129 NCHW/OIHW programs of ``--suite random`` (two draws), ``random-small``
+and ``resnet50`` whose kernel holds 4x the patches or more, against the tree before, in
+the same rounds): from 8x, 94 programs, 0.36x the time in geometric mean (0.04-0.95x),
+0.29x lax's where they took 0.79x; at 4-8x, 31 undilated programs 0.69x (up to 1.09x), 4
+input-dilated ones, whose taps hold zeros, 1.4x. Checked on a fresh draw (seed 43, 22
+programs at 4-8x): 20 took 0.35-0.98x, two 8.6x, a 5x5x5 768 -> 768 layer whose patches
+held 12 million elements, where the GEMM on a transposed kernel is slow (a 4x4x4 map: 3x
+at 6 million; up to 1.4 million, 0.28-0.35x), hence :data:`IN_PLACE_PATCHES`. A 2048 ->
+2048 1x1 layer on one position: 0.59 ms against 14.7, lax 13.1
 (``benchmarks/results/ab-kernel-in-place``).
 """
+
+IN_PLACE_PATCHES = 2**20
+"""Most elements of the patches that ``im2col`` contracts against a kernel read in place
+(:data:`KERNEL_IN_PLACE`)."""
 
 
 def reads_kernel_in_place(plan: ConvPlan) -> str | None:
@@ -179,7 +188,10 @@ def reads_kernel_in_place(plan: ConvPlan) -> str | None:
         return None
     patches = plan.batch * math.prod(plan.out_spatial) * plan.taps * plan.in_features
     kernel = plan.taps * plan.in_features * plan.out_features
-    return plan.kernel_order if kernel >= KERNEL_IN_PLACE * patches else None
+    # Input-dilated taps are mostly zeros, which col2im and polyphase skip: twice as much.
+    times = KERNEL_IN_PLACE * (1 if _undilated(plan) else 2)
+    small = patches <= IN_PLACE_PATCHES
+    return plan.kernel_order if small and kernel >= times * patches else None
 
 
 def _im2col_output_major(x, w, plan: ConvPlan, order: str):
