@@ -353,10 +353,10 @@ def test_large_patches_keep_the_kernel_copy():
     # IN_PLACE_PATCHES the kernel is copied as for any other layer.
     dn = jaxconv.conv_dimension_numbers(4, ("NCHW", "OIHW", "NCHW"))
     small, large = (
-        make_plan((1, 1024, s, s), (512, 1024, 5, 5), (1, 1), "SAME", dimension_numbers=dn)
+        make_plan((1, 2048, s, s), (512, 2048, 7, 7), (1, 1), "SAME", dimension_numbers=dn)
         for s in (4, 8)
     )
-    patches = 8 * 8 * 25 * 1024
+    patches = 8 * 8 * 49 * 2048
     assert patches > _strategies.IN_PLACE_PATCHES and 512 >= _strategies.KERNEL_IN_PLACE * 64
     assert _strategies.reads_kernel_in_place(small) == "ik"
     assert _strategies.reads_kernel_in_place(large) is None

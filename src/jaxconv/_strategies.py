@@ -171,12 +171,12 @@ the same rounds): from 8x, 94 programs, 0.36x the time in geometric mean (0.04-0
 input-dilated ones, whose taps hold zeros, 1.4x. Checked on a fresh draw (seed 43, 22
 programs at 4-8x): 20 took 0.35-0.98x, two 8.6x, a 5x5x5 768 -> 768 layer whose patches
 held 12 million elements, where the GEMM on a transposed kernel is slow (a 4x4x4 map: 3x
-at 6 million; up to 1.4 million, 0.28-0.35x), hence :data:`IN_PLACE_PATCHES`. A 2048 ->
+at 6 million; up to 2.5 million, 0.28-0.40x), hence :data:`IN_PLACE_PATCHES`. A 2048 ->
 2048 1x1 layer on one position: 0.59 ms against 14.7, lax 13.1
 (``benchmarks/results/ab-kernel-in-place``).
 """
 
-IN_PLACE_PATCHES = 2**20
+IN_PLACE_PATCHES = 2**22
 """Most elements of the patches that ``im2col`` contracts against a kernel read in place
 (:data:`KERNEL_IN_PLACE`)."""
 
