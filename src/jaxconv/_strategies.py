@@ -194,21 +194,24 @@ def reads_kernel_in_place(plan: ConvPlan) -> str | None:
     return plan.kernel_order if small and kernel >= times * patches else None
 
 
+def output_major_axes(order: str, num_spatial: int) -> tuple[int, ...]:
+    """The axes of the canonical kernel ``(*K, I, O)`` in the user's output-major order
+    ``order`` (``ConvPlan.kernel_order``): ``(O, I, *K)`` for ``'ik'``, ``(O, *K, I)`` for
+    ``'ki'``."""
+    n = num_spatial
+    return (n + 1, n, *range(n)) if order == "ik" else (n + 1, *range(n), n)
+
+
 def _im2col_output_major(x, w, plan: ConvPlan, order: str):
     """``im2col`` against the canonical ``w (*K, I, O)`` moved back to the user's
     output-major order: XLA cancels the two moves, and the GEMM reads the kernel as given
-    (a transposed operand costs XLA:CPU's GEMM nothing), where the canonical kernel is a
+    (XLA:CPU's GEMM takes a transposed operand without a copy), where the canonical kernel is a
     copy of it."""
-    n = plan.num_spatial
-    taps = list(taps_of(x, plan))
-    if order == "ik":
-        patches = jnp.stack(taps, axis=-1)  # (N, *out, C, K)
-        wo = jnp.transpose(w, (n + 1, n, *range(n)))
-    else:
-        patches = jnp.stack(taps, axis=-2)  # (N, *out, K, C)
-        wo = jnp.transpose(w, (n + 1, *range(n), n))
+    # (N, *out, C, K) for 'ik', (N, *out, K, C) for 'ki': the kernel's order after O
+    patches = jnp.stack(list(taps_of(x, plan)), axis=-1 if order == "ik" else -2)
     lhs = patches.reshape(-1, plan.taps * plan.in_features)
-    rhs = wo.reshape(plan.out_features, -1)
+    rhs = jnp.transpose(w, output_major_axes(order, plan.num_spatial))
+    rhs = rhs.reshape(plan.out_features, -1)
     dims = (((1,), (1,)), ((), ()))
     out = lax.dot_general(
         lhs, rhs, dims, precision=plan.precision, preferred_element_type=plan.preferred

@@ -117,9 +117,11 @@ def time_strategies(
         # Where im2col reads the user's kernel in place, the kernel as the user holds it,
         # moved to the canonical layout in the program (as jaxconv._conv does), so that XLA
         # cancels the moves there as it will in the user's program.
-        n = plan.num_spatial
-        to_user = {"ik": (n + 1, n, *range(n)), "ki": (n + 1, *range(n), n)}.get(
-            _strategies.reads_kernel_in_place(plan), tuple(range(n + 2))
+        order = _strategies.reads_kernel_in_place(plan)
+        to_user = (
+            tuple(range(w.ndim))
+            if order is None
+            else _strategies.output_major_axes(order, plan.num_spatial)
         )
         w = np.transpose(w, to_user)
         back = tuple(np.argsort(to_user))
