@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv import _plan, _policy
-from jaxconv._bench import runner, suites
+from jaxconv import _policy
+from jaxconv._bench import fit, runner, suites
 from jaxconv._bench.suites import Case
 
 
@@ -36,12 +36,10 @@ def cases(quick: bool) -> list[Case]:
     return out
 
 
-def rules_choice(case: Case, dtype) -> str:
-    """The strategy ``auto``'s fitted rules (and hand rules) pick, ``fft``'s override off."""
-    xs, ws = runner.shapes(case, "NHWC")
-    dn = runner.dimension_numbers(case, "NHWC")
-    plan = _plan.general_plan(xs, ws, case.strides, case.padding, case.lhs_dilation,
-                             case.dilation, dn, case.groups, 1, "zeros")  # fmt: skip
+def rules_choice(case: Case, dtype, layout: str = "NHWC") -> str:
+    """The strategy ``auto``'s fitted rules (and hand rules) pick in ``layout``, ``fft``'s
+    override off."""
+    plan = fit.plan_of(case, layout)
     saved = getattr(_policy, "fft_pays", None)
     if saved is not None:
         _policy.fft_pays = lambda plan, dtype=None: False

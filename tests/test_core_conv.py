@@ -591,9 +591,12 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
         dn = ("NC" + s, s + "IO", "NC" + s)
         x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
     plan = make_plan(x.shape, w.shape, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn)
-    # Small inputs too (below the positions it needs by default).
+    # Small inputs too (below the positions it needs by default); where it stacks the last
+    # dim's taps, channels-last.
+    stacked = _strategies.stacks_rows(plan._replace(channels_first=False))
+    stacked = stacked and plan.taps > _policy.COL2IM_CHANNELS_FIRST_TAPS
     with mock.patch.object(_policy, "COL2IM_CHANNELS_FIRST_POSITIONS", 0):
-        assert _policy.in_layout(plan, "col2im").channels_first == features_first
+        assert _policy.in_layout(plan, "col2im").channels_first == (features_first and not stacked)
         actual = jax.jit(
             lambda x, w: jaxconv.conv_general_dilated(
                 x, w, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
@@ -604,12 +607,69 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
 
 def test_col2im_runs_channels_first_data_as_it_is_on_enough_positions():
     # Below COL2IM_CHANNELS_FIRST_POSITIONS its channels-first GEMM's long side is short and
-    # the features-last form (with the transposes) measured faster.
+    # the features-last form (with the transposes) measured faster. (A layer on which it
+    # stacks the last dim's taps runs channels-last: the test after this one.)
+    c, o = _strategies.STACK_ROWS_FEATURES + 1, 4
+
     def plan(hw, dn):
-        return make_plan((2, 8, hw, hw), (16, 8, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
+        return make_plan((2, c, hw, hw), (o, c, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
 
     side = math.isqrt(_policy.COL2IM_CHANNELS_FIRST_POSITIONS - 1) + 1  # side² >= the bound
     assert _policy.in_layout(plan(side, NCHW), "col2im").channels_first
     assert not _policy.in_layout(plan(side - 1, NCHW), "col2im").channels_first
-    nhwc = make_plan((2, side, side, 8), (3, 3, 8, 16), (1, 1), "SAME", dimension_numbers=NHWC)
+    nhwc = make_plan((2, side, side, c), (3, 3, c, o), (1, 1), "SAME", dimension_numbers=NHWC)
     assert not _policy.in_layout(nhwc, "col2im").channels_first
+
+
+@pytest.mark.parametrize(
+    "kernel, rhs_dilation, pads, c, o",
+    [
+        ((3, 3), (1, 1), ((1, 1), (1, 1)), 16, 16),  # ResNet's 3x3 on 16 features
+        ((7, 7), (1, 2), ((3, 2), (-1, 6)), 8, 24),  # crops and pads past the taps
+        ((2, 3, 3), (2, 1, 1), ((0, 2), (1, 1), (2, 0)), 4, 8),  # a volume
+        ((5, 1), (1, 1), ((2, 2), (0, 0)), 8, 8),  # one tap along the last dim: col2im as was
+    ],
+)
+@pytest.mark.parametrize("features_first", [False, True])
+def test_col2im_stacks_the_last_dims_taps_where_few_features_make_it_move_less(
+    kernel, rhs_dilation, pads, c, o, features_first
+):
+    # Stacking the last dim's kw taps beside the features (as rows does) turns col2im's
+    # K·O columns per position into kw·C inputs and (K / kw)·O columns: channels-last (a
+    # channels-first 3x3 layer keeps its form), against a float64 reference.
+    rng = np.random.default_rng(sum(kernel) + c)
+    x = rng.standard_normal((2, *(9,) * len(kernel), c)).astype(np.float32)
+    w = rng.standard_normal((*kernel, c, o)).astype(np.float32)
+    ones = (1,) * len(kernel)
+    expected = _dilated_conv_reference(x, w, ones, rhs_dilation, pads)
+    s = spatial_letters(len(kernel))
+    dn = ("N" + s + "C", s + "IO", "N" + s + "C")
+    if features_first:
+        dn = ("NC" + s, s + "IO", "NC" + s)
+        x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
+    plan = make_plan(x.shape, w.shape, ones, pads, ones, rhs_dilation, dn)
+    stacks = kernel[-1] > 1
+    assert _strategies.stacks_rows(plan._replace(channels_first=False)) == stacks
+    # Channels-first data stays so on small kernels (the transposes cost more there).
+    last = stacks and plan.taps > _policy.COL2IM_CHANNELS_FIRST_TAPS
+    with mock.patch.object(_policy, "COL2IM_CHANNELS_FIRST_POSITIONS", 0):
+        assert _policy.in_layout(plan, "col2im").channels_first == (features_first and not last)
+    actual = jax.jit(
+        lambda x, w: jaxconv.conv_general_dilated(
+            x, w, ones, pads, rhs_dilation=rhs_dilation, dimension_numbers=dn, strategy="col2im"
+        )
+    )(x, w)
+    assert_close(actual, expected.astype(np.float32))
+
+
+def test_col2im_stacks_rows_only_on_few_features_and_undilated_inputs():
+    def stacks(xs, ws, lhs_dilation=(1, 1)):
+        plan = make_plan(xs, ws, (1, 1), ((1, 1),) * 2, lhs_dilation, dimension_numbers=NHWC)
+        return _strategies.stacks_rows(plan)
+
+    many = _strategies.STACK_ROWS_FEATURES + 1
+    assert stacks((2, 8, 8, 16), (3, 3, 16, 16))
+    assert not stacks((2, 8, 8, many), (3, 3, many, many))  # a GEMM deep enough already
+    assert not stacks((2, 8, 8, 16), (3, 3, 16, 1))  # kw·C + 3·O > 9·O: more to move
+    assert not stacks((2, 8, 8, 16), (3, 3, 16, 16), (2, 2))  # a transposed convolution
+    assert not stacks((2, 8, 8, 16), (3, 1, 16, 16))  # one tap along the last dim

@@ -154,7 +154,7 @@ SMALL_LAYERS = [  # (x, w, strides), channels-last: small enough to run whole
 ]
 
 
-@pytest.mark.parametrize("name", ["im2col", "rows", "banded", "space_to_depth"])
+@pytest.mark.parametrize("name", ["im2col", "rows", "banded", "space_to_depth", "col2im"])
 def test_buffer_models_hold_what_xla_compiles(name):
     # Small layers, which run whole: the model is at least the compiled temp.
     for xs, ws, strides in SMALL_LAYERS:

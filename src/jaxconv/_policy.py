@@ -37,11 +37,21 @@ with the transposes): 0.61x the time from 128 positions on (131 layers, geomean)
 below (50 layers, 42 of them slower), where its GEMM's long side is short."""
 
 
+COL2IM_CHANNELS_FIRST_TAPS = 9
+"""Most kernel taps on which ``col2im`` keeps channels-first data as it is (on enough
+positions) where it would otherwise stack the last dim's taps channels-last
+(:func:`jaxconv._strategies.stacks_rows`), with the transposes. Measured on CPU
+(``benchmarks/results/cpu-2core-col2im-rows``): stacked with the transposes took 1.037x the
+channels-first time on NCHW layers of at most 9 taps (47, geomean), 0.656x on larger
+kernels (85)."""
+
+
 def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     """Whether strategy ``name`` computes ``plan`` in ``(N, C, *spatial)``: where the input
     and output keep their features before the spatial axes (``NCHW``), for Winograd (its
     channels-first GEMMs need no transposes), for ``col2im`` on enough positions
-    (:data:`COL2IM_CHANNELS_FIRST_POSITIONS`) and for the fused loops of depthwise and
+    (:data:`COL2IM_CHANNELS_FIRST_POSITIONS`) unless it stacks a large kernel's rows
+    (:data:`COL2IM_CHANNELS_FIRST_TAPS`), and for the fused loops of depthwise and
     small-group layers (at most 8 input and 8 output features per group, so that the input
     gradient is one too), which then run along contiguous rows."""
     if plan.padding_mode != "zeros" or not plan.features_first:
@@ -51,7 +61,14 @@ def runs_channels_first(plan: ConvPlan, name: str) -> bool:
         return _strategies.accepts(name, cf)
     if name == "col2im":
         positions = int(np.prod(plan.in_spatial))
-        return positions >= COL2IM_CHANNELS_FIRST_POSITIONS and _strategies.accepts(name, cf)
+        stacked = plan.taps > COL2IM_CHANNELS_FIRST_TAPS and _strategies.stacks_rows(
+            plan._replace(channels_first=False)
+        )
+        return (
+            positions >= COL2IM_CHANNELS_FIRST_POSITIONS
+            and not stacked
+            and _strategies.accepts(name, cf)
+        )
     if name in ("direct", "depthwise"):
         g = plan.feature_groups
         small = g > 1 and plan.batch_groups == 1 and plan.group_in <= 8
@@ -151,10 +168,13 @@ Measured on CPU (``benchmarks/fft_crossover.py``, the table in docs/performance.
 ``fft`` wins from a ratio of 2.1-3.5 on 2-d kernels (11x11 on 16 features) and of 0.9-1.7
 on 1-d ones (15 taps); the rule takes the safe side of both."""
 
-FFT_PAYS_FUSED = 0.75
+FFT_PAYS_FUSED = 0.58
 """The same where ``auto`` would run a fused multiply-accumulate loop (``depthwise``,
-``direct``), whose multiply-adds cost several times a GEMM's: ``fft`` wins from a ratio
-of 0.56-0.99 in 1-d (63 to 127 taps) and of 0.55-0.89 in 2-d (11x11 to 15x15)."""
+``direct``), whose multiply-adds cost several times a GEMM's. Fitted on random layers
+(``benchmarks/fft_sweep.py``, ``benchmarks/results/cpu-2core-fft-sweep``: 113 convolutions
+of two draws, regret least from 0.54 to 0.58); on 95 of two other draws the forward's
+regret against the faster of ``fft`` and the fused loop fell from 1.101 (p90 1.464) with
+the grid's 0.75 to 1.086 (p90 1.273)."""
 
 
 def fft_pays(plan: ConvPlan, instead: str) -> bool:

@@ -732,6 +732,8 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     With few output features this GEMM is wide where the polyphase (or per-tap) ones are
     thin. Needs unit window strides and no groups; input dilation may be 1.
     """
+    if stacks_rows(plan):
+        return _col2im_rows(x, w, plan, choose)
     acc = acc_dtype(x.dtype, plan.preferred)
     taps, o, c = plan.taps, plan.out_features, plan.in_features
     cf = plan.channels_first
@@ -809,6 +811,81 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     return jnp.swapaxes(y, 0, 1) if cf else y
 
 
+STACK_ROWS_TRAFFIC = 0.75
+STACK_ROWS_FEATURES = 64
+""":func:`col2im` stacks the last dim's taps where that moves under ``STACK_ROWS_TRAFFIC``
+times the elements per position, ``kw·C + (K / kw)·O`` against ``K·O``, on at most
+``STACK_ROWS_FEATURES`` input features (deeper GEMMs are compute-bound either way, and
+the stacked copy is then a cost). Fitted on CPU on 411 random convolutions
+(``benchmarks/col2im_rows_sweep.py``, ``benchmarks/results/cpu-2core-col2im-rows``; the
+fit is flat from 0.7 to 1.0 and from 64 to 128 features); on the 163 held out, the
+forward's regret against the faster form fell from 1.270 (p90 2.049) never stacking to
+1.050 (p90 1.170)."""
+
+
+def stacks_rows(plan: ConvPlan) -> bool:
+    """Whether :func:`col2im` stacks the last spatial dim's taps first (:func:`_col2im_rows`):
+    a channels-last plan of at least two spatial dims, more than one tap along the last,
+    no input dilation, few input features and enough fewer elements to move
+    (:data:`STACK_ROWS_TRAFFIC`)."""
+    kw = plan.kernel[-1] if plan.kernel else 1
+    moved = kw * plan.in_features + plan.taps // kw * plan.out_features
+    return (
+        not plan.channels_first
+        and plan.num_spatial > 1
+        and kw > 1
+        and _undilated(plan)
+        and plan.in_features <= STACK_ROWS_FEATURES
+        and moved < STACK_ROWS_TRAFFIC * plan.taps * plan.out_features
+    )
+
+
+def _col2im_rows(x, w, plan: ConvPlan, choose: Chooser):
+    """:func:`col2im` of the last spatial dim's taps stacked beside the features.
+
+    As in :func:`rows`, the ``kw`` taps of the last dim become ``(N, *S', out_w, kw·C)``
+    (``kw`` copies of the input); the other dims' taps then go through one GEMM and the
+    scatter of its columns, ``K / kw`` of them per output feature where plain ``col2im``
+    has ``K``. Where features are few, both arrays are a fraction of ``col2im``'s product
+    and of ``im2col``'s patches: the convolution is bound by the bytes it moves.
+    """
+    kw, c = plan.kernel[-1], plan.in_features
+    last = plan.num_spatial  # the last spatial axis of (N, *S, C)
+    row_taps = shifted_taps(
+        x,
+        (last,),
+        plan.kernel[-1:],
+        plan.rhs_dilation[-1:],
+        plan.strides[-1:],
+        plan.out_spatial[-1:],
+        plan.pads[-1:],
+    )
+    stacked = jnp.stack(list(row_taps), axis=-2)
+    stacked = stacked.reshape(*stacked.shape[:-2], kw * c)
+    sub = plan._replace(
+        in_features=kw * c,
+        in_spatial=(*plan.in_spatial[:-1], plan.out_spatial[-1]),
+        kernel=(*plan.kernel[:-1], 1),
+        strides=(*plan.strides[:-1], 1),
+        pads=(*plan.pads[:-1], (0, 0)),
+        rhs_dilation=(*plan.rhs_dilation[:-1], 1),
+        kernel_order=None,
+    )
+    return col2im(stacked, w.reshape(*plan.kernel[:-1], 1, kw * c, plan.out_features), sub, choose)
+
+
+def _col2im_temp(plan: ConvPlan, s: Sizes) -> int:
+    # The GEMM's product (K·O per input position) and the output; stacking the rows, the
+    # stacked taps, a product K / kw times narrower and (as in rows) the padded input.
+    positions = plan.batch * int(np.prod(plan.in_spatial))
+    if stacks_rows(plan):
+        kw = plan.kernel[-1]
+        rows = positions // plan.in_spatial[-1] * plan.out_spatial[-1]
+        moved = kw * plan.in_features + plan.taps // kw * plan.out_features
+        return rows * moved + s.out + s.padded
+    return plan.taps * positions * plan.out_features + s.out
+
+
 def _col2im_copies_too_much(plan: ConvPlan, itemsize: int) -> bool:
     """Whether a copy of the kernel exceeds the output plus the padded input by more than
     :data:`TILE_SLACK_BYTES` (the bound the strategies keep, see :func:`tiles`) while the
@@ -849,7 +926,7 @@ def col2im_waste(plan: ConvPlan) -> float:
 COL2IM = Strategy(
     col2im,
     lambda p: all(s == 1 for s in p.strides) and _ungrouped(p),
-    lambda p, s: p.taps * p.batch * int(np.prod(p.in_spatial)) * p.out_features + s.out,
+    _col2im_temp,
     channels_first=True,
 )
 
