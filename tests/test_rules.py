@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -75,13 +76,37 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             _rules.features(plan),
             lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s)),
         )
+        # The measured overrides after the rules: col2im where it stacks rows
+        # (_policy.stacked_col2im_pays), then fft (_policy.fft_pays).
+        cl = _policy.in_layout(plan, "col2im")
+        if want in _policy.STACKED_COL2IM_OVER and _strategies.feasible("col2im", cl):
+            want = "col2im" if _policy.stacked_col2im_pays(cl) else want
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
-        elif got == "fft":  # the measured override after the rules (_policy.fft_pays)
+        elif got == "fft":
             assert want != "fft" and _policy.fft_pays(plan, want), case.name
         else:
             assert got == want, case.name
         assert _strategies.feasible(got, _policy.in_layout(plan, got))
+
+
+@pytest.mark.parametrize(
+    "xs, ws, dn, pays",
+    [
+        ((2, 20, 20, 16), (5, 5, 16, 16), "NHWC", True),
+        ((2, 20, 20, 7), (5, 5, 7, 16), "NHWC", False),  # too few input features
+        ((2, 20, 20, 96), (5, 5, 96, 16), "NHWC", False),  # col2im does not stack: too many
+        ((2, 16, 20, 20), (16, 16, 5, 5), "NCHW", False),  # the transposes cost the gain
+    ],
+)
+def test_auto_runs_col2im_instead_of_rows_banded_or_taps_where_it_stacks_rows(xs, ws, dn, pays):
+    dims = ("NHWC", "HWIO", "NHWC") if dn == "NHWC" else ("NCHW", "OIHW", "NCHW")
+    plan = make_plan(xs, ws, (1, 1), "SAME", dimension_numbers=dims)
+    assert _policy.stacked_col2im_pays(_policy.in_layout(plan, "col2im")) == pays
+    for picked in _policy.STACKED_COL2IM_OVER:
+        with mock.patch.object(_policy, "_rules_choice", return_value=picked):
+            want = "col2im" if pays else picked
+            assert _policy.choose(plan, jnp.float32, decide_layout=True) == want
 
 
 def _kept_products(plan):

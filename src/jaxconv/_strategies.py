@@ -289,6 +289,23 @@ def _leading_taps(x, plan: ConvPlan):
     return shifted_taps(x, tuple(range(1, n)), *(v[:-1] for v in geometry))
 
 
+def stacked_row_taps(x, plan: ConvPlan):
+    """The last spatial dim's ``kw`` taps of the channels-last ``x`` stacked beside its
+    features, ``(N, *S', out_w, kw·C)``, cut from ``x`` (the padding under each tap
+    included): what ``rows`` and the stacking ``col2im`` contract."""
+    row_taps = shifted_taps(
+        x,
+        (plan.num_spatial,),  # the last spatial axis of (N, *S, C)
+        plan.kernel[-1:],
+        plan.rhs_dilation[-1:],
+        plan.strides[-1:],
+        plan.out_spatial[-1:],
+        plan.pads[-1:],
+    )
+    stacked = jnp.stack(list(row_taps), axis=-2)
+    return stacked.reshape(*stacked.shape[:-2], plan.kernel[-1] * plan.in_features)
+
+
 def rows(x, w, plan: ConvPlan, choose: Chooser):
     """Patches along the last spatial dim only, then one GEMM per remaining tap, summed.
 
@@ -299,18 +316,7 @@ def rows(x, w, plan: ConvPlan, choose: Chooser):
     than ``im2col``'s.
     """
     acc = acc_dtype(x.dtype, plan.preferred)
-    last = plan.num_spatial  # the last spatial axis of (N, *S, C)
-    row_taps = shifted_taps(
-        x,
-        (last,),
-        plan.kernel[-1:],
-        plan.rhs_dilation[-1:],
-        plan.strides[-1:],
-        plan.out_spatial[-1:],
-        plan.pads[-1:],
-    )
-    stacked = jnp.stack(list(row_taps), axis=-2)
-    stacked = stacked.reshape(*stacked.shape[:-2], plan.kernel[-1] * plan.in_features)
+    stacked = stacked_row_taps(x, plan)
     wk = w.reshape(
         plan.taps // plan.kernel[-1], plan.kernel[-1] * plan.in_features, plan.out_features
     )
@@ -730,7 +736,8 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     ``polyphase``: an output element sums its own taps only, where interior pads of the
     whole output would test all ``K`` (1.1-2.6x faster on CPU, transposed 1-3-D layers).
     With few output features this GEMM is wide where the polyphase (or per-tap) ones are
-    thin. Needs unit window strides and no groups; input dilation may be 1.
+    thin. Needs unit window strides and no groups; input dilation may be 1. On few input
+    features it first stacks the last dim's taps (:func:`stacks_rows`).
     """
     if stacks_rows(plan):
         return _col2im_rows(x, w, plan, choose)
@@ -850,18 +857,6 @@ def _col2im_rows(x, w, plan: ConvPlan, choose: Chooser):
     and of ``im2col``'s patches: the convolution is bound by the bytes it moves.
     """
     kw, c = plan.kernel[-1], plan.in_features
-    last = plan.num_spatial  # the last spatial axis of (N, *S, C)
-    row_taps = shifted_taps(
-        x,
-        (last,),
-        plan.kernel[-1:],
-        plan.rhs_dilation[-1:],
-        plan.strides[-1:],
-        plan.out_spatial[-1:],
-        plan.pads[-1:],
-    )
-    stacked = jnp.stack(list(row_taps), axis=-2)
-    stacked = stacked.reshape(*stacked.shape[:-2], kw * c)
     sub = plan._replace(
         in_features=kw * c,
         in_spatial=(*plan.in_spatial[:-1], plan.out_spatial[-1]),
@@ -871,7 +866,8 @@ def _col2im_rows(x, w, plan: ConvPlan, choose: Chooser):
         rhs_dilation=(*plan.rhs_dilation[:-1], 1),
         kernel_order=None,
     )
-    return col2im(stacked, w.reshape(*plan.kernel[:-1], 1, kw * c, plan.out_features), sub, choose)
+    w_rows = w.reshape(*plan.kernel[:-1], 1, kw * c, plan.out_features)
+    return col2im(stacked_row_taps(x, plan), w_rows, sub, choose)
 
 
 def _col2im_temp(plan: ConvPlan, s: Sizes) -> int:
