@@ -25,6 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from fft_sweep import geomean  # this folder is first on sys.path when run as a script
 
 from jaxconv import _strategies
 from jaxconv._bench import fit, runner, suites
@@ -56,10 +57,7 @@ def _eligible(plan) -> bool:
 
 def traffic(plan) -> float:
     """Elements per position with stacking over those without: ``(kw·C + K/kw·O) / (K·O)``."""
-    kw = plan.kernel[-1]
-    return (kw * plan.in_features + plan.taps // kw * plan.out_features) / (
-        plan.taps * plan.out_features
-    )
+    return _strategies.stacked_row_elements(plan) / (plan.taps * plan.out_features)
 
 
 def candidates(seed: int):
@@ -107,10 +105,6 @@ def sweep(args) -> None:
                 print(f"{seed} {case.name} {layout} auto {choice} {auto_ms / lax_ms:.2f} "
                       f"col2im {plain_ms / lax_ms:.2f} stacked {rows_ms / lax_ms:.2f} "
                       f"traffic {row['traffic']:.2f}", flush=True)  # fmt: skip
-
-
-def geomean(a) -> float:
-    return float(np.exp(np.mean(np.log(a)))) if len(a) else float("nan")
 
 
 def fit_rule(args) -> None:

@@ -836,15 +836,21 @@ def stacks_rows(plan: ConvPlan) -> bool:
     no input dilation, few input features and enough fewer elements to move
     (:data:`STACK_ROWS_TRAFFIC`)."""
     kw = plan.kernel[-1] if plan.kernel else 1
-    moved = kw * plan.in_features + plan.taps // kw * plan.out_features
     return (
         not plan.channels_first
         and plan.num_spatial > 1
         and kw > 1
         and _undilated(plan)
         and plan.in_features <= STACK_ROWS_FEATURES
-        and moved < STACK_ROWS_TRAFFIC * plan.taps * plan.out_features
+        and stacked_row_elements(plan) < STACK_ROWS_TRAFFIC * plan.taps * plan.out_features
     )
+
+
+def stacked_row_elements(plan: ConvPlan) -> int:
+    """Elements per position that :func:`col2im` writes when it stacks the last dim's taps:
+    ``kw·C`` stacked inputs and ``(K / kw)·O`` product columns (``K·O`` without)."""
+    kw = plan.kernel[-1]
+    return kw * plan.in_features + plan.taps // kw * plan.out_features
 
 
 def _col2im_rows(x, w, plan: ConvPlan, choose: Chooser):
@@ -875,10 +881,8 @@ def _col2im_temp(plan: ConvPlan, s: Sizes) -> int:
     # stacked taps, a product K / kw times narrower and (as in rows) the padded input.
     positions = plan.batch * int(np.prod(plan.in_spatial))
     if stacks_rows(plan):
-        kw = plan.kernel[-1]
         rows = positions // plan.in_spatial[-1] * plan.out_spatial[-1]
-        moved = kw * plan.in_features + plan.taps // kw * plan.out_features
-        return rows * moved + s.out + s.padded
+        return rows * stacked_row_elements(plan) + s.out + s.padded
     return plan.taps * positions * plan.out_features + s.out
 
 
