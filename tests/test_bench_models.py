@@ -107,6 +107,19 @@ def test_both_builds_start_from_the_same_parameters(case):
     assert "different values" in models.same_parameters(nnx.state(flax_model), nnx.state(other))
 
 
+@pytest.mark.parametrize("case", suites.MODELS_SMOKE, ids=lambda c: c.name)
+def test_the_smooth_twin_has_the_parameters_and_not_the_kinks(case):
+    real = nnx.split(models.build(case, models.flax_layers()), nnx.Param, ...)
+    twin = models.build(case, models.flax_layers(), kinks=models.SMOOTH)
+    assert models.same_parameters(real[1], nnx.state(twin, nnx.Param)) is None
+    x, _ = models.make_batch(case, np.float32)
+    # The same parameters, another function: softplus > ReLU everywhere, mean <= max.
+    assert not np.allclose(twin(x), nnx.merge(*real)(x))
+    z = np.linspace(-8, 8, 33)
+    assert np.all(models.SMOOTH.relu(z) > nnx.relu(z))
+    assert 0.6 < np.abs(models.SMOOTH.relu6(z) - nnx.relu6(z)).max() <= np.log(2)
+
+
 def test_the_networks_run_the_convolutions_of_their_papers():
     resnet, mobilenet, unet = (models.conv_layers(c) for c in suites.MODELS)
     # ResNet-20: a 3x3 stem, 18 3x3 layers in 9 blocks, two 1x1/2 projections.
@@ -261,15 +274,16 @@ def test_state_errors_by_hand():
     assert where == "['bn']" and abs_err == pytest.approx(2e-9) and rel_err == pytest.approx(1e-9)
 
 
-def test_the_reference_step_is_flax_in_float64():
+def test_the_reference_step_is_flax_in_float64_on_the_smooth_twin():
     case = UNET_MICRO
-    g, params, rest = nnx.split(models.build(case, models.flax_layers()), nnx.Param, ...)
+    twin = models.build(case, models.flax_layers(), kinks=models.SMOOTH)
+    g, params, rest = nnx.split(twin, nnx.Param, ...)
     images, labels = models.make_batch(case, np.float32)
     new_params, new_rest = models.reference_step(case, params, rest, images, labels)
     assert {np.asarray(a).dtype for a in jax.tree.leaves((new_params, new_rest))} == {
         np.dtype(np.float64)
     }
-    # Against Flax's float32 step: the same state up to float32 rounding.
+    # Against Flax's float32 step of the twin: the same state up to float32 rounding.
     _, f32_params, f32_rest = jax.jit(models.train_step(g))(params, rest, images, labels)
     abs_err, rel_err, _ = models.state_errors((new_params, new_rest), (f32_params, f32_rest))
     assert 0 < rel_err < 1e-5
