@@ -530,7 +530,8 @@ def models_markdown(models: Sequence[dict[str, Any]]) -> str:
         "jaxconv time / Flax time (medians; min in brackets; min ratio: of the fastest "
         "rounds). Loss diff: relative difference of the losses; update err: the worst layer's "
         "relative distance, after the step, from a float64 step's parameters (jaxconv's, "
-        "checked; and Flax's).", "",
+        "checked; and Flax's), on the network's smooth twin (softplus for ReLU, mean for "
+        "max pooling).", "",
         "| model | device | dtype | strategy | flax ms | jaxconv ms | ratio | min ratio | rounds "
         "| loss diff | update err | flax update err | jaxconv strategies (convs) |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
