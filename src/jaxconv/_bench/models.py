@@ -502,9 +502,9 @@ def run_model(
     norm's statistics) agrees layer by layer with :func:`reference_step`'s (see
     :func:`state_errors`) within the tolerance or twice the distance of Flax's own step
     from it, whichever is larger. With the step size 0.1, a gradient off by more than 1e-3
-    of a layer's largest parameter fails the float32 check. The twins, because one ReLU
-    input within rounding of zero (1.6e-6 in ResNet-20 on one host) can take a different
-    side in float32 than in float64 and move a kernel's update by 4 %.
+    of a layer's largest parameter fails the float32 check. Twins, because in the real
+    networks one ReLU input within rounding of zero (1.6e-6 in ResNet-20 on one host) can
+    fall on its other side in float32 than in float64, which moved a kernel's update by 4 %.
 
     Args:
         suite, case: the network and the suite it came from.
