@@ -25,10 +25,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from fft_sweep import geomean  # this folder is first on sys.path when run as a script
 
 from jaxconv import _strategies
 from jaxconv._bench import fit, runner, suites
+from jaxconv._bench.fit import geomean
 
 
 @contextlib.contextmanager

@@ -98,10 +98,6 @@ def regret(rows, threshold: float) -> np.ndarray:
     return choice / best
 
 
-def geomean(a) -> float:
-    return float(np.exp(np.mean(np.log(a)))) if len(a) else float("nan")
-
-
 def kind(row) -> str:
     """Which threshold a row's decision uses: ``'fused'`` (``FFT_PAYS_FUSED``), else
     ``'grouped'`` or ``'dense'`` (both ``FFT_PAYS_GEMM`` today)."""
@@ -122,7 +118,7 @@ def fit_thresholds(args) -> None:
         te = [r for r in part if r["seed"] not in train]
         if not tr:
             continue
-        scores = [geomean(regret(tr, t)) for t in grid]
+        scores = [fit.geomean(regret(tr, t)) for t in grid]
         best = float(grid[int(np.argmin(scores))])
         flat = [t for t, v in zip(grid, scores, strict=True) if v <= min(scores) * 1.005]
         print(f"## {k}: {len(tr)} training, {len(te)} held-out convolutions; training regret "
@@ -134,8 +130,8 @@ def fit_thresholds(args) -> None:
             rt, re = regret(tr, t), regret(te, t)
             p90 = float(np.percentile(re, 90)) if len(re) else float("nan")
             runs = sum(r["ratio"] >= t for r in te)
-            print(f"| {label} {t:.2f} | {geomean(rt):.3f}, {np.percentile(rt, 90):.3f} "
-                  f"| {geomean(re):.3f}, {p90:.3f} | {runs} |")  # fmt: skip
+            print(f"| {label} {t:.2f} | {fit.geomean(rt):.3f}, {np.percentile(rt, 90):.3f} "
+                  f"| {fit.geomean(re):.3f}, {p90:.3f} | {runs} |")  # fmt: skip
         print()
 
 
