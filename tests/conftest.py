@@ -17,34 +17,47 @@ import numpy as np
 import pytest
 from jax import lax
 
-# Compiling takes most of the suite's time: XLA:CPU spends ~10 ms per fusion in its default
-# MLIR fusion emitters, half that in its elemental ones (the whole suite on 2 cores: 22.6
-# -> 15.7 min). So the tests compile with the elemental emitters, from the same optimized
-# HLO into the same buffers; JAXCONV_TEST_XLA_DEFAULTS=1 runs them on XLA's defaults. Set
-# before XLA starts (it reads XLA_FLAGS then, not when jax is imported), inherited by
-# xdist's workers and the tests' subprocesses, and only where this jaxlib knows the flag
-# (XLA aborts on an unknown one).
-EMITTER_FLAG = "--xla_cpu_use_fusion_emitters=false"
+# Compiling takes most of the suite's time, so the tests compile the same optimized HLO into
+# the same buffers, faster: with XLA:CPU's elemental emitters instead of its MLIR fusion
+# emitters (~10 ms per fusion, half that; the whole suite on 2 cores: 22.6 -> 15.7 min), and
+# with LLVM's optimization level 1 (test_core_transforms and test_rules: 98 -> 84 s; the
+# values and gradients of every strategy on a 3x3 layer were bit for bit those of XLA's
+# defaults). JAXCONV_TEST_XLA_DEFAULTS=1 runs them on XLA's defaults. Set before XLA starts
+# (it reads XLA_FLAGS then, not when jax is imported), inherited by xdist's workers and the
+# tests' subprocesses, and only where this jaxlib knows the flags (XLA aborts on an unknown
+# one).
+COMPILE_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=1"
 
 
-def _use_elemental_emitters() -> None:
+def _compile_faster() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if os.environ.get("JAXCONV_TEST_XLA_DEFAULTS") == "1" or "fusion_emitters" in flags:
         return
     try:
         probe = subprocess.run(
             [sys.executable, "-c", "import jax; jax.devices()"],
-            env={**os.environ, "XLA_FLAGS": f"{flags} {EMITTER_FLAG}"},
+            env={**os.environ, "XLA_FLAGS": f"{flags} {COMPILE_FLAGS}"},
             capture_output=True,
             timeout=300,
         )
     except subprocess.TimeoutExpired:
         return
     if probe.returncode == 0:
-        os.environ["XLA_FLAGS"] = f"{flags} {EMITTER_FLAG}".strip()
+        os.environ["XLA_FLAGS"] = f"{flags} {COMPILE_FLAGS}".strip()
 
 
-_use_elemental_emitters()
+_compile_faster()
+
+# Flax's initializers draw their random bits with JAX's default (partitionable) threefry,
+# which XLA:CPU compiles in 2-5 s for each new 4-d kernel shape, against 0.3 s for the
+# original one (jax 0.10). The tests build Flax modules of many shapes, so they draw with
+# the original (test_nnx and test_linen on 2 cores: 171 -> 63 s). Only which random
+# parameters a module starts from changes (jaxconv's modules draw theirs with Flax's
+# initializers), and both sides of every comparison share them. Here and, through the
+# environment, in the tests' subprocesses.
+if "jax_threefry_partitionable" in jax.config.values:
+    os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
+    jax.config.update("jax_threefry_partitionable", os.environ["JAX_THREEFRY_PARTITIONABLE"] != "0")
 
 # Silent rank broadcasting anywhere in jaxconv (or a test) becomes an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
