@@ -34,6 +34,7 @@ This module imports Flax; the bench imports it only when a model suite runs.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -293,7 +294,16 @@ def build(
     if case.arch not in ARCHITECTURES:
         raise ValueError(f"`case.arch` must be one of {tuple(ARCHITECTURES)}, got {case.arch!r}.")
     ctx = _Ctx(layers, jnp.dtype(dtype), nnx.Rngs(seed), kinks)
-    return ARCHITECTURES[case.arch](case, ctx)
+    # The initializers draw with JAX's original threefry: XLA:CPU compiles the default
+    # (partitionable) one in 2-5 s for each new kernel shape, the original in 0.3 s (jax
+    # 0.10), which made building a network take longer than compiling its training step.
+    with _original_threefry():
+        return ARCHITECTURES[case.arch](case, ctx)
+
+
+def _original_threefry() -> contextlib.AbstractContextManager:
+    switch = getattr(jax, "threefry_partitionable", None)
+    return contextlib.nullcontext() if switch is None else switch(False)
 
 
 def describe(case: ModelCase) -> str:
