@@ -71,6 +71,9 @@ def _from_kernel(cls, kernel, bias, layout, flip, swap, conv_kwargs):
     (``swap``: its ``O`` axis is the input features, as with ``transpose_kernel``)."""
     conv_kwargs = common.loader_kwargs(bias, conv_kwargs)
     conv_kwargs.setdefault("rngs", nnx.Rngs(0))
+    # The kernel is given: drawing a random one first would only cost its compile (seconds
+    # for each new shape on XLA:CPU).
+    conv_kwargs.setdefault("kernel_init", nnx.initializers.zeros_init())
     w, sizes, lay = common.foreign_kernel(
         kernel, layout, flip, conv_kwargs.get("dimension_numbers")
     )
