@@ -375,6 +375,21 @@ def test_from_kernel_1d_and_bias_only_when_asked():
     np.testing.assert_allclose(_apply(layer, x)[0, 0], w.sum(axis=(1, 2)), **F32)
 
 
+@pytest.mark.parametrize("cls", [jnnx.Conv, jnnx.ConvTranspose])
+def test_from_kernel_draws_no_random_kernel(cls):
+    # The kernel is given, so none is drawn first (each new shape's draw compiles for
+    # seconds on XLA:CPU); an initializer the caller passes is still theirs.
+    w = np.arange(4 * 3 * 3 * 2, dtype=np.float32).reshape(4, 3, 3, 2)  # OIHW
+
+    def jaxpr(**kw):
+        return str(jax.make_jaxpr(lambda: cls.from_kernel(w, layout="OIHW", **kw).kernel[...])())
+
+    layer = cls.from_kernel(w, layout="OIHW")
+    np.testing.assert_array_equal(layer.kernel[...], np.transpose(w, (2, 3, 1, 0)))  # HWIO
+    assert "random_bits" not in jaxpr()
+    assert "random_bits" in jaxpr(kernel_init=nnx.initializers.lecun_normal())
+
+
 def test_from_kernel_errors():
     w = np.zeros((4, 3, 3, 3), np.float32)
     with pytest.raises(TypeError, match="layout"):
