@@ -59,6 +59,16 @@ if "jax_threefry_partitionable" in jax.config.values:
     os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
     jax.config.update("jax_threefry_partitionable", os.environ["JAX_THREEFRY_PARTITIONABLE"] != "0")
 
+# The modules of the longest tests (subprocesses of 30 s to 1.5 min) run first: xdist hands
+# out tests in collection order, and one such test left for the end keeps one worker busy
+# while the other has nothing left to run.
+LONG_FIRST = ("test_shard.py", "test_distributed.py", "test_bench_models.py", "test_bench.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: order kept within
+
+
 # Silent rank broadcasting anywhere in jaxconv (or a test) becomes an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
