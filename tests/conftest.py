@@ -21,7 +21,7 @@ from jax import lax
 # the same buffers, faster: with XLA:CPU's elemental emitters instead of its MLIR fusion
 # emitters (~10 ms per fusion, half that; the whole suite on 2 cores: 22.6 -> 15.7 min), and
 # with LLVM's optimization level 1 (test_core_transforms and test_rules: 98 -> 84 s; the
-# values and gradients of every strategy on a 3x3 layer were bit for bit those of XLA's
+# values and gradients of seven strategies on a 3x3 layer were bit for bit those of XLA's
 # defaults). JAXCONV_TEST_XLA_DEFAULTS=1 runs them on XLA's defaults. Set before XLA starts
 # (it reads XLA_FLAGS then, not when jax is imported), inherited by xdist's workers and the
 # tests' subprocesses, and only where this jaxlib knows the flags (XLA aborts on an unknown
