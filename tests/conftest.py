@@ -55,9 +55,13 @@ _compile_faster()
 # parameters a module starts from changes (jaxconv's modules draw theirs with Flax's
 # initializers), and both sides of every comparison share them. Here and, through the
 # environment, in the tests' subprocesses.
-if "jax_threefry_partitionable" in jax.config.values:
-    os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
-    jax.config.update("jax_threefry_partitionable", os.environ["JAX_THREEFRY_PARTITIONABLE"] != "0")
+# A value set in the environment was read when jax was imported, and stays.
+if (
+    "JAX_THREEFRY_PARTITIONABLE" not in os.environ
+    and "jax_threefry_partitionable" in jax.config.values
+):
+    os.environ["JAX_THREEFRY_PARTITIONABLE"] = "0"
+    jax.config.update("jax_threefry_partitionable", False)
 
 # The modules of the longest tests (subprocesses of 30 s to 1.5 min) run first: xdist hands
 # out tests in collection order, and one such test left for the end keeps one worker busy
