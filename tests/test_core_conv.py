@@ -532,9 +532,10 @@ def test_hypothesis_against_lax(problem, seed):
     run_case(seed, problem.pop("dimension_numbers"), **problem)
 
 
-def _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads):
-    """Stride-1 ``x (N, *S, C)`` with ``w (*K, I, O)`` in float64, by hand: dilate the input
-    with zeros, pad (or crop), then sum every tap's shifted slice times its matrix."""
+def _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads, strides=None):
+    """``x (N, *S, C)`` with ``w (*K, I, O)`` in float64, by hand: dilate the input with
+    zeros, pad (or crop), sum every tap's shifted slice times its matrix, then keep every
+    ``strides``-th output (stride 1 by default)."""
     nd = len(pads)
     shape = [(s - 1) * d + 1 for s, d in zip(x.shape[1:-1], lhs_dilation, strict=True)]
     xd = np.zeros((x.shape[0], *shape, x.shape[-1]))
@@ -554,7 +555,7 @@ def _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads):
             slice(t * r, t * r + o) for t, r, o in zip(tap, rhs_dilation, out, strict=True)
         )
         y += xd[(slice(None), *index)] @ w[tap].astype(np.float64)
-    return y
+    return y[(slice(None), *(slice(None, None, s) for s in strides or ()))]
 
 
 @st.composite
@@ -564,33 +565,38 @@ def col2im_problems(draw):
     in_spatial = tuple(draw(st.integers(1, 6)) for _ in range(nd))
     lhs_dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     rhs_dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    # Window strides where the input is not dilated (the input phases of _col2im_strided).
+    undilated = all(d == 1 for d in lhs_dilation)
+    strides = tuple(draw(st.integers(1, 3)) if undilated else 1 for _ in range(nd))
     pads = []
     for k, n, ld, rd in zip(kernel, in_spatial, lhs_dilation, rhs_dilation, strict=True):
         lo, hi = draw(st.integers(-2, 4)), draw(st.integers(-2, 4))
         # Widen the high side where the window would not fit: no empty outputs.
         hi += max(0, (k - 1) * rd + 1 - ((n - 1) * ld + 1 + lo + hi))
         pads.append((lo, hi))
-    return kernel, in_spatial, lhs_dilation, rhs_dilation, pads, draw(st.booleans())
+    return kernel, in_spatial, strides, lhs_dilation, rhs_dilation, pads, draw(st.booleans())
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(problem=col2im_problems(), seed=st.integers(0, 2**16))
 def test_col2im_phases_against_a_hand_reference(problem, seed):
     # col2im sums each output phase's taps as shifted copies (shifts past either end, taps
-    # that reach no output, phases no tap reaches): checked against a float64 reference,
-    # since XLA:CPU's float32 convolution is wrong on some of these paddings. On
-    # channels-first data col2im computes channels-first (its GEMM's output (K, O, N, *S)).
-    kernel, in_spatial, lhs_dilation, rhs_dilation, pads, features_first = problem
+    # that reach no output, phases no tap reaches), and with window strides the stride-1
+    # convolutions of the input's phases (phases that meet no tap): checked against a
+    # float64 reference, since XLA:CPU's float32 convolution is wrong on some of these
+    # paddings. On channels-first data col2im computes channels-first (its GEMM's output
+    # (K, O, N, *S)).
+    kernel, in_spatial, strides, lhs_dilation, rhs_dilation, pads, features_first = problem
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, *in_spatial, 3)).astype(np.float32)
     w = rng.standard_normal((*kernel, 3, 2)).astype(np.float32)
     s = spatial_letters(len(kernel))
-    expected = _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads)
+    expected = _dilated_conv_reference(x, w, lhs_dilation, rhs_dilation, pads, strides)
     dn = ("N" + s + "C", s + "IO", "N" + s + "C")
     if features_first:
         dn = ("NC" + s, s + "IO", "NC" + s)
         x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
-    plan = make_plan(x.shape, w.shape, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn)
+    plan = make_plan(x.shape, w.shape, strides, pads, lhs_dilation, rhs_dilation, dn)
     # Small inputs too (below the positions it needs by default); where it stacks the last
     # dim's taps, channels-last.
     stacked = _strategies.stacks_rows(plan._replace(channels_first=False))
@@ -599,7 +605,7 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
         assert _policy.in_layout(plan, "col2im").channels_first == (features_first and not stacked)
         actual = jax.jit(
             lambda x, w: jaxconv.conv_general_dilated(
-                x, w, (1,) * len(kernel), pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
+                x, w, strides, pads, lhs_dilation, rhs_dilation, dn, strategy="col2im"
             )
         )(x, w)
     assert_close(actual, expected.astype(np.float32))

@@ -109,15 +109,19 @@ def test_auto_runs_col2im_instead_of_rows_banded_or_taps_where_it_stacks_rows(xs
             assert _policy.choose(plan, jnp.float32, decide_layout=True) == want
 
 
-def _kept_products(plan):
-    # Counted one by one: input i of tap t lands at output lo - t·rd + i·ld in each dim.
-    kept = 1
-    for size, k, ld, rd, (lo, _), out in zip(
-        plan.in_spatial, plan.kernel, plan.lhs_dilation, plan.rhs_dilation, plan.pads,
-        plan.out_spatial, strict=True,
+def _products(plan):
+    # (computed, kept), counted one by one: input i of tap t lands at lo - t·rd + i·ld in
+    # each dim, an output where that is a multiple of the stride (col2im multiplies each
+    # input phase with the taps it meets only).
+    computed = kept = 1
+    for size, k, s, ld, rd, (lo, _), out in zip(
+        plan.in_spatial, plan.kernel, plan.strides, plan.lhs_dilation, plan.rhs_dilation,
+        plan.pads, plan.out_spatial, strict=True,
     ):  # fmt: skip
-        kept *= sum(0 <= lo - t * rd + i * ld < out for i in range(size) for t in range(k))
-    return kept
+        at = [lo - t * rd + i * ld for i in range(size) for t in range(k)]
+        computed *= sum(a % s == 0 for a in at)
+        kept *= sum(a % s == 0 and 0 <= a // s < out for a in at)
+    return computed, kept
 
 
 @pytest.mark.parametrize(
@@ -128,14 +132,17 @@ def _kept_products(plan):
         ((2, 9, 13, 4), (3, 5, 4, 8), (1, 1), ((0, 2), (3, 1)), (1, 1), (2, 1)),
         ((2, 5, 6, 4), (4, 4, 4, 8), (1, 1), ((2, 2), (1, 3)), (2, 2), (1, 1)),  # transposed
         ((2, 3, 3, 4), (3, 3, 4, 8), (1, 1), ((0, 0), (1, 1)), (3, 2), (1, 2)),
+        ((2, 9, 9, 4), (3, 3, 4, 8), (2, 2), "SAME", (1, 1), (1, 1)),  # strided
+        ((2, 13, 11, 4), (3, 5, 4, 8), (3, 2), ((0, 2), (1, 1)), (1, 1), (2, 1)),
+        ((2, 7, 7, 4), (7, 7, 4, 8), (2, 2), "VALID", (1, 1), (1, 1)),  # 13 products per one kept
     ],
 )
 def test_col2im_is_not_tried_where_it_would_drop_most_of_its_products(
     x_shape, w_shape, strides, padding, lhs, rhs
 ):
     plan = conv_plan(x_shape, w_shape, NHWC, strides, padding, lhs, rhs)
-    computed = plan.taps * math.prod(plan.in_spatial)
-    assert _strategies.col2im_waste(plan) == pytest.approx(computed / _kept_products(plan))
+    computed, kept = _products(plan)
+    assert _strategies.col2im_waste(plan) == pytest.approx(computed / kept)
     worth = _strategies.col2im_waste(plan) <= _strategies.COL2IM_WASTE
     assert _strategies.accepts("col2im", plan)
     assert _strategies.feasible("col2im", plan) == worth

@@ -124,10 +124,15 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
 
     if allowed("im2col") and _strategies.reads_kernel_in_place(plan) is not None:
         return "im2col"  # a layer that mostly reads its kernel, read in place
-    name = _rules_choice(plan, dtype, allowed)
+    strided = any(st > 1 for st in plan.strides)
+    # The rules were fitted before col2im took window strides: on strided plans only the
+    # measured overrides below run it.
+    name = _rules_choice(plan, dtype, lambda s: allowed(s) and not (strided and s == "col2im"))
     if name in STACKED_COL2IM_OVER and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
             name = "col2im"
+    if name != "col2im" and strided and strided_col2im_pays(plan) and allowed("col2im"):
+        name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
         return "fft"
     return name
@@ -180,13 +185,43 @@ def stacked_col2im_pays(plan: ConvPlan) -> bool:
     ``auto`` runs it instead of :data:`STACKED_COL2IM_OVER`. Measured on CPU
     (``benchmarks/results/cpu-2core-col2im-rows``, the layers the rules ran as those):
     0.621x their time forward on three in four (34), 0.588x on the held-out quarter (8);
-    on a fresh draw's changed programs 0.736x forward, 0.878x forward+backward. On
-    channels-first data, with the transposes, 0.92x in the sweep but 1.07x forward on the
-    fresh draw: not there."""
+    on a fresh draw's changed programs 0.736x forward, 0.878x forward+backward (since
+    ``col2im`` takes window strides, on strided plans too: three programs of two fresh
+    draws, 0.702x and 0.827x). On channels-first data, with the transposes, 0.92x in the
+    sweep but 1.07x forward on the fresh draw: not there."""
     return (
         not plan.features_first
         and plan.in_features >= STACKED_COL2IM_FEATURES
         and _strategies.stacks_rows(plan)
+    )
+
+
+STRIDED_COL2IM_FEATURES = (12, 64)
+"""Fewest and most input features on which :func:`strided_col2im_pays`."""
+
+
+def strided_col2im_pays(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``col2im`` on a strided plan (in the layout it would run in)
+    whatever the rules pick: channels-last data, a dense kernel of at least two taps,
+    :data:`STRIDED_COL2IM_FEATURES` input features and no more output features than input
+    ones. ``col2im`` then multiplies each input phase with the taps it meets
+    (``_strategies._col2im_strided``), one GEMM of ``K·O / prod(strides)`` columns per
+    phase, where the rules (fitted before it took strides) pick ``rows``, ``im2col`` or
+    ``banded``. Measured on CPU (``benchmarks/results/cpu-2core-strided-col2im``): on the
+    strided dense layers of three draws, every strategy timed forward, the regret against
+    the fastest fell from 1.107 / 1.125 / 1.125 to 1.086 / 1.107 / 1.107; on two fresh
+    draws the 14 programs it changes took 0.868x the time forward and 0.954x forward and
+    backward (geometric means; 1.16x -> 1.01x lax forward). On channels-first data, where
+    ``col2im`` runs channels-first, 23 programs took 1.00x and 0.99x: not there."""
+    lo, hi = STRIDED_COL2IM_FEATURES
+    return (
+        not plan.features_first
+        and any(s > 1 for s in plan.strides)
+        and all(d == 1 for d in plan.lhs_dilation)
+        and plan.feature_groups == plan.batch_groups == 1
+        and plan.taps >= 2
+        and lo <= plan.in_features <= hi
+        and plan.out_features <= plan.in_features
     )
 
 
@@ -321,9 +356,10 @@ def hand_choice(plan: ConvPlan) -> str:
         return "direct"
     if accepts("winograd", plan) and _winograd_pays(plan):
         return "winograd"
-    if accepts("col2im", plan) and plan.out_features < 8:
+    if accepts("col2im", plan) and plan.out_features < 8 and max(plan.strides) == 1:
         # A thin output (the input gradient of a layer with few input features): K GEMMs
         # with < 8 columns are matrix-vector products; one GEMM with K·O columns is not.
+        # (Measured before col2im took window strides.)
         return "col2im"
     if plan.group_in >= 16:
         # From 32 features on, rows only where the output is much wider than the input (the

@@ -7,6 +7,11 @@ input, at a fixed stride. So each phase is an ordinary convolution of the *undil
 input with a sub-sampled kernel, and the phases interleave into the output. A stride-2
 transposed 3×3 convolution becomes four convolutions with 4, 2, 2 and 1 taps instead of
 one with 9 taps on an input four times larger.
+
+Window strides split the other way (:func:`input_phases`): group the *inputs* by phase
+``i mod s``; the inputs of one phase meet every ``q``-th tap only, each at unit stride, so
+a strided convolution is the sum of stride-1 convolutions of the input's phases with
+sub-sampled kernels.
 """
 
 from __future__ import annotations
@@ -138,3 +143,54 @@ def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
         shape[ax] *= p
         index[ax] = slice(0, o)
     return jnp.transpose(stacked, perm).reshape(shape)[tuple(index)]
+
+
+class InputPhase(NamedTuple):
+    """One input phase of a strided convolution: the slices of the canonical input's spatial
+    axes and of the kernel's that it reads, and its stride-1 plan."""
+
+    inputs: tuple[slice, ...]
+    taps: tuple[slice, ...]
+    plan: ConvPlan
+
+
+def _dim_input_phases(size, kernel, stride, rdil, low, out) -> list[tuple[slice, slice, tuple]]:
+    # Input i = r + s·j meets tap t at output o where o·s = i + low - t·rdil: only the taps
+    # t = t0, t0 + q, ... with (r + low - t0·rdil) divisible by s, at unit stride in j.
+    q = stride // math.gcd(rdil, stride)
+    found = []
+    for r in range(min(stride, size)):
+        t0 = next((t for t in range(min(q, kernel)) if (r + low - t * rdil) % stride == 0), None)
+        if t0 is None:
+            continue
+        k, dil = len(range(t0, kernel, q)), q * rdil // stride
+        n = len(range(r, size, stride))
+        lo = (r + low - t0 * rdil) // stride  # j = o + m·dil - lo for the m-th tap
+        hi = (out - 1) + (k - 1) * dil + 1 - n - lo
+        found.append((slice(r, None, stride), slice(t0, None, q), (n, k, dil, (lo, hi))))
+    return found
+
+
+def input_phases(plan: ConvPlan) -> list[InputPhase]:
+    """The input phases of ``plan`` (window strides, no input dilation), each with a
+    stride-1 plan of the same output: the convolution is the sum of theirs. Phases that
+    meet no tap are left out (none at all: every tap falls in the padding)."""
+    per_dim = [
+        _dim_input_phases(n, k, s, rd, lo, o)
+        for n, k, s, rd, (lo, _), o in zip(
+            plan.in_spatial, plan.kernel, plan.strides, plan.rhs_dilation, plan.pads,
+            plan.out_spatial, strict=True,
+        )
+    ]  # fmt: skip
+    out = []
+    for combo in itertools.product(*per_dim):
+        sub = plan._replace(
+            in_spatial=tuple(d[2][0] for d in combo),
+            kernel=tuple(d[2][1] for d in combo),
+            strides=(1,) * plan.num_spatial,
+            rhs_dilation=tuple(d[2][2] for d in combo),
+            pads=tuple(d[2][3] for d in combo),
+            kernel_order=None,
+        )
+        out.append(InputPhase(tuple(d[0] for d in combo), tuple(d[1] for d in combo), sub))
+    return out

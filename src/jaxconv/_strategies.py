@@ -736,11 +736,14 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     ``polyphase``: an output element sums its own taps only, where interior pads of the
     whole output would test all ``K`` (1.1-2.6x faster on CPU, transposed 1-3-D layers).
     With few output features this GEMM is wide where the polyphase (or per-tap) ones are
-    thin. Needs unit window strides and no groups; input dilation may be 1. On few input
+    thin. Needs no groups, and no input dilation where it has window strides: it then sums
+    the stride-1 convolutions of the input's phases (:func:`_col2im_strided`). On few input
     features it first stacks the last dim's taps (:func:`stacks_rows`).
     """
     if stacks_rows(plan):
         return _col2im_rows(x, w, plan, choose)
+    if any(s > 1 for s in plan.strides):
+        return _col2im_strided(x, w, plan, choose)
     acc = acc_dtype(x.dtype, plan.preferred)
     taps, o, c = plan.taps, plan.out_features, plan.in_features
     cf = plan.channels_first
@@ -818,6 +821,22 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     return jnp.swapaxes(y, 0, 1) if cf else y
 
 
+def _col2im_strided(x, w, plan: ConvPlan, choose: Chooser):
+    """:func:`col2im` of window strides: the sum of its input phases' stride-1 convolutions
+    (:func:`jaxconv._polyphase.input_phases`), each one GEMM of a phase's positions with
+    the taps they meet. Every product lands in the output, where striding a stride-1
+    ``col2im``'s output would compute and drop ``prod(strides) - 1`` in ``prod(strides)``."""
+    acc = acc_dtype(x.dtype, plan.preferred)
+    lead = (slice(None),) * (2 if plan.channels_first else 1)
+    # Each phase's sum in the accumulation dtype, so that adding the phases rounds once.
+    parts = [
+        col2im(x[(*lead, *p.inputs)], w[p.taps], p.plan._replace(preferred=acc), choose)
+        for p in _polyphase.input_phases(plan)
+    ]
+    y = functools.reduce(jnp.add, parts) if parts else jnp.zeros(plan.output_shape, acc)
+    return y.astype(plan.out_dtype(x.dtype))
+
+
 STACK_ROWS_TRAFFIC = 0.75
 STACK_ROWS_FEATURES = 64
 """:func:`col2im` stacks the last dim's taps where that moves under ``STACK_ROWS_TRAFFIC``
@@ -842,15 +861,24 @@ def stacks_rows(plan: ConvPlan) -> bool:
         and kw > 1
         and _undilated(plan)
         and plan.in_features <= STACK_ROWS_FEATURES
-        and stacked_row_elements(plan) < STACK_ROWS_TRAFFIC * plan.taps * plan.out_features
+        and stacked_row_elements(plan) < STACK_ROWS_TRAFFIC * _col2im_columns(plan)
     )
+
+
+def _col2im_columns(plan: ConvPlan) -> int:
+    """Products per input position of :func:`col2im`'s GEMM: ``K·O``, each input phase of a
+    strided plan meeting ``1 / prod(strides)`` of the taps on average."""
+    return -(-plan.taps * plan.out_features // math.prod(plan.strides))
 
 
 def stacked_row_elements(plan: ConvPlan) -> int:
     """Elements per position that :func:`col2im` writes when it stacks the last dim's taps:
-    ``kw·C`` stacked inputs and ``(K / kw)·O`` product columns (``K·O`` without)."""
+    ``kw·C`` stacked inputs and ``(K / kw)·O`` product columns (``K·O`` without; both
+    divided by the strides of the dims before the last where the plan has them)."""
     kw = plan.kernel[-1]
-    return kw * plan.in_features + plan.taps // kw * plan.out_features
+    return kw * plan.in_features + _col2im_columns(
+        plan._replace(kernel=plan.kernel[:-1], strides=plan.strides[:-1])
+    )
 
 
 def _col2im_rows(x, w, plan: ConvPlan, choose: Chooser):
@@ -883,7 +911,7 @@ def _col2im_temp(plan: ConvPlan, s: Sizes) -> int:
     if stacks_rows(plan):
         rows = positions // plan.in_spatial[-1] * plan.out_spatial[-1]
         return rows * stacked_row_elements(plan) + s.out + s.padded
-    return plan.taps * positions * plan.out_features + s.out
+    return positions * _col2im_columns(plan) + s.out
 
 
 def _col2im_copies_too_much(plan: ConvPlan, itemsize: int) -> bool:
@@ -910,22 +938,30 @@ def col2im_waste(plan: ConvPlan) -> float:
     input position meets every tap, and the products that fall outside the output (past
     its crop or padding) are dropped. 1 for a transposed convolution that keeps its whole
     output; 49 for a 7x7 'VALID' kernel on a 7x7 map, whose output is one position."""
-    used = 1
-    for size, k, ld, rd, (lo, _), out in zip(
-        plan.in_spatial, plan.kernel, plan.lhs_dilation, plan.rhs_dilation, plan.pads,
-        plan.out_spatial, strict=True,
+    used = computed = 1
+    for size, k, s, ld, rd, (lo, _), out in zip(
+        plan.in_spatial, plan.kernel, plan.strides, plan.lhs_dilation, plan.rhs_dilation,
+        plan.pads, plan.out_spatial, strict=True,
     ):  # fmt: skip
-        # Input i of tap t lands at output lo - t·rd + i·ld (see col2im): count the pairs
-        # that land in [0, out).
-        first = [max(0, -((lo - t * rd) // ld)) for t in range(k)]
-        last = [min(size - 1, (out - 1 - lo + t * rd) // ld) for t in range(k)]
-        used *= sum(max(0, b - a + 1) for a, b in zip(first, last, strict=True))
-    return plan.taps * int(np.prod(plan.in_spatial)) / max(used, 1)
+        if s == 1:
+            # Input i of tap t lands at output lo - t·rd + i·ld (see col2im): count the
+            # pairs that land in [0, out).
+            first = [max(0, -((lo - t * rd) // ld)) for t in range(k)]
+            last = [min(size - 1, (out - 1 - lo + t * rd) // ld) for t in range(k)]
+            used *= sum(max(0, b - a + 1) for a, b in zip(first, last, strict=True))
+            computed *= k * size
+            continue
+        # Strided (ld = 1): input i meets tap t where i = o·s + t·rd - lo, and only the
+        # inputs of that phase are multiplied with the tap (_col2im_strided).
+        starts = [t * rd - lo for t in range(k)]
+        computed *= sum(len(range(a % s, size, s)) for a in starts)
+        used *= sum(len(range(max(a, a % s), min(size, (out - 1) * s + a + 1), s)) for a in starts)
+    return computed / max(used, 1)
 
 
 COL2IM = Strategy(
     col2im,
-    lambda p: all(s == 1 for s in p.strides) and _ungrouped(p),
+    lambda p: (_undilated(p) or all(s == 1 for s in p.strides)) and _ungrouped(p),
     _col2im_temp,
     channels_first=True,
 )
