@@ -109,6 +109,44 @@ def test_auto_runs_col2im_instead_of_rows_banded_or_taps_where_it_stacks_rows(xs
             assert _policy.choose(plan, jnp.float32, decide_layout=True) == want
 
 
+@pytest.mark.parametrize(
+    "xs, ws, dn, strides, pays",
+    [
+        ((2, 40, 40, 16), (3, 3, 16, 16), "NHWC", (2, 2), True),
+        ((2, 40, 40, 64), (3, 3, 64, 32), "NHWC", (2, 1), True),
+        ((2, 300, 16), (5, 16, 16), "NWC", (2,), True),
+        ((2, 40, 40, 16), (3, 3, 16, 16), "NHWC", (1, 1), False),  # not strided
+        ((2, 40, 40, 8), (3, 3, 8, 8), "NHWC", (2, 2), False),  # too few input features
+        ((2, 40, 40, 128), (3, 3, 128, 128), "NHWC", (2, 2), False),  # too many
+        ((2, 40, 40, 16), (3, 3, 16, 32), "NHWC", (2, 2), False),  # more outputs than inputs
+        ((2, 40, 40, 16), (1, 1, 16, 16), "NHWC", (2, 2), False),  # one tap
+        ((2, 16, 40, 40), (16, 16, 3, 3), "NCHW", (2, 2), False),  # channels-first gained 1.00x
+    ],
+)
+def test_auto_runs_col2im_on_strided_layers_where_it_measured_faster(xs, ws, dn, strides, pays):
+    specs = {"NHWC": NHWC, "NWC": ("NWC", "WIO", "NWC"), "NCHW": ("NCHW", "OIHW", "NCHW")}[dn]
+    plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=specs)
+    assert _policy.strided_col2im_pays(plan) == pays
+    # Whatever the rules pick (elsewhere the choice is what it is without this override),
+    # and the rules themselves never pick col2im on a strided plan (they were fitted before
+    # it took strides).
+    for picked in ("rows", "im2col", "banded"):
+        with mock.patch.object(_policy, "_rules_choice", return_value=picked):
+            with mock.patch.object(_policy, "strided_col2im_pays", return_value=False):
+                without = _policy.choose(plan, jnp.float32, decide_layout=True)
+            got = _policy.choose(plan, jnp.float32, decide_layout=True)
+        assert got == ("col2im" if pays else without)
+    seen = []
+
+    def rules_choice(plan, dtype, allowed):
+        seen.append(allowed("col2im"))
+        return "im2col"
+
+    with mock.patch.object(_policy, "_rules_choice", rules_choice):
+        _policy.choose(plan, jnp.float32, decide_layout=True)
+    assert seen == [max(strides) == 1 and _strategies.feasible("col2im", plan, jnp.float32)]
+
+
 def _products(plan):
     # (computed, kept), counted one by one: input i of tap t lands at lo - t·rd + i·ld in
     # each dim, an output where that is a multiple of the stride (col2im multiplies each
