@@ -201,8 +201,8 @@ STRIDED_COL2IM_FEATURES = (12, 64)
 
 
 def strided_col2im_pays(plan: ConvPlan) -> bool:
-    """Whether ``auto`` runs ``col2im`` on a strided plan (in the layout it would run in)
-    whatever the rules pick: channels-last data, a dense kernel of at least two taps,
+    """Whether ``auto`` runs ``col2im`` on a strided plan whatever the rules pick:
+    channels-last data, a dense kernel of at least two taps,
     :data:`STRIDED_COL2IM_FEATURES` input features and no more output features than input
     ones. ``col2im`` then multiplies each input phase with the taps it meets
     (``_strategies._col2im_strided``), one GEMM of ``K·O / prod(strides)`` columns per

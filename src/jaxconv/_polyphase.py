@@ -154,7 +154,16 @@ class InputPhase(NamedTuple):
     plan: ConvPlan
 
 
-def _dim_input_phases(size, kernel, stride, rdil, low, out) -> list[tuple[slice, slice, tuple]]:
+class _DimInputPhase(NamedTuple):
+    inputs: slice  # the phase's inputs r, r + s, ...
+    taps: slice  # the taps they meet: t0, t0 + q, ...
+    size: int  # inputs in the phase
+    kernel: int  # taps it meets
+    dilation: int  # between those taps, in the phase's inputs
+    pads: tuple[int, int]  # of the phase's stride-1 convolution
+
+
+def _dim_input_phases(size, kernel, stride, rdil, low, out) -> list[_DimInputPhase]:
     # Input i = r + s·j meets tap t at output o where o·s = i + low - t·rdil: only the taps
     # t = t0, t0 + q, ... with (r + low - t0·rdil) divisible by s, at unit stride in j.
     q = stride // math.gcd(rdil, stride)
@@ -167,7 +176,9 @@ def _dim_input_phases(size, kernel, stride, rdil, low, out) -> list[tuple[slice,
         n = len(range(r, size, stride))
         lo = (r + low - t0 * rdil) // stride  # j = o + m·dil - lo for the m-th tap
         hi = (out - 1) + (k - 1) * dil + 1 - n - lo
-        found.append((slice(r, None, stride), slice(t0, None, q), (n, k, dil, (lo, hi))))
+        found.append(
+            _DimInputPhase(slice(r, None, stride), slice(t0, None, q), n, k, dil, (lo, hi))
+        )
     return found
 
 
@@ -185,12 +196,12 @@ def input_phases(plan: ConvPlan) -> list[InputPhase]:
     out = []
     for combo in itertools.product(*per_dim):
         sub = plan._replace(
-            in_spatial=tuple(d[2][0] for d in combo),
-            kernel=tuple(d[2][1] for d in combo),
+            in_spatial=tuple(d.size for d in combo),
+            kernel=tuple(d.kernel for d in combo),
             strides=(1,) * plan.num_spatial,
-            rhs_dilation=tuple(d[2][2] for d in combo),
-            pads=tuple(d[2][3] for d in combo),
+            rhs_dilation=tuple(d.dilation for d in combo),
+            pads=tuple(d.pads for d in combo),
             kernel_order=None,
         )
-        out.append(InputPhase(tuple(d[0] for d in combo), tuple(d[1] for d in combo), sub))
+        out.append(InputPhase(tuple(d.inputs for d in combo), tuple(d.taps for d in combo), sub))
     return out

@@ -935,9 +935,10 @@ def _col2im_copies_too_much(plan: ConvPlan, itemsize: int) -> bool:
 
 def col2im_waste(plan: ConvPlan) -> float:
     """How many products ``col2im`` computes per product that lands in the output: every
-    input position meets every tap, and the products that fall outside the output (past
-    its crop or padding) are dropped. 1 for a transposed convolution that keeps its whole
-    output; 49 for a 7x7 'VALID' kernel on a 7x7 map, whose output is one position."""
+    input position meets every tap (with window strides, every tap its input phase meets),
+    and the products that fall outside the output (past its crop or padding) are dropped.
+    1 for a transposed convolution that keeps its whole output; 49 for a 7x7 'VALID'
+    kernel on a 7x7 map, whose output is one position."""
     used = computed = 1
     for size, k, s, ld, rd, (lo, _), out in zip(
         plan.in_spatial, plan.kernel, plan.strides, plan.lhs_dilation, plan.rhs_dilation,
