@@ -131,7 +131,7 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     if name in STACKED_COL2IM_OVER and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
             name = "col2im"
-    if name != "col2im" and strided and strided_col2im_pays(plan) and allowed("col2im"):
+    if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
         return "fft"

@@ -876,9 +876,8 @@ def stacked_row_elements(plan: ConvPlan) -> int:
     ``kw·C`` stacked inputs and ``(K / kw)·O`` product columns (``K·O`` without; both
     divided by the strides of the dims before the last where the plan has them)."""
     kw = plan.kernel[-1]
-    return kw * plan.in_features + _col2im_columns(
-        plan._replace(kernel=plan.kernel[:-1], strides=plan.strides[:-1])
-    )
+    columns = plan.taps // kw * plan.out_features
+    return kw * plan.in_features + -(-columns // math.prod(plan.strides[:-1]))
 
 
 def _col2im_rows(x, w, plan: ConvPlan, choose: Chooser):
