@@ -402,6 +402,51 @@ def test_channels_first_depthwise_compiles_without_activation_transposes():
     assert not any("2x8x12x12" in line for line in transposed), transposed
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, strides, dn, first",
+    [
+        ((2, 6, 9, 8), (5, 6, 3, 3), (1, 1), ("NCHW", "OIHW", "NCHW"), True),
+        ((2, 8, 11), (8, 8, 3), (1,), ("NCW", "OIW", "NCW"), True),
+        ((1, 4, 5, 4, 6), (8, 4, 2, 2, 2), (1, 1, 1), ("NCDHW", "OIDHW", "NCDHW"), True),
+        ((2, 6, 9, 8), (5, 6, 1, 1), (1, 1), ("NCHW", "OIHW", "NCHW"), False),  # one tap
+        ((2, 6, 9, 8), (5, 6, 3, 3), (2, 2), ("NCHW", "OIHW", "NCHW"), False),  # strided
+        ((2, 9, 9, 8), (5, 9, 3, 3), (1, 1), ("NCHW", "OIHW", "NCHW"), False),  # 9 features
+    ],
+)
+def test_dense_direct_runs_channels_first_unless_differentiated(
+    x_shape, w_shape, strides, dn, first, monkeypatch
+):
+    # A dense layer of few features on channels-first data: direct's fused loop runs along
+    # its contiguous rows, and its derivatives channels-last (faster there, as measured).
+    kw = dict(window_strides=strides, padding="SAME", dimension_numbers=dn, precision=HIGHEST)
+    assert _policy.in_layout(make_plan(x_shape, w_shape, **kw), "direct").channels_first == first
+    rng = np.random.default_rng(4)
+    x, w = random_array(rng, x_shape), random_array(rng, w_shape)
+
+    def ours(x, w):
+        return jaxconv.conv_general_dilated(x, w, strategy="direct", **kw)
+
+    def ref(x, w):
+        return lax.conv_general_dilated(x, w, **kw)
+
+    _assert_vjp_jvp_match(ours, ref, x, w, rng)
+    with jax.enable_x64(True):
+        assert_second_order_matches(ours, ref, x.astype(np.float64), w.astype(np.float64), rng)
+    # The layouts direct ran in: channels-first forward only where not differentiated.
+    run, layouts = _policy.run, []
+
+    def recording_run(policy, name, x, w, plan):
+        layouts.append((name, plan.channels_first))
+        return run(policy, name, x, w, plan)
+
+    monkeypatch.setattr(_policy, "run", recording_run)
+    jax.jit(ours).lower(x, w)
+    assert layouts == [("direct", first)]
+    layouts.clear()
+    jax.jit(jax.grad(lambda x, w: ours(x, w).sum(), (0, 1))).lower(x, w)
+    assert ("direct", False) in layouts and ("direct", True) not in layouts
+
+
 WIDE = dict(x=(1, 6, 5, 16), w=(3, 2, 16, 4), window_strides=(2, 1), padding=((1, 2), (-1, 1)))
 
 

@@ -323,6 +323,12 @@ def _conv(x, w, plan, name, policy):
 def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
+    if plan.channels_first and _policy.primal_channels_first(plan, name):
+        # Differentiated, the layer runs channels-last as the transposes around it would:
+        # its gradients ran faster there (see _policy.primal_channels_first).
+        last = plan._replace(channels_first=False)
+        y, t = _conv_jvp(last, name, policy, (_features_last(x), w), (_features_last(dx), dw))
+        return jnp.moveaxis(y, -1, 1), jnp.moveaxis(t, -1, 1)
     # Written once where it is differentiated: reverse mode keeps it for the backward pass.
     # (Not in the primal above: without a backward pass nothing outlives its users, and
     # the scatter is one more op to run.)
@@ -345,6 +351,11 @@ def _conv_jvp(plan, name, policy, primals, tangents):
         # gradient instead of saving all K of them (a scan's stacked taps) as residuals.
         terms.append(jax.checkpoint(kernel_tangent)(dw, x).astype(y.dtype))
     return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+
+
+def _features_last(a):
+    """``(N, C, *S)`` as ``(N, *S, C)``; a symbolic zero as it is (only its type is read)."""
+    return a if isinstance(a, SymbolicZero) else jnp.moveaxis(a, 1, -1)
 
 
 _conv.defjvp(_conv_jvp, symbolic_zeros=True)

@@ -53,7 +53,8 @@ def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     (:data:`COL2IM_CHANNELS_FIRST_POSITIONS`) unless it stacks a large kernel's rows
     (:data:`COL2IM_CHANNELS_FIRST_TAPS`), and for the fused loops of depthwise and
     small-group layers (at most 8 input and 8 output features per group, so that the input
-    gradient is one too), which then run along contiguous rows."""
+    gradient is one too) and of few-feature dense ones (:func:`primal_channels_first`),
+    which then run along contiguous rows."""
     if plan.padding_mode != "zeros" or not plan.features_first:
         return False
     cf = plan._replace(channels_first=True)
@@ -72,8 +73,32 @@ def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     if name in ("direct", "depthwise"):
         g = plan.feature_groups
         small = g > 1 and plan.batch_groups == 1 and plan.group_in <= 8
+        small = small or primal_channels_first(cf, name)
         return small and plan.out_features // g <= 8 and _strategies.accepts(name, cf)
     return False
+
+
+def primal_channels_first(plan: ConvPlan, name: str) -> bool:
+    """Whether strategy ``name`` computes the channels-first ``plan`` as it is only where it
+    is not differentiated (channels-last where it is, see :func:`jaxconv._grad._conv_jvp`):
+    ``direct`` on a dense kernel of two or more taps at unit strides, at most 8 input and 8
+    output features.
+
+    Measured on CPU (``benchmarks/results/cpu-2core-direct-nchw``, NCHW layers of fresh
+    draws where ``auto`` runs ``direct``, against the features-last form with its
+    transposes): forward, the fused loop along contiguous rows took 0.638x the time on 30
+    programs (1.09x -> 0.70x lax; 0.617x on the 18 of the draws the limits were chosen on).
+    Differentiated, it was 1.07-1.26x slower on strided and 1-tap layers and its gradients
+    1.09x on the others, and a 1-tap forward 1.09x: hence the limits, and the gradients
+    of the features-last form."""
+    return (
+        name == "direct"
+        and plan.feature_groups == plan.batch_groups == 1
+        and plan.in_features <= 8
+        and plan.out_features <= 8
+        and plan.taps >= 2
+        and all(s == 1 for s in plan.strides)
+    )
 
 
 def in_layout(plan: ConvPlan, name: str) -> ConvPlan:
