@@ -79,8 +79,10 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         # The measured overrides after the rules: col2im where it stacks rows
         # (_policy.stacked_col2im_pays), then fft (_policy.fft_pays).
         cl = _policy.in_layout(plan, "col2im")
-        if want in _policy.STACKED_COL2IM_OVER and _strategies.feasible("col2im", cl):
-            want = "col2im" if _policy.stacked_col2im_pays(cl) else want
+        few = want == "winograd" and plan.in_features <= _policy.WINOGRAD_COL2IM_FEATURES
+        if want in _policy.STACKED_COL2IM_OVER or few:
+            if _strategies.feasible("col2im", cl) and _policy.stacked_col2im_pays(cl):
+                want = "col2im"
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
         elif got == "fft":
@@ -107,6 +109,22 @@ def test_auto_runs_col2im_instead_of_rows_banded_or_taps_where_it_stacks_rows(xs
         with mock.patch.object(_policy, "_rules_choice", return_value=picked):
             want = "col2im" if pays else picked
             assert _policy.choose(plan, jnp.float32, decide_layout=True) == want
+
+
+@pytest.mark.parametrize(
+    "xs, ws, dn, runs",
+    [
+        ((1, 40, 56, 16), (3, 3, 16, 16), "NHWC", "col2im"),
+        ((2, 33, 47, 12), (3, 3, 12, 24), "NHWC", "col2im"),
+        ((1, 40, 56, 32), (3, 3, 32, 32), "NHWC", "winograd"),  # as fast either way
+        ((1, 16, 40, 56), (16, 16, 3, 3), "NCHW", "winograd"),  # col2im runs channels-first
+    ],
+)
+def test_auto_runs_col2im_where_the_rules_pick_winograd_on_few_features(xs, ws, dn, runs):
+    dims = ("NHWC", "HWIO", "NHWC") if dn == "NHWC" else ("NCHW", "OIHW", "NCHW")
+    plan = make_plan(xs, ws, (1, 1), "SAME", dimension_numbers=dims)
+    with mock.patch.object(_policy, "_rules_choice", return_value="winograd"):
+        assert _policy.choose(plan, jnp.float32, decide_layout=True) == runs
 
 
 @pytest.mark.parametrize(

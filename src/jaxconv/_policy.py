@@ -156,6 +156,9 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     if name in STACKED_COL2IM_OVER and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
             name = "col2im"
+    if name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES and allowed("col2im"):
+        if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
+            name = "col2im"
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
@@ -202,6 +205,15 @@ band's zeros."""
 
 STACKED_COL2IM_FEATURES = 8
 """Fewest input features on which :func:`stacked_col2im_pays`."""
+
+WINOGRAD_COL2IM_FEATURES = 16
+"""Most input features on which ``auto`` runs ``col2im`` where the rules pick ``winograd``
+and :func:`stacked_col2im_pays`. Winograd's 16 GEMMs are as deep as the input features: on
+16 they run far from peak, and the stacked ``col2im`` (one GEMM of ``3·O`` columns per
+row tap) is faster. Measured on CPU (``benchmarks/results/cpu-2core-winograd-col2im``),
+both forced in the same rounds on the layers the rules ran as ``winograd`` in four fresh
+draws: ``col2im`` took 0.725x winograd's time forward on 16 input features (11 programs,
+each 0.63-0.82x), 0.994x on 32 (10), 1.16x on 64 and 1.05x on 96-256 (30)."""
 
 
 def stacked_col2im_pays(plan: ConvPlan) -> bool:
