@@ -76,8 +76,9 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             _rules.features(plan),
             lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s)),
         )
-        # The measured overrides after the rules: col2im where it stacks rows
-        # (_policy.stacked_col2im_pays), then fft (_policy.fft_pays).
+        # The measured overrides after the rules: col2im where it stacks rows in place of
+        # rows, banded, taps, or winograd on few features (_policy.stacked_col2im_pays),
+        # then fft (_policy.fft_pays).
         cl = _policy.in_layout(plan, "col2im")
         few = want == "winograd" and plan.in_features <= _policy.WINOGRAD_COL2IM_FEATURES
         if want in _policy.STACKED_COL2IM_OVER or few:

@@ -153,10 +153,8 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     # The rules were fitted before col2im took window strides: on strided plans only the
     # measured overrides below run it.
     name = _rules_choice(plan, dtype, lambda s: allowed(s) and not (strided and s == "col2im"))
-    if name in STACKED_COL2IM_OVER and allowed("col2im"):
-        if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
-            name = "col2im"
-    if name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES and allowed("col2im"):
+    few = name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES
+    if (name in STACKED_COL2IM_OVER or few) and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
             name = "col2im"
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
