@@ -574,6 +574,68 @@ def test_col2im_transposes_under_jit_with_many_taps(taps):
     assert_close(got, np.asarray(want, np.float32))
 
 
+# Fewer input positions than taps: col2im scatters per input position (reversed kernel);
+# fewer output positions than taps: the kernel gradient takes one GEMM per output position.
+# In float64, against lax: some of these pads are negative low and positive high, which
+# XLA:CPU's float32 convolution computes wrongly (openxla/xla#48713).
+LONG_KERNELS = {
+    "ncw_one_position": ((3, 4, 1), (5, 4, 15), ("NCW", "OIW", "NCW"), dict(padding=((14, 14),))),
+    "nwc_dilated": ((2, 3, 5), (9, 5, 4), ("NWC", "WIO", "NWC"),
+                    dict(padding=((13, 9),), lhs_dilation=(2,), rhs_dilation=(2,))),
+    "nwc_negative_low": ((2, 4, 3), (11, 3, 5), ("NWC", "WIO", "NWC"), dict(padding=((-1, 10),))),
+    "nchw_window": ((2, 3, 2, 3), (4, 3, 5, 3), ("NCHW", "OIHW", "NCHW"),
+                    dict(padding=((4, 3), (2, 2)), lhs_dilation=(1, 2))),
+    "ndhwc": ((1, 1, 2, 2, 3), (3, 3, 3, 3, 2), ("NDHWC", "DHWIO", "NDHWC"),
+              dict(padding=((2, 2), (1, 2), (2, 0)))),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("name", list(LONG_KERNELS))
+def test_col2im_by_input_position_matches_lax(name, batched, monkeypatch):
+    x_shape, w_shape, dn, kw = LONG_KERNELS[name]
+    if batched:  # the kernel copy too large: the taps as the GEMMs' batch
+        monkeypatch.setattr(_strategies, "_col2im_copies_too_much", lambda plan, itemsize: True)
+    kw = dict(window_strides=(1,) * (len(x_shape) - 2), dimension_numbers=dn, **kw)
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _strategies.col2im_by_input(plan)
+    second_order = name == "nwc_dilated" and not batched
+    _assert_matches_lax_in_float64(x_shape, w_shape, kw, "col2im", second_order)
+
+
+def _assert_matches_lax_in_float64(x_shape, w_shape, kw, strategy, second_order):
+    """Output, vjp and jvp (and second derivatives) of ``strategy`` equal lax's, in float64."""
+    rng = np.random.default_rng(4)
+    with jax.enable_x64(True):
+        x, w = random_array(rng, x_shape, np.float64), random_array(rng, w_shape, np.float64)
+
+        def ours(x, w):
+            return jaxconv.conv_general_dilated(x, w, strategy=strategy, **kw)
+
+        def ref(x, w):
+            return lax.conv_general_dilated(x, w, **kw)
+
+        _assert_vjp_jvp_match(jax.jit(ours), jax.jit(ref), x, w, rng)
+        if second_order:
+            assert_second_order_matches(ours, ref, x, w, rng)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, dn, kw",
+    [
+        ((3, 4, 9), (5, 4, 9), ("NCW", "OIW", "NCW"), dict(window_strides=(2,), padding="VALID")),
+        ((2, 7, 6, 3), (5, 4, 3, 4), ("NHWC", "HWIO", "NHWC"),
+         dict(window_strides=(2, 3), padding=((1, -1), (0, 2)), rhs_dilation=(1, 2))),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("strategy", ["auto", "im2col", "col2im"])
+def test_kernel_gradient_by_output_position_matches_lax(x_shape, w_shape, dn, kw, strategy):
+    kw = dict(dimension_numbers=dn, **kw)
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _grad.kernel_grad_by_output(plan)
+    _assert_matches_lax_in_float64(x_shape, w_shape, kw, strategy, second_order=True)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64])
 @pytest.mark.parametrize("shape", [(1, 2, 3), (1, 1, 1)])
 def test_one_buffer_leaves_every_bit(dtype, shape):

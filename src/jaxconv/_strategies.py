@@ -747,7 +747,6 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     acc = acc_dtype(x.dtype, plan.preferred)
     taps, o, c = plan.taps, plan.out_features, plan.in_features
     cf = plan.channels_first
-    wk = w.reshape(taps, c, o)
     dot = functools.partial(lax.dot_general, precision=plan.precision, preferred_element_type=acc)
     # Laid out as (C, K·O) for one wide GEMM, the kernel is copied whole; where that copy
     # alone would break the memory bound (a 7x7 1024 -> 1024 kernel on one position:
@@ -755,6 +754,11 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     # the input broadcast to each. Slower wherever the copy is affordable (1.23x the time
     # on the layers with fewer positions than output features, so only there).
     batched = _col2im_copies_too_much(plan, jnp.dtype(w.dtype).itemsize)
+    # Fewer input positions than taps (a long kernel, a transposed layer from one position):
+    # the columns are scattered per input position instead of per tap, each position's taps
+    # landing on consecutive outputs (rhs_dilation apart).
+    by_input = col2im_by_input(plan)
+    wk = w.reshape(taps, c, o)
     if cf:
         # (K·O, C) @ (C, N·S), the input's features moved first (a small copy): the
         # positions stay the long contiguous side, and the output (K, O, N, *S) is summed
@@ -785,6 +789,8 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
             )  # (N, *S, K, O)
             axis = z.ndim - 2
         lead, trail = [(0, 0, 0)], [(0, 0, 0)]
+    if by_input:
+        return _col2im_by_input(z, axis, plan, plan.out_dtype(x.dtype))
     # One split, whose transpose (in jvp, which transposes the input gradient) is one
     # concatenate. Indexing each tap transposes to K zero-padded copies of z added in one
     # fused loop, which XLA:CPU (jaxlib 0.10.2) computed wrongly from about 97 taps on
@@ -818,6 +824,53 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     parts = [sums.get(c, empty) for c in itertools.product(*(range(p) for p in periods))]
     # Channels-first, (O, N, *S) has its positions where (N, O, *S) has them.
     y = _polyphase.interleave(parts, plan, periods).astype(plan.out_dtype(x.dtype))
+    return jnp.swapaxes(y, 0, 1) if cf else y
+
+
+def col2im_by_input(plan: ConvPlan) -> bool:
+    """Whether :func:`col2im` (on a stride-1 ``plan``) scatters its columns per input
+    position rather than per tap: fewer input positions than taps."""
+    return math.prod(plan.in_spatial) < plan.taps
+
+
+def _col2im_by_input(z, axis: int, plan: ConvPlan, out_dtype):
+    """:func:`col2im`'s scatter per input position: ``z`` holds the products of the
+    kernel's taps along ``axis``; channels-last ``(K, N, *S, O)`` (``axis`` 0) or
+    ``(N, *S, K, O)``, channels-first ``(K, O, N, *S)``. Input ``i``'s taps land on outputs
+    ``lo - (k - 1)·rd + i·ld`` on, ``rd`` apart: one padded (or cropped) copy per position,
+    where the tap-major scatter adds ``K`` copies of the output."""
+    n, o, kernel, cf = plan.batch, plan.out_features, plan.kernel, plan.channels_first
+    if cf:  # (K, O, N, *S) -> (P, O, N, *kernel)
+        z = jnp.moveaxis(z.reshape(*kernel, o, n, -1), -1, 0)
+        z = jnp.moveaxis(z, tuple(range(1, 1 + len(kernel))), tuple(range(-len(kernel), 0)))
+        lead, trail = [(0, 0, 0)] * 2, []
+    else:  # -> (P, N, *kernel, O)
+        if axis == 0:
+            z = jnp.moveaxis(z.reshape(*kernel, n, -1, o), (-2, -3), (0, 1))
+        else:
+            z = jnp.moveaxis(z.reshape(n, -1, *kernel, o), 1, 0)
+        lead, trail = [(0, 0, 0)], [(0, 0, 0)]
+    # Input i's last tap lands first: the taps reversed here, on the products the GEMM
+    # wrote anyway, not on the kernel, whose copy may break the memory bound.
+    first = 3 if cf else 2
+    z = lax.rev(z, tuple(range(first, first + len(kernel))))
+    zero = jnp.zeros((), z.dtype)
+    # One split, for the same reason as col2im's (its transpose is one concatenate).
+    parts = lax.split(z, (1,) * z.shape[0], 0)
+    total = None
+    for part, index in zip(
+        parts, itertools.product(*(range(s) for s in plan.in_spatial)), strict=True
+    ):
+        config = []
+        for i, k, ld, rd, (lo, _), out in zip(
+            index, kernel, plan.lhs_dilation, plan.rhs_dilation, plan.pads, plan.out_spatial,
+            strict=True,
+        ):  # fmt: skip
+            low = lo - (k - 1) * rd + i * ld
+            config.append((low, out - low - (k - 1) * rd - 1, rd - 1))
+        y = lax.pad(part[0], zero, lead + config + trail)
+        total = y if total is None else total + y
+    y = total.astype(out_dtype)
     return jnp.swapaxes(y, 0, 1) if cf else y
 
 
