@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import HIGHEST, random_array
+from conftest import HIGHEST, assert_close, random_array
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax import lax
@@ -299,6 +299,28 @@ def test_auto_never_picks_fft_for_integers(dtype):
     assert not _strategies.accepts("fft", plan, dtype)
     with pytest.raises(ValueError, match="floating-point"):
         jaxconv.conv_general_dilated(x, w, **kw, strategy="fft")
+
+
+def test_auto_runs_col2im_where_a_long_kernel_meets_few_input_positions():
+    # The input gradient of a 255-tap kernel on one output position: lax's direct count is
+    # the kernel's padding, so fft pays against it, but col2im computes one column per tap.
+    dn = ("NWC", "WIO", "NWC")
+    grad_plan = make_plan((4, 1, 64), (255, 64, 32), (1,), ((254, 254),), None, None, dn)
+    assert _policy.fft_pays(grad_plan, "im2col")
+    assert _strategies.col2im_by_input(grad_plan)
+    assert _policy.choose(grad_plan, np.float32) == "col2im"
+    # On a long input fft keeps it.
+    long_plan = make_plan((2, 2048, 16), (255, 16, 16), (1,), "SAME", None, None, dn)
+    assert _policy.choose(long_plan, np.float32) == "fft"
+    rng = np.random.default_rng(10)
+    x, w = random_array(rng, (4, 1, 64)), random_array(rng, (255, 64, 32))
+    kw = dict(window_strides=(1,), padding=((254, 254),), dimension_numbers=dn, precision=HIGHEST)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
+    with jax.enable_x64(True):
+        x, w = x.astype(np.float64), w.astype(np.float64)
+        assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
+        got = jaxconv.conv_general_dilated(x, w, **kw)
+        assert_close(got, lax.conv_general_dilated(x, w, **kw))
 
 
 def test_refuses_batch_groups():

@@ -18,6 +18,7 @@ module: the ones that split a plan into smaller convolutions are handed :func:`c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -160,7 +161,7 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
-        return "fft"
+        return "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
     return name
 
 
@@ -292,6 +293,29 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     fused = instead in ("depthwise", "direct") or (plan.feature_groups > 1 and plan.group_in <= 4)
     threshold = FFT_PAYS_FUSED if fused else FFT_PAYS_GEMM
     return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+
+
+FFT_PAYS_COL2IM = 1.2
+"""Where ``fft`` pays (:func:`fft_pays`) on a stride-1 plan with fewer input positions than
+taps, ``auto`` runs ``col2im`` instead while its GEMM's multiply-adds (every input position
+times every tap, scattered per position: :func:`jaxconv._strategies.col2im_by_input`) are
+fewer than this many times :func:`jaxconv._strategies.fft_cost`: the direct count there is
+mostly the zeros of a long kernel's padding. Measured forward on CPU
+(``benchmarks/results/cpu-2core-long-kernels``): on the 16 programs of random layers of
+seeds 1000-1018 where ``auto`` ran ``fft``, ``col2im`` took 0.01-0.72x ``fft``'s time at
+ratios up to 1.06, 1.4x at 2.0 (1.5 was tried first; a held-out layer at 1.36 lost 1.9x);
+on held-out seeds 2000-2029 and 3000-3020 the 32 programs this changes fell from 2.73x lax
+in geometric mean (0.13-173x) to 0.18x (0.013-1.55x), none slower."""
+
+
+def col2im_by_input_pays(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``col2im`` where :func:`fft_pays` (see :data:`FFT_PAYS_COL2IM`)."""
+    plan = plan._replace(channels_first=False)
+    if any(s > 1 for s in plan.strides) or not _strategies.col2im_by_input(plan):
+        return False
+    products = plan.batch * math.prod(plan.in_spatial) * plan.taps * plan.out_features
+    products *= plan.in_features
+    return products < FFT_PAYS_COL2IM * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 
 def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvPlan]:
