@@ -209,7 +209,7 @@ def _kernel_grad_by_output(ct, x, plan: ConvPlan, acc):
         step = [1] * xp.ndim
         for a, p, s, k, rd in zip(axes, index, plan.strides, plan.kernel, plan.rhs_dilation,
                                   strict=True):  # fmt: skip
-            start[a], limit[a], step[a] = p * s, p * s + (k - 1) * rd + 1, rd
+            start[a], limit[a], step[a] = p * s, p * s + dilated_size(k, rd), rd
         windows.append(lax.slice(xp, start, limit, step))
     stacked = jnp.stack(windows)
     f = plan.feature_axis
@@ -308,9 +308,7 @@ def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
         return lambda ct: grad(jnp.moveaxis(ct, 1, -1))
     # Scattered per input position (fewer positions than taps), col2im's own transpose
     # slices the cotangent once per position, where per tap (or polyphase's) it is K times.
-    by_input = (
-        name == "col2im" and all(s == 1 for s in plan.strides) and _strategies.col2im_by_input(plan)
-    )
+    by_input = name == "col2im" and _strategies.col2im_by_input(plan)
     if name == "fft" or by_input or any(d > 1 for d in plan.lhs_dilation):
         # Input dilation: the kernel gradient is JAX's transpose of the forward strategy
         # (in the input's dtype, as the cotangent), of the polyphase form where col2im ran:

@@ -311,10 +311,11 @@ in geometric mean (0.13-173x) to 0.18x (0.013-1.55x), none slower."""
 def col2im_by_input_pays(plan: ConvPlan) -> bool:
     """Whether ``auto`` runs ``col2im`` where :func:`fft_pays` (see :data:`FFT_PAYS_COL2IM`)."""
     plan = plan._replace(channels_first=False)
-    if any(s > 1 for s in plan.strides) or not _strategies.col2im_by_input(plan):
+    if not _strategies.col2im_by_input(plan):
         return False
-    products = plan.batch * math.prod(plan.in_spatial) * plan.taps * plan.out_features
-    products *= plan.in_features
+    products = math.prod(
+        (plan.batch, *plan.in_spatial, plan.taps, plan.in_features, plan.out_features)
+    )
     return products < FFT_PAYS_COL2IM * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 

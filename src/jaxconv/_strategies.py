@@ -48,7 +48,7 @@ from jax import lax
 from . import _polyphase
 from ._einsum import contract
 from ._padding import pad_spatial
-from ._plan import ConvPlan
+from ._plan import ConvPlan, dilated_size
 from ._taps import (
     acc_dtype,
     padded_input,
@@ -747,6 +747,7 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     acc = acc_dtype(x.dtype, plan.preferred)
     taps, o, c = plan.taps, plan.out_features, plan.in_features
     cf = plan.channels_first
+    wk = w.reshape(taps, c, o)
     dot = functools.partial(lax.dot_general, precision=plan.precision, preferred_element_type=acc)
     # Laid out as (C, K·O) for one wide GEMM, the kernel is copied whole; where that copy
     # alone would break the memory bound (a 7x7 1024 -> 1024 kernel on one position:
@@ -754,11 +755,6 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     # the input broadcast to each. Slower wherever the copy is affordable (1.23x the time
     # on the layers with fewer positions than output features, so only there).
     batched = _col2im_copies_too_much(plan, jnp.dtype(w.dtype).itemsize)
-    # Fewer input positions than taps (a long kernel, a transposed layer from one position):
-    # the columns are scattered per input position instead of per tap, each position's taps
-    # landing on consecutive outputs (rhs_dilation apart).
-    by_input = col2im_by_input(plan)
-    wk = w.reshape(taps, c, o)
     if cf:
         # (K·O, C) @ (C, N·S), the input's features moved first (a small copy): the
         # positions stay the long contiguous side, and the output (K, O, N, *S) is summed
@@ -789,7 +785,10 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
             )  # (N, *S, K, O)
             axis = z.ndim - 2
         lead, trail = [(0, 0, 0)], [(0, 0, 0)]
-    if by_input:
+    if col2im_by_input(plan):
+        # Fewer input positions than taps (a long kernel, a transposed layer from one
+        # position): scattered per input position instead of per tap, each position's taps
+        # landing on consecutive outputs (rhs_dilation apart).
         return _col2im_by_input(z, axis, plan, plan.out_dtype(x.dtype))
     # One split, whose transpose (in jvp, which transposes the input gradient) is one
     # concatenate. Indexing each tap transposes to K zero-padded copies of z added in one
@@ -828,9 +827,9 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
 
 
 def col2im_by_input(plan: ConvPlan) -> bool:
-    """Whether :func:`col2im` (on a stride-1 ``plan``) scatters its columns per input
-    position rather than per tap: fewer input positions than taps."""
-    return math.prod(plan.in_spatial) < plan.taps
+    """Whether :func:`col2im` scatters its columns per input position rather than per tap:
+    no window strides, fewer input positions than taps."""
+    return all(s == 1 for s in plan.strides) and math.prod(plan.in_spatial) < plan.taps
 
 
 def _col2im_by_input(z, axis: int, plan: ConvPlan, out_dtype):
@@ -866,8 +865,9 @@ def _col2im_by_input(z, axis: int, plan: ConvPlan, out_dtype):
             index, kernel, plan.lhs_dilation, plan.rhs_dilation, plan.pads, plan.out_spatial,
             strict=True,
         ):  # fmt: skip
-            low = lo - (k - 1) * rd + i * ld
-            config.append((low, out - low - (k - 1) * rd - 1, rd - 1))
+            window = dilated_size(k, rd)
+            low = lo - window + 1 + i * ld
+            config.append((low, out - low - window, rd - 1))
         y = lax.pad(part[0], zero, lead + config + trail)
         total = y if total is None else total + y
     y = total.astype(out_dtype)
