@@ -166,6 +166,40 @@ def test_auto_runs_col2im_on_strided_layers_where_it_measured_faster(xs, ws, dn,
     assert seen == [max(strides) == 1 and _strategies.feasible("col2im", plan, jnp.float32)]
 
 
+@pytest.mark.parametrize(
+    "xs, ws, dn, lhs, offered",
+    [
+        ((2, 692, 1), (127, 1, 32), ("NWC", "WIO", "NWC"), (1,), False),  # seed 4001's r051
+        ((2, 3, 40, 40), (32, 3, 5, 5), ("NCHW", "OIHW", "NCHW"), (1, 1), False),
+        ((2, 40, 40, 4), (3, 3, 4, 16), NHWC, (1, 1), False),
+        ((2, 40, 40, 5), (3, 3, 5, 16), NHWC, (1, 1), True),
+        ((2, 20, 20, 2), (4, 4, 2, 8), NHWC, (2, 2), True),  # input dilation: zeros skipped
+    ],
+)
+def test_the_rules_never_run_col2im_as_an_outer_product(xs, ws, dn, lhs, offered):
+    pads = "SAME" if max(lhs) == 1 else ((2, 2),) * len(lhs)
+    plan = make_plan(xs, ws, (1,) * len(lhs), pads, lhs, None, dn)
+    assert _policy.col2im_too_shallow(plan) == (not offered)
+    seen = []
+
+    def rules_choice(plan, dtype, allowed):
+        seen.append(allowed("col2im"))
+        return _policy.hand_choice(plan)
+
+    with mock.patch.object(_policy, "_rules_choice", rules_choice):
+        _policy.choose(plan, jnp.float32, decide_layout=True)
+    assert seen == [offered and _strategies.feasible("col2im", plan, jnp.float32)]
+    if not offered:
+        # The shipped rules picked col2im on the first; what runs instead gives lax's numbers.
+        rng = np.random.default_rng(0)
+        x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
+        kw = dict(window_strides=(1,) * len(lhs), padding="SAME", dimension_numbers=dn)
+        assert jaxconv.chosen_strategy(x, w, **kw) != "col2im"
+        got = jaxconv.conv_general_dilated(x, w, **kw, precision="highest")
+        want = jax.lax.conv_general_dilated(x, w, **kw, precision="highest")
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+
+
 def _products(plan):
     # (computed, kept), counted one by one: input i of tap t lands at lo - t·rd + i·ld in
     # each dim, an output where that is a multiple of the stride (col2im multiplies each

@@ -152,8 +152,11 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
         return "im2col"  # a layer that mostly reads its kernel, read in place
     strided = any(st > 1 for st in plan.strides)
     # The rules were fitted before col2im took window strides: on strided plans only the
-    # measured overrides below run it.
-    name = _rules_choice(plan, dtype, lambda s: allowed(s) and not (strided and s == "col2im"))
+    # measured overrides below run it. Nor on a few features (an outer product).
+    shallow = col2im_too_shallow(plan)
+    name = _rules_choice(
+        plan, dtype, lambda s: allowed(s) and not ((strided or shallow) and s == "col2im")
+    )
     few = name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES
     if (name in STACKED_COL2IM_OVER or few) and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
@@ -194,6 +197,29 @@ def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:
     if allowed(name):
         return name
     return next(s for s in _strategies.STRATEGIES if allowed(s))
+
+
+COL2IM_FEWEST_FEATURES = 5
+"""Fewest input features on which the rules may run ``col2im`` on a plan without input
+dilation (:func:`col2im_too_shallow`)."""
+
+
+def col2im_too_shallow(plan: ConvPlan) -> bool:
+    """Whether ``col2im``'s GEMM is too shallow for ``auto``'s rules to run it: fewer than
+    :data:`COL2IM_FEWEST_FEATURES` input features (per group) and no input dilation. Its
+    GEMM is then an outer product, as deep as the input features, writing ``K·O`` columns
+    per input position where ``im2col`` writes ``K·C`` (a 127-tap kernel from 1 to 32
+    features: 4064 against 127). The rules, fitted on few such layers, still picked it on
+    one. Measured on CPU: in the fitting sweeps (``benchmarks/results/
+    cpu-2core-sweep-2026-12-01``) ``col2im`` was 2.6-85x the fastest strategy's time on
+    all 33 dense layers of at most 4 input features and 9 or more taps; on a fresh
+    draw's 1 -> 32 127-tap layer (seed 4001, ``r051``) the rules' ``col2im`` took 16.9x
+    lax's time forward, ``banded`` (what they pick without it) 1.13x. In 30 fresh draws of
+    each random suite the rule changes three other layers, all 1-d of 3 input features
+    and 63 taps: 2.72x -> 0.79x lax forward, 17.0x -> 0.58x, 7.66x -> 0.78x
+    (``benchmarks/results/cpu-2core-col2im-few-features``). Input-dilated plans keep it:
+    there ``col2im`` skips the zeros the others multiply."""
+    return plan.group_in < COL2IM_FEWEST_FEATURES and all(d == 1 for d in plan.lhs_dilation)
 
 
 STACKED_COL2IM_OVER = ("rows", "banded", "taps")
