@@ -636,6 +636,53 @@ def test_kernel_gradient_by_output_position_matches_lax(x_shape, w_shape, dn, kw
     _assert_matches_lax_in_float64(x_shape, w_shape, kw, strategy, second_order=True)
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, dn, kw",
+    [
+        ((2, 5, 4, 3), (24, 5, 3, 3), ("NCHW", "OIHW", "NCHW"), dict(padding="SAME")),
+        ((1, 6, 9, 6), (3, 2, 6, 24), ("NHWC", "HWIO", "NHWC"),
+         dict(window_strides=(2, 1), padding=((1, -1), (0, 2)), rhs_dilation=(1, 2))),
+        ((2, 3, 3, 4), (20, 4, 2, 2), ("NHWC", "OIHW", "NHWC"), dict(padding="VALID")),
+        ((1, 3, 4, 5), (24, 3, 3, 3), ("NCHW", "OHWI", "NCHW"), dict(padding="SAME")),
+        ((1, 2, 3, 3, 3), (32, 2, 2, 2, 2), ("NCDHW", "OIDHW", "NCDHW"), dict(padding="SAME")),
+        ((2, 3, 7), (16, 3, 3), ("NCW", "OIW", "NCW"), dict(window_strides=(3,), padding="SAME")),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("strategy", ["auto", "im2col", "col2im", "taps"])
+def test_kernel_bound_gradient_matches_lax(x_shape, w_shape, dn, kw, strategy, monkeypatch):
+    # The stacked taps in one GEMM written in the user's kernel order; the size limit
+    # lowered so that small layers take it.
+    monkeypatch.setattr(_grad, "KERNEL_BOUND_ELEMENTS", 1)
+    n = len(x_shape) - 2
+    kw = dict(dimension_numbers=dn, **{"window_strides": (1,) * n, **kw})
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _grad.kernel_bound_grad(plan) and not _grad.kernel_grad_by_output(plan)
+    _assert_matches_lax_in_float64(x_shape, w_shape, kw, strategy, second_order=True)
+
+
+@pytest.mark.parametrize("kernel", ["OIHW", "OHWI", "HWIO"])
+def test_kernel_bound_gradient_matches_lax_channels_first(kernel, monkeypatch):
+    # Winograd keeps NCHW data channels-first: the taps are stacked there.
+    monkeypatch.setattr(_grad, "KERNEL_BOUND_ELEMENTS", 1)
+    dn = ("NCHW", kernel, "NCHW")
+    x_shape, w_shape = (2, 5, 4, 3), {"OIHW": (24, 5, 3, 3), "OHWI": (24, 3, 3, 5),
+                                      "HWIO": (3, 3, 5, 24)}[kernel]  # fmt: skip
+    kw = dict(window_strides=(1, 1), padding="SAME", dimension_numbers=dn)
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _policy.runs_channels_first(plan, "winograd") and _grad.kernel_bound_grad(plan)
+    _assert_matches_lax_in_float64(x_shape, w_shape, kw, "winograd", second_order=True)
+
+
+def test_kernel_bound_gradient_holds_only_where_the_taps_fit_in_the_kernel():
+    dn = ("NCHW", "OIHW", "NCHW")
+    plan = make_plan((8, 512, 7, 7), (512, 512, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
+    assert _grad.kernel_bound_grad(plan)  # ResNet's last 3x3 layers on a batch of 8
+    more = make_plan((16, 512, 7, 7), (512, 512, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
+    assert not _grad.kernel_bound_grad(more)  # 784 positions: the taps outgrow the kernel
+    small = make_plan((2, 64, 4, 4), (64, 64, 3, 3), (1, 1), "SAME", dimension_numbers=dn)
+    assert not _grad.kernel_bound_grad(small)  # a kernel of 36 864 elements
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64])
 @pytest.mark.parametrize("shape", [(1, 2, 3), (1, 1, 1)])
 def test_one_buffer_leaves_every_bit(dtype, shape):

@@ -129,6 +129,8 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     ct = ct.astype(x.dtype)
     if g == 1 and not scan and kernel_grad_by_output(plan):  # windows as small as the taps
         return _kernel_grad_by_output(ct, x, plan, acc)
+    if g == 1 and not lean and kernel_bound_grad(plan):  # the taps no larger than the kernel
+        return _kernel_grad_stacked(ct, x, plan, acc)
     flat = g == 1 and flat_kernel_grad(plan)
     if flat:
         # Flattened here, outside any scan over the taps: a (1, Og) split carried into
@@ -221,6 +223,57 @@ def _kernel_grad_by_output(ct, x, plan: ConvPlan, acc):
     if plan.channels_first:  # (C, *K, O) -> (*K, C, O)
         total = jnp.moveaxis(total, 0, n)
     return total.astype(x.dtype)
+
+
+KERNEL_BOUND_ELEMENTS = 2**18
+"""Fewest kernel elements on which :func:`kernel_bound_grad` holds: below, the whole
+gradient takes microseconds and the passes over the kernel do not show."""
+
+
+def kernel_bound_grad(plan: ConvPlan) -> bool:
+    """Whether the kernel gradient of the ungrouped ``plan`` contracts all its taps, stacked,
+    with the cotangent in one GEMM written in the user's kernel order: two or more taps, no
+    input dilation, and no more output positions (batch times positions) than output
+    features, so that the stacked taps (``K·C`` per position) hold no more elements than the
+    kernel (``K·C·O``). Such a gradient (deep features on a small map: ResNet's last 3x3
+    layers on a batch of 8) is bound by writing the kernel: per tap it writes ``K`` GEMM
+    outputs, stacks them and, for an ``OIHW`` kernel, transposes the stack, three passes
+    over the kernel's size where this makes one."""
+    rows = plan.batch * math.prod(plan.out_spatial)
+    kernel = plan.taps * plan.in_features * plan.out_features
+    return (
+        plan.taps > 1
+        and rows <= plan.out_features
+        and kernel >= KERNEL_BOUND_ELEMENTS
+        and all(d == 1 for d in plan.lhs_dilation)
+    )
+
+
+def _kernel_grad_stacked(ct, x, plan: ConvPlan, acc):
+    """:func:`kernel_grad` as one GEMM of the stacked taps against ``ct`` over batch and
+    positions, its output in the order of the user's kernel: ``(O, I, *K)`` or ``(O, *K,
+    I)`` where that is output-major (``ConvPlan.kernel_order``), else ``(*K, I, O)``; moved
+    to ``(*K, I, O)`` here, which XLA cancels against the move back to the user's order."""
+    n, f = plan.num_spatial, plan.feature_axis
+    order = plan.kernel_order
+    # Taps stacked beside the features, in the kernel's order after O.
+    stacked = jnp.stack(list(taps_of(x, plan)), axis=f + 1 if order == "ik" else f)
+    rows = plan.batch * math.prod(plan.out_spatial)
+    o = plan.out_features
+    if plan.channels_first:  # (N, [K,] C, [K,] *S) and (N, O, *S) moved to (N, *S, ...)
+        stacked = jnp.moveaxis(stacked.reshape(plan.batch, -1, rows // plan.batch), 1, 2)
+        ct = jnp.moveaxis(ct.reshape(plan.batch, o, -1), 1, 2)
+    # (N·S, K·C) and (N·S, O): one plain GEMM
+    lhs, rhs = stacked.reshape(rows, -1), ct.reshape(rows, o)
+    contracting = ((0,), (0,))
+    dot = functools.partial(lax.dot_general, precision=plan.precision, preferred_element_type=acc)
+    if order is None:
+        return dot(lhs, rhs, (contracting, ((), ()))).reshape(*plan.kernel, plan.in_features, o)
+    total = dot(rhs, lhs, ((contracting[1], contracting[0]), ((), ())))  # (O, ...)
+    shape = (plan.in_features, *plan.kernel) if order == "ik" else (*plan.kernel, plan.in_features)
+    total = total.reshape(o, *shape)
+    inverse = np.argsort(_strategies.output_major_axes(order, n))
+    return jnp.transpose(total, tuple(int(a) for a in inverse))
 
 
 STACKED_GRAD_ROWS = 8192

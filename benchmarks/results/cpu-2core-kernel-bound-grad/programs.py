@@ -1,0 +1,38 @@
+"""The float ``fwd+bwd`` programs of a suite whose kernel gradient ``_grad.kernel_bound_grad``
+changes, one per line as ``benchmarks/ab_timed.py --programs`` reads them.
+
+    python programs.py random 6001 6002 6003 6004
+"""
+
+import sys
+
+import numpy as np
+
+from jaxconv import _grad, _plan, _policy
+from jaxconv._bench import runner, suites
+
+
+def plan_of(case, layout):
+    xs, ws = runner.shapes(case, layout)
+    dn = runner.dimension_numbers(case, layout)
+    return _plan.make_plan(
+        xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation, dn, case.groups
+    )
+
+
+def main(suite_name: str, seeds: list[int | None]) -> None:
+    for seed in seeds:
+        for suite, case in suites.resolve(suite_name, seed):
+            if case.groups != 1 or case.transposed or case.dtype is not None:
+                continue
+            for layout in case.layouts or ("NHWC", "NCHW"):
+                plan = plan_of(case, layout)
+                name = _policy.choose(plan, np.float32, decide_layout=True)
+                if name == "fft" or any(d > 1 for d in plan.lhs_dilation):
+                    continue  # JAX's transpose of the forward strategy
+                if _grad.kernel_bound_grad(plan) and not _grad.kernel_grad_by_output(plan):
+                    print(suite, case.name, layout, "fwd+bwd", name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], [int(a) for a in sys.argv[2:]] or [None])
