@@ -323,6 +323,34 @@ def test_auto_runs_col2im_where_a_long_kernel_meets_few_input_positions():
         assert_close(got, lax.conv_general_dilated(x, w, **kw))
 
 
+def test_auto_runs_fft_on_groups_of_8_from_their_own_threshold():
+    # Seed 4004's r003: a 255-tap kernel in 32 groups of 8 features. Against grouped GEMMs
+    # that shallow fft pays from FFT_PAYS_GROUPS_OF_8, not from FFT_PAYS_GEMM.
+    dn = ("NCW", "OIW", "NCW")
+    kw = dict(window_strides=(1,), padding=((127, 127),), dimension_numbers=dn,
+              feature_group_count=32)  # fmt: skip
+    plan = make_plan((1, 256, 292), (128, 8, 255), **kw)
+    direct = plan.flops / 2
+    ratio = direct / _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+    assert _policy.FFT_PAYS_GROUPS_OF_8 <= ratio < _policy.FFT_PAYS_GEMM
+    assert _policy.fft_pays(plan, "grouped")
+    rng = np.random.default_rng(11)
+    x, w = random_array(rng, (1, 256, 292)), random_array(rng, (128, 8, 255))
+    assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
+    with jax.enable_x64(True):
+        x, w = x.astype(np.float64), w.astype(np.float64)
+        assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
+        got = jaxconv.conv_general_dilated(x, w, **kw)
+        assert_close(got, lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))
+    # 16 features per group, at about the same ratio: the GEMMs' threshold keeps grouped.
+    wide = make_plan((1, 512, 292), (128, 16, 255), **kw)
+    assert not _policy.fft_pays(wide, "grouped")
+    # A 5x5 kernel in groups of 8 stays grouped.
+    nhwc = ("NHWC", "HWIO", "NHWC")
+    small = make_plan((2, 24, 24, 256), (5, 5, 8, 256), (1, 1), "SAME", None, None, nhwc, 32)
+    assert not _policy.fft_pays(small, "grouped")
+
+
 def test_refuses_batch_groups():
     plan = make_plan((4, 5, 2), (3, 2, 4), (1,), "SAME", None, None, ("NWC", "WIO", "NWC"), 1, 2)
     assert not _strategies.accepts("fft", plan)

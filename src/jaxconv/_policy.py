@@ -303,6 +303,17 @@ regret against the faster of ``fft`` and the fused loop fell from 1.101 (p90 1.4
 the grid's 0.75 to 1.086 (p90 1.273)."""
 
 
+FFT_PAYS_GROUPS_OF_8 = 1.1
+"""The same against a GEMM of groups 5-8 features deep (:func:`fft_pays`), which took
+:data:`FFT_PAYS_GEMM` before (a 255-tap layer in groups of 8 ran ``grouped`` at 1.2-2.2x
+lax, ``fft`` at 0.18x). Measured on CPU (``benchmarks/results/cpu-2core-fft-groups-of-8``):
+on 20 forward programs of fresh draws where :data:`FFT_PAYS_FUSED` would have run ``fft``
+instead of ``grouped``, ``fft`` took 0.15-0.69x ``grouped``'s time on 5 of the 6 from a
+ratio of 1.1 on and 0.59-2.84x below it. Held out (seeds 8001-8012), the programs it
+changes took 0.497x the time forward (45; 0.58x -> 0.29x lax, 5 slower) and 0.381x
+forward and backward (43)."""
+
+
 def fft_pays(plan: ConvPlan, instead: str) -> bool:
     """Whether ``auto`` runs ``fft`` (which must accept ``plan``) rather than strategy
     ``instead``: the direct algorithm's multiply-adds (input dilation's zeros skipped, as
@@ -318,6 +329,8 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     # layer in NCW: 1.12x lax forward+backward, fft 0.04x, 255 taps).
     fused = instead in ("depthwise", "direct") or (plan.feature_groups > 1 and plan.group_in <= 4)
     threshold = FFT_PAYS_FUSED if fused else FFT_PAYS_GEMM
+    if not fused and plan.feature_groups > 1 and plan.group_in <= 8:
+        threshold = FFT_PAYS_GROUPS_OF_8  # nearly as slow: groups 5-8 deep
     return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 
