@@ -575,7 +575,7 @@ def test_col2im_transposes_under_jit_with_many_taps(taps):
 
 
 # Fewer input positions than taps: col2im scatters per input position (reversed kernel);
-# fewer output positions than taps: the kernel gradient takes one GEMM per output position.
+# fewer output positions than taps: the kernel gradient takes one GEMM on the stacked windows.
 # In float64, against lax: some of these pads are negative low and positive high, which
 # XLA:CPU's float32 convolution computes wrongly (openxla/xla#48713).
 LONG_KERNELS = {

@@ -101,10 +101,12 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
 
     Tap ``k`` of the kernel meets tap ``k`` of the input at every output position, so its
     gradient contracts that tap with ``ct`` over batch and positions, group by group:
-    as a multiply-and-reduce per tap when depthwise, as one GEMM on the stacked taps when
-    a dense channels-last layer has few input features (a per-tap GEMM would have that few
-    rows), and as one GEMM per tap otherwise (no patch array; in a ``lax.scan`` when the
-    taps are large, see :func:`jaxconv._taps.scan_taps`).
+    as a multiply-and-reduce per tap when depthwise; ungrouped, as one GEMM on the input
+    windows of fewer output positions than taps (:func:`kernel_grad_by_output`) or on all
+    the taps where they hold no more elements than the kernel (:func:`kernel_bound_grad`);
+    as one GEMM on the stacked taps when a dense channels-last layer has few input features
+    (a per-tap GEMM would have that few rows), and as one GEMM per tap otherwise (no patch
+    array; in a ``lax.scan`` when the taps are large, see :func:`jaxconv._taps.scan_taps`).
     """
     g, i = plan.feature_groups, plan.group_in
     og = plan.out_features // g
@@ -174,6 +176,11 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
 
 
+def _rows(plan: ConvPlan) -> int:
+    """Output positions in the batch: the rows of a per-tap GEMM of the kernel gradient."""
+    return plan.batch * math.prod(plan.out_spatial)
+
+
 BY_OUTPUT_POSITIONS = 64
 """Most output positions per image on which :func:`kernel_grad_by_output` may hold."""
 
@@ -239,11 +246,10 @@ def kernel_bound_grad(plan: ConvPlan) -> bool:
     layers on a batch of 8) is bound by writing the kernel: per tap it writes ``K`` GEMM
     outputs, stacks them and, for an ``OIHW`` kernel, transposes the stack, three passes
     over the kernel's size where this makes one."""
-    rows = plan.batch * math.prod(plan.out_spatial)
     kernel = plan.taps * plan.in_features * plan.out_features
     return (
         plan.taps > 1
-        and rows <= plan.out_features
+        and _rows(plan) <= plan.out_features
         and kernel >= KERNEL_BOUND_ELEMENTS
         and all(d == 1 for d in plan.lhs_dilation)
     )
@@ -258,18 +264,20 @@ def _kernel_grad_stacked(ct, x, plan: ConvPlan, acc):
     order = plan.kernel_order
     # Taps stacked beside the features, in the kernel's order after O.
     stacked = jnp.stack(list(taps_of(x, plan)), axis=f + 1 if order == "ik" else f)
-    rows = plan.batch * math.prod(plan.out_spatial)
-    o = plan.out_features
+    rows, o = _rows(plan), plan.out_features
     if plan.channels_first:  # (N, [K,] C, [K,] *S) and (N, O, *S) moved to (N, *S, ...)
-        stacked = jnp.moveaxis(stacked.reshape(plan.batch, -1, rows // plan.batch), 1, 2)
+        stacked = jnp.moveaxis(stacked.reshape(plan.batch, -1, math.prod(plan.out_spatial)), 1, 2)
         ct = jnp.moveaxis(ct.reshape(plan.batch, o, -1), 1, 2)
-    # (N·S, K·C) and (N·S, O): one plain GEMM
+    # (N·S, K·C) and (N·S, O): one plain GEMM over N·S, either operand first
     lhs, rhs = stacked.reshape(rows, -1), ct.reshape(rows, o)
-    contracting = ((0,), (0,))
-    dot = functools.partial(lax.dot_general, precision=plan.precision, preferred_element_type=acc)
+
+    def dot(a, b):
+        dims = (((0,), (0,)), ((), ()))
+        return lax.dot_general(a, b, dims, precision=plan.precision, preferred_element_type=acc)
+
     if order is None:
-        return dot(lhs, rhs, (contracting, ((), ()))).reshape(*plan.kernel, plan.in_features, o)
-    total = dot(rhs, lhs, ((contracting[1], contracting[0]), ((), ())))  # (O, ...)
+        return dot(lhs, rhs).reshape(*plan.kernel, plan.in_features, o)
+    total = dot(rhs, lhs)  # (O, ...)
     shape = (plan.in_features, *plan.kernel) if order == "ik" else (*plan.kernel, plan.in_features)
     total = total.reshape(o, *shape)
     inverse = np.argsort(_strategies.output_major_axes(order, n))
@@ -301,8 +309,7 @@ def per_tap_kernel_grad(plan: ConvPlan) -> bool:
     the wider cotangent (3-4 -> 64-128 features: up to 1.8x).
     """
     i, o = plan.group_in, plan.out_features
-    rows = plan.batch * math.prod(plan.out_spatial)
-    return plan.num_spatial == 2 and i >= 3 and o <= 8 * i and rows >= STACKED_GRAD_ROWS
+    return plan.num_spatial == 2 and i >= 3 and o <= 8 * i and _rows(plan) >= STACKED_GRAD_ROWS
 
 
 FLAT_GRAD_ROWS = 4096
@@ -325,7 +332,7 @@ def flat_kernel_grad(plan: ConvPlan) -> bool:
     """
     i, o = plan.group_in, plan.out_features
     wide_enough = o >= i or (2 * o >= i and i <= 32)
-    return wide_enough and plan.batch * math.prod(plan.out_spatial) >= FLAT_GRAD_ROWS
+    return wide_enough and _rows(plan) >= FLAT_GRAD_ROWS
 
 
 def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):

@@ -153,10 +153,8 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
     strided = any(st > 1 for st in plan.strides)
     # The rules were fitted before col2im took window strides: on strided plans only the
     # measured overrides below run it. Nor on a few features (an outer product).
-    shallow = col2im_too_shallow(plan)
-    name = _rules_choice(
-        plan, dtype, lambda s: allowed(s) and not ((strided or shallow) and s == "col2im")
-    )
+    skip_col2im = strided or col2im_too_shallow(plan)
+    name = _rules_choice(plan, dtype, lambda s: allowed(s) and not (skip_col2im and s == "col2im"))
     few = name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES
     if (name in STACKED_COL2IM_OVER or few) and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
@@ -320,17 +318,21 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     ``polyphase`` does) against :func:`jaxconv._strategies.fft_cost` times
     :data:`FFT_PAYS_FUSED` where ``instead`` is a fused loop (``depthwise``, ``direct``) or
     any strategy's GEMM of a group at most 4 deep (as slow: ``fft`` wins 7x7 and 13x13 kernels on 2
-    and 4 features per group, 0.65 -> 0.08 of lax), :data:`FFT_PAYS_GEMM` otherwise. A
+    and 4 features per group, 0.65 -> 0.08 of lax), :data:`FFT_PAYS_GROUPS_OF_8` where it is
+    5-8 deep, :data:`FFT_PAYS_GEMM` otherwise. A
     measured override after the fitted rules, which were fitted before ``fft`` existed and
     never name it."""
     plan = plan._replace(channels_first=False)
     direct = plan.flops / 2 / int(np.prod(plan.lhs_dilation))
     # Any GEMM of a group at most 4 deep is as slow as a fused loop (taps on a depthwise
     # layer in NCW: 1.12x lax forward+backward, fft 0.04x, 255 taps).
-    fused = instead in ("depthwise", "direct") or (plan.feature_groups > 1 and plan.group_in <= 4)
-    threshold = FFT_PAYS_FUSED if fused else FFT_PAYS_GEMM
-    if not fused and plan.feature_groups > 1 and plan.group_in <= 8:
+    grouped = plan.feature_groups > 1
+    if instead in ("depthwise", "direct") or (grouped and plan.group_in <= 4):
+        threshold = FFT_PAYS_FUSED
+    elif grouped and plan.group_in <= 8:
         threshold = FFT_PAYS_GROUPS_OF_8  # nearly as slow: groups 5-8 deep
+    else:
+        threshold = FFT_PAYS_GEMM
     return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 

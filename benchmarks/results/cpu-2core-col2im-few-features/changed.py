@@ -9,19 +9,16 @@ from unittest import mock
 
 import numpy as np
 
-from jaxconv import _plan, _policy
-from jaxconv._bench import runner, suites
+from jaxconv import _policy
+from jaxconv._bench import fit, suites
 
 
 def plan_of(case, layout):
+    """``case``'s plan; a transposed case as the input-dilated convolution it is."""
     if case.transposed:
         strides = (1,) * case.rank
         case = case._replace(transposed=False, strides=strides, lhs_dilation=case.strides)
-    xs, ws = runner.shapes(case, layout)
-    dn = runner.dimension_numbers(case, layout)
-    return _plan.make_plan(
-        xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation, dn, case.groups
-    )
+    return fit.plan_of(case, layout)
 
 
 def main(suite_name: str, seeds: list[int]) -> None:

@@ -6,9 +6,9 @@ import json
 import math
 
 import numpy as np
-from programs import plan_of
 
 from jaxconv._bench import suites
+from jaxconv._bench.fit import plan_of
 
 
 def main() -> None:

@@ -8,16 +8,9 @@ import sys
 
 import numpy as np
 
-from jaxconv import _grad, _plan, _policy
-from jaxconv._bench import runner, suites
-
-
-def plan_of(case, layout):
-    xs, ws = runner.shapes(case, layout)
-    dn = runner.dimension_numbers(case, layout)
-    return _plan.make_plan(
-        xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation, dn, case.groups
-    )
+from jaxconv import _grad, _policy
+from jaxconv._bench import suites
+from jaxconv._bench.fit import plan_of
 
 
 def main(suite_name: str, seeds: list[int | None]) -> None:

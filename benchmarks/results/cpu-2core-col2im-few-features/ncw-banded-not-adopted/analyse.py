@@ -1,15 +1,15 @@
 """``banded`` against ``col2im`` on the 1-d layers of the ``n*/results.json`` sweeps where
 the rules pick ``col2im`` (forward, both forced in the same rounds), by layout and number
-of input features. From the repository root: ``PYTHONPATH=<this folder>/.. python analyse.py``."""
+of input features."""
 
 import collections
 import json
 import os
 
 import numpy as np
-from changed import plan_of  # the folder above, on PYTHONPATH
 
 from jaxconv._bench import suites
+from jaxconv._bench.fit import plan_of
 from jaxconv._policy import choose, runs_channels_first
 
 HERE = os.path.dirname(os.path.abspath(__file__))
