@@ -200,6 +200,61 @@ def test_the_rules_never_run_col2im_as_an_outer_product(xs, ws, dn, lhs, offered
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
 
 
+NCHW = ("NCHW", "OIHW", "NCHW")
+
+
+@pytest.mark.parametrize(
+    "xs, ws, dn, lhs, dtype, direct",
+    [
+        ((3, 8, 40, 40), (8, 8, 3, 3), NCHW, (1, 1), "float32", True),
+        ((2, 8, 300), (8, 8, 5), ("NCW", "OIW", "NCW"), (1,), "float32", True),
+        ((2, 8, 255), (8, 8, 5), ("NCW", "OIW", "NCW"), (1,), "float32", False),  # too short
+        ((3, 8, 40, 40), (8, 8, 3, 3), NCHW, (1, 1), "bfloat16", False),  # measured on float32
+        ((3, 8, 40, 40), (16, 8, 3, 3), NCHW, (1, 1), "float32", False),  # 16 outputs
+        ((3, 40, 40, 8), (3, 3, 8, 8), NHWC, (1, 1), "float32", False),  # channels-last
+        ((3, 8, 40, 40), (8, 8, 3, 3), NCHW, (2, 2), "float32", False),  # input dilation
+    ],
+)
+def test_auto_runs_direct_for_col2im_where_not_differentiated(xs, ws, dn, lhs, dtype, direct):
+    pads = ((1, 1),) * len(lhs)
+    plan = make_plan(xs, ws, (1,) * len(lhs), pads, lhs, None, dn)
+    assert _policy.direct_over_col2im(plan, dtype) == direct
+    ran = []
+    run = _strategies.run
+
+    def spy(name, *args):
+        ran.append(name)
+        return run(name, *args)
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    kw = dict(window_strides=(1,) * len(lhs), padding=pads, lhs_dilation=lhs, dimension_numbers=dn)
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
+
+    with mock.patch.object(_policy, "_rules_choice", return_value="col2im"):
+        assert _policy.choose(plan, dtype, decide_layout=True) == ("direct" if direct else "col2im")
+        assert jaxconv.chosen_strategy(x, w, **kw) == ("direct" if direct else "col2im")
+        with mock.patch.object(_strategies, "run", spy):
+            got = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w)
+            assert ran[0] == ("direct" if direct else "col2im")
+            ran.clear()
+            grads = jax.jit(jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1)))
+            got_dx, got_dw = grads(x, w)
+            assert ran[0] == "col2im"  # differentiated: col2im's forward and kernel gradient
+    if dtype != "float32":
+        return
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    with jax.enable_x64():
+        want = jax.lax.conv_general_dilated(x64, w64, **kw)
+        want_dx, want_dw = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(
+            x64, w64
+        )
+    for a, b in ((got, want), (got_dx, want_dx), (got_dw, want_dw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
 def _products(plan):
     # (computed, kept), counted one by one: input i of tap t lands at lo - t·rd + i·ld in
     # each dim, an output where that is a multiple of the stride (col2im multiplies each

@@ -176,7 +176,10 @@ def chosen_strategy(
     `jax.ShapeDtypeStruct`).
 
     For ``'tune'`` it is the choice cached for the default device, measured now if the
-    cache has none (as the first program with this convolution would)."""
+    cache has none (as the first program with this convolution would). It is the strategy
+    of the convolution where it is not differentiated: differentiated, ``'auto'`` runs
+    ``col2im`` where it names ``direct`` on a few-feature channels-first layer (see
+    "Choosing a strategy" in the docs)."""
     if strategy not in ("auto", "tune"):
         raise ValueError(f"`strategy` must be 'auto' or 'tune', got {strategy!r}.")
     lhs = lhs if hasattr(lhs, "shape") and hasattr(lhs, "dtype") else check_array("lhs", lhs)

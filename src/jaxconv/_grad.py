@@ -440,6 +440,9 @@ def _conv(x, w, plan, name, policy):
 def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
+    if policy == "auto" and (swap := _policy.differentiated_choice(plan, name, x.dtype)) != name:
+        # Differentiated, auto runs another strategy (see _policy.differentiated_choice).
+        return _conv_jvp(plan, swap, policy, primals, tangents)
     if plan.channels_first and _policy.primal_channels_first(plan, name):
         # Differentiated, the layer runs channels-last as the transposes around it would:
         # its gradients ran faster there (see _policy.primal_channels_first).

@@ -127,12 +127,16 @@ def rules_for(name: str | None = None) -> tuple[_rules.Rules | None, str]:
     return cpu, note
 
 
-def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) -> str:
+def choose(
+    plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False, differentiated: bool = False
+) -> str:
     """``auto``'s strategy for ``plan``.
 
     With ``decide_layout`` the plan is in the user's layout and each strategy is considered
     in the layout it would run in (:func:`in_layout`); otherwise only strategies that run
-    ``plan`` as it is (its ``channels_first``) are.
+    ``plan`` as it is (its ``channels_first``) are. With ``differentiated``, the strategy
+    whose forward pass and gradients ``auto`` runs where the convolution is differentiated
+    (:func:`differentiated_choice`).
     """
     # Integers that sum exactly in float32 run there (or, int8 into int32 on CPU, as int8 in
     # int8 GEMMs), by any strategy but winograd (see jaxconv._strategies.in_float32):
@@ -163,6 +167,8 @@ def choose(plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False) ->
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
         return "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
+    if name == "col2im" and decide_layout and not differentiated and allowed("direct"):
+        return "direct" if direct_over_col2im(plan, dtype) else name
     return name
 
 
@@ -218,6 +224,59 @@ def col2im_too_shallow(plan: ConvPlan) -> bool:
     (``benchmarks/results/cpu-2core-col2im-few-features``). Input-dilated plans keep it:
     there ``col2im`` skips the zeros the others multiply."""
     return plan.group_in < COL2IM_FEWEST_FEATURES and all(d == 1 for d in plan.lhs_dilation)
+
+
+DIRECT_OVER_COL2IM_POSITIONS = 256
+"""Fewest input positions per image on which :func:`direct_over_col2im`."""
+
+
+def direct_over_col2im(plan: ConvPlan, dtype: Any) -> bool:
+    """Whether ``auto`` runs ``direct`` where the rules pick ``col2im`` on ``plan`` (in the
+    user's layout): float32 channels-first data on which both run as it is (``direct``'s
+    fused loop along contiguous rows, :func:`primal_channels_first`: a dense kernel of two
+    or more taps, unit strides, at most 8 input and 8 output features; ``col2im`` on enough
+    positions, :func:`runs_channels_first`), no input dilation, and at least
+    :data:`DIRECT_OVER_COL2IM_POSITIONS` input positions per image. ``col2im``'s GEMM is
+    then 8 deep and writes ``K·O`` columns per position, which the loop never holds. Only
+    where the convolution is not differentiated (:func:`differentiated_choice`).
+
+    Measured on CPU (``benchmarks/results/cpu-2core-direct-over-col2im``), both forced in
+    the same rounds on the NCHW layers where the rules ran ``col2im`` in the random suites
+    of seeds 9001-9020: forward, ``direct`` took 0.69x ``col2im``'s time on the 18
+    programs of seeds 9001-9010 the limit was chosen on (1 slower) and 0.74x on the 34 of
+    seeds 9011-9020 (6 slower); below 256 positions, 0.5-2.9x. Differentiated, with its
+    gradients' form (channels-last), 0.96x, but 15 of the 34 slower, by up to 1.8x: there
+    ``col2im`` stays. Held out (seeds 9021-9040, every program it changes), 0.76x the time
+    forward (71 programs, 59 faster, 6 slower; 0.92x -> 0.70x lax, worst 2.28x -> 1.11x)
+    and 0.82x forward and backward, where the input gradients run ``direct`` (71; 1.00x ->
+    0.82x lax). It follows :func:`fft_pays`, which it was measured without."""
+    if plan.padding_mode != "zeros" or not plan.features_first:
+        return False
+    if dtype is not None and jax.numpy.dtype(dtype) != jax.numpy.float32:
+        return False
+    cf = plan._replace(channels_first=True)
+    return (
+        primal_channels_first(cf, "direct")
+        and runs_channels_first(plan, "col2im")
+        and all(d == 1 for d in plan.lhs_dilation)
+        and math.prod(plan.in_spatial) >= DIRECT_OVER_COL2IM_POSITIONS
+    )
+
+
+def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
+    """The strategy ``auto`` runs on ``plan`` (in its compute layout) where the convolution is
+    differentiated, for ``name``, its choice where it is not: ``col2im`` where it ran
+    ``direct`` only by :func:`direct_over_col2im` (whose forward gain does not hold for the
+    forward pass and gradients together), ``name`` otherwise."""
+    user = plan._replace(channels_first=False)
+    if name != "direct" or not direct_over_col2im(user, dtype):
+        return name
+    # col2im runs this plan's layout too (direct_over_col2im); any other choice might not.
+    return (
+        "col2im"
+        if choose(user, dtype, decide_layout=True, differentiated=True) == "col2im"
+        else name
+    )
 
 
 STACKED_COL2IM_OVER = ("rows", "banded", "taps")
