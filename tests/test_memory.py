@@ -339,6 +339,23 @@ def test_auto_reads_an_output_major_kernel_in_place(dn, ws):
     assert not copies, copies
 
 
+def test_kernel_read_in_place_from_three_times_the_patches():
+    # kernel / patches = output features / (batch * output positions): 256 / 85 = 3.01 reads
+    # the kernel in place, 256 / 86 = 2.98 does not.
+    dn = jaxconv.conv_dimension_numbers(3, ("NCH", "OIH", "NCH"))
+    for positions, order in ((85, "ik"), (86, None)):
+        plan = make_plan((1, 64, positions), (256, 64, 3), (1,), "SAME", dimension_numbers=dn)
+        assert _strategies.reads_kernel_in_place(plan) == order
+    # A fresh draw's 9-tap stride-2 layer on 151 positions (76 outputs, 3.4x): in place, as lax.
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (1, 512, 151)), random_array(rng, (256, 512, 9))
+    kw = dict(window_strides=(2,), padding="SAME", dimension_numbers=("NCH", "OIH", "NCH"))
+    assert jaxconv.chosen_strategy(x, w, **kw) == "im2col"
+    got = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw, precision=HIGHEST))(x, w)
+    want = lax.conv_general_dilated(x, w, **kw, precision=HIGHEST)  # sums of 4608 products
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
 def test_gradients_do_not_read_their_kernel_in_place():
     # The input gradient's kernel is the flipped, regrouped copy: not the user's layout.
     dn = jaxconv.conv_dimension_numbers(4, ("NCHW", "OIHW", "NCHW"))

@@ -153,12 +153,12 @@ def im2col(x, w, plan: ConvPlan, choose: Chooser):
     return _contract(patches, wk, plan, True, plan.preferred)
 
 
-KERNEL_IN_PLACE = 4
+KERNEL_IN_PLACE = 3
 """``im2col`` reads a kernel the user gives output-major (``ConvPlan.kernel_order``) where
 it lies when it holds this many times the elements of the patches or more (that is, the
-output features are this many times the batch's output positions; twice that where the
-input is dilated) and the patches are at most :data:`IN_PLACE_PATCHES` elements, and
-``auto`` then runs ``im2col``.
+output features are this many times the batch's output positions;
+:data:`KERNEL_IN_PLACE_DILATED` where the input is dilated) and the patches are at most
+:data:`IN_PLACE_PATCHES` elements, and ``auto`` then runs ``im2col``.
 
 The canonical kernel ``(*K, I, O)`` is a transposed copy of an ``OIHW`` one, which on a
 layer that mostly reads its kernel (batch 1, small maps, many features) costs more than
@@ -173,8 +173,20 @@ programs at 4-8x): 20 took 0.35-0.98x, two 8.6x, a 5x5x5 768 -> 768 layer whose 
 held 12 million elements, where the GEMM on a transposed kernel is slow (a 4x4x4 map: 3x
 at 6 million; up to 2.5 million, 0.28-0.40x), hence :data:`IN_PLACE_PATCHES`. A 2048 ->
 2048 1x1 layer on one position: 0.59 ms against 14.7, lax 13.1
-(``benchmarks/results/ab-kernel-in-place``).
+(``benchmarks/results/ab-kernel-in-place``). From 3x (it was 4; 2026-12-04,
+``benchmarks/results/cpu-2core-kernel-in-place-3x``): a 9-tap stride-2 512 -> 256 layer
+on 151 positions (3.4x) ran ``im2col`` with the copy at 1.6-2.0x lax, in place 0.7x that
+time. Fitted on a sample of seeds 9001-9010 with 2x: from 3x, 8 forward programs all
+faster (0.72-0.85x in geometric mean per band), at 2-3x 0.86-0.92x with 9 of 26 slower.
+Held out at 3x (seeds 9011-9030, 60 programs drawn from the 238 it changes): 44
+undilated forward programs 0.761x the time (33 faster, 7 slower, worst 1.39x), 16
+forward+backward 0.812x (none slower).
 """
+
+KERNEL_IN_PLACE_DILATED = 8
+""":data:`KERNEL_IN_PLACE` where the input is dilated, whose taps are mostly zeros that
+``col2im`` and ``polyphase`` skip: at 4-8x, 4 such programs took 1.4x the time in place
+(2026-12-02); at 6x, three 768 -> 384 stride-2 input gradients 1.5-1.8x (2026-12-04)."""
 
 IN_PLACE_PATCHES = 2**22
 """Most elements of the patches that ``im2col`` contracts against a kernel read in place
@@ -188,8 +200,7 @@ def reads_kernel_in_place(plan: ConvPlan) -> str | None:
         return None
     patches = plan.batch * math.prod(plan.out_spatial) * plan.taps * plan.in_features
     kernel = plan.taps * plan.in_features * plan.out_features
-    # Input-dilated taps are mostly zeros, which col2im and polyphase skip: twice as much.
-    times = KERNEL_IN_PLACE * (1 if _undilated(plan) else 2)
+    times = KERNEL_IN_PLACE if _undilated(plan) else KERNEL_IN_PLACE_DILATED
     small = patches <= IN_PLACE_PATCHES
     return plan.kernel_order if small and kernel >= times * patches else None
 
