@@ -250,14 +250,12 @@ def direct_over_col2im(plan: ConvPlan, dtype: Any) -> bool:
     forward (71 programs, 59 faster, 6 slower; 0.92x -> 0.70x lax, worst 2.28x -> 1.11x)
     and 0.82x forward and backward, where the input gradients run ``direct`` (71; 1.00x ->
     0.82x lax). It follows :func:`fft_pays`, which it was measured without."""
-    if plan.padding_mode != "zeros" or not plan.features_first:
-        return False
     if dtype is not None and jax.numpy.dtype(dtype) != jax.numpy.float32:
         return False
     cf = plan._replace(channels_first=True)
     return (
-        primal_channels_first(cf, "direct")
-        and runs_channels_first(plan, "col2im")
+        runs_channels_first(plan, "col2im")  # zero padding, channels-first data
+        and primal_channels_first(cf, "direct")
         and all(d == 1 for d in plan.lhs_dilation)
         and math.prod(plan.in_spatial) >= DIRECT_OVER_COL2IM_POSITIONS
     )

@@ -13,14 +13,6 @@ from jaxconv import _policy
 from jaxconv._bench import fit, suites
 
 
-def plan_of(case, layout):
-    """``case``'s plan; a transposed case as the input-dilated convolution it is."""
-    if case.transposed:
-        strides = (1,) * case.rank
-        case = case._replace(transposed=False, strides=strides, lhs_dilation=case.strides)
-    return fit.plan_of(case, layout)
-
-
 def main(suite_name: str, seeds: list[int]) -> None:
     lines = []
     for seed in seeds:
@@ -28,7 +20,7 @@ def main(suite_name: str, seeds: list[int]) -> None:
             if case.groups != 1 or case.dtype is not None:
                 continue
             for layout in case.layouts or ("NHWC", "NCHW"):
-                plan = plan_of(case, layout)
+                plan = fit.plan_of(case, layout)  # a transposed case as its convolution
                 new = _policy.choose(plan, np.float32, decide_layout=True)
                 with mock.patch.object(_policy, "col2im_too_shallow", lambda p: False):
                     old = _policy.choose(plan, np.float32, decide_layout=True)

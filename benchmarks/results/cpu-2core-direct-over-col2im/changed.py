@@ -14,14 +14,6 @@ from jaxconv import _policy
 from jaxconv._bench import fit, suites
 
 
-def plan_of(case, layout):
-    """``case``'s plan; a transposed case as the input-dilated convolution it is."""
-    if case.transposed:
-        strides = (1,) * case.rank
-        case = case._replace(transposed=False, strides=strides, lhs_dilation=case.strides)
-    return fit.plan_of(case, layout)
-
-
 def main(first: int, stop: int) -> None:
     for suite_name in ("random", "random-small", "random-large"):
         for seed in range(first, stop):
@@ -29,7 +21,7 @@ def main(first: int, stop: int) -> None:
                 if case.dtype is not None:
                     continue
                 for layout in case.layouts or ("NHWC", "NCHW"):
-                    p = plan_of(case, layout)
+                    p = fit.plan_of(case, layout)  # a transposed case as its convolution
                     new = _policy.choose(p, np.float32, decide_layout=True)
                     with mock.patch.object(_policy, "direct_over_col2im", lambda *a: False):
                         old = _policy.choose(p, np.float32, decide_layout=True)

@@ -13,14 +13,6 @@ from jaxconv import _policy, _strategies
 from jaxconv._bench import fit, suites
 
 
-def plan_of(case, layout):
-    """``case``'s plan; a transposed case as the input-dilated convolution it is."""
-    if case.transposed:
-        strides = (1,) * case.rank
-        case = case._replace(transposed=False, strides=strides, lhs_dilation=case.strides)
-    return fit.plan_of(case, layout)
-
-
 def choice(plan, times):
     with mock.patch.object(_strategies, "KERNEL_IN_PLACE", times):
         order = _strategies.reads_kernel_in_place(plan._replace(channels_first=False))
@@ -34,7 +26,7 @@ def main(first: int, stop: int, new: float) -> None:
                 if case.dtype is not None:
                     continue
                 for layout in case.layouts or ("NHWC", "NCHW"):
-                    p = plan_of(case, layout)
+                    p = fit.plan_of(case, layout)  # a transposed case as its convolution
                     old, now = choice(p, 4), choice(p, new)
                     if old != now:
                         for d in ("fwd", "fwd+bwd"):

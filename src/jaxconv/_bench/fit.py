@@ -36,7 +36,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxconv import _policy, _rules, _strategies
-from jaxconv._plan import make_plan
 
 from . import runner, suites
 
@@ -77,12 +76,7 @@ def case_of(record: dict[str, Any]) -> suites.Case:
     )  # fmt: skip
 
 
-def plan_of(case: suites.Case, layout: str):
-    """``case``'s plan in ``layout`` (the user's layout, before any strategy's)."""
-    xs, ws = runner.shapes(case, layout)
-    dn = runner.dimension_numbers(case, layout)
-    return make_plan(xs, ws, case.strides, case.padding, case.input_dilation,
-                        case.rhs_dilation, dn, case.groups, 1, "zeros")  # fmt: skip
+plan_of = runner.plan_of
 
 
 def _entries(path: str) -> dict[tuple, dict[str, Any]]:

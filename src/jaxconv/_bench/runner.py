@@ -143,6 +143,19 @@ def shapes(case: Case, layout: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (n, c, *case.in_spatial), (case.out_channels, i, *case.kernel)
 
 
+def plan_of(case: Case, layout: str):
+    """``case``'s plan in ``layout`` (the user's layout, before any strategy's); a transposed
+    case as the convolution that computes it (``conv_transpose`` with explicit pairs: input
+    dilation by the strides)."""
+    from jaxconv._plan import make_plan
+
+    if case.transposed:
+        case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
+    xs, ws = shapes(case, layout)
+    return make_plan(xs, ws, case.strides, case.padding, case.input_dilation, case.rhs_dilation,
+                     dimension_numbers(case, layout), case.groups, 1, "zeros")  # fmt: skip
+
+
 def out_shape(case: Case, layout: str, dtype: Any) -> tuple[int, ...]:
     """The output shape in ``layout``, from lax's own shape rule (in the case's own dtype
     where it has one)."""
@@ -219,14 +232,8 @@ def strategies_for(case: Case, layout: str) -> list[str]:
     dtype, where it has one) and are not hopeless (:func:`jaxconv._strategies.feasible`),
     as ``strategy=`` would run them."""
     from jaxconv import _policy, _strategies
-    from jaxconv._plan import make_plan
 
-    if case.transposed:  # conv_transpose with explicit pairs: input dilation by the strides
-        case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
-    xs, ws = shapes(case, layout)
-    dn = dimension_numbers(case, layout)
-    plan = make_plan(xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation, dn,
-                     case.groups)  # fmt: skip
+    plan = plan_of(case, layout)
     return [
         name
         for name in _strategies.STRATEGIES
@@ -411,13 +418,7 @@ def case_fields(case: Case, layout: str) -> dict[str, Any]:
 
 def padded_input_bytes(case: Case, layout: str, dtype: Any) -> int:
     """Bytes of the input padded (and input-dilated) as the convolution reads it."""
-    from jaxconv._plan import make_plan
-
-    if case.transposed:
-        case = case._replace(transposed=False, strides=(1,) * case.rank, lhs_dilation=case.strides)
-    xs, ws = shapes(case, layout)
-    plan = make_plan(xs, ws, case.strides, case.padding, case.lhs_dilation, case.dilation,
-                     dimension_numbers(case, layout), case.groups)  # fmt: skip
+    plan = plan_of(case, layout)
     padded = int(np.prod(plan.padded_in))
     return padded * plan.batch * plan.in_features * jnp.dtype(dtype).itemsize
 
