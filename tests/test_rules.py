@@ -497,3 +497,33 @@ def test_leaving_one_sweep_out_scores_rules_on_the_sweep_they_never_saw(
     assert [r[2].strip() for r in rows] == [paths[0], paths[0], paths[1], paths[1]]
     for against, fitted in (rows[:2], rows[2:]):
         assert float(fitted[5]) < 1.5 and 1.5 * float(fitted[5]) < float(against[5])
+
+
+@pytest.mark.parametrize(
+    "kernel, first",
+    [((13, 13), False), ((9, 9), False), ((7, 7), True), ((5, 5), True)],
+)
+def test_col2im_runs_large_input_dilated_kernels_channels_last(kernel, first):
+    # Channels-first, XLA:CPU took minutes to compile some of these (a 9x9 one on 2x50x50 in
+    # pieces, below): they run channels-last.
+    pads = tuple((k - 1, k - 1) for k in kernel)
+    plan = make_plan((2, 8, 35, 25), (32, 8, *kernel), (1, 1), pads, (2, 2), None, NCHW)
+    assert _policy.runs_channels_first(plan, "col2im") == first
+
+
+def test_a_9x9_transposed_channels_first_layer_in_pieces():
+    rng = np.random.default_rng(2)
+    x, w = (
+        rng.standard_normal((2, 8, 50, 50), np.float32),
+        rng.standard_normal((32, 8, 9, 9), np.float32),
+    )
+    kw = dict(window_strides=(1, 1), padding=((8, 8), (8, 8)), lhs_dilation=(2, 2))
+    kw["dimension_numbers"] = NCHW
+    plan = make_plan(x.shape, w.shape, **kw)
+    name, run = _policy.decide(plan, "auto", np.float32)
+    assert name == "col2im" and not run.channels_first
+    assert _strategies.tiles(name, run, 4) > 1
+    got = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w)
+    with jax.enable_x64():
+        want = jax.lax.conv_general_dilated(x.astype(np.float64), w.astype(np.float64), **kw)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

@@ -47,6 +47,17 @@ channels-first time on NCHW layers of at most 9 taps (47, geomean), 0.656x on la
 kernels (85)."""
 
 
+COL2IM_CHANNELS_FIRST_DILATED_TAPS = 49
+"""Most kernel taps on which ``col2im`` keeps channels-first data as it is on an
+input-dilated plan (a transposed convolution, a strided layer's input gradient); larger
+kernels run channels-last, with the transposes. XLA:CPU's fusion emitters (jaxlib 0.10.2)
+took minutes to compile the channels-first form's fused sums on some such plans, 0.3 s with
+the emitters off: the input gradient of a 13x13 stride-2 32 -> 8 layer on 2x82x62 (in
+pieces), a 9x9 8 -> 32 transposed layer on 2x50x50 (in pieces); channels-last, they
+compiled in 0.4-1.6 s. None of the 5x5 to 8x8 plans tried hung. (Channels-last plans can
+hang too: a 13x13 layer input-dilated along one dim with no padding there.)"""
+
+
 def runs_channels_first(plan: ConvPlan, name: str) -> bool:
     """Whether strategy ``name`` computes ``plan`` in ``(N, C, *spatial)``: where the input
     and output keep their features before the spatial axes (``NCHW``), for Winograd (its
@@ -66,9 +77,11 @@ def runs_channels_first(plan: ConvPlan, name: str) -> bool:
         stacked = plan.taps > COL2IM_CHANNELS_FIRST_TAPS and _strategies.stacks_rows(
             plan._replace(channels_first=False)
         )
+        dilated = any(d > 1 for d in plan.lhs_dilation)
         return (
             positions >= COL2IM_CHANNELS_FIRST_POSITIONS
             and not stacked
+            and not (dilated and plan.taps > COL2IM_CHANNELS_FIRST_DILATED_TAPS)
             and _strategies.accepts(name, cf)
         )
     if name in ("direct", "depthwise"):
