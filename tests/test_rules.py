@@ -139,7 +139,10 @@ def test_auto_runs_col2im_where_the_rules_pick_winograd_on_few_features(xs, ws, 
         ((2, 40, 40, 128), (3, 3, 128, 128), "NHWC", (2, 2), False),  # too many
         ((2, 40, 40, 16), (3, 3, 16, 32), "NHWC", (2, 2), False),  # more outputs than inputs
         ((2, 40, 40, 16), (1, 1, 16, 16), "NHWC", (2, 2), False),  # one tap
-        ((2, 16, 40, 40), (16, 16, 3, 3), "NCHW", (2, 2), False),  # channels-first gained 1.00x
+        ((2, 16, 40, 40), (16, 16, 3, 3), "NCHW", (2, 2), True),  # channels-first too
+        ((3, 48, 64, 64), (24, 48, 5, 5), "NCHW", (2, 2), True),
+        ((2, 8, 40, 40), (8, 8, 3, 3), "NCHW", (2, 2), False),  # too few input features
+        ((2, 16, 40, 40), (32, 16, 3, 3), "NCHW", (2, 2), False),  # more outputs than inputs
     ],
 )
 def test_auto_runs_col2im_on_strided_layers_where_it_measured_faster(xs, ws, dn, strides, pays):
@@ -164,6 +167,29 @@ def test_auto_runs_col2im_on_strided_layers_where_it_measured_faster(xs, ws, dn,
     with mock.patch.object(_policy, "_rules_choice", rules_choice):
         _policy.choose(plan, jnp.float32, decide_layout=True)
     assert seen == [max(strides) == 1 and _strategies.feasible("col2im", plan, jnp.float32)]
+    if not pays:
+        return
+    # What runs there gives lax's numbers, forward and both gradients (float64 reference).
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding="SAME", dimension_numbers=specs)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
+
+    got = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w)
+    got_dx, got_dw = jax.jit(
+        jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1))
+    )(x, w)
+    with jax.enable_x64():
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want = jax.lax.conv_general_dilated(x64, w64, **kw)
+        want_dx, want_dw = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(
+            x64, w64
+        )
+    for a, b in ((got, want), (got_dx, want_dx), (got_dw, want_dw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
 @pytest.mark.parametrize(
@@ -527,3 +553,25 @@ def test_a_9x9_transposed_channels_first_layer_in_pieces():
     with jax.enable_x64():
         want = jax.lax.conv_general_dilated(x.astype(np.float64), w.astype(np.float64), **kw)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_gradients_of_a_strided_13x13_channels_first_layer():
+    # Its forward pass runs col2im channels-first (strided_col2im_pays) and its input
+    # gradient, a 13x13 input-dilated plan, channels-last: checked against lax in float64.
+    rng = np.random.default_rng(1)
+    x, w = (
+        rng.standard_normal((2, 32, 82, 62), np.float32),
+        rng.standard_normal((8, 32, 13, 13), np.float32),
+    )
+    kw = dict(window_strides=(2, 2), padding="VALID", dimension_numbers=NCHW)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
+
+    got = jax.jit(jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1)))(x, w)
+    with jax.enable_x64():
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x64, w64)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())

@@ -331,22 +331,25 @@ STRIDED_COL2IM_FEATURES = (12, 64)
 
 
 def strided_col2im_pays(plan: ConvPlan) -> bool:
-    """Whether ``auto`` runs ``col2im`` on a strided plan whatever the rules pick:
-    channels-last data, a dense kernel of at least two taps,
-    :data:`STRIDED_COL2IM_FEATURES` input features and no more output features than input
-    ones. ``col2im`` then multiplies each input phase with the taps it meets
-    (``_strategies._col2im_strided``), one GEMM of ``K·O / prod(strides)`` columns per
-    phase, where the rules (fitted before it took strides) pick ``rows``, ``im2col`` or
-    ``banded``. Measured on CPU (``benchmarks/results/cpu-2core-strided-col2im``): on the
-    strided dense layers of three draws, every strategy timed forward, the regret against
-    the fastest fell from 1.107 / 1.125 / 1.125 to 1.086 / 1.107 / 1.107; on two fresh
-    draws the 14 programs it changes took 0.868x the time forward and 0.954x forward and
-    backward (geometric means; 1.16x -> 1.01x lax forward). On channels-first data, where
-    ``col2im`` runs channels-first, 23 programs took 1.00x and 0.99x: not there."""
+    """Whether ``auto`` runs ``col2im`` on a strided plan whatever the rules pick: a dense
+    kernel of at least two taps, :data:`STRIDED_COL2IM_FEATURES` input features and no
+    more output features than input ones, in either layout. ``col2im`` then multiplies each
+    input phase with the taps it meets (``_strategies._col2im_strided``), one GEMM of
+    ``K·O / prod(strides)`` columns per phase, where the rules (fitted before it took
+    strides) pick ``rows``, ``im2col`` or ``banded``. Measured on CPU
+    (``benchmarks/results/cpu-2core-strided-col2im``): on the strided dense layers of three
+    draws, every strategy timed forward, the regret against the fastest fell from 1.107 /
+    1.125 / 1.125 to 1.086 / 1.107 / 1.107 on channels-last data; on two fresh draws the 14
+    programs it changes took 0.868x the time forward and 0.954x forward and backward
+    (geometric means; 1.16x -> 1.01x lax forward). On channels-first data it first gained
+    nothing (23 programs, 1.00x); after ``col2im``'s channels-first form improved, every
+    strategy forced on such layers of four draws (``cpu-2core-strided-col2im-nchw``) showed
+    ``col2im`` at 0.778x the rules' time on the 58 programs it changes (1.19x -> 0.92x lax);
+    held out on 30 layers of sixteen more draws, 0.814x forward (1.09x -> 0.89x lax) and
+    0.901x forward and backward."""
     lo, hi = STRIDED_COL2IM_FEATURES
     return (
-        not plan.features_first
-        and any(s > 1 for s in plan.strides)
+        any(s > 1 for s in plan.strides)
         and all(d == 1 for d in plan.lhs_dilation)
         and plan.feature_groups == plan.batch_groups == 1
         and plan.taps >= 2
