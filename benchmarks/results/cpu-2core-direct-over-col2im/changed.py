@@ -11,24 +11,19 @@ from unittest import mock
 import numpy as np
 
 from jaxconv import _policy
-from jaxconv._bench import fit, suites
+from jaxconv._bench import fit
 
 
 def main(first: int, stop: int) -> None:
-    for suite_name in ("random", "random-small", "random-large"):
-        for seed in range(first, stop):
-            for suite, case in suites.resolve(suite_name, seed):
-                if case.dtype is not None:
-                    continue
-                for layout in case.layouts or ("NHWC", "NCHW"):
-                    p = fit.plan_of(case, layout)  # a transposed case as its convolution
-                    new = _policy.choose(p, np.float32, decide_layout=True)
-                    with mock.patch.object(_policy, "direct_over_col2im", lambda *a: False):
-                        old = _policy.choose(p, np.float32, decide_layout=True)
-                    if new != old:
-                        for d in ("fwd", "fwd+bwd"):
-                            pos = math.prod(p.in_spatial)
-                            print(suite, case.name, layout, d, f"{old}->{new}", "pos", pos)
+    suites = ("random", "random-small", "random-large")
+    for suite, case, layout, p in fit.float_plans(suites, range(first, stop)):
+        new = _policy.choose(p, np.float32, decide_layout=True)
+        with mock.patch.object(_policy, "direct_over_col2im", lambda *a: False):
+            old = _policy.choose(p, np.float32, decide_layout=True)
+        if new != old:
+            for d in ("fwd", "fwd+bwd"):
+                pos = math.prod(p.in_spatial)
+                print(suite, case.name, layout, d, f"{old}->{new}", "pos", pos)
 
 
 if __name__ == "__main__":

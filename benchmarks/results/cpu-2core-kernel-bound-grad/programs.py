@@ -9,22 +9,18 @@ import sys
 import numpy as np
 
 from jaxconv import _grad, _policy
-from jaxconv._bench import suites
-from jaxconv._bench.fit import plan_of
+from jaxconv._bench.fit import float_plans
 
 
 def main(suite_name: str, seeds: list[int | None]) -> None:
-    for seed in seeds:
-        for suite, case in suites.resolve(suite_name, seed):
-            if case.groups != 1 or case.transposed or case.dtype is not None:
-                continue
-            for layout in case.layouts or ("NHWC", "NCHW"):
-                plan = plan_of(case, layout)
-                name = _policy.choose(plan, np.float32, decide_layout=True)
-                if name == "fft" or any(d > 1 for d in plan.lhs_dilation):
-                    continue  # JAX's transpose of the forward strategy
-                if _grad.kernel_bound_grad(plan) and not _grad.kernel_grad_by_output(plan):
-                    print(suite, case.name, layout, "fwd+bwd", name)
+    for suite, case, layout, plan in float_plans([suite_name], seeds):
+        if case.groups != 1 or case.transposed:
+            continue
+        name = _policy.choose(plan, np.float32, decide_layout=True)
+        if name == "fft" or any(d > 1 for d in plan.lhs_dilation):
+            continue  # JAX's transpose of the forward strategy
+        if _grad.kernel_bound_grad(plan) and not _grad.kernel_grad_by_output(plan):
+            print(suite, case.name, layout, "fwd+bwd", name)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from unittest import mock
 import numpy as np
 
 from jaxconv import _policy, _strategies
-from jaxconv._bench import fit, suites
+from jaxconv._bench import fit
 
 
 def choice(plan, times):
@@ -20,17 +20,12 @@ def choice(plan, times):
 
 
 def main(first: int, stop: int, new: float) -> None:
-    for suite_name in ("random", "random-small", "random-large"):
-        for seed in range(first, stop):
-            for suite, case in suites.resolve(suite_name, seed):
-                if case.dtype is not None:
-                    continue
-                for layout in case.layouts or ("NHWC", "NCHW"):
-                    p = fit.plan_of(case, layout)  # a transposed case as its convolution
-                    old, now = choice(p, 4), choice(p, new)
-                    if old != now:
-                        for d in ("fwd", "fwd+bwd"):
-                            print(suite, case.name, layout, d, f"{old[0]}->{now[0]}")
+    suites = ("random", "random-small", "random-large")
+    for suite, case, layout, p in fit.float_plans(suites, range(first, stop)):
+        old, now = choice(p, 4), choice(p, new)
+        if old != now:
+            for d in ("fwd", "fwd+bwd"):
+                print(suite, case.name, layout, d, f"{old[0]}->{now[0]}")
 
 
 if __name__ == "__main__":

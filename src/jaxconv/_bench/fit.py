@@ -79,6 +79,20 @@ def case_of(record: dict[str, Any]) -> suites.Case:
 plan_of = runner.plan_of
 
 
+def float_plans(names: Sequence[str], seeds: Iterable[int | None]):
+    """``(suite, case, layout, plan)`` for every floating-point case of each suite in
+    ``names`` drawn from each of ``seeds`` (:func:`suites.resolve`), in each layout it runs
+    in, with its plan there (:func:`plan_of`): the programs a results script scans for the
+    choices a change makes."""
+    seeds = list(seeds)
+    for name in names:
+        for seed in seeds:
+            for suite, case in suites.resolve(name, seed):
+                if case.dtype is None:
+                    for layout in case.layouts or ("NHWC", "NCHW"):
+                        yield suite, case, layout, plan_of(case, layout)
+
+
 def _entries(path: str) -> dict[tuple, dict[str, Any]]:
     """A sweep file's forward, single-device records by layer: its first record and the
     time of every strategy timed on it."""
