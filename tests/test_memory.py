@@ -115,6 +115,124 @@ def _compiled_temp(name, xs, ws, dn, strides=None):
     return jax.jit(conv).lower(x, w).compile().memory_analysis().temp_size_in_bytes
 
 
+def _training_step_temp(name, xs, ws, dn):
+    """Compiled temp of the output and both gradients (the bench's forward+backward
+    program), with strategy ``name`` forward."""
+    conv = functools.partial(jaxconv.conv_general_dilated, window_strides=(1, 1),
+                             padding="SAME", dimension_numbers=dn, strategy=name)  # fmt: skip
+    step = runner.program(conv, "fwd+bwd")
+    x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (xs, ws))
+    ct = jax.eval_shape(conv, x, w)
+    return jax.jit(step).lower(x, w, ct).compile().memory_analysis().temp_size_in_bytes
+
+
+def _assert_fewest_pieces(need, count):
+    # Each piece within GEMM_PIECE_BYTES, one fewer would not be.
+    assert need / count <= _strategies.GEMM_PIECE_BYTES < need / (count - 1)
+
+
+def _col2im_highest(dn):
+    return functools.partial(jaxconv.conv_general_dilated, window_strides=(1, 1),
+                             padding="SAME", dimension_numbers=dn, strategy="col2im",
+                             precision=HIGHEST)  # fmt: skip
+
+
+MMAP_THRESHOLD = 32 * 2**20  # glibc's largest: a temp block past it is mapped on every call
+
+
+def test_a_small_layers_gemm_buffer_runs_in_pieces_that_keep_its_step_under_mmap(
+    monkeypatch,
+):
+    # A 3x3 12 -> 8 layer on 7x131x108: col2im's product (27 MiB) is within the memory
+    # bound, yet its training step held 55 MiB of temp (lax's 8), mapped afresh on every
+    # call. Differentiated, in pieces of at most GEMM_PIECE_BYTES, the step stays under the
+    # threshold; a forward pass alone stays under it whole.
+    xs, ws, dn = (7, 131, 108, 12), (3, 3, 12, 8), ("NHWC", "HWIO", "NHWC")
+    plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+    need = _strategies.temp_estimate("col2im", plan, 4)
+    assert _strategies.GEMM_WHOLE_BYTES < need <= MMAP_THRESHOLD
+    assert _strategies.tiles("col2im", plan, 4) == 1
+    assert _compiled_temp("col2im", xs, ws, dn) <= MMAP_THRESHOLD
+    with _strategies.differentiated():
+        count = _strategies.tiles("col2im", plan, 4)
+    _assert_fewest_pieces(need, count)
+    assert _training_step_temp("col2im", xs, ws, dn) <= MMAP_THRESHOLD
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    conv = _col2im_highest(dn)
+    ref = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding="SAME",
+                            dimension_numbers=dn)  # fmt: skip
+    ct = random_array(rng, ref(x, w).shape)
+    got, vjp = jax.vjp(jax.jit(conv), x, w)
+    with jax.enable_x64():  # the kernel gradient sums 99036 products per element
+        want, vjp_want = jax.vjp(ref, *(a.astype(np.float64) for a in (x, w)))
+        wants = [want, *vjp_want(ct.astype(np.float64))]
+    for g, h in zip([got, *vjp(ct)], wants, strict=True):
+        np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4 * np.abs(h).max())
+    # Whole, the step crosses it.
+    monkeypatch.setattr(_strategies, "GEMM_WHOLE_BYTES", 2**62)
+    with _strategies.differentiated():
+        assert _strategies.tiles("col2im", plan, 4) == 1
+    assert _training_step_temp("col2im", xs, ws, dn) > MMAP_THRESHOLD
+
+
+@pytest.fixture
+def differentiated():
+    with _strategies.differentiated():
+        yield
+
+
+def test_gemm_pieces_only_for_small_layers_gemm_buffers_on_cpu(monkeypatch, differentiated):
+    dn = ("NHWC", "HWIO", "NHWC")
+    small = make_plan((7, 131, 108, 12), (3, 3, 12, 8), (1, 1), "SAME", None, None, dn, 1, 1,
+                      "zeros")  # fmt: skip
+    assert _strategies.tiles("col2im", small, 4) > 1
+    # A fused strategy holds no GEMM buffer.
+    assert _strategies.tiles("direct", small, 4) == 1
+    # A layer whose activations alone outgrow the threshold runs whole within the bound:
+    # its step's temp is mapped afresh either way.
+    large = make_plan((4, 224, 224, 16), (1, 2, 16, 16), (1, 1), "SAME", None, None, dn, 1, 1,
+                      "zeros")  # fmt: skip
+    s = _strategies.sizes(large)
+    budget = (s.out + s.padded) * 4
+    need = _strategies.temp_estimate("col2im", large, 4)
+    assert _strategies.SMALL_LAYER_BYTES < budget
+    assert _strategies.GEMM_WHOLE_BYTES < need <= budget + _strategies.TILE_SLACK_BYTES
+    assert _strategies.tiles("col2im", large, 4) == 1
+    # A buffer of the kernel's taps more than of the positions (11x11 128 -> 128 on 17x17):
+    # the step's other buffers are as small as the activations; whole.
+    taps = make_plan((1, 17, 17, 128), (11, 11, 128, 128), (1, 1), "SAME", None, None, dn, 1,
+                     1, "zeros")  # fmt: skip
+    s = _strategies.sizes(taps)
+    need = _strategies.temp_estimate("col2im", taps, 4)
+    assert need > max(_strategies.GEMM_WHOLE_BYTES,
+                      _strategies.KERNEL_DOMINATED * (s.out + s.padded) * 4)  # fmt: skip
+    assert _strategies.tiles("col2im", taps, 4) == 1
+    # Elsewhere than on CPU, no glibc threshold was measured: whole.
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert _strategies.tiles("col2im", small, 4) == 1
+
+
+def test_a_forward_pass_runs_its_gemm_buffer_in_pieces_past_the_mmap_threshold():
+    # Not differentiated, a small layer's buffer runs whole up to the threshold, and in
+    # pieces past it (within the bound): an 8 -> 8 3x3 NCHW layer on 5x159x159 whose
+    # col2im product is 35 MiB.
+    xs, ws, dn = (5, 8, 159, 159), (8, 8, 3, 3), ("NCHW", "OIHW", "NCHW")
+    plan = _policy.in_layout(make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros"),
+                             "col2im")  # fmt: skip
+    s = _strategies.sizes(plan)
+    need = _strategies.temp_estimate("col2im", plan, 4)
+    assert MMAP_THRESHOLD < need <= (s.out + s.padded) * 4 + _strategies.TILE_SLACK_BYTES
+    count = _strategies.tiles("col2im", plan, 4)
+    _assert_fewest_pieces(need, count)
+    assert _compiled_temp("col2im", xs, ws, dn) <= MMAP_THRESHOLD
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    conv = _col2im_highest(dn)
+    want = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dn, precision=HIGHEST)
+    assert_close(jax.jit(conv)(x, w), want)
+
+
 # Layers a strategy's buffer model once undercounted, so that they ran whole at 37-92 MiB of
 # temp: im2col's patches compile to twice their size (each tap's slice, then their
 # concatenation), rows keeps a copy of its stacked row taps and a product per remaining

@@ -452,7 +452,10 @@ def _conv_jvp(plan, name, policy, primals, tangents):
     # Written once where it is differentiated: reverse mode keeps it for the backward pass.
     # (Not in the primal above: without a backward pass nothing outlives its users, and
     # the scatter is one more op to run.)
-    y = _one_buffer(_policy.run(policy, name, x, w, plan))
+    # Its buffers share a training step's program with the gradients' (see
+    # _strategies.GEMM_PIECE_BYTES).
+    with _strategies.differentiated():
+        y = _one_buffer(_policy.run(policy, name, x, w, plan))
     out = y  # the output's type (inside shard_map, the mesh axes it varies over too)
     grad_policy = policy if policy in ("tune", "lean") else "auto"
     terms = []

@@ -34,6 +34,8 @@ FFTs: never XLA's convolution op.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import math
@@ -1341,23 +1343,91 @@ this run in tiles (:func:`tiles`); smaller excesses are left alone, where tiling
 would cost more time than the memory is worth."""
 
 
+GEMM_BUFFERS = ("col2im", "im2col")
+"""Strategies whose largest buffer is the product or an operand of one GEMM (``col2im``'s
+product, ``im2col``'s patches), which XLA writes whole: no fusion shrinks it below its
+model."""
+
+MMAP_THRESHOLD_BYTES = 32 * 2**20
+"""glibc's largest ``mmap`` threshold. XLA:CPU allocates a program's temporary buffers as
+one block, and a block past this is mapped afresh on every call: each of its pages faults
+in again (performance.md, "Memory is time"). Measured on the project's 2-core host, a GEMM
+writing 16 MiB took 1.2 ms, one writing 34 MiB 13 ms, two of 16 MiB in one program
+11.7 ms."""
+
+GEMM_PIECE_BYTES = 8 * 2**20
+"""On CPU, a :data:`GEMM_BUFFERS` strategy on a layer whose output and padded input hold at
+most :data:`SMALL_LAYER_BYTES` runs its buffers in pieces of at most this size
+(:func:`tiles`) where they would take the program past :data:`MMAP_THRESHOLD_BYTES`, though
+they are within the memory bound: past the threshold itself, or past
+:data:`GEMM_WHOLE_BYTES` in the forward pass of a differentiated layer, whose program also
+holds the gradients' buffers (a 3x3 12 -> 8 layer on 7x131x108, ``col2im``'s product
+27 MiB: 54.6 MiB of temp forward+backward, lax 7.6; in pieces 16.8). The gradients' own
+plans keep the threshold: in pieces from 16 MiB they raised a ResNet-20 training step's
+temp by 12 MiB and its time by 6-9 %. A forward pass alone stays under the threshold with
+a 16-32 MiB buffer whole; in pieces it ran 1.22x the time. Larger layers are left alone:
+their activations alone take a step past the threshold, so the block is mapped afresh
+either way and the pieces' loop would cost time for nothing. Measured on fresh draws
+against the code before: ``benchmarks/results/cpu-2core-gemm-pieces``."""
+
+GEMM_WHOLE_BYTES = 16 * 2**20
+"""Most bytes a :data:`GEMM_BUFFERS` strategy holds whole on a small layer in the forward
+pass of a differentiated layer (see :data:`GEMM_PIECE_BYTES`)."""
+
+SMALL_LAYER_BYTES = 16 * 2**20
+"""Most bytes of output plus padded input of a layer whose GEMM buffers run in pieces (see
+:data:`GEMM_PIECE_BYTES`)."""
+
+KERNEL_DOMINATED = 16
+"""A GEMM buffer more than this many times the layer's output plus padded input holds the
+kernel's taps more than the layer's positions (a 11x11 128 -> 128 layer on a few positions:
+``col2im``'s product 25 MiB, its activations under 1 MiB); it runs whole. The step's other
+buffers are as small as the activations, so it stays under the threshold, and pieces of a
+few rows each re-read the kernel: 1.82x the time in pieces, and 0.97-1.16x on the five
+other such programs of seeds 9009-9011."""
+
+_DIFFERENTIATED = contextvars.ContextVar("jaxconv_differentiated", default=False)
+
+
+@contextlib.contextmanager
+def differentiated():
+    """Strategies run inside compute the forward pass of a differentiated layer (in the
+    gradients' JVP rule): their buffers share the program with the gradients'."""
+    token = _DIFFERENTIATED.set(True)
+    try:
+        yield
+    finally:
+        _DIFFERENTIATED.reset(token)
+
+
 def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
     """Into how many pieces (of the batch, then of the first spatial dim of the output)
     strategy ``name`` splits ``plan`` so that its temporary buffers stay within the output
     plus the padded input, give or take :data:`TILE_SLACK_BYTES`: 1 for all but large
-    inputs."""
+    inputs. On CPU, a small layer's GEMM buffers also run in pieces of at most
+    :data:`GEMM_PIECE_BYTES` where they would take its program past glibc's ``mmap``
+    threshold."""
     s = sizes(plan)
     budget = (s.out + s.padded) * itemsize
     if budget == 0 or plan.batch_groups > 1:
         return 1
     need = temp_estimate(name, plan, itemsize)
+    rows = plan.batch * plan.out_spatial[0]
     if need <= budget + TILE_SLACK_BYTES:
+        whole = GEMM_WHOLE_BYTES if _DIFFERENTIATED.get() else MMAP_THRESHOLD_BYTES
+        if (
+            name in GEMM_BUFFERS
+            and need > whole
+            and need <= KERNEL_DOMINATED * budget
+            and budget <= SMALL_LAYER_BYTES
+            and jax.default_backend() == "cpu"
+        ):
+            return int(min(rows, -(-need // GEMM_PIECE_BYTES)))
         return 1
     # A piece gets a quarter of the budget (the padded input, the pieces' stacked outputs
     # and their reassembly hold the rest) and half the slack: on a small input, a few
     # pieces of a few MiB rather than hundreds of tiny ones, whose loop costs the time
     # (a 31-tap 1-d grouped layer: 125 pieces 14 ms, 3 pieces 4.7 ms).
-    rows = plan.batch * plan.out_spatial[0]
     return int(min(rows, -(-need // (budget // 4 + TILE_SLACK_BYTES // 2))))
 
 
