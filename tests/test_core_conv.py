@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import jaxconv
-from jaxconv import _policy, _strategies
+from jaxconv import _policy, _strategies, _taps
 from jaxconv._layout import conv_dimension_numbers
 from jaxconv._plan import make_plan
 
@@ -679,3 +679,41 @@ def test_col2im_stacks_rows_only_on_few_features_and_undilated_inputs():
     assert not stacks((2, 8, 8, 16), (3, 3, 16, 1))  # kw·C + 3·O > 9·O: more to move
     assert not stacks((2, 8, 8, 16), (3, 3, 16, 16), (2, 2))  # a transposed convolution
     assert not stacks((2, 8, 8, 16), (3, 1, 16, 16))  # one tap along the last dim
+
+
+NWC = ("NWC", "WIO", "NWC")
+# 1-d channels-last plans whose im2col patches are windows: (x, w, strides, padding, groups)
+WINDOW_CASES = [
+    ((2, 40, 5), (17, 5, 6), (1,), "SAME", 1),
+    ((1, 50, 4), (31, 4, 3), (3,), ((20, -2),), 1),  # strided, the high end cropped
+    ((3, 33, 6), (16, 2, 6), (2,), "VALID", 3),  # groups
+    ((1, 20, 3), (20, 3, 4), (1,), ((19, 19),), 1),  # a kernel as long as the signal
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("xs, ws, strides, padding, groups", WINDOW_CASES)
+def test_im2col_builds_a_long_1d_kernels_patches_as_windows(xs, ws, strides, padding, groups):
+    plan = make_plan(xs, ws, strides, padding, None, None, NWC, groups, 1, "zeros")
+    assert _taps.builds_windows(plan)
+    rng = np.random.default_rng(0)
+    x, w = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws))
+    # The windows are the stacked taps, element for element.
+    stacked = jnp.stack(list(_taps.taps_of(jnp.asarray(x), plan)), axis=-2)
+    np.testing.assert_array_equal(jax.jit(_taps.windows_of, static_argnums=1)(x, plan), stacked)
+    kw = dict(window_strides=strides, padding=padding, dimension_numbers=NWC,
+              feature_group_count=groups)  # fmt: skip
+    got = jax.jit(lambda x, w: jaxconv.conv_general_dilated(x, w, **kw, strategy="im2col"))(x, w)
+    with jax.enable_x64():  # lax in float64: XLA:CPU's float32 is wrong on cropped pads
+        want = lax.conv_general_dilated(x.astype(np.float64), w.astype(np.float64), **kw)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def test_short_dilated_or_channels_first_1d_kernels_stack_their_taps():
+    def builds(ws, rhs_dilation=None, channels_first=False):
+        plan = make_plan((1, 64, 4), ws, (1,), "SAME", None, rhs_dilation, NWC, 1, 1, "zeros")
+        return _taps.builds_windows(plan._replace(channels_first=channels_first))
+
+    assert builds((_taps.WINDOW_TAPS, 4, 4))
+    assert not builds((_taps.WINDOW_TAPS - 1, 4, 4))
+    assert not builds((17, 4, 4), rhs_dilation=(2,))
+    assert not builds((17, 4, 4), channels_first=True)

@@ -20,7 +20,7 @@ import pytest
 from conftest import conv_plan, load_script
 
 import jaxconv
-from jaxconv import _policy, _rules, _strategies, _tune
+from jaxconv import _policy, _rules, _strategies, _taps, _tune
 from jaxconv._bench import fit, runner, suites
 from jaxconv._plan import make_plan
 
@@ -575,3 +575,31 @@ def test_gradients_of_a_strided_13x13_channels_first_layer():
         want = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x64, w64)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+NWC, NCW = ("NWC", "WIO", "NWC"), ("NCW", "OIW", "NCW")
+
+
+@pytest.mark.parametrize(
+    "xs, ws, dn, expected",
+    [
+        # A 127-tap 64 -> 64 layer on 161 positions: col2im ran 1.9-2.4x lax, im2col on
+        # windows about 1.0x.
+        ((1, 161, 64), (127, 64, 64), NWC, "im2col"),
+        # Channels-first data, transposed around im2col; 3 output features; one input
+        # position, which col2im scatters per position: col2im.
+        ((1, 64, 161), (64, 64, 127), NCW, "col2im"),
+        ((6, 1041, 64), (63, 64, 3), NWC, "col2im"),
+        ((1, 1, 512), (255, 512, 512), NWC, "col2im"),
+    ],
+)
+def test_a_long_1d_kernel_runs_im2col_on_windows_where_the_rules_say_col2im(
+    xs, ws, dn, expected, monkeypatch
+):
+    pads = "SAME" if xs[1] > 1 else ((254, 254),)
+    plan = make_plan(xs, ws, (1,), pads, None, None, dn, 1, 1, "zeros")
+    assert _policy.choose(plan, np.float32, decide_layout=True) == expected
+    name, run = _policy.decide(plan, "auto", np.float32)
+    assert name == expected and (expected == "col2im" or _taps.builds_windows(run))
+    monkeypatch.setattr(_policy, "_windows_over_col2im", lambda plan, name, *_: name)
+    assert _policy.choose(plan, np.float32, decide_layout=True) == "col2im"

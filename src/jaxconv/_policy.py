@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from . import _rules, _strategies, _tune
+from . import _rules, _strategies, _taps, _tune
 from ._plan import ConvPlan
 
 NAMES = ("auto", "tune", *_strategies.STRATEGIES)
@@ -179,10 +179,40 @@ def choose(
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
-        return "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
+        name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
+        return _windows_over_col2im(plan, name, decide_layout, allowed)
     if name == "col2im" and decide_layout and not differentiated and allowed("direct"):
-        return "direct" if direct_over_col2im(plan, dtype) else name
-    return name
+        name = "direct" if direct_over_col2im(plan, dtype) else name
+    return _windows_over_col2im(plan, name, decide_layout, allowed)
+
+
+WINDOWS_IN_FEATURES, WINDOWS_OUT_FEATURES = 16, 8
+"""Fewest input and output features on which :func:`_windows_over_col2im` holds."""
+
+
+def _windows_over_col2im(plan: ConvPlan, name: str, decide_layout: bool, allowed) -> str:
+    """``im2col`` where ``name`` is ``col2im`` on channels-last data and ``im2col`` builds
+    its patches as windows (a long 1-d kernel, :func:`jaxconv._taps.builds_windows`), with
+    :data:`WINDOWS_IN_FEATURES` and :data:`WINDOWS_OUT_FEATURES` or more features and
+    ``col2im`` not scattering by input position (fewer input positions than taps: ``col2im``
+    there ran 0.05x lax, in windows 2.5x).
+
+    Measured on CPU (2026-12-04, ``benchmarks/results/cpu-2core-window-patches``): forced,
+    ``col2im`` ran 2.1-2.4x lax on 63- and 127-tap layers of 32-64 features on 127-300
+    positions, ``im2col`` on windows 0.95-1.03x (on stacked taps 1.5-2.1x). Against the
+    code before on 40 programs of seeds 9020-9029 that an unrestricted rule changed: the 14
+    this one keeps all ran faster; channels-first data (transposed around ``im2col``) 1.22x
+    forward, layers of 1-3 output features 1.2-9x, so those stay with ``col2im``. Held out
+    (seeds 9030-9044, 40 of the 92 programs this rule changed): forward 18 programs 0.572x
+    the time (none slower; 1.63x -> 0.93x lax), forward+backward 22 programs 0.756x (one
+    slower: a 12 -> 8 layer, 2.7x, hence the input features)."""
+    if name != "col2im" or plan.features_first or not allowed("im2col"):
+        return name
+    if plan.in_features < WINDOWS_IN_FEATURES or plan.out_features < WINDOWS_OUT_FEATURES:
+        return name
+    run = in_layout(plan, "im2col") if decide_layout else plan
+    by_input = _strategies.col2im_by_input(in_layout(plan, "col2im") if decide_layout else plan)
+    return "im2col" if _taps.builds_windows(run) and not by_input else name
 
 
 def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:

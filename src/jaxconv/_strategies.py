@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _polyphase
+from . import _polyphase, _taps
 from ._einsum import contract
 from ._padding import pad_spatial
 from ._plan import ConvPlan, dilated_size
@@ -150,7 +150,10 @@ def im2col(x, w, plan: ConvPlan, choose: Chooser):
     order = reads_kernel_in_place(plan)
     if order is not None:
         return _im2col_output_major(x, w, plan, order)
-    patches = jnp.stack(list(taps_of(x, plan)), axis=-2)
+    if _taps.builds_windows(plan):
+        patches = _taps.windows_of(x, plan)
+    else:
+        patches = jnp.stack(list(taps_of(x, plan)), axis=-2)
     wk = w.reshape(plan.taps, plan.group_in, plan.out_features)
     return _contract(patches, wk, plan, True, plan.preferred)
 

@@ -103,6 +103,36 @@ def padded_input(x: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
     return pad_spatial(x, plan.spatial_axes, plan.pads, plan.lhs_dilation)
 
 
+WINDOW_TAPS = 16
+"""Fewest taps for which a 1-d channels-last plan's patches are built as overlapping
+windows (:func:`windows_of`)."""
+
+
+def builds_windows(plan: ConvPlan) -> bool:
+    """Whether ``im2col`` builds ``plan``'s patches with :func:`windows_of`: a 1-d
+    channels-last plan of at least :data:`WINDOW_TAPS` taps with no dilation."""
+    return (
+        plan.num_spatial == 1
+        and not plan.channels_first
+        and plan.rhs_dilation == plan.lhs_dilation == (1,)
+        and plan.taps >= WINDOW_TAPS
+    )
+
+
+def windows_of(x: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
+    """The patches ``(N, out, K, C)`` of a 1-d channels-last plan (:func:`builds_windows`)
+    as overlapping windows of the padded input flattened to ``(N, L·C)``: the window of
+    output ``i`` is the ``K·C`` elements from ``i·s·C`` on, one contiguous copy each
+    (a gather), where stacking ``K`` taps writes ``K`` slices of ``C`` elements per row."""
+    xp = padded_input(x, plan)
+    n, length, c = xp.shape
+    flat = xp.reshape(n, length * c)
+    size = plan.taps * c
+    starts = jnp.arange(plan.out_spatial[0]) * (plan.strides[0] * c)
+    windows = jax.vmap(lambda i: lax.dynamic_slice_in_dim(flat, i, size, axis=1), out_axes=1)
+    return windows(starts).reshape(n, plan.out_spatial[0], plan.taps, c)
+
+
 def taps_of(x: jnp.ndarray, plan: ConvPlan, fused: bool = False) -> Iterator[jnp.ndarray]:
     """The taps of the zero-padded (and dilated) input, each ``(N, *out_spatial, C)``
     (``(N, C, *out_spatial)`` for a channels-first plan).
