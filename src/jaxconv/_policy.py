@@ -180,17 +180,16 @@ def choose(
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
         name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
-        return _windows_over_col2im(plan, name, decide_layout, allowed)
-    if name == "col2im" and decide_layout and not differentiated and allowed("direct"):
+    elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
-    return _windows_over_col2im(plan, name, decide_layout, allowed)
+    return _windows_over_col2im(plan, name, allowed)
 
 
 WINDOWS_IN_FEATURES, WINDOWS_OUT_FEATURES = 16, 8
 """Fewest input and output features on which :func:`_windows_over_col2im` holds."""
 
 
-def _windows_over_col2im(plan: ConvPlan, name: str, decide_layout: bool, allowed) -> str:
+def _windows_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
     """``im2col`` where ``name`` is ``col2im`` on channels-last data and ``im2col`` builds
     its patches as windows (a long 1-d kernel, :func:`jaxconv._taps.builds_windows`), with
     :data:`WINDOWS_IN_FEATURES` and :data:`WINDOWS_OUT_FEATURES` or more features and
@@ -208,11 +207,15 @@ def _windows_over_col2im(plan: ConvPlan, name: str, decide_layout: bool, allowed
     slower: a 12 -> 8 layer, 2.7x, hence the input features)."""
     if name != "col2im" or plan.features_first or not allowed("im2col"):
         return name
-    if plan.in_features < WINDOWS_IN_FEATURES or plan.out_features < WINDOWS_OUT_FEATURES:
-        return name
-    run = in_layout(plan, "im2col") if decide_layout else plan
-    by_input = _strategies.col2im_by_input(in_layout(plan, "col2im") if decide_layout else plan)
-    return "im2col" if _taps.builds_windows(run) and not by_input else name
+    # Channels-last data: both strategies run the plan as it is (runs_channels_first).
+    return (
+        "im2col"
+        if plan.in_features >= WINDOWS_IN_FEATURES
+        and plan.out_features >= WINDOWS_OUT_FEATURES
+        and _taps.builds_windows(plan)
+        and not _strategies.col2im_by_input(plan)
+        else name
+    )
 
 
 def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:

@@ -1420,8 +1420,7 @@ def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
         whole = GEMM_WHOLE_BYTES if _DIFFERENTIATED.get() else MMAP_THRESHOLD_BYTES
         if (
             name in GEMM_BUFFERS
-            and need > whole
-            and need <= KERNEL_DOMINATED * budget
+            and whole < need <= KERNEL_DOMINATED * budget
             and budget <= SMALL_LAYER_BYTES
             and jax.default_backend() == "cpu"
         ):

@@ -5,20 +5,16 @@ block; past glibc's largest mmap threshold (32 MiB) the block is mapped afresh o
     python benchmarks/results/cpu-2core-gemm-pieces/mmap_cliff.py
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv._bench import runner
+
 
 def median_ms(f, args, reps=20):
     jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - start)
+    (times,) = runner.time_interleaved([f], args, reps)
     return 1e3 * float(np.median(times))
 
 

@@ -5,8 +5,6 @@ lax (medians), as ratios to lax.
     python benchmarks/results/cpu-2core-window-patches/forced_grid.py
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +12,7 @@ from jax import lax
 
 import jaxconv
 from jaxconv import _taps
+from jaxconv._bench import runner
 
 DN = ("NWC", "WIO", "NWC")
 # (batch, positions, in features, out features, taps, stride)
@@ -36,13 +35,7 @@ LAYERS = [
 def medians_ms(fns, args, reps=15):
     for f in fns:
         jax.block_until_ready(f(*args))
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for t, f in zip(times, fns, strict=True):
-            start = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            t.append(time.perf_counter() - start)
-    return [1e3 * float(np.median(t)) for t in times]
+    return [1e3 * float(np.median(t)) for t in runner.time_interleaved(fns, args, reps)]
 
 
 def forced(strategy, stride):
