@@ -365,6 +365,39 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
     assert _policy.choose(plan, jnp.float32) == other
 
 
+def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tmp_path):
+    # Kernel-heavy layers on few positions, where the CPU rules (and, OIHW, the in-place
+    # kernel read) pick im2col; on a GPU col2im runs them, except where its GEMM would be an
+    # outer product (3 input features), and never over the tuning cache's answer.
+    monkeypatch.setenv(_tune.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(_tune, "_CACHE", None)
+    heavy = [
+        make_plan((1, 7, 7, 256), (5, 5, 256, 256), (1, 1), "SAME", dimension_numbers=NHWC),
+        make_plan(
+            (1, 512, 12, 12),
+            (1024, 512, 1, 1),
+            (1, 1),
+            "VALID",
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        ),  # fmt: skip
+    ]
+    shallow = make_plan((1, 40, 40, 3), (3, 3, 3, 64), (1, 1), "SAME", dimension_numbers=NHWC)
+
+    def auto(plan):
+        return _policy.choose(plan, jnp.float32, decide_layout=True)
+
+    monkeypatch.setattr(_policy, "platform", lambda: "cpu")
+    assert [auto(p) for p in heavy] == ["im2col", "im2col"]
+    monkeypatch.setattr(_policy, "platform", lambda: "gpu")
+    assert [auto(p) for p in heavy] == ["col2im", "col2im"]
+    assert not _policy.col2im_too_shallow(heavy[0]) and _policy.col2im_too_shallow(shallow)
+    with mock.patch.object(_rules.Rules, "choose", lambda self, x, allowed: "im2col"):
+        assert auto(shallow) == "im2col"
+    key = _tune.plan_key(heavy[0], jnp.float32)
+    _tune.tune_cache().put(jax.devices()[0], key, {"best": "im2col", "ms": {"im2col": 1.0}})
+    assert auto(heavy[0]) == "im2col"
+
+
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
     # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
     # measured (a one-leaf tree here that prefers a strategy the platform's rules do not

@@ -2,8 +2,10 @@
 
 - ``auto`` walks the rules fitted on measurements of the platform the program is traced for
   (:mod:`jaxconv._rules`; ``jax.default_backend()``). On a platform with no measured rules
-  it takes the tuning cache's answer where the cache has one for the plan, and otherwise the
-  CPU rules; where no rule applies, the hand-written rules below (:func:`hand_choice`).
+  it takes the tuning cache's answer where the cache has one for the plan (no other rule
+  overrides it), and otherwise the CPU rules (on GPUs with ``col2im`` in ``im2col``'s
+  place, :func:`_col2im_over_im2col_on_gpu`); where no rule applies, the hand-written rules
+  below (:func:`hand_choice`).
   Where a measured cost model says ``fft`` beats that choice (:func:`fft_pays`: long
   kernels), it runs ``fft`` instead.
 - ``tune`` times every strategy on the device when the program is lowered
@@ -165,8 +167,12 @@ def choose(
         def allowed(s: str) -> bool:
             return s not in skip and _strategies.feasible(s, plan, dtype)
 
+    hit = _tuned(plan, dtype)
+    if hit is not None and allowed(hit):
+        return hit  # measured on this device: no rule overrides it
     if allowed("im2col") and _strategies.reads_kernel_in_place(plan) is not None:
-        return "im2col"  # a layer that mostly reads its kernel, read in place
+        # a layer that mostly reads its kernel, read in place (measured on CPU)
+        return _col2im_over_im2col_on_gpu(plan, "im2col", allowed)
     strided = any(st > 1 for st in plan.strides)
     # The rules were fitted before col2im took window strides: on strided plans only the
     # measured overrides below run it. Nor on a few features (an outer product).
@@ -182,7 +188,27 @@ def choose(
         name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
-    return _windows_over_col2im(plan, name, allowed)
+    return _col2im_over_im2col_on_gpu(plan, _windows_over_col2im(plan, name, allowed), allowed)
+
+
+def _col2im_over_im2col_on_gpu(plan: ConvPlan, name: str, allowed) -> str:
+    """``col2im`` where ``name`` is ``im2col``, on GPUs (no rules are measured there: the
+    CPU rules and overrides chose ``name``), unless ``col2im``'s GEMM would be an outer
+    product (:func:`col2im_too_shallow`).
+
+    ``im2col`` writes ``K`` copies of the input before its GEMM; ``col2im``'s GEMM reads the
+    input once and its shifted sum is one fused pass. Measured on an NVIDIA H200
+    (``benchmarks/results/gpu-h200-2026-12-04``, every strategy timed forward): in the
+    2026-11-30 sweep (62 layers of the ``random`` suite) ``im2col`` forced took 2.06x the
+    fastest strategy's time (geomean), ``col2im`` 1.04x on the 29 it runs and was fastest on
+    21, and this rule took ``auto``'s regret from 1.193 to 1.111 (60 layers); on a fresh
+    held-out draw (``random-heldout``, seed 5001, 84 layer-layouts none of it was chosen
+    on) from 1.174 to 1.100 (90th percentile 1.64 -> 1.24; dense layers 0.732x -> 0.677x
+    cuDNN's time, worst 1.33x either way), the 10 layers it changed all faster
+    (0.39-0.86x the time)."""
+    if name != "im2col" or platform() != "gpu" or col2im_too_shallow(plan):
+        return name
+    return "col2im" if allowed("col2im") else name
 
 
 WINDOWS_IN_FEATURES, WINDOWS_OUT_FEATURES = 16, 8
@@ -218,9 +244,21 @@ def _windows_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
     )
 
 
+def _tuned(plan: ConvPlan, dtype: Any) -> str | None:
+    """The tuning cache's choice for ``plan`` on a platform without measured rules, where it
+    has one for the first device (never measures); else ``None``."""
+    if dtype is None or _rules.measured(platform()) is not None:
+        return None
+    try:
+        device = jax.devices()[0]
+    except RuntimeError:
+        return None
+    return _tune.cached_choice(plan, dtype, device)
+
+
 def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:
     """The fitted rules' choice among ``allowed`` strategies (for int8 summed in int32 in
-    int8 GEMMs, the platform's int8 rules where measured; the tuning cache's on a platform
+    int8 GEMMs, the platform's int8 rules where measured; the CPU rules on a platform
     without rules), else the hand rules', else the first allowed."""
     if dtype is not None and _strategies.int8_gemms(plan, dtype):
         # int8 into int32 in int8 GEMMs: its own rules, where they were measured.
@@ -228,17 +266,7 @@ def _rules_choice(plan: ConvPlan, dtype: Any, allowed) -> str:
         name = rules.choose(_rules.features(plan), allowed) if rules is not None else None
         if name is not None:
             return name
-    rules = _rules.measured(platform())
-    if rules is None and dtype is not None:
-        try:
-            device = jax.devices()[0]
-        except RuntimeError:
-            device = None
-        if device is not None:
-            hit = _tune.cached_choice(plan, dtype, device)
-            if hit is not None and allowed(hit):
-                return hit
-        rules = _rules.measured("cpu")
+    rules = _rules.measured(platform()) or _rules.measured("cpu")
     if rules is not None:
         name = rules.choose(_rules.features(plan), allowed)
         if name is not None:
