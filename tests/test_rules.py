@@ -398,6 +398,21 @@ def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tm
     assert auto(heavy[0]) == "im2col"
 
 
+def test_wide_long_1d_kernels_run_im2col_on_windows_not_fft():
+    # fft's cost model says it pays on both (63 taps on 512 and 1000 positions); on 256 x 256
+    # features the windowed im2col's wide GEMM wins (fft 6x lax there), on 32 x 32 fft.
+    def plan(n, length, c, o, k):
+        return make_plan((n, length, c), (k, c, o), (1,), "SAME",
+                         dimension_numbers=("NWC", "WIO", "NWC"))  # fmt: skip
+
+    wide, narrow = plan(1, 512, 256, 256, 63), plan(2, 1000, 32, 32, 63)
+    for p in (wide, narrow):
+        assert _policy.fft_pays(p, "im2col") and _taps.builds_windows(p)
+    assert wide.group_in * wide.out_features >= _policy.FFT_WINDOWS_PRODUCTS
+    assert _policy.choose(wide, jnp.float32, decide_layout=True) == "im2col"
+    assert _policy.choose(narrow, jnp.float32, decide_layout=True) == "fft"
+
+
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
     # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
     # measured (a one-leaf tree here that prefers a strategy the platform's rules do not

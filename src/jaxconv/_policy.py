@@ -185,7 +185,8 @@ def choose(
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
-        name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
+        if not _windows_over_fft(plan, _windows_over_col2im(plan, name, allowed)):
+            name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
     return _col2im_over_im2col_on_gpu(plan, _windows_over_col2im(plan, name, allowed), allowed)
@@ -209,6 +210,35 @@ def _col2im_over_im2col_on_gpu(plan: ConvPlan, name: str, allowed) -> str:
     if name != "im2col" or platform() != "gpu" or col2im_too_shallow(plan):
         return name
     return "col2im" if allowed("col2im") else name
+
+
+FFT_WINDOWS_PRODUCTS = 4096
+"""Fewest products of input and output features per group on which :func:`_windows_over_fft`
+holds."""
+
+
+def _windows_over_fft(plan: ConvPlan, instead: str) -> bool:
+    """Whether ``auto`` keeps ``im2col`` (``instead``, its choice without ``fft``) where
+    :func:`fft_pays`: ``im2col`` builds its patches as windows
+    (:func:`jaxconv._taps.builds_windows`, in the channels-last form it runs) and each group
+    has at least :data:`FFT_WINDOWS_PRODUCTS` input-output feature pairs. Its GEMM is then
+    wide and runs near the machine's peak, where ``fft``'s cost model counts multiply-adds
+    at the rate of the 16-feature layers it was fitted on; ``fft``'s per-frequency products
+    are complex GEMMs as deep as the input features, and its kernel spectrum holds ``I·O``
+    transforms.
+
+    Measured forward on CPU (2026-12-04, ``benchmarks/results/cpu-2core-fft-over-windows``):
+    on the 66 programs of seeds 9100-9159 where ``auto`` ran ``fft`` and would otherwise run
+    ``im2col`` on windows, ``fft`` took 1.0-1.7x ``im2col``'s time on 9 of the 12 of 64 x 64
+    features and 0.05-1.2x on smaller ones; fitted on seeds 9100-9129 (31 programs: regret
+    against the faster of the two 1.044 -> 1.034), held out on seeds 9130-9159 (35: 1.103 ->
+    1.070). A 63-tap 256 -> 256 layer on 512 positions: ``fft`` 6.2x lax, ``im2col`` 1.2x;
+    on batch 8 of a 128 -> 128 one, though, ``fft`` 0.65x, ``im2col`` 1.27x."""
+    return (
+        instead == "im2col"
+        and _taps.builds_windows(plan._replace(channels_first=False))
+        and plan.group_in * (plan.out_features // plan.feature_groups) >= FFT_WINDOWS_PRODUCTS
+    )
 
 
 WINDOWS_IN_FEATURES, WINDOWS_OUT_FEATURES = 16, 8
