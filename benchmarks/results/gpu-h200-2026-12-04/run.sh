@@ -31,3 +31,6 @@ step models-auto-f32 210 --suite models --match 'mobilenetv2|unet' --dtype float
 step heldout-5001-fwd 600 --suite random-heldout --seed 5001 --strategy all --direction fwd \
   --dtype float32 --layout NHWC,NCHW --reps 5 --budget 0.2
 echo "== done at $(($(date +%s) - start))s"
+# The second call, at once after the first (the machine still warm), ran in the same way:
+#   bench --suite models --dtype bfloat16 --reps 10                          (130 s: models-auto-bf16)
+#   bench --suite models --match 'mobilenetv2|unet' --strategy tune --reps 10  (170 s: models-tune-f32)
