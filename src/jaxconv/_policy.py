@@ -137,7 +137,7 @@ def rules_for(name: str | None = None) -> tuple[_rules.Rules | None, str]:
     cpu = _rules.measured("cpu")
     note = (
         f"auto: no rules measured on {name}; it uses the tuning cache's entries where present, "
-        "else the CPU rules"
+        "else the CPU rules" + (" with col2im in im2col's place" if name == "gpu" else "")
     )
     return cpu, note
 
