@@ -367,8 +367,9 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
 
 def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tmp_path):
     # Kernel-heavy layers on few positions, where the CPU rules (and, OIHW, the in-place
-    # kernel read) pick im2col; on a GPU col2im runs them, except where its GEMM would be an
-    # outer product (3 input features), and never over the tuning cache's answer.
+    # kernel read) pick im2col, and a 3x3 layer where they pick winograd; on a GPU col2im
+    # runs them, except where its GEMM would be an outer product (3 input features), and
+    # never over the tuning cache's answer.
     monkeypatch.setenv(_tune.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(_tune, "_CACHE", None)
     heavy = [
@@ -381,15 +382,16 @@ def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tm
             dimension_numbers=("NCHW", "OIHW", "NCHW"),
         ),  # fmt: skip
     ]
+    tiles = make_plan((1, 90, 90, 32), (3, 3, 32, 32), (1, 1), "SAME", dimension_numbers=NHWC)
     shallow = make_plan((1, 40, 40, 3), (3, 3, 3, 64), (1, 1), "SAME", dimension_numbers=NHWC)
 
     def auto(plan):
         return _policy.choose(plan, jnp.float32, decide_layout=True)
 
     monkeypatch.setattr(_policy, "platform", lambda: "cpu")
-    assert [auto(p) for p in heavy] == ["im2col", "im2col"]
+    assert [auto(p) for p in (*heavy, tiles)] == ["im2col", "im2col", "winograd"]
     monkeypatch.setattr(_policy, "platform", lambda: "gpu")
-    assert [auto(p) for p in heavy] == ["col2im", "col2im"]
+    assert [auto(p) for p in (*heavy, tiles)] == ["col2im", "col2im", "col2im"]
     assert not _policy.col2im_too_shallow(heavy[0]) and _policy.col2im_too_shallow(shallow)
     with mock.patch.object(_rules.Rules, "choose", lambda self, x, allowed: "im2col"):
         assert auto(shallow) == "im2col"

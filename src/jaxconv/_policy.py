@@ -4,7 +4,7 @@
   (:mod:`jaxconv._rules`; ``jax.default_backend()``). On a platform with no measured rules
   it takes the tuning cache's answer where the cache has one for the plan (no other rule
   overrides it), and otherwise the CPU rules (on GPUs with ``col2im`` in ``im2col``'s
-  place, :func:`_col2im_over_im2col_on_gpu`); where no rule applies, the hand-written rules
+  place, :func:`_col2im_on_gpu`); where no rule applies, the hand-written rules
   below (:func:`hand_choice`).
   Where a measured cost model says ``fft`` beats that choice (:func:`fft_pays`: long
   kernels), it runs ``fft`` instead.
@@ -137,7 +137,7 @@ def rules_for(name: str | None = None) -> tuple[_rules.Rules | None, str]:
     cpu = _rules.measured("cpu")
     note = (
         f"auto: no rules measured on {name}; it uses the tuning cache's entries where present, "
-        "else the CPU rules" + (" with col2im in im2col's place" if name == "gpu" else "")
+        "else the CPU rules" + (" with col2im for im2col and winograd" if name == "gpu" else "")
     )
     return cpu, note
 
@@ -172,7 +172,7 @@ def choose(
         return hit  # measured on this device: no rule overrides it
     if allowed("im2col") and _strategies.reads_kernel_in_place(plan) is not None:
         # a layer that mostly reads its kernel, read in place (measured on CPU)
-        return _col2im_over_im2col_on_gpu(plan, "im2col", allowed)
+        return _col2im_on_gpu(plan, "im2col", allowed)
     strided = any(st > 1 for st in plan.strides)
     # The rules were fitted before col2im took window strides: on strided plans only the
     # measured overrides below run it. Nor on a few features (an outer product).
@@ -189,16 +189,25 @@ def choose(
             name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
-    return _col2im_over_im2col_on_gpu(plan, _windows_over_col2im(plan, name, allowed), allowed)
+    return _col2im_on_gpu(plan, _windows_over_col2im(plan, name, allowed), allowed)
 
 
-def _col2im_over_im2col_on_gpu(plan: ConvPlan, name: str, allowed) -> str:
-    """``col2im`` where ``name`` is ``im2col``, on GPUs (no rules are measured there: the
-    CPU rules and overrides chose ``name``), unless ``col2im``'s GEMM would be an outer
-    product (:func:`col2im_too_shallow`).
+GPU_COL2IM_OVER = ("im2col", "winograd")
+"""The CPU rules' picks that ``auto`` replaces by ``col2im`` on GPUs (:func:`_col2im_on_gpu`)."""
 
-    ``im2col`` writes ``K`` copies of the input before its GEMM; ``col2im``'s GEMM reads the
-    input once and its shifted sum is one fused pass. Measured on an NVIDIA H200
+
+def _col2im_on_gpu(plan: ConvPlan, name: str, allowed) -> str:
+    """``col2im`` where ``name`` is one of :data:`GPU_COL2IM_OVER`, on GPUs (no rules are
+    measured there: the CPU rules and overrides chose ``name``), unless ``col2im``'s GEMM
+    would be an outer product (:func:`col2im_too_shallow`).
+
+    ``im2col`` writes ``K`` copies of the input before its GEMM, and ``winograd`` runs 16
+    small GEMMs between its transforms; ``col2im``'s one GEMM reads the input once and its
+    shifted sum is one fused pass. ``winograd`` forced took 1.30x ``col2im``'s time on the 8
+    layer-layouts of the 2026-11-30 sweep where both ran (geomean; 1.37x on the 15 of the
+    held-out draw below, which was measured before ``winograd`` joined the rule: it is not
+    held out for that part, and there it moves 2 layers, 1.48x and 1.51x faster). For
+    ``im2col``, measured on an NVIDIA H200
     (``benchmarks/results/gpu-h200-2026-12-04``, every strategy timed forward): in the
     2026-11-30 sweep (62 layers of the ``random`` suite) ``im2col`` forced took 2.06x the
     fastest strategy's time (geomean), ``col2im`` 1.04x on the 29 it runs and was fastest on
@@ -207,7 +216,7 @@ def _col2im_over_im2col_on_gpu(plan: ConvPlan, name: str, allowed) -> str:
     on) from 1.174 to 1.100 (90th percentile 1.64 -> 1.24; dense layers 0.732x -> 0.677x
     cuDNN's time, worst 1.33x either way), the 10 layers it changed all faster
     (0.39-0.86x the time)."""
-    if name != "im2col" or platform() != "gpu" or col2im_too_shallow(plan):
+    if name not in GPU_COL2IM_OVER or platform() != "gpu" or col2im_too_shallow(plan):
         return name
     return "col2im" if allowed("col2im") else name
 

@@ -1,7 +1,7 @@
 """auto on a GPU, scored offline on sweeps measured there: each layer's forward time with
 every strategy (medians of interleaved rounds), auto's choice with the policy as it runs on
 ``cpu`` (the CPU rules, what GPUs got before) and on ``gpu`` (the same, with ``col2im`` in
-``im2col``'s place: ``jaxconv._policy._col2im_over_im2col_on_gpu``). Regret = the chosen
+``im2col``'s and ``winograd``'s place: ``jaxconv._policy._col2im_on_gpu``). Regret = the chosen
 strategy's time / the fastest's; ratio = the chosen strategy's time / lax's (cuDNN).
 
     python benchmarks/results/gpu-h200-2026-12-04/col2im_over_im2col.py
