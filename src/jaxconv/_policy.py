@@ -216,7 +216,9 @@ def _col2im_on_gpu(plan: ConvPlan, name: str, allowed) -> str:
     on) from 1.174 to 1.100 (90th percentile 1.64 -> 1.24; dense layers 0.732x -> 0.677x
     cuDNN's time, worst 1.33x either way), the 10 layers it changed all faster
     (0.39-0.86x the time)."""
-    if name not in GPU_COL2IM_OVER or platform() != "gpu" or col2im_too_shallow(plan):
+    # Measured against the CPU rules: rules measured on GPUs themselves would stand alone.
+    on_cpu_rules = platform() == "gpu" and _rules.measured("gpu") is None
+    if name not in GPU_COL2IM_OVER or not on_cpu_rules or col2im_too_shallow(plan):
         return name
     return "col2im" if allowed("col2im") else name
 
