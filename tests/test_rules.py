@@ -415,6 +415,33 @@ def test_wide_long_1d_kernels_run_im2col_on_windows_not_fft():
     assert _policy.choose(narrow, jnp.float32, decide_layout=True) == "fft"
 
 
+def test_long_1d_layers_of_few_features_run_a_loop_or_a_band_not_col2im(monkeypatch):
+    # Where the rules run col2im on a 1-d channels-last layer of at most 8 input features,
+    # auto runs direct (few multiply-adds per output) or banded instead; not channels-first,
+    # not on more features, not on few rows (where it was not measured).
+    def plan(n, length, c, o, k, dn=("NWC", "WIO", "NWC")):
+        xs, ws = ((n, length, c), (k, c, o)) if dn[0] == "NWC" else ((n, c, length), (o, c, k))
+        return make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn)
+
+    def auto(p):
+        return _policy.choose(p, jnp.float32, decide_layout=True)
+
+    def without_rule(p):
+        with monkeypatch.context() as m:
+            m.setattr(_policy, "_loop_over_col2im", lambda plan, name, allowed: name)
+            return auto(p)
+
+    few_taps, many_taps = plan(4, 4096, 8, 16, 5), plan(6, 9990, 8, 16, 9)
+    assert without_rule(few_taps) == without_rule(many_taps) == "col2im"
+    assert few_taps.taps * few_taps.in_features <= _policy.LOOP_PRODUCTS
+    assert auto(few_taps) == "direct"
+    assert auto(many_taps) == "banded"
+    deeper, short = plan(4, 4096, 16, 16, 5), plan(1, 300, 8, 16, 9)
+    channels_first = plan(4, 4096, 8, 16, 5, ("NCW", "OIW", "NCW"))
+    for p in (deeper, short, channels_first):
+        assert auto(p) == without_rule(p)
+
+
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
     # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
     # measured (a one-leaf tree here that prefers a strategy the platform's rules do not

@@ -189,7 +189,44 @@ def choose(
             name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
-    return _col2im_on_gpu(plan, _windows_over_col2im(plan, name, allowed), allowed)
+    name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
+    return _col2im_on_gpu(plan, name, allowed)
+
+
+LOOP_FEATURES, LOOP_ROWS, LOOP_PRODUCTS = 8, 1024, 64
+"""Most input features and fewest rows (batch times positions) on which
+:func:`_loop_over_col2im` holds, and most multiply-adds per output (taps times input
+features) on which it runs ``direct`` rather than ``banded``."""
+
+
+def _loop_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
+    """``direct`` or ``banded`` where ``name`` is ``col2im`` on a 1-d channels-last dense plan
+    of at most :data:`LOOP_FEATURES` input features on :data:`LOOP_ROWS` or more rows, no
+    input dilation: ``direct`` on at
+    most :data:`LOOP_PRODUCTS` multiply-adds per output, ``banded`` on more.
+
+    ``col2im``'s GEMM is then at most 8 deep and writes ``K·O`` columns per position (its
+    2-d form stacks a row's taps first, :func:`jaxconv._strategies.stacks_rows`; in 1-d that
+    stack is ``im2col``); ``direct``'s fused loop holds none of them, and ``banded``'s GEMM
+    is ``L·C`` deep. The rules, fitted on layers cut to fit in cache, still run ``col2im``
+    there. Measured forward on CPU (2026-12-04, ``benchmarks/results/cpu-2core-1d-few-features``,
+    5-8 input features, 8-32 output, 3-15 taps, every strategy forced): on 40 layers of
+    8-66 thousand positions the threshold was chosen on, ``col2im`` took 2.17x the fastest
+    strategy's time (1.55x lax); held out on 40 more (0.3-33 thousand positions, some
+    dilated), on the 29 where ``auto`` ran ``col2im``: 1.81x the fastest, 1.21x lax; with this
+    rule 1.20x, 0.80x lax."""
+    if (
+        name != "col2im"
+        or plan.num_spatial != 1
+        or plan.features_first
+        or plan.feature_groups != 1
+        or plan.in_features > LOOP_FEATURES
+        or plan.batch * plan.in_spatial[0] < LOOP_ROWS
+        or any(d > 1 for d in plan.lhs_dilation)
+    ):
+        return name
+    loop = "direct" if plan.taps * plan.in_features <= LOOP_PRODUCTS else "banded"
+    return loop if allowed(loop) else name
 
 
 GPU_COL2IM_OVER = ("im2col", "winograd")
