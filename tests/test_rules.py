@@ -442,6 +442,33 @@ def test_long_1d_layers_of_few_features_run_a_loop_or_a_band_not_col2im(monkeypa
         assert auto(p) == without_rule(p)
 
 
+def test_long_1d_layers_stack_their_taps_where_col2im_would_move_more(monkeypatch):
+    # On more than 8 input features, where the rules run col2im on a 1-d channels-last layer
+    # and its K·O columns per position outweigh K·C stacked inputs plus O outputs (the
+    # criterion on which col2im stacks a row's taps in 2-d), auto runs im2col.
+    def plan(n, length, c, o, k):
+        return make_plan((n, length, c), (k, c, o), (1,), "SAME",
+                         dimension_numbers=("NWC", "WIO", "NWC"))  # fmt: skip
+
+    def auto(p):
+        return _policy.choose(p, jnp.float32, decide_layout=True)
+
+    def without_rule(p):
+        with monkeypatch.context() as m:
+            m.setattr(_policy, "_stack_over_col2im", lambda plan, name, allowed: name)
+            return auto(p)
+
+    def stack_pays(p):
+        k, c, o = p.taps, p.in_features, p.out_features
+        return k * c + o < _strategies.STACK_ROWS_TRAFFIC * k * o
+
+    many_outputs, few_outputs = plan(10, 1469, 24, 48, 5), plan(1, 4129, 16, 24, 9)
+    assert without_rule(many_outputs) == without_rule(few_outputs) == "col2im"
+    assert stack_pays(many_outputs) and not stack_pays(few_outputs)
+    assert auto(many_outputs) == "im2col"
+    assert auto(few_outputs) == "col2im"
+
+
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
     # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
     # measured (a one-leaf tree here that prefers a strategy the platform's rules do not

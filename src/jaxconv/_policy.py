@@ -190,6 +190,7 @@ def choose(
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
+    name = _stack_over_col2im(plan, name, allowed)
     return _col2im_on_gpu(plan, name, allowed)
 
 
@@ -227,6 +228,37 @@ def _loop_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
         return name
     loop = "direct" if plan.taps * plan.in_features <= LOOP_PRODUCTS else "banded"
     return loop if allowed(loop) else name
+
+
+def _stack_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
+    """``im2col`` where ``name`` is ``col2im`` on a 1-d channels-last dense plan of more than
+    :data:`LOOP_FEATURES` input features on :data:`LOOP_ROWS` or more rows, no input
+    dilation, where stacking the taps moves fewer elements per position, ``K·C + O``, than
+    :data:`jaxconv._strategies.STACK_ROWS_TRAFFIC` times ``col2im``'s ``K·O``: the
+    criterion on which ``col2im`` stacks the last dim's taps in 2-d
+    (:func:`jaxconv._strategies.stacks_rows`), whose 1-d form is ``im2col``.
+
+    Measured forward on CPU (2026-12-04, ``benchmarks/results/cpu-2core-1d-few-features``,
+    ``sweep-wide.jsonl``: 40 layers of 12-48 input features, 8-96 output, 3-15 taps, 1-66
+    thousand rows, every GEMM strategy forced): regret against the fastest 1.116 always
+    ``col2im``, 1.050 with this rule (1.047-1.056 for thresholds 0.5-0.75, 1.106 at 0.9);
+    1.31x -> 1.23x lax, where the fastest strategy of each layer gives 1.17x. Held out, on
+    30 fresh layers it changes (9-48 input features, dilations 1-3), against the code before:
+    forward 0.629x the time (1.97x -> 1.24x lax; worst 8.3x -> 2.2x), forward and backward
+    0.845x (1.11x -> 0.94x)."""
+    if (
+        name != "col2im"
+        or plan.num_spatial != 1
+        or plan.features_first
+        or plan.feature_groups != 1
+        or plan.in_features <= LOOP_FEATURES
+        or plan.batch * plan.in_spatial[0] < LOOP_ROWS
+        or any(d > 1 for d in plan.lhs_dilation)
+        or not allowed("im2col")
+    ):
+        return name
+    k, c, o = plan.taps, plan.in_features, plan.out_features
+    return "im2col" if k * c + o < _strategies.STACK_ROWS_TRAFFIC * k * o else name
 
 
 GPU_COL2IM_OVER = ("im2col", "winograd")
