@@ -415,58 +415,53 @@ def test_wide_long_1d_kernels_run_im2col_on_windows_not_fft():
     assert _policy.choose(narrow, jnp.float32, decide_layout=True) == "fft"
 
 
+def _plan_1d(n, length, c, o, k, dn=("NWC", "WIO", "NWC")):
+    xs, ws = ((n, length, c), (k, c, o)) if dn[0] == "NWC" else ((n, c, length), (o, c, k))
+    return make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn)
+
+
+def _auto(p, monkeypatch=None, without=None):
+    """auto's choice on ``p`` in its own layout; with ``without``, that override of
+    ``_policy`` (``f(plan, name, allowed) -> name``) switched off."""
+    if without is None:
+        return _policy.choose(p, jnp.float32, decide_layout=True)
+    with monkeypatch.context() as m:
+        m.setattr(_policy, without, lambda plan, name, allowed: name)
+        return _auto(p)
+
+
 def test_long_1d_layers_of_few_features_run_a_loop_or_a_band_not_col2im(monkeypatch):
     # Where the rules run col2im on a 1-d channels-last layer of at most 8 input features,
     # auto runs direct (few multiply-adds per output) or banded instead; not channels-first,
     # not on more features, not on few rows (where it was not measured).
-    def plan(n, length, c, o, k, dn=("NWC", "WIO", "NWC")):
-        xs, ws = ((n, length, c), (k, c, o)) if dn[0] == "NWC" else ((n, c, length), (o, c, k))
-        return make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn)
-
-    def auto(p):
-        return _policy.choose(p, jnp.float32, decide_layout=True)
-
     def without_rule(p):
-        with monkeypatch.context() as m:
-            m.setattr(_policy, "_loop_over_col2im", lambda plan, name, allowed: name)
-            return auto(p)
+        return _auto(p, monkeypatch, "_loop_over_col2im")
 
-    few_taps, many_taps = plan(4, 4096, 8, 16, 5), plan(6, 9990, 8, 16, 9)
+    few_taps, many_taps = _plan_1d(4, 4096, 8, 16, 5), _plan_1d(6, 9990, 8, 16, 9)
     assert without_rule(few_taps) == without_rule(many_taps) == "col2im"
     assert few_taps.taps * few_taps.in_features <= _policy.LOOP_PRODUCTS
-    assert auto(few_taps) == "direct"
-    assert auto(many_taps) == "banded"
-    deeper, short = plan(4, 4096, 16, 16, 5), plan(1, 300, 8, 16, 9)
-    channels_first = plan(4, 4096, 8, 16, 5, ("NCW", "OIW", "NCW"))
+    assert _auto(few_taps) == "direct"
+    assert _auto(many_taps) == "banded"
+    deeper, short = _plan_1d(4, 4096, 16, 16, 5), _plan_1d(1, 300, 8, 16, 9)
+    channels_first = _plan_1d(4, 4096, 8, 16, 5, ("NCW", "OIW", "NCW"))
     for p in (deeper, short, channels_first):
-        assert auto(p) == without_rule(p)
+        assert _auto(p) == without_rule(p)
 
 
 def test_long_1d_layers_stack_their_taps_where_col2im_would_move_more(monkeypatch):
     # On more than 8 input features, where the rules run col2im on a 1-d channels-last layer
     # and its K·O columns per position outweigh K·C stacked inputs plus O outputs (the
     # criterion on which col2im stacks a row's taps in 2-d), auto runs im2col.
-    def plan(n, length, c, o, k):
-        return make_plan((n, length, c), (k, c, o), (1,), "SAME",
-                         dimension_numbers=("NWC", "WIO", "NWC"))  # fmt: skip
-
-    def auto(p):
-        return _policy.choose(p, jnp.float32, decide_layout=True)
-
-    def without_rule(p):
-        with monkeypatch.context() as m:
-            m.setattr(_policy, "_stack_over_col2im", lambda plan, name, allowed: name)
-            return auto(p)
-
     def stack_pays(p):
         k, c, o = p.taps, p.in_features, p.out_features
         return k * c + o < _strategies.STACK_ROWS_TRAFFIC * k * o
 
-    many_outputs, few_outputs = plan(10, 1469, 24, 48, 5), plan(1, 4129, 16, 24, 9)
-    assert without_rule(many_outputs) == without_rule(few_outputs) == "col2im"
+    many_outputs, few_outputs = _plan_1d(10, 1469, 24, 48, 5), _plan_1d(1, 4129, 16, 24, 9)
+    for p in (many_outputs, few_outputs):
+        assert _auto(p, monkeypatch, "_stack_over_col2im") == "col2im"
     assert stack_pays(many_outputs) and not stack_pays(few_outputs)
-    assert auto(many_outputs) == "im2col"
-    assert auto(few_outputs) == "col2im"
+    assert _auto(many_outputs) == "im2col"
+    assert _auto(few_outputs) == "col2im"
 
 
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
