@@ -200,11 +200,24 @@ LOOP_FEATURES, LOOP_ROWS, LOOP_PRODUCTS = 8, 1024, 64
 features) on which it runs ``direct`` rather than ``banded``."""
 
 
+def _long_1d_col2im(plan: ConvPlan, name: str) -> bool:
+    """Whether ``name`` is ``col2im`` on a 1-d channels-last dense plan of :data:`LOOP_ROWS`
+    or more rows and no input dilation: where :func:`_loop_over_col2im` and
+    :func:`_stack_over_col2im` apply."""
+    return (
+        name == "col2im"
+        and plan.num_spatial == 1
+        and not plan.features_first
+        and plan.feature_groups == 1
+        and plan.batch * plan.in_spatial[0] >= LOOP_ROWS
+        and all(d == 1 for d in plan.lhs_dilation)
+    )
+
+
 def _loop_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
-    """``direct`` or ``banded`` where ``name`` is ``col2im`` on a 1-d channels-last dense plan
-    of at most :data:`LOOP_FEATURES` input features on :data:`LOOP_ROWS` or more rows, no
-    input dilation: ``direct`` on at
-    most :data:`LOOP_PRODUCTS` multiply-adds per output, ``banded`` on more.
+    """``direct`` or ``banded`` where ``name`` is ``col2im`` on a long 1-d channels-last plan
+    (:func:`_long_1d_col2im`) of at most :data:`LOOP_FEATURES` input features: ``direct``
+    on at most :data:`LOOP_PRODUCTS` multiply-adds per output, ``banded`` on more.
 
     ``col2im``'s GEMM is then at most 8 deep and writes ``K·O`` columns per position (its
     2-d form stacks a row's taps first, :func:`jaxconv._strategies.stacks_rows`; in 1-d that
@@ -216,27 +229,19 @@ def _loop_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
     strategy's time (1.55x lax); held out on 40 more (0.3-33 thousand positions, some
     dilated), on the 29 where ``auto`` ran ``col2im``: 1.81x the fastest, 1.21x lax; with this
     rule 1.20x, 0.80x lax."""
-    if (
-        name != "col2im"
-        or plan.num_spatial != 1
-        or plan.features_first
-        or plan.feature_groups != 1
-        or plan.in_features > LOOP_FEATURES
-        or plan.batch * plan.in_spatial[0] < LOOP_ROWS
-        or any(d > 1 for d in plan.lhs_dilation)
-    ):
+    if not _long_1d_col2im(plan, name) or plan.in_features > LOOP_FEATURES:
         return name
     loop = "direct" if plan.taps * plan.in_features <= LOOP_PRODUCTS else "banded"
     return loop if allowed(loop) else name
 
 
 def _stack_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
-    """``im2col`` where ``name`` is ``col2im`` on a 1-d channels-last dense plan of more than
-    :data:`LOOP_FEATURES` input features on :data:`LOOP_ROWS` or more rows, no input
-    dilation, where stacking the taps moves fewer elements per position, ``K·C + O``, than
-    :data:`jaxconv._strategies.STACK_ROWS_TRAFFIC` times ``col2im``'s ``K·O``: the
-    criterion on which ``col2im`` stacks the last dim's taps in 2-d
-    (:func:`jaxconv._strategies.stacks_rows`), whose 1-d form is ``im2col``.
+    """``im2col`` where ``name`` is ``col2im`` on a long 1-d channels-last plan
+    (:func:`_long_1d_col2im`) of more than :data:`LOOP_FEATURES` input features, where
+    stacking the taps moves fewer elements per position, ``K·C + O``, than ``col2im``'s
+    ``K·O`` by :func:`jaxconv._strategies.stacking_moves_less`: the criterion on which
+    ``col2im`` stacks the last dim's taps in 2-d (:func:`jaxconv._strategies.stacks_rows`),
+    whose 1-d form is ``im2col``.
 
     Measured forward on CPU (2026-12-04, ``benchmarks/results/cpu-2core-1d-few-features``,
     ``sweep-wide.jsonl``: 40 layers of 12-48 input features, 8-96 output, 3-15 taps, 1-66
@@ -247,18 +252,13 @@ def _stack_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
     forward 0.629x the time (1.97x -> 1.24x lax; worst 8.3x -> 2.2x), forward and backward
     0.845x (1.11x -> 0.94x)."""
     if (
-        name != "col2im"
-        or plan.num_spatial != 1
-        or plan.features_first
-        or plan.feature_groups != 1
+        not _long_1d_col2im(plan, name)
         or plan.in_features <= LOOP_FEATURES
-        or plan.batch * plan.in_spatial[0] < LOOP_ROWS
-        or any(d > 1 for d in plan.lhs_dilation)
         or not allowed("im2col")
+        or not _strategies.stacking_moves_less(plan)
     ):
         return name
-    k, c, o = plan.taps, plan.in_features, plan.out_features
-    return "im2col" if k * c + o < _strategies.STACK_ROWS_TRAFFIC * k * o else name
+    return "im2col"
 
 
 GPU_COL2IM_OVER = ("im2col", "winograd")

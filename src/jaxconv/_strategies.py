@@ -930,8 +930,15 @@ def stacks_rows(plan: ConvPlan) -> bool:
         and kw > 1
         and _undilated(plan)
         and plan.in_features <= STACK_ROWS_FEATURES
-        and stacked_row_elements(plan) < STACK_ROWS_TRAFFIC * _col2im_columns(plan)
+        and stacking_moves_less(plan)
     )
+
+
+def stacking_moves_less(plan: ConvPlan) -> bool:
+    """Whether stacking the last dim's taps moves under :data:`STACK_ROWS_TRAFFIC` times the
+    elements per position that :func:`col2im`'s GEMM writes (:func:`stacked_row_elements`
+    against :func:`_col2im_columns`)."""
+    return stacked_row_elements(plan) < STACK_ROWS_TRAFFIC * _col2im_columns(plan)
 
 
 def _col2im_columns(plan: ConvPlan) -> int:
