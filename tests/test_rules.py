@@ -365,6 +365,21 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
     assert _policy.choose(plan, jnp.float32) == other
 
 
+def _plan_1d(n, length, c, o, k, dn=("NWC", "WIO", "NWC")):
+    xs, ws = ((n, length, c), (k, c, o)) if dn[0] == "NWC" else ((n, c, length), (o, c, k))
+    return make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn)
+
+
+def _auto(p, monkeypatch=None, without=None):
+    """auto's choice on ``p`` in its own layout; with ``without``, that override of
+    ``_policy`` (``f(plan, name, allowed) -> name``) switched off."""
+    if without is None:
+        return _policy.choose(p, jnp.float32, decide_layout=True)
+    with monkeypatch.context() as m:
+        m.setattr(_policy, without, lambda plan, name, allowed: name)
+        return _auto(p)
+
+
 def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tmp_path):
     # Kernel-heavy layers on few positions, where the CPU rules (and, OIHW, the in-place
     # kernel read) pick im2col, and a 3x3 layer where they pick winograd; on a GPU col2im
@@ -385,49 +400,27 @@ def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tm
     tiles = make_plan((1, 90, 90, 32), (3, 3, 32, 32), (1, 1), "SAME", dimension_numbers=NHWC)
     shallow = make_plan((1, 40, 40, 3), (3, 3, 3, 64), (1, 1), "SAME", dimension_numbers=NHWC)
 
-    def auto(plan):
-        return _policy.choose(plan, jnp.float32, decide_layout=True)
-
     monkeypatch.setattr(_policy, "platform", lambda: "cpu")
-    assert [auto(p) for p in (*heavy, tiles)] == ["im2col", "im2col", "winograd"]
+    assert [_auto(p) for p in (*heavy, tiles)] == ["im2col", "im2col", "winograd"]
     monkeypatch.setattr(_policy, "platform", lambda: "gpu")
-    assert [auto(p) for p in (*heavy, tiles)] == ["col2im", "col2im", "col2im"]
+    assert [_auto(p) for p in (*heavy, tiles)] == ["col2im", "col2im", "col2im"]
     assert not _policy.col2im_too_shallow(heavy[0]) and _policy.col2im_too_shallow(shallow)
     with mock.patch.object(_rules.Rules, "choose", lambda self, x, allowed: "im2col"):
-        assert auto(shallow) == "im2col"
+        assert _auto(shallow) == "im2col"
     key = _tune.plan_key(heavy[0], jnp.float32)
     _tune.tune_cache().put(jax.devices()[0], key, {"best": "im2col", "ms": {"im2col": 1.0}})
-    assert auto(heavy[0]) == "im2col"
+    assert _auto(heavy[0]) == "im2col"
 
 
 def test_wide_long_1d_kernels_run_im2col_on_windows_not_fft():
     # fft's cost model says it pays on both (63 taps on 512 and 1000 positions); on 256 x 256
     # features the windowed im2col's wide GEMM wins (fft 6x lax there), on 32 x 32 fft.
-    def plan(n, length, c, o, k):
-        return make_plan((n, length, c), (k, c, o), (1,), "SAME",
-                         dimension_numbers=("NWC", "WIO", "NWC"))  # fmt: skip
-
-    wide, narrow = plan(1, 512, 256, 256, 63), plan(2, 1000, 32, 32, 63)
+    wide, narrow = _plan_1d(1, 512, 256, 256, 63), _plan_1d(2, 1000, 32, 32, 63)
     for p in (wide, narrow):
         assert _policy.fft_pays(p, "im2col") and _taps.builds_windows(p)
     assert wide.group_in * wide.out_features >= _policy.FFT_WINDOWS_PRODUCTS
-    assert _policy.choose(wide, jnp.float32, decide_layout=True) == "im2col"
-    assert _policy.choose(narrow, jnp.float32, decide_layout=True) == "fft"
-
-
-def _plan_1d(n, length, c, o, k, dn=("NWC", "WIO", "NWC")):
-    xs, ws = ((n, length, c), (k, c, o)) if dn[0] == "NWC" else ((n, c, length), (o, c, k))
-    return make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn)
-
-
-def _auto(p, monkeypatch=None, without=None):
-    """auto's choice on ``p`` in its own layout; with ``without``, that override of
-    ``_policy`` (``f(plan, name, allowed) -> name``) switched off."""
-    if without is None:
-        return _policy.choose(p, jnp.float32, decide_layout=True)
-    with monkeypatch.context() as m:
-        m.setattr(_policy, without, lambda plan, name, allowed: name)
-        return _auto(p)
+    assert _auto(wide) == "im2col"
+    assert _auto(narrow) == "fft"
 
 
 def test_long_1d_layers_of_few_features_run_a_loop_or_a_band_not_col2im(monkeypatch):
