@@ -361,6 +361,15 @@ STRATEGY_CASES = {
         padding=((1, 1), (4, 3)),
         rhs_dilation=(1, 2),
     ),
+    # a kernel dilated along the last dim at stride 1 there (banded runs it on its phases:
+    # 7 outputs in 3 phases of 3, the last cropped; the padding crops the input's end)
+    "dilated_phases": dict(
+        in_spatial=(7, 11),
+        kernel=(3, 3),
+        window_strides=(2, 1),
+        padding=((1, 0), (3, -1)),
+        rhs_dilation=(2, 3),
+    ),
     # a 3x3 layer whose tiles outweigh its kernel ('auto' runs winograd on NHWC); an odd
     # output height crops the last tile row, negative padding crops the input
     "winograd": dict(

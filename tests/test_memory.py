@@ -291,6 +291,40 @@ def test_buffer_models_hold_what_xla_compiles(name):
         assert _compiled_temp(name, xs, ws, dn, strides) <= model, (xs, ws, strides)
 
 
+@pytest.mark.parametrize(
+    ("xs", "ws", "dilation"),
+    [
+        ((2, 16, 16, 8), (3, 3, 8, 8), (3, 4)),
+        ((2, 64, 8), (9, 8, 8), (4,)),
+        ((1, 8, 12, 12, 8), (3, 3, 3, 8, 8), (2, 2, 3)),
+    ],
+)
+def test_banded_runs_a_dilated_kernel_on_its_phases(xs, ws, dilation):
+    # A band over the dilated window would hold the dilation's holes: d times the products
+    # (3.75x the undilated layer's flops on the first layer). On the d phases of the last
+    # dim the band is the undilated one's, and the buffer model still holds what compiles.
+    dn = channels_last(len(xs) - 2)
+    undilated = (1,) * len(dilation)
+
+    def compiled(dil):
+        conv = functools.partial(jaxconv.conv_general_dilated, window_strides=undilated,
+                                 padding="SAME", rhs_dilation=dil, dimension_numbers=dn,
+                                 strategy="banded")  # fmt: skip
+        x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (xs, ws))
+        return jax.jit(conv).lower(x, w).compile()
+
+    dilated = compiled(dilation)
+    flops = dilated.cost_analysis()["flops"]
+    assert flops <= 1.2 * compiled(undilated).cost_analysis()["flops"]
+    plan = make_plan(xs, ws, undilated, "SAME", None, dilation, dn, 1, 1, "zeros")
+    sub = _strategies._banded_phase_plan(plan)
+    assert sub.batch == plan.batch * dilation[-1] and sub.rhs_dilation[-1] == 1
+    b = _strategies.band_width(sub)
+    band = 2 * 4 * plan.taps // plan.kernel[-1] * (b - 1 + plan.kernel[-1]) * ws[-2] * b * ws[-1]
+    model = _strategies.temp_estimate("banded", plan, 4) + band
+    assert dilated.memory_analysis().temp_size_in_bytes <= model
+
+
 @pytest.mark.parametrize("name", sorted(_strategies.GEMM_ON_INPUT))
 def test_pointwise_layers_run_as_one_gemm_whatever_their_size(name):
     # A 1x1 kernel with no stride or padding is one GEMM on the input as it is: no tap,

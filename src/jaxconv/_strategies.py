@@ -383,7 +383,13 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
     dims' taps are stacked beside the window, as in ``rows``. It computes ``L / kw`` times
     the products (the band's zeros): suits few input features and a wide kernel, such as
     DeepSpeech's 5x20 with stride 2 on a spectrogram.
+
+    A kernel dilated by ``d > 1`` along the last dim (at stride 1 there) runs on its ``d``
+    phases (:func:`_banded_phases`): its band would hold the dilation's holes too, ``d``
+    times the products.
     """
+    if plan.rhs_dilation[-1] > 1 and plan.strides[-1] == 1:
+        return _banded_phases(x, w, plan, choose)
     n = plan.num_spatial
     s, d, kw = plan.strides[-1], plan.rhs_dilation[-1], plan.kernel[-1]
     c, o, out_w = plan.in_features, plan.out_features, plan.out_spatial[-1]
@@ -422,7 +428,51 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
     return lax.slice_in_dim(y, 0, out_w, axis=n)
 
 
+def _banded_phase_plan(plan: ConvPlan) -> ConvPlan:
+    """The undilated plan :func:`_banded_phases` runs on ``plan`` (last dim dilated by ``d``,
+    stride 1 there): ``d`` times the batch, ``q = ceil(out_w / d)`` outputs along the last
+    dim from ``q + kw - 1`` inputs, no padding or dilation on it."""
+    d, kw = plan.rhs_dilation[-1], plan.kernel[-1]
+    q = -(-plan.out_spatial[-1] // d)
+    return plan._replace(
+        batch=plan.batch * d,
+        in_spatial=(*plan.in_spatial[:-1], q + kw - 1),
+        out_spatial=(*plan.out_spatial[:-1], q),
+        pads=(*plan.pads[:-1], (0, 0)),
+        rhs_dilation=(*plan.rhs_dilation[:-1], 1),
+    )
+
+
+def _banded_phases(x, w, plan: ConvPlan, choose: Chooser):
+    """:func:`banded` on a kernel dilated by ``d`` along the last dim, at stride 1 there.
+
+    Output ``j = q·d + r`` reads the padded inputs ``(q + k)·d + r``: phase ``r`` of the
+    output is an undilated convolution of phase ``r`` of the input. The padded last dim,
+    cut (or padded) to whole phases, is split as ``(q + kw - 1, d)`` and the phases moved
+    into the batch; the outputs are interleaved back. Two copies (input and output) where
+    the band would compute ``d`` times the products.
+    """
+    n, d = plan.num_spatial, plan.rhs_dilation[-1]
+    sub = _banded_phase_plan(plan)
+    length = d * sub.in_spatial[-1]
+    lo = plan.pads[-1][0]
+    config = [(0, 0, 0)] * x.ndim
+    config[n] = (lo, length - plan.in_spatial[-1] - lo, 0)
+    xb = lax.pad(x, jnp.zeros((), x.dtype), config)
+    xb = xb.reshape(*xb.shape[:n], sub.in_spatial[-1], d, xb.shape[-1])
+    xb = jnp.moveaxis(xb, n + 1, 1).reshape(sub.batch, *sub.in_spatial, xb.shape[-1])
+    y = banded(xb, w, sub, choose)  # (N·d, *out', q, O)
+    y = y.reshape(plan.batch, d, *sub.out_spatial, y.shape[-1])
+    y = jnp.moveaxis(y, 1, n + 1).reshape(plan.batch, *sub.out_spatial[:-1], -1, y.shape[-1])
+    return lax.slice_in_dim(y, 0, plan.out_spatial[-1], axis=n)
+
+
 def _banded_temp(plan: ConvPlan, s: Sizes) -> int:
+    if plan.rhs_dilation[-1] > 1 and plan.strides[-1] == 1:
+        # The phases' banded GEMM, with the input's and the output's phase copies.
+        sub = _banded_phase_plan(plan)
+        t = sizes(sub)
+        return _banded_temp(sub, t) + t.padded + t.out
     # The windows (N, *S', blocks, shifts·step·C) cut from the padded input; the leading
     # dims' taps of them stacked (N, *out', blocks, K', L·C), once where one dim is cut and
     # twice where two or more are (XLA:CPU then writes each slice before concatenating, as
