@@ -325,6 +325,24 @@ def test_banded_runs_a_dilated_kernel_on_its_phases(xs, ws, dilation):
     assert dilated.memory_analysis().temp_size_in_bytes <= model
 
 
+@pytest.mark.parametrize(
+    ("xs", "ws", "strides"),
+    [
+        ((1, 7, 7, 384), (7, 7, 384, 192), (2, 2)),
+        ((1, 3, 3, 3, 512), (3, 3, 3, 512, 256), (1, 1, 1)),
+    ],
+)
+def test_banded_writes_no_band_larger_than_the_kernel_on_kernel_dominated_layers(xs, ws, strides):
+    # Deep features on a small map: a band of b > 1 shifted kernel copies would outweigh
+    # the windows it multiplies by hundreds of times (two copies of 37 MiB for these 14 MiB
+    # kernels, 7.5x lax's time); band_width takes one output per block there.
+    dn = channels_last(len(xs) - 2)
+    plan = make_plan(xs, ws, strides, "SAME", None, None, dn, 1, 1, "zeros")
+    assert _strategies.band_width(plan) == 1
+    temp = _compiled_temp("banded", xs, ws, dn, strides)
+    assert temp < math.prod(ws) * 4
+
+
 @pytest.mark.parametrize("name", sorted(_strategies.GEMM_ON_INPUT))
 def test_pointwise_layers_run_as_one_gemm_whatever_their_size(name):
     # A 1x1 kernel with no stride or padding is one GEMM on the input as it is: no tap,
