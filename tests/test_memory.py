@@ -272,6 +272,16 @@ SMALL_LAYERS = [  # (x, w, strides), channels-last: small enough to run whole
 ]
 
 
+def _band_bytes(plan):
+    """float32 bytes of :func:`banded`'s band of kernel taps on ``plan``, which pieces do not
+    shrink and its buffer model leaves out: ``b`` shifted copies of the kernel written, then
+    stacked (twice the band)."""
+    b = _strategies.band_width(plan)
+    window = (b - 1) * plan.strides[-1] + plan.window[-1]
+    lead = plan.taps // plan.kernel[-1]
+    return 2 * 4 * lead * window * plan.in_features * b * plan.out_features
+
+
 @pytest.mark.parametrize("name", ["im2col", "rows", "banded", "space_to_depth", "col2im"])
 def test_buffer_models_hold_what_xla_compiles(name):
     # Small layers, which run whole: the model is at least the compiled temp.
@@ -283,11 +293,7 @@ def test_buffer_models_hold_what_xla_compiles(name):
         assert _strategies.tiles(name, plan, 4) == 1
         model = _strategies.temp_estimate(name, plan, 4)
         if name == "banded":
-            # Its band of kernel taps, which pieces do not shrink and the model leaves out:
-            # b shifted copies of the kernel written, then stacked (twice the band).
-            b = _strategies.band_width(plan)
-            window = (b - 1) * strides[-1] + plan.window[-1]
-            model += 2 * 4 * plan.taps // plan.kernel[-1] * window * ws[-2] * b * ws[-1]
+            model += _band_bytes(plan)
         assert _compiled_temp(name, xs, ws, dn, strides) <= model, (xs, ws, strides)
 
 
@@ -319,9 +325,7 @@ def test_banded_runs_a_dilated_kernel_on_its_phases(xs, ws, dilation):
     plan = make_plan(xs, ws, undilated, "SAME", None, dilation, dn, 1, 1, "zeros")
     sub = _strategies._banded_phase_plan(plan)
     assert sub.batch == plan.batch * dilation[-1] and sub.rhs_dilation[-1] == 1
-    b = _strategies.band_width(sub)
-    band = 2 * 4 * plan.taps // plan.kernel[-1] * (b - 1 + plan.kernel[-1]) * ws[-2] * b * ws[-1]
-    model = _strategies.temp_estimate("banded", plan, 4) + band
+    model = _strategies.temp_estimate("banded", plan, 4) + _band_bytes(sub)
     assert dilated.memory_analysis().temp_size_in_bytes <= model
 
 

@@ -409,7 +409,7 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
     phases (:func:`_banded_phases`): its band would hold the dilation's holes too, ``d``
     times the products.
     """
-    if plan.rhs_dilation[-1] > 1 and plan.strides[-1] == 1:
+    if _on_phases(plan):
         return _banded_phases(x, w, plan, choose)
     n = plan.num_spatial
     s, d, kw = plan.strides[-1], plan.rhs_dilation[-1], plan.kernel[-1]
@@ -447,6 +447,12 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
     )
     y = y.reshape(plan.batch, *plan.out_spatial[:-1], blocks * b, o)
     return lax.slice_in_dim(y, 0, out_w, axis=n)
+
+
+def _on_phases(plan: ConvPlan) -> bool:
+    """Whether :func:`banded` runs ``plan`` on its phases (:func:`_banded_phases`): a kernel
+    dilated along the last dim, at stride 1 there."""
+    return plan.rhs_dilation[-1] > 1 and plan.strides[-1] == 1
 
 
 def _banded_phase_plan(plan: ConvPlan) -> ConvPlan:
@@ -489,7 +495,7 @@ def _banded_phases(x, w, plan: ConvPlan, choose: Chooser):
 
 
 def _banded_temp(plan: ConvPlan, s: Sizes) -> int:
-    if plan.rhs_dilation[-1] > 1 and plan.strides[-1] == 1:
+    if _on_phases(plan):
         # The phases' banded GEMM, with the input's and the output's phase copies.
         sub = _banded_phase_plan(plan)
         t = sizes(sub)
