@@ -233,6 +233,24 @@ def test_a_forward_pass_runs_its_gemm_buffer_in_pieces_past_the_mmap_threshold()
     assert_close(jax.jit(conv)(x, w), want)
 
 
+def test_a_forward_pass_runs_its_gemm_pieces_as_whole_images_where_they_fit_twice_the_size():
+    # A 16 -> 16 3x3 layer on 4x128x128: col2im's product is 32.1 MiB, five 8 MiB pieces,
+    # which would split images into blocks of rows; four whole images instead (8 MiB each).
+    xs, ws, dn = (4, 128, 128, 16), (3, 3, 16, 16), ("NHWC", "HWIO", "NHWC")
+    plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+    need = _strategies.temp_estimate("col2im", plan, 4)
+    assert plan.batch < -(-need // _strategies.GEMM_PIECE_BYTES) <= 2 * plan.batch
+    assert _strategies.tiles("col2im", plan, 4) == plan.batch
+    # In a differentiated layer's forward pass the gradients share the block: 8 MiB pieces.
+    with _strategies.differentiated():
+        _assert_fewest_pieces(need, _strategies.tiles("col2im", plan, 4))
+    assert _compiled_temp("col2im", xs, ws, dn) <= MMAP_THRESHOLD
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    want = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dn, precision=HIGHEST)
+    assert_close(jax.jit(_col2im_highest(dn))(x, w), want)
+
+
 # Layers a strategy's buffer model once undercounted, so that they ran whole at 37-92 MiB of
 # temp: im2col's patches compile to twice their size (each tap's slice, then their
 # concatenation), rows keeps a copy of its stacked row taps and a product per remaining

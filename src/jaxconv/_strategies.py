@@ -1455,7 +1455,13 @@ temp by 12 MiB and its time by 6-9 %. A forward pass alone stays under the thres
 a 16-32 MiB buffer whole; in pieces it ran 1.22x the time. Larger layers are left alone:
 their activations alone take a step past the threshold, so the block is mapped afresh
 either way and the pieces' loop would cost time for nothing. Measured on fresh draws
-against the code before: ``benchmarks/results/cpu-2core-gemm-pieces``."""
+against the code before: ``benchmarks/results/cpu-2core-gemm-pieces``. Outside a
+differentiated layer, where pieces of this size would cut images into blocks of rows but
+whole images are at most twice as large, the pieces are whole images: 0.815x the time on
+the 9 forward programs of seeds 9850-9859 this changes, 0.893x on the 9 of held-out seeds
+9860-9879 (``benchmarks/results/cpu-2core-image-pieces``); in a differentiated layer's
+forward pass such pieces took the step's temp past the threshold (39.5 -> 49 MiB) and
+lost up to 1.3x."""
 
 GEMM_WHOLE_BYTES = 16 * 2**20
 """Most bytes a :data:`GEMM_BUFFERS` strategy holds whole on a small layer in the forward
@@ -1508,7 +1514,12 @@ def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
             and budget <= SMALL_LAYER_BYTES
             and jax.default_backend() == "cpu"
         ):
-            return int(min(rows, -(-need // GEMM_PIECE_BYTES)))
+            count = -(-need // GEMM_PIECE_BYTES)
+            if whole == MMAP_THRESHOLD_BYTES and plan.batch < count <= 2 * plan.batch:
+                # Outside a differentiated layer, whole images of up to twice the piece
+                # size rather than blocks of rows (a padded copy, a crop, more products).
+                return plan.batch
+            return int(min(rows, count))
         return 1
     # A piece gets a quarter of the budget (the padded input, the pieces' stacked outputs
     # and their reassembly hold the rest) and half the slack: on a small input, a few
