@@ -351,6 +351,28 @@ def test_auto_runs_fft_on_groups_of_8_from_their_own_threshold():
     assert not _policy.fft_pays(small, "grouped")
 
 
+def test_a_dense_layers_fused_loop_keeps_the_gemms_threshold():
+    # A 9-tap 4 -> 64 1-d layer on 5x5407 (seed 9881's r317): the rules run `direct`, whose
+    # few products per output run as fast as a GEMM's; at the fused loops' threshold fft
+    # ran it at 4.2x lax, direct at 1.2x. The same ratio on a depthwise layer runs fft.
+    dn = ("NWC", "WIO", "NWC")
+    plan = make_plan((5, 5407, 4), (9, 4, 64), (1,), "SAME", None, None, dn)
+    ratio = plan.flops / 2 / _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+    assert _policy.FFT_PAYS_FUSED <= ratio < _policy.FFT_PAYS_GEMM
+    assert not _policy.fft_pays(plan, "direct")
+    rng = np.random.default_rng(12)
+    x, w = random_array(rng, (5, 5407, 4)), random_array(rng, (9, 4, 64))
+    kw = dict(window_strides=(1,), padding="SAME", dimension_numbers=dn)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "direct"
+    assert_close(jaxconv.conv_general_dilated(x, w, **kw, precision=HIGHEST),
+                 lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))  # fmt: skip
+    # A 127-tap depthwise layer at a ratio under the GEMMs' threshold: its fused loop's.
+    depthwise = make_plan((1, 4096, 64), (127, 1, 64), (1,), "SAME", None, None, dn, 64)
+    ratio = depthwise.flops / 2 / _strategies.fft_cost(depthwise, _strategies.fft_blocks(depthwise))
+    assert _policy.FFT_PAYS_FUSED <= ratio < _policy.FFT_PAYS_GEMM
+    assert _policy.fft_pays(depthwise, "depthwise")
+
+
 def test_refuses_batch_groups():
     plan = make_plan((4, 5, 2), (3, 2, 4), (1,), "SAME", None, None, ("NWC", "WIO", "NWC"), 1, 2)
     assert not _strategies.accepts("fft", plan)

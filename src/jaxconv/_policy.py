@@ -571,7 +571,11 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     # Any GEMM of a group at most 4 deep is as slow as a fused loop (taps on a depthwise
     # layer in NCW: 1.12x lax forward+backward, fft 0.04x, 255 taps).
     grouped = plan.feature_groups > 1
-    if instead in ("depthwise", "direct") or (grouped and plan.group_in <= 4):
+    # A dense layer's fused loop runs few products per output (the rules give it at most
+    # K·C = 64): as fast for them as a GEMM (FFT_PAYS_FUSED's sweep: on all 60 dense layers
+    # run `direct`, ratios 0.2-0.53, fft took 1.1-11x its time).
+    fused = instead == "depthwise" or (instead == "direct" and grouped)
+    if fused or (grouped and plan.group_in <= 4):
         threshold = FFT_PAYS_FUSED
     elif grouped and plan.group_in <= 8:
         threshold = FFT_PAYS_GROUPS_OF_8  # nearly as slow: groups 5-8 deep
