@@ -435,6 +435,15 @@ def test_long_1d_layers_of_few_features_run_a_loop_or_a_band_not_col2im(monkeypa
     assert few_taps.taps * few_taps.in_features <= _policy.LOOP_PRODUCTS
     assert _auto(few_taps) == "direct"
     assert _auto(many_taps) == "banded"
+    # Many output features on as many products: the loop grows with them, a GEMM runs
+    # them (random@9866's r079, 8 -> 64 on 7 taps: direct 2.65x lax, im2col 1.08x).
+    wide = _plan_1d(3, 5654, 8, 64, 7)
+    assert without_rule(wide) == "col2im"
+    assert wide.taps * wide.in_features <= _policy.LOOP_PRODUCTS
+    assert wide.taps * wide.in_features * wide.out_features > (
+        _policy.LOOP_PRODUCTS * _policy.LOOP_OUTPUTS
+    )
+    assert _auto(wide) == "im2col"
     deeper, short = _plan_1d(4, 4096, 16, 16, 5), _plan_1d(1, 300, 8, 16, 9)
     channels_first = _plan_1d(4, 4096, 8, 16, 5, ("NCW", "OIW", "NCW"))
     for p in (deeper, short, channels_first):

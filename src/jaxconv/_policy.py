@@ -194,10 +194,11 @@ def choose(
     return _col2im_on_gpu(plan, name, allowed)
 
 
-LOOP_FEATURES, LOOP_ROWS, LOOP_PRODUCTS = 8, 1024, 64
+LOOP_FEATURES, LOOP_ROWS, LOOP_PRODUCTS, LOOP_OUTPUTS = 8, 1024, 64, 32
 """Most input features and fewest rows (batch times positions) on which
-:func:`_loop_over_col2im` holds, and most multiply-adds per output (taps times input
-features) on which it runs ``direct`` rather than ``banded``."""
+:func:`_loop_over_col2im` holds, most multiply-adds per output (taps times input
+features) on which it runs ``direct`` rather than ``banded``, and most output features
+times that over ``LOOP_PRODUCTS`` on which ``direct`` runs (``im2col`` above)."""
 
 
 def _long_1d_col2im(plan: ConvPlan, name: str) -> bool:
@@ -228,10 +229,20 @@ def _loop_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
     8-66 thousand positions the threshold was chosen on, ``col2im`` took 2.17x the fastest
     strategy's time (1.55x lax); held out on 40 more (0.3-33 thousand positions, some
     dilated), on the 29 where ``auto`` ran ``col2im``: 1.81x the fastest, 1.21x lax; with this
-    rule 1.20x, 0.80x lax."""
+    rule 1.20x, 0.80x lax. That fit had 8-32 output features; ``direct``'s loop grows with
+    them at a loop's rate, so above ``K·C·O = LOOP_PRODUCTS · LOOP_OUTPUTS`` it runs
+    ``im2col`` (``benchmarks/results/cpu-2core-1d-wide-outputs``: held out on 17 fresh layers
+    of 24-192 output features, forward 0.696x the time, 1.50x -> 1.04x lax, forward and
+    backward 0.877x)."""
     if not _long_1d_col2im(plan, name) or plan.in_features > LOOP_FEATURES:
         return name
-    loop = "direct" if plan.taps * plan.in_features <= LOOP_PRODUCTS else "banded"
+    products = plan.taps * plan.in_features
+    if products > LOOP_PRODUCTS:
+        loop = "banded"
+    elif products * plan.out_features <= LOOP_PRODUCTS * LOOP_OUTPUTS:
+        loop = "direct"
+    else:
+        loop = "im2col"
     return loop if allowed(loop) else name
 
 
