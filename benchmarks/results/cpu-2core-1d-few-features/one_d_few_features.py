@@ -58,16 +58,24 @@ def program(f, grad):
 
 
 def sweep(out, seed, count, rows, dilations, wide=False):
+    def draw(rng):
+        if wide:
+            c, o = int(rng.choice([12, 16, 24, 32, 48])), int(rng.choice(WIDE_OUT))
+        else:
+            c, o = int(rng.choice([5, 6, 8])), int(rng.choice([8, 12, 16, 24, 32]))
+        k, d = int(rng.choice([3, 5, 7, 9, 15])), int(rng.choice(dilations))
+        return c, o, k, d, int(rng.choice(rows)), int(rng.choice([1, 2, 4, 8]))
+
+    sweep_drawn(out, seed, count, draw, [s for s in NAMES if not (wide and s == "direct")])
+
+
+def sweep_drawn(out, seed, count, draw, names):
+    """``sweep`` of strategies ``names`` on the layers ``draw(rng) -> (C, O, K, D, rows, N)``
+    gives."""
     rng = np.random.default_rng(seed)
-    names = [s for s in NAMES if not (wide and s == "direct")]
     with open(out, "a") as fh:
         for _ in range(count):
-            if wide:
-                c, o = int(rng.choice([12, 16, 24, 32, 48])), int(rng.choice(WIDE_OUT))
-            else:
-                c, o = int(rng.choice([5, 6, 8])), int(rng.choice([8, 12, 16, 24, 32]))
-            k, d = int(rng.choice([3, 5, 7, 9, 15])), int(rng.choice(dilations))
-            total, n = int(rng.choice(rows)), int(rng.choice([1, 2, 4, 8]))
+            c, o, k, d, total, n = draw(rng)
             length = total // n + int(rng.integers(0, 50))
             x = jnp.asarray(rng.standard_normal((n, length, c), np.float32))
             w = jnp.asarray(rng.standard_normal((k, c, o), np.float32))
@@ -82,6 +90,20 @@ def sweep(out, seed, count, rows, dilations, wide=False):
 
 
 def ab(old_src, out, seed, count, rows, wide=False):
+    def draw(rng):
+        if wide:
+            c, o = int(rng.choice([9, 12, 16, 24, 32, 48])), int(rng.choice(WIDE_OUT))
+        else:
+            c, o = int(rng.choice([5, 6, 7, 8])), int(rng.choice([4, 8, 12, 16, 24, 32, 48]))
+        k, d = int(rng.choice([2, 3, 4, 5, 7, 9, 11, 15])), int(rng.choice([1, 1, 1, 2, 3]))
+        total, n = int(rng.choice(rows)), int(rng.choice([1, 2, 4, 8, 16]))
+        return c, o, k, d, total, n
+
+    ab_drawn(old_src, out, seed, count, draw)
+
+
+def ab_drawn(old_src, out, seed, count, draw, reps=9):
+    """``ab`` on the layers ``draw(rng) -> (C, O, K, D, rows, N)`` gives, ``reps`` rounds."""
     root = tempfile.mkdtemp()
     shutil.copytree(os.path.join(old_src, "jaxconv"), os.path.join(root, "jaxconv_old"))
     sys.path.insert(0, root)
@@ -90,12 +112,7 @@ def ab(old_src, out, seed, count, rows, wide=False):
     rng, done = np.random.default_rng(seed), 0
     with open(out, "a") as fh:
         while done < count:
-            if wide:
-                c, o = int(rng.choice([9, 12, 16, 24, 32, 48])), int(rng.choice(WIDE_OUT))
-            else:
-                c, o = int(rng.choice([5, 6, 7, 8])), int(rng.choice([4, 8, 12, 16, 24, 32, 48]))
-            k, d = int(rng.choice([2, 3, 4, 5, 7, 9, 11, 15])), int(rng.choice([1, 1, 1, 2, 3]))
-            total, n = int(rng.choice(rows)), int(rng.choice([1, 2, 4, 8, 16]))
+            c, o, k, d, total, n = draw(rng)
             length = max(total // n, 16) + int(rng.integers(0, 40))
             pad = str(rng.choice(["SAME", "VALID"]))
             x = jnp.asarray(rng.standard_normal((n, length, c), np.float32))
@@ -107,7 +124,7 @@ def ab(old_src, out, seed, count, rows, wide=False):
             done += 1
             for grad in (False, True):
                 fns = [program(conv(m, pad, d), grad) for m in (lax, jaxconv_old, jaxconv)]
-                t = medians(fns, (x, w))
+                t = medians(fns, (x, w), reps=reps)
                 rec = dict(N=n, L=length, C=c, O=o, K=k, D=d, pad=pad, grad=grad, old=old,
                            new=new, lax=t[0], old_ms=t[1], new_ms=t[2])  # fmt: skip
                 fh.write(json.dumps(rec) + "\n")
