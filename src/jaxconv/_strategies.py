@@ -424,9 +424,7 @@ def banded(x, w, plan: ConvPlan, choose: Chooser):
     # the real padding only reach outputs beyond out_w, which are cropped.
     length = (blocks + shifts - 1) * step
     lo = plan.pads[-1][0]
-    config = [(0, 0, 0)] * x.ndim
-    config[n] = (lo, length - plan.in_spatial[-1] - lo, 0)
-    xb = lax.pad(x, jnp.zeros((), x.dtype), config)
+    xb = pad_spatial(x, (n,), ((lo, length - plan.in_spatial[-1] - lo),))
     xb = xb.reshape(*xb.shape[:n], blocks + shifts - 1, step * c)
     win = jnp.concatenate(
         [lax.slice_in_dim(xb, j, j + blocks, axis=n) for j in range(shifts)], axis=-1
@@ -483,9 +481,7 @@ def _banded_phases(x, w, plan: ConvPlan, choose: Chooser):
     sub = _banded_phase_plan(plan)
     length = d * sub.in_spatial[-1]
     lo = plan.pads[-1][0]
-    config = [(0, 0, 0)] * x.ndim
-    config[n] = (lo, length - plan.in_spatial[-1] - lo, 0)
-    xb = lax.pad(x, jnp.zeros((), x.dtype), config)
+    xb = pad_spatial(x, (n,), ((lo, length - plan.in_spatial[-1] - lo),))
     xb = xb.reshape(*xb.shape[:n], sub.in_spatial[-1], d, xb.shape[-1])
     xb = jnp.moveaxis(xb, n + 1, 1).reshape(sub.batch, *sub.in_spatial, xb.shape[-1])
     y = banded(xb, w, sub, choose)  # (N·d, *out', q, O)
@@ -1507,7 +1503,8 @@ def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
     need = temp_estimate(name, plan, itemsize)
     rows = plan.batch * plan.out_spatial[0]
     if need <= budget + TILE_SLACK_BYTES:
-        whole = GEMM_WHOLE_BYTES if _DIFFERENTIATED.get() else MMAP_THRESHOLD_BYTES
+        differentiated = _DIFFERENTIATED.get()
+        whole = GEMM_WHOLE_BYTES if differentiated else MMAP_THRESHOLD_BYTES
         if (
             name in GEMM_BUFFERS
             and whole < need <= KERNEL_DOMINATED * budget
@@ -1515,7 +1512,7 @@ def tiles(name: str, plan: ConvPlan, itemsize: int) -> int:
             and jax.default_backend() == "cpu"
         ):
             count = -(-need // GEMM_PIECE_BYTES)
-            if whole == MMAP_THRESHOLD_BYTES and plan.batch < count <= 2 * plan.batch:
+            if not differentiated and plan.batch < count <= 2 * plan.batch:
                 # Outside a differentiated layer, whole images of up to twice the piece
                 # size rather than blocks of rows (a padded copy, a crop, more products).
                 return plan.batch
