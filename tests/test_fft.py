@@ -323,6 +323,12 @@ def test_auto_runs_col2im_where_a_long_kernel_meets_few_input_positions():
         assert_close(got, lax.conv_general_dilated(x, w, **kw))
 
 
+def _fft_ratio(plan):
+    """The direct algorithm's multiply-adds over ``fft_cost``: what ``fft_pays`` compares
+    with its thresholds."""
+    return plan.flops / 2 / _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+
+
 def test_auto_runs_fft_on_groups_of_8_from_their_own_threshold():
     # Seed 4004's r003: a 255-tap kernel in 32 groups of 8 features. Against grouped GEMMs
     # that shallow fft pays from FFT_PAYS_GROUPS_OF_8, not from FFT_PAYS_GEMM.
@@ -330,8 +336,7 @@ def test_auto_runs_fft_on_groups_of_8_from_their_own_threshold():
     kw = dict(window_strides=(1,), padding=((127, 127),), dimension_numbers=dn,
               feature_group_count=32)  # fmt: skip
     plan = make_plan((1, 256, 292), (128, 8, 255), **kw)
-    direct = plan.flops / 2
-    ratio = direct / _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+    ratio = _fft_ratio(plan)
     assert _policy.FFT_PAYS_GROUPS_OF_8 <= ratio < _policy.FFT_PAYS_GEMM
     assert _policy.fft_pays(plan, "grouped")
     rng = np.random.default_rng(11)
@@ -357,7 +362,7 @@ def test_a_dense_layers_fused_loop_keeps_the_gemms_threshold():
     # ran it at 4.2x lax, direct at 1.2x. The same ratio on a depthwise layer runs fft.
     dn = ("NWC", "WIO", "NWC")
     plan = make_plan((5, 5407, 4), (9, 4, 64), (1,), "SAME", None, None, dn)
-    ratio = plan.flops / 2 / _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+    ratio = _fft_ratio(plan)
     assert _policy.FFT_PAYS_FUSED <= ratio < _policy.FFT_PAYS_GEMM
     assert not _policy.fft_pays(plan, "direct")
     rng = np.random.default_rng(12)
@@ -368,7 +373,7 @@ def test_a_dense_layers_fused_loop_keeps_the_gemms_threshold():
                  lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))  # fmt: skip
     # A 127-tap depthwise layer at a ratio under the GEMMs' threshold: its fused loop's.
     depthwise = make_plan((1, 4096, 64), (127, 1, 64), (1,), "SAME", None, None, dn, 64)
-    ratio = depthwise.flops / 2 / _strategies.fft_cost(depthwise, _strategies.fft_blocks(depthwise))
+    ratio = _fft_ratio(depthwise)
     assert _policy.FFT_PAYS_FUSED <= ratio < _policy.FFT_PAYS_GEMM
     assert _policy.fft_pays(depthwise, "depthwise")
 
