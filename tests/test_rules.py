@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import conv_plan, load_script
+from conftest import HIGHEST, assert_close, conv_plan, load_script, random_array
+from jax import lax
 
 import jaxconv
 from jaxconv import _policy, _rules, _strategies, _taps, _tune
@@ -78,12 +79,16 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         )
         # The measured overrides after the rules: col2im where it stacks rows in place of
         # rows, banded, taps, or winograd on few features (_policy.stacked_col2im_pays),
+        # im2col in place of banded on strided deep features (_policy._patches_over_band),
         # then fft (_policy.fft_pays).
         cl = _policy.in_layout(plan, "col2im")
         few = want == "winograd" and plan.in_features <= _policy.WINOGRAD_COL2IM_FEATURES
         if want in _policy.STACKED_COL2IM_OVER or few:
             if _strategies.feasible("col2im", cl) and _policy.stacked_col2im_pays(cl):
                 want = "col2im"
+        strided = any(s > 1 for s in plan.strides) and all(d == 1 for d in plan.lhs_dilation)
+        if want == "banded" and strided and plan.in_features >= _policy.BAND_PATCHES_FEATURES:
+            want = "im2col"
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
         elif got == "fft":
@@ -464,6 +469,36 @@ def test_long_1d_layers_stack_their_taps_where_col2im_would_move_more(monkeypatc
     assert stack_pays(many_outputs) and not stack_pays(few_outputs)
     assert _auto(many_outputs) == "im2col"
     assert _auto(few_outputs) == "col2im"
+
+
+def test_strided_layers_of_deep_features_run_patches_not_a_band(monkeypatch):
+    # Where auto would run banded on a strided layer of 32 or more input features, it runs
+    # im2col (a 1x3/2 256 -> 256 layer on 8x56x56: banded 2.3x lax, im2col 0.74x); not on
+    # fewer features, where the band deepens a thin GEMM, nor at unit stride.
+    def plan(xs, ws, strides):
+        return make_plan(xs, ws, strides, "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    deep = plan((8, 56, 56, 256), (1, 3, 256, 256), (2, 2))
+    pointwise = plan((4, 112, 112, 384), (1, 1, 384, 384), (2, 2))
+    thin = plan((8, 224, 224, 3), (7, 7, 3, 64), (2, 2))
+    for p in (deep, pointwise, thin):
+        assert _auto(p, monkeypatch, "_patches_over_band") == "banded"
+    assert deep.in_features >= _policy.BAND_PATCHES_FEATURES
+    assert _auto(deep) == _auto(pointwise) == "im2col"
+    assert thin.in_features < _policy.BAND_PATCHES_FEATURES and _auto(thin) == "banded"
+    unit = plan((8, 56, 56, 256), (1, 3, 256, 256), (1, 1))
+    assert _auto(unit) == _auto(unit, monkeypatch, "_patches_over_band")
+    small = plan((2, 20, 20, 128), (3, 1, 128, 64), (2, 2))
+    assert _auto(small, monkeypatch, "_patches_over_band") == "banded"
+    assert _auto(small) == "im2col"
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (2, 20, 20, 128)), random_array(rng, (3, 1, 128, 64))
+    dn = ("NHWC", "HWIO", "NHWC")
+    want = lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=dn, precision=HIGHEST)
+    got = jax.jit(
+        lambda x, w: jaxconv.conv(x, w, 2, "VALID", dimension_numbers=dn, precision=HIGHEST)
+    )
+    assert_close(got(x, w), want)
 
 
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):

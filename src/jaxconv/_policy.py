@@ -190,8 +190,35 @@ def choose(
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
-    name = _stack_over_col2im(plan, name, allowed)
+    name = _stack_over_col2im(plan, _patches_over_band(plan, name, allowed), allowed)
     return _col2im_on_gpu(plan, name, allowed)
+
+
+BAND_PATCHES_FEATURES = 32
+"""Fewest input features on which :func:`_patches_over_band` holds."""
+
+
+def _patches_over_band(plan: ConvPlan, name: str, allowed) -> str:
+    """``im2col`` where ``name`` is ``banded`` on a strided plan of at least
+    :data:`BAND_PATCHES_FEATURES` input features and no input dilation.
+
+    ``banded`` widens a thin GEMM (few input features, a wide kernel) by writing ``b``
+    shifted copies of the kernel beside each other; on deep features the GEMM is deep
+    already and its windows, cut from every input row before the stride skips them, cost
+    more than ``im2col``'s patches. Measured forward on CPU
+    (``benchmarks/results/cpu-2core-strided-band``, every GEMM strategy forced on the 117
+    strided layers of at least 32 input features where ``auto`` ran ``banded`` in seeds
+    9000-9019 of the random suites): regret against the fastest 1.138 as ``banded``, 1.086
+    as ``im2col`` (1.075 against 1.141 on 128 or more features; on 4-31, 1.27 either way).
+    On larger inputs the gap widens: a 1x3/2 256 -> 256 layer on 8x56x56, ``banded`` 2.3x
+    lax, ``im2col`` 0.74x. Held out, on 24 layers drawn like a network's (in no suite)
+    whose choice it changes: forward 0.791x the time (0.81x -> 0.64x lax, worst 3.79x ->
+    1.13x), forward and backward 0.873x; on the 33 small layers it changes in seeds
+    9020-9027 of the random suites, 1.001x and 0.977x."""
+    strided = any(s > 1 for s in plan.strides) and all(d == 1 for d in plan.lhs_dilation)
+    if name == "banded" and strided and plan.in_features >= BAND_PATCHES_FEATURES:
+        return "im2col" if allowed("im2col") else name
+    return name
 
 
 LOOP_FEATURES, LOOP_ROWS, LOOP_PRODUCTS, LOOP_OUTPUTS = 8, 1024, 64, 32
