@@ -9,7 +9,6 @@ import functools
 import json
 import random
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +17,7 @@ from jax import lax
 
 import jaxconv
 from jaxconv import _strategies
+from jaxconv._bench import runner
 
 new = _strategies._tiled
 
@@ -36,16 +36,10 @@ def old(fn, x, w, plan, count):
 
 
 def timeit(fns, args, reps):
-    """Median ms of each function, timed in interleaved rounds."""
+    """Median ms of each function: compiled, then the bench's interleaved rounds."""
     for f in fns:
         jax.block_until_ready(f(*args))
-    ts = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            ts[i].append(time.perf_counter() - t)
-    return [float(np.median(t)) * 1e3 for t in ts]
+    return [float(np.median(t)) * 1e3 for t in runner.time_interleaved(fns, args, reps)]
 
 
 recs = [json.loads(line) for line in open("temps.jsonl")]

@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp
@@ -20,20 +19,14 @@ from jax import lax
 
 import jaxconv
 from jaxconv import _policy
-from jaxconv._bench import fit
+from jaxconv._bench import fit, runner
 
 
 def timeit(fns, args, reps):
-    """Median ms of each function, timed in interleaved rounds."""
+    """Median ms of each function: compiled, then the bench's interleaved rounds."""
     for f in fns:
         jax.block_until_ready(f(*args))
-    ts = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            ts[i].append(time.perf_counter() - t)
-    return [float(np.median(t)) * 1e3 for t in ts]
+    return [float(np.median(t)) * 1e3 for t in runner.time_interleaved(fns, args, reps)]
 
 
 def shapes(lay):
