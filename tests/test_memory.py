@@ -257,7 +257,7 @@ def test_a_forward_pass_runs_its_gemm_pieces_as_whole_images_where_they_fit_twic
 def test_pieces_of_whole_images_hold_no_copy_of_the_input():
     # banded's buffers run a 1x1/2 layer on 4x112x112x384 in pieces of one image; mapped
     # over x.reshape(4, 1, ...), XLA:CPU's fusion emitters copied the whole input (73.5 MiB)
-    # into the loop first (100.9 MiB of temp). Each piece slices its image instead. Compiled
+    # into the loop first (100.9 MiB of temp). Pieces of one image map over x itself. Compiled
     # in a subprocess with XLA's defaults: the tests' faster emitters make no such copy.
     xs, ws, dn = (4, 112, 112, 384), (1, 1, 384, 384), ("NHWC", "HWIO", "NHWC")
     plan = make_plan(xs, ws, (2, 2), "SAME", None, None, dn, 1, 1, "zeros")

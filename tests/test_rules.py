@@ -79,15 +79,14 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         )
         # The measured overrides after the rules: col2im where it stacks rows in place of
         # rows, banded, taps, or winograd on few features (_policy.stacked_col2im_pays),
-        # im2col in place of banded on strided deep features (_policy._patches_over_band),
+        # im2col in place of banded on strided deep features (_policy.strided_patches_pay),
         # then fft (_policy.fft_pays).
         cl = _policy.in_layout(plan, "col2im")
         few = want == "winograd" and plan.in_features <= _policy.WINOGRAD_COL2IM_FEATURES
         if want in _policy.STACKED_COL2IM_OVER or few:
             if _strategies.feasible("col2im", cl) and _policy.stacked_col2im_pays(cl):
                 want = "col2im"
-        strided = any(s > 1 for s in plan.strides) and all(d == 1 for d in plan.lhs_dilation)
-        if want == "banded" and strided and plan.in_features >= _policy.BAND_PATCHES_FEATURES:
+        if want == "banded" and _policy.strided_patches_pay(plan):
             want = "im2col"
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name

@@ -195,12 +195,13 @@ def choose(
 
 
 BAND_PATCHES_FEATURES = 32
-"""Fewest input features on which :func:`_patches_over_band` holds."""
+"""Fewest input features on which :func:`strided_patches_pay`."""
 
 
-def _patches_over_band(plan: ConvPlan, name: str, allowed) -> str:
-    """``im2col`` where ``name`` is ``banded`` on a strided plan of at least
-    :data:`BAND_PATCHES_FEATURES` input features and no input dilation.
+def strided_patches_pay(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``im2col`` where it would run ``banded``
+    (:func:`_patches_over_band`): a strided plan of at least :data:`BAND_PATCHES_FEATURES`
+    input features and no input dilation.
 
     ``banded`` widens a thin GEMM (few input features, a wide kernel) by writing ``b``
     shifted copies of the kernel beside each other; on deep features the GEMM is deep
@@ -215,9 +216,17 @@ def _patches_over_band(plan: ConvPlan, name: str, allowed) -> str:
     whose choice it changes: forward 0.791x the time (0.81x -> 0.64x lax, worst 3.79x ->
     1.13x), forward and backward 0.873x; on the 33 small layers it changes in seeds
     9020-9027 of the random suites, 1.001x and 0.977x."""
-    strided = any(s > 1 for s in plan.strides) and all(d == 1 for d in plan.lhs_dilation)
-    if name == "banded" and strided and plan.in_features >= BAND_PATCHES_FEATURES:
-        return "im2col" if allowed("im2col") else name
+    return (
+        any(s > 1 for s in plan.strides)
+        and all(d == 1 for d in plan.lhs_dilation)
+        and plan.in_features >= BAND_PATCHES_FEATURES
+    )
+
+
+def _patches_over_band(plan: ConvPlan, name: str, allowed) -> str:
+    """``im2col`` where ``name`` is ``banded`` and :func:`strided_patches_pay`."""
+    if name == "banded" and strided_patches_pay(plan) and allowed("im2col"):
+        return "im2col"
     return name
 
 
