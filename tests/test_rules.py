@@ -79,14 +79,16 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         )
         # The measured overrides after the rules: col2im where it stacks rows in place of
         # rows, banded, taps, or winograd on few features (_policy.stacked_col2im_pays),
-        # im2col in place of banded on strided deep features (_policy.strided_patches_pay),
-        # then fft (_policy.fft_pays).
+        # direct or im2col in place of banded on strided layers (_policy.strided_direct_pays,
+        # _policy.strided_patches_pay), then fft (_policy.fft_pays).
         cl = _policy.in_layout(plan, "col2im")
         few = want == "winograd" and plan.in_features <= _policy.WINOGRAD_COL2IM_FEATURES
         if want in _policy.STACKED_COL2IM_OVER or few:
             if _strategies.feasible("col2im", cl) and _policy.stacked_col2im_pays(cl):
                 want = "col2im"
-        if want == "banded" and _policy.strided_patches_pay(plan):
+        if want == "banded" and _policy.strided_direct_pays(plan):
+            want = "direct"
+        elif want == "banded" and _policy.strided_patches_pay(plan):
             want = "im2col"
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
@@ -470,34 +472,53 @@ def test_long_1d_layers_stack_their_taps_where_col2im_would_move_more(monkeypatc
     assert _auto(few_outputs) == "col2im"
 
 
-def test_strided_layers_of_deep_features_run_patches_not_a_band(monkeypatch):
-    # Where auto would run banded on a strided layer of 32 or more input features, it runs
-    # im2col (a 1x3/2 256 -> 256 layer on 8x56x56: banded 2.3x lax, im2col 0.74x); not on
-    # fewer features, where the band deepens a thin GEMM, nor at unit stride.
-    def plan(xs, ws, strides):
-        return make_plan(xs, ws, strides, "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
+    # Where auto would run banded on a strided layer it runs direct on few products per
+    # output (a 4x4/2 8 -> 8 layer on 4x224x224: banded 2.6x lax, direct 1.0x), else im2col
+    # from 5 input features (a 1x3/2 256 -> 256 layer on 8x56x56: banded 2.3x lax, im2col
+    # 0.74x); on fewer features the band deepens a thin GEMM; at unit stride, no change.
+    def plan(xs, ws, strides, dn=("NHWC", "HWIO", "NHWC")):
+        return make_plan(xs, ws, strides, "VALID", dimension_numbers=dn)
 
+    nchw = ("NCHW", "OIHW", "NCHW")
     deep = plan((8, 56, 56, 256), (1, 3, 256, 256), (2, 2))
     pointwise = plan((4, 112, 112, 384), (1, 1, 384, 384), (2, 2))
     thin = plan((8, 224, 224, 3), (7, 7, 3, 64), (2, 2))
-    for p in (deep, pointwise, thin):
-        assert _auto(p, monkeypatch, "_patches_over_band") == "banded"
+    few = plan((4, 224, 224, 8), (4, 4, 8, 8), (2, 2))
+    few_cf = plan((32, 1, 271, 218), (16, 1, 4, 4), (2, 2), nchw)
+    more_cf = plan((4, 8, 224, 224), (8, 8, 4, 4), (2, 2), nchw)
+    for p in (deep, pointwise, thin, few, few_cf, more_cf):
+        assert _auto(p, monkeypatch, "_strided_over_band") == "banded"
     assert deep.in_features >= _policy.BAND_PATCHES_FEATURES
-    assert _auto(deep) == _auto(pointwise) == "im2col"
+    assert _auto(deep) == _auto(pointwise) == _auto(more_cf) == "im2col"
+    assert few.taps * few.in_features * few.out_features <= (
+        _policy.LOOP_PRODUCTS * _policy.LOOP_OUTPUTS
+    )
+    assert few_cf.taps * few_cf.in_features <= _policy.STRIDED_DIRECT_PRODUCTS
+    assert more_cf.taps * more_cf.in_features > _policy.STRIDED_DIRECT_PRODUCTS
+    assert _auto(few) == _auto(few_cf) == "direct"
     assert thin.in_features < _policy.BAND_PATCHES_FEATURES and _auto(thin) == "banded"
     unit = plan((8, 56, 56, 256), (1, 3, 256, 256), (1, 1))
-    assert _auto(unit) == _auto(unit, monkeypatch, "_patches_over_band")
-    small = plan((2, 20, 20, 128), (3, 1, 128, 64), (2, 2))
-    assert _auto(small, monkeypatch, "_patches_over_band") == "banded"
-    assert _auto(small) == "im2col"
+    assert _auto(unit) == _auto(unit, monkeypatch, "_strided_over_band")
     rng = np.random.default_rng(0)
-    x, w = random_array(rng, (2, 20, 20, 128)), random_array(rng, (3, 1, 128, 64))
-    dn = ("NHWC", "HWIO", "NHWC")
-    want = lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=dn, precision=HIGHEST)
-    got = jax.jit(
-        lambda x, w: jaxconv.conv(x, w, 2, "VALID", dimension_numbers=dn, precision=HIGHEST)
-    )
-    assert_close(got(x, w), want)
+    for xs, ws, dn, want_name in [
+        ((2, 20, 20, 128), (3, 1, 128, 64), ("NHWC", "HWIO", "NHWC"), "im2col"),
+        ((2, 21, 19, 8), (4, 4, 8, 8), ("NHWC", "HWIO", "NHWC"), "direct"),
+        ((2, 1, 23, 20), (16, 1, 4, 4), nchw, "direct"),
+    ]:
+        small = plan(xs, ws, (2, 2), dn)
+        assert _auto(small, monkeypatch, "_strided_over_band") == "banded"
+        assert _auto(small) == want_name
+        x, w = random_array(rng, xs), random_array(rng, ws)
+        want = lax.conv_general_dilated(
+            x, w, (2, 2), "VALID", dimension_numbers=dn, precision=HIGHEST
+        )
+        got = jax.jit(
+            lambda x, w, dn=dn: jaxconv.conv(
+                x, w, 2, "VALID", dimension_numbers=dn, precision=HIGHEST
+            )  # fmt: skip
+        )
+        assert_close(got(x, w), want)
 
 
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):

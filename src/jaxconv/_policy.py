@@ -190,42 +190,83 @@ def choose(
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
-    name = _stack_over_col2im(plan, _patches_over_band(plan, name, allowed), allowed)
+    name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
     return _col2im_on_gpu(plan, name, allowed)
 
 
-BAND_PATCHES_FEATURES = 32
+BAND_PATCHES_FEATURES = 5
 """Fewest input features on which :func:`strided_patches_pay`."""
 
+STRIDED_DIRECT_PRODUCTS = 24
+"""Most multiply-adds per output (taps times input features) of a channels-first strided
+plan on which :func:`strided_direct_pays`."""
 
-def strided_patches_pay(plan: ConvPlan) -> bool:
-    """Whether ``auto`` runs ``im2col`` where it would run ``banded``
-    (:func:`_patches_over_band`): a strided plan of at least :data:`BAND_PATCHES_FEATURES`
-    input features and no input dilation.
 
-    ``banded`` widens a thin GEMM (few input features, a wide kernel) by writing ``b``
-    shifted copies of the kernel beside each other; on deep features the GEMM is deep
-    already and its windows, cut from every input row before the stride skips them, cost
-    more than ``im2col``'s patches. Measured forward on CPU
-    (``benchmarks/results/cpu-2core-strided-band``, every GEMM strategy forced on the 117
-    strided layers of at least 32 input features where ``auto`` ran ``banded`` in seeds
-    9000-9019 of the random suites): regret against the fastest 1.138 as ``banded``, 1.086
-    as ``im2col`` (1.075 against 1.141 on 128 or more features; on 4-31, 1.27 either way).
-    On larger inputs the gap widens: a 1x3/2 256 -> 256 layer on 8x56x56, ``banded`` 2.3x
-    lax, ``im2col`` 0.74x. Held out, on 24 layers drawn like a network's (in no suite)
-    whose choice it changes: forward 0.791x the time (0.81x -> 0.64x lax, worst 3.79x ->
-    1.13x), forward and backward 0.873x; on the 33 small layers it changes in seeds
-    9020-9027 of the random suites, 1.001x and 0.977x."""
+def _strided_dense(plan: ConvPlan) -> bool:
+    """A strided dense plan without input dilation: where :func:`strided_direct_pays` and
+    :func:`strided_patches_pay` may hold."""
     return (
         any(s > 1 for s in plan.strides)
         and all(d == 1 for d in plan.lhs_dilation)
-        and plan.in_features >= BAND_PATCHES_FEATURES
+        and plan.feature_groups == plan.batch_groups == 1
     )
 
 
-def _patches_over_band(plan: ConvPlan, name: str, allowed) -> str:
-    """``im2col`` where ``name`` is ``banded`` and :func:`strided_patches_pay`."""
-    if name == "banded" and strided_patches_pay(plan) and allowed("im2col"):
+def strided_direct_pays(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``direct`` where it would run ``banded`` on a strided dense plan
+    (:func:`_strided_over_band`): channels-last, at most ``LOOP_PRODUCTS · LOOP_OUTPUTS``
+    multiply-adds per output position (taps times input times output features, the bound
+    of :func:`_loop_over_col2im`'s loop); channels-first, where ``direct`` runs between
+    transposes, at most :data:`STRIDED_DIRECT_PRODUCTS` per output feature.
+
+    ``banded`` cuts its windows from every input row before the stride skips them, and on
+    few features its GEMM stays thin; ``direct``'s fused loop reads only the taps the
+    stride keeps. Measured forward on CPU (``benchmarks/results/cpu-2core-strided-few``, 82
+    strided dense layers of at most 16 input features drawn like a network's, where
+    ``auto`` ran ``banded``, every strategy forced): with :func:`strided_patches_pay`
+    regret against the fastest 1.551 -> 1.166, 0.832x -> 0.626x lax, worst 5.28x -> 2.02x
+    lax (a 4x4/2 1 -> 16 layer on 32x271x218 NCHW: ``banded`` 1.25x lax, ``direct``
+    0.26x). Held out on 39 fresh layers of seed 7001 whose choice changes: forward 0.769x
+    the time (0.905x -> 0.696x lax; ``direct`` on 12 of them 0.726x), forward and backward
+    0.926x; 7x7/2 layers of 6-8 features, now ``im2col``, ran 1.5x slower."""
+    if not _strided_dense(plan):
+        return False
+    products = plan.taps * plan.in_features
+    if plan.features_first:
+        return products <= STRIDED_DIRECT_PRODUCTS
+    return products * plan.out_features <= LOOP_PRODUCTS * LOOP_OUTPUTS
+
+
+def strided_patches_pay(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``im2col`` where it would run ``banded``, and ``direct`` does
+    not pay (:func:`_strided_over_band`): a strided dense plan of at least
+    :data:`BAND_PATCHES_FEATURES` input features and no input dilation.
+
+    ``banded`` widens a thin GEMM (few input features, a wide kernel) by writing ``b``
+    shifted copies of the kernel beside each other; its windows are cut from every input
+    row before the stride skips them, which costs more than ``im2col``'s patches from a
+    few features up. Measured forward on CPU (``benchmarks/results/cpu-2core-strided-band``,
+    every GEMM strategy forced on the 117 strided layers of at least 32 features where
+    ``auto`` ran ``banded`` in seeds 9000-9019 of the random suites): regret against the
+    fastest 1.138 as ``banded``, 1.086 as ``im2col``; on 4-31 features (50 layers), 1.27
+    either way. On larger layers the gap shows on fewer features too
+    (``benchmarks/results/cpu-2core-strided-few``: of the 62 strided layers of at most 16
+    features drawn like a network's where ``direct`` does not pay, ``im2col`` took 0.818x
+    ``banded``'s time on the 45 of 6-16 features, 1.001x on 1-4). Held out (32 or more
+    features), on 24 layers drawn like a network's (in no suite) whose choice it changes:
+    forward 0.791x the time (0.81x -> 0.64x lax, worst 3.79x -> 1.13x), forward and
+    backward 0.873x."""
+    return _strided_dense(plan) and plan.in_features >= BAND_PATCHES_FEATURES
+
+
+def _strided_over_band(plan: ConvPlan, name: str, allowed) -> str:
+    """``direct`` where ``name`` is ``banded`` and :func:`strided_direct_pays`, else
+    ``im2col`` where :func:`strided_patches_pay`."""
+    if name != "banded":
+        return name
+    if strided_direct_pays(plan) and allowed("direct"):
+        return "direct"
+    if strided_patches_pay(plan) and allowed("im2col"):
         return "im2col"
     return name
 

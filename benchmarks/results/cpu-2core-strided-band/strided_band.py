@@ -74,17 +74,19 @@ def sweep(start, stop, lo, hi, out):
         lay = dict(suite=suite, case=case.name, layout=layout, N=plan.batch, S=plan.in_spatial,
                    C=plan.in_features, O=plan.out_features, K=plan.kernel, st=plan.strides,
                    pad=plan.pads)  # fmt: skip
-        ns = [n for n in names if n != "rows" or plan.num_spatial > 1]
-        convs = [
-            lambda x, w, st, pad, dn, n=n: jaxconv.conv(
-                x, w, st, pad, dimension_numbers=dn, strategy=n
-            )
-            for n in ns
-        ]
-        t = timeit(layer_fns(lay, convs), inputs(lay), 9)
-        print(
-            json.dumps(dict(lay, ms=dict(zip(["lax", *ns], t, strict=True)))), file=out, flush=True
-        )
+        time_forced(lay, [n for n in names if n != "rows" or plan.num_spatial > 1], out)
+
+
+def time_forced(lay, names, out):
+    """One json line: the layer and the median ms of lax and of each strategy forced."""
+    convs = [
+        lambda x, w, st, pad, dn, n=n: jaxconv.conv(x, w, st, pad, dimension_numbers=dn, strategy=n)
+        for n in names
+    ]
+    t = timeit(layer_fns(lay, convs), inputs(lay), 9)
+    print(
+        json.dumps(dict(lay, ms=dict(zip(["lax", *names], t, strict=True)))), file=out, flush=True
+    )
 
 
 def draw(seed, count, pick):
@@ -115,7 +117,7 @@ def draw(seed, count, pick):
             yield lay
 
 
-def drawn(old_src, seed, count, out):
+def drawn(old_src, seed, count, out, draw=draw):
     root = tempfile.mkdtemp()
     shutil.copytree(os.path.join(old_src, "jaxconv"), os.path.join(root, "jaxconv_old"))
     sys.path.insert(0, root)
