@@ -516,7 +516,7 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
         got = jax.jit(
             lambda x, w, dn=dn: jaxconv.conv(
                 x, w, 2, "VALID", dimension_numbers=dn, precision=HIGHEST
-            )  # fmt: skip
+            )
         )
         assert_close(got(x, w), want)
 

@@ -205,11 +205,8 @@ plan on which :func:`strided_direct_pays`."""
 def _strided_dense(plan: ConvPlan) -> bool:
     """A strided dense plan without input dilation: where :func:`strided_direct_pays` and
     :func:`strided_patches_pay` may hold."""
-    return (
-        any(s > 1 for s in plan.strides)
-        and all(d == 1 for d in plan.lhs_dilation)
-        and plan.feature_groups == plan.batch_groups == 1
-    )
+    strided = any(s > 1 for s in plan.strides)
+    return strided and _strategies._undilated(plan) and _strategies._ungrouped(plan)
 
 
 def strided_direct_pays(plan: ConvPlan) -> bool:
