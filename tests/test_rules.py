@@ -77,10 +77,13 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             _rules.features(plan),
             lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s)),
         )
-        # The measured overrides after the rules: col2im where it stacks rows in place of
-        # rows, banded, taps, or winograd on few features (_policy.stacked_col2im_pays),
-        # direct or im2col in place of banded on strided layers (_policy.strided_direct_pays,
+        # The measured overrides after the rules: taps in place of depthwise on long
+        # kernels (_policy.depthwise_taps_pay), col2im where it stacks rows in place of rows,
+        # banded, taps, or winograd on few features (_policy.stacked_col2im_pays), direct or
+        # im2col in place of banded on strided layers (_policy.strided_direct_pays,
         # _policy.strided_patches_pay), then fft (_policy.fft_pays).
+        if want == "depthwise" and _policy.depthwise_taps_pay(plan):
+            want = "taps"
         cl = _policy.in_layout(plan, "col2im")
         few = want == "winograd" and plan.in_features <= _policy.WINOGRAD_COL2IM_FEATURES
         if want in _policy.STACKED_COL2IM_OVER or few:
@@ -498,6 +501,16 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
     assert more_cf.taps * more_cf.in_features > _policy.STRIDED_DIRECT_PRODUCTS
     assert _auto(few) == _auto(few_cf) == "direct"
     assert thin.in_features < _policy.BAND_PATCHES_FEATURES and _auto(thin) == "banded"
+    # 7x7 kernels into few output features keep the band (a 7x7/2 6 -> 16 layer on
+    # 1x313x491: im2col 2.9x banded's time); 1x7 rows and more outputs take patches.
+    seven = plan((1, 313, 491, 6), (7, 7, 6, 16), (2, 2))
+    row = plan((4, 8, 136, 198), (24, 8, 1, 7), (3, 3), nchw)
+    wider = plan((4, 6, 150, 173), (128, 6, 7, 7), (4, 4), nchw)
+    for p in (seven, row, wider):
+        assert _auto(p, monkeypatch, "_strided_over_band") == "banded"
+        assert p.in_features >= _policy.BAND_PATCHES_FEATURES
+    assert not _policy.strided_patches_pay(seven) and _auto(seven) == "banded"
+    assert _auto(row) == _auto(wider) == "im2col"
     unit = plan((8, 56, 56, 256), (1, 3, 256, 256), (1, 1))
     assert _auto(unit) == _auto(unit, monkeypatch, "_strided_over_band")
     rng = np.random.default_rng(0)
@@ -519,6 +532,65 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
             )
         )
         assert_close(got(x, w), want)
+
+
+def test_depthwise_layers_run_taps_forward_on_long_kernels_over_many_features(monkeypatch):
+    # Past a 7x7 kernel's 49 taps on 64 or more features, where the tree picks the fused
+    # loop, auto runs a depthwise layer's taps one pass each (a 13x13 layer on 1024
+    # features: depthwise 4.1x the time of taps); differentiated, the fused loop. Elsewhere
+    # the tree's choice stands.
+    def depthwise(xs, k, dn=("NHWC", "HWIO", "NHWC")):
+        c = xs[-1] if dn[0][-1] == "C" else xs[1]
+        ws = (*k, 1, c) if dn[1][-1] == "O" else (c, 1, *k)
+        strides = (1,) * len(k)
+        return make_plan(xs, ws, strides, "SAME", dimension_numbers=dn, feature_group_count=c)
+
+    nchw = ("NCHW", "OIHW", "NCHW")
+    nine = depthwise((4, 192, 31, 19), (9, 9), nchw)
+    eleven = depthwise((4, 27, 32, 192), (11, 11))
+    long_narrow = depthwise((8, 4258, 32), (63,), ("NWC", "WIO", "NWC"))
+    seven = depthwise((1, 256, 78, 78), (7, 7), nchw)
+    for p in (nine, eleven):
+        assert _auto(p, monkeypatch, "_depthwise_taps") == "depthwise"
+        assert _policy.depthwise_taps_pay(p) and _auto(p) == "taps"
+        in_layout = _policy.in_layout(p, "taps")
+        assert _policy.differentiated_choice(in_layout, "taps", jnp.float32) == "depthwise"
+        # differentiated, in the layout depthwise runs the user's data in
+        assert _policy.in_layout(p, "depthwise").channels_first == p.features_first
+    assert long_narrow.in_features < _policy.DEPTHWISE_TAPS_FEATURES
+    long_wide = depthwise((1, 1024, 21, 25), (13, 13), nchw)
+    assert _policy.depthwise_taps_pay(long_wide)
+    for p in (long_narrow, long_wide):  # the tree's own taps, differentiated too
+        assert _auto(p) == _auto(p, monkeypatch, "_depthwise_taps") == "taps"
+        in_layout = _policy.in_layout(p, "taps")
+        assert _policy.differentiated_choice(in_layout, "taps", jnp.float32) == "taps"
+    assert seven.taps < _policy.DEPTHWISE_TAPS and _auto(seven) == "depthwise"
+
+    # Values and gradients against lax: forward by taps, differentiated by depthwise (on
+    # channels-first data, channels-first).
+    def ours(x, w, dn):
+        return jaxconv.conv(x, w, 1, "SAME", dimension_numbers=dn, groups=64, precision=HIGHEST)
+
+    def theirs(x, w, dn):
+        return lax.conv_general_dilated(
+            x, w, (1,), "SAME", dimension_numbers=dn, feature_group_count=64, precision=HIGHEST
+        )
+
+    def loss(conv, dn):
+        return lambda x, w: jnp.sum(jnp.sin(conv(x, w, dn)))
+
+    rng = np.random.default_rng(0)
+    for dn, xs, ws in [
+        (("NWC", "WIO", "NWC"), (2, 70, 64), (51, 1, 64)),
+        (("NCW", "OIW", "NCW"), (2, 64, 70), (64, 1, 51)),
+    ]:
+        p = depthwise(xs, (51,), dn)
+        assert _auto(p, monkeypatch, "_depthwise_taps") == "depthwise" and _auto(p) == "taps"
+        x, w = random_array(rng, xs), random_array(rng, ws)
+        assert_close(jax.jit(ours, static_argnums=2)(x, w, dn), theirs(x, w, dn))
+        got = jax.jit(jax.grad(loss(ours, dn), (0, 1)))(x, w)
+        for g, want in zip(got, jax.grad(loss(theirs, dn), (0, 1))(x, w), strict=True):
+            assert_close(g, want)
 
 
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):

@@ -441,14 +441,15 @@ def _conv_jvp(plan, name, policy, primals, tangents):
     x, w = primals
     dx, dw = tangents
     if policy == "auto" and (swap := _policy.differentiated_choice(plan, name, x.dtype)) != name:
-        # Differentiated, auto runs another strategy (see _policy.differentiated_choice).
-        return _conv_jvp(plan, swap, policy, primals, tangents)
+        # Differentiated, auto runs another strategy (see _policy.differentiated_choice), in
+        # the layout that one runs the user's data in.
+        to = _policy.in_layout(plan, swap)
+        return _conv_jvp_in(plan, to, swap, policy, primals, tangents)
     if plan.channels_first and _policy.primal_channels_first(plan, name):
         # Differentiated, the layer runs channels-last as the transposes around it would:
         # its gradients ran faster there (see _policy.primal_channels_first).
         last = plan._replace(channels_first=False)
-        y, t = _conv_jvp(last, name, policy, (_features_last(x), w), (_features_last(dx), dw))
-        return jnp.moveaxis(y, -1, 1), jnp.moveaxis(t, -1, 1)
+        return _conv_jvp_in(plan, last, name, policy, primals, tangents)
     # Written once where it is differentiated: reverse mode keeps it for the backward pass.
     # (Not in the primal above: without a backward pass nothing outlives its users, and
     # the scatter is one more op to run.)
@@ -476,9 +477,20 @@ def _conv_jvp(plan, name, policy, primals, tangents):
     return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
 
 
-def _features_last(a):
-    """``(N, C, *S)`` as ``(N, *S, C)``; a symbolic zero as it is (only its type is read)."""
-    return a if isinstance(a, SymbolicZero) else jnp.moveaxis(a, 1, -1)
+def _conv_jvp_in(plan: ConvPlan, to: ConvPlan, name, policy, primals, tangents):
+    """:func:`_conv_jvp` on ``to``, the convolution of ``plan`` in either compute layout, for
+    data in ``plan``'s: moved to ``to``'s and back (XLA cancels a move against the one
+    around the layer)."""
+    if to.channels_first == plan.channels_first:
+        return _conv_jvp(to, name, policy, primals, tangents)
+    (x, w), (dx, dw) = primals, tangents
+    here, there = (-1, 1) if to.channels_first else (1, -1)
+
+    def move(a, src, dst):  # a symbolic zero as it is (only its type is read)
+        return a if isinstance(a, SymbolicZero) else jnp.moveaxis(a, src, dst)
+
+    y, t = _conv_jvp(to, name, policy, (move(x, here, there), w), (move(dx, here, there), dw))
+    return move(y, there, here), move(t, there, here)
 
 
 _conv.defjvp(_conv_jvp, symbolic_zeros=True)

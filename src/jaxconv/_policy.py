@@ -178,6 +178,8 @@ def choose(
     # measured overrides below run it. Nor on a few features (an outer product).
     skip_col2im = strided or col2im_too_shallow(plan)
     name = _rules_choice(plan, dtype, lambda s: allowed(s) and not (skip_col2im and s == "col2im"))
+    if not differentiated:
+        name = _depthwise_taps(plan, name, allowed)
     few = name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES
     if (name in STACKED_COL2IM_OVER or few) and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
@@ -194,8 +196,52 @@ def choose(
     return _col2im_on_gpu(plan, name, allowed)
 
 
+DEPTHWISE_TAPS, DEPTHWISE_TAPS_FEATURES = 50, 64
+"""Fewest taps and input features of a depthwise plan on which ``auto`` runs ``taps``
+rather than ``depthwise``'s fused loop forward (:func:`depthwise_taps_pay`)."""
+
+
+def depthwise_taps_pay(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``taps`` on a depthwise plan, forward, where the rules pick
+    ``depthwise`` (:func:`_depthwise_taps`; differentiated it runs what the rules pick, in
+    its own layout, :func:`differentiated_choice`): more than a 7x7 kernel's taps
+    (:data:`DEPTHWISE_TAPS`) on at least :data:`DEPTHWISE_TAPS_FEATURES` input features.
+
+    ``depthwise`` fuses every tap's multiply-add into one loop over the output; on long
+    kernels over many features XLA:CPU runs that loop several times slower than ``taps``'
+    one pass per tap. The fitted tree splits depthwise layers on the kernel's size only: it
+    ran ``depthwise`` on every kernel up to 23 wide. Measured forward on CPU, both forced
+    in the same rounds (the four sweeps the tree was fitted on,
+    ``benchmarks/results/cpu-2core-sweep-2026-12-01``): ``taps`` took 0.358x
+    ``depthwise``'s time on the 28 programs of 50+ taps and 64+ features (11x11, 13x13,
+    5x5x5, 63 and 127 taps); on 7x7 kernels (49 taps) 0.28-4.99x, no rule in the layer's
+    sizes. Held out (``benchmarks/results/cpu-2core-depthwise-taps``), fresh layers drawn
+    like a network's whose choice this changes, against the code before: forward 0.383x
+    the time on 27 layers of one draw and 0.600x on 11 of another, forward and backward
+    0.909x and 0.896x (the input gradients, depthwise convolutions too, run ``taps``).
+    Differentiated, the forward pass stays ``depthwise``; where the rules themselves pick
+    ``taps``, ``taps`` (``depthwise`` there took up to 3.1x its time)."""
+    return (
+        plan.is_depthwise
+        and plan.taps >= DEPTHWISE_TAPS
+        and plan.in_features >= DEPTHWISE_TAPS_FEATURES
+    )
+
+
+def _depthwise_taps(plan: ConvPlan, name: str, allowed) -> str:
+    """``taps`` where ``name`` is ``depthwise`` and :func:`depthwise_taps_pay`."""
+    if name == "depthwise" and depthwise_taps_pay(plan) and allowed("taps"):
+        return "taps"
+    return name
+
+
 BAND_PATCHES_FEATURES = 5
 """Fewest input features on which :func:`strided_patches_pay`."""
+
+BAND_ROW_TAPS, BAND_ROW_OUTPUTS = 7, 32
+"""Fewest taps along the last spatial dim (and their square, along all) and most output
+features on which a strided plan keeps ``banded`` whatever its input features
+(:func:`strided_patches_pay`)."""
 
 STRIDED_DIRECT_PRODUCTS = 24
 """Most multiply-adds per output (taps times input features) of a channels-first strided
@@ -252,8 +298,22 @@ def strided_patches_pay(plan: ConvPlan) -> bool:
     ``banded``'s time on the 45 of 6-16 features, 1.001x on 1-4). Held out (32 or more
     features), on 24 layers drawn like a network's (in no suite) whose choice it changes:
     forward 0.791x the time (0.81x -> 0.64x lax, worst 3.79x -> 1.13x), forward and
-    backward 0.873x."""
-    return _strided_dense(plan) and plan.in_features >= BAND_PATCHES_FEATURES
+    backward 0.873x.
+
+    Not on kernels of 7x7 or more (:data:`BAND_ROW_TAPS` along the last dim, its square
+    in all) into at most :data:`BAND_ROW_OUTPUTS` output features: ``im2col`` copies each
+    input once per tap where the band copies it once per kernel row, and a thin GEMM does
+    not pay those copies back. Measured forward on CPU
+    (``benchmarks/results/cpu-2core-strided-wide``, ``banded`` and ``im2col`` forced on
+    the layers of 25+ taps whose choice the 5-feature threshold changed): ``im2col`` took
+    1.52x ``banded``'s time on the 6 such layers of a fresh draw, 1.16x on the 3 of
+    ``cpu-2core-strided-few``'s sweep, 0.83x on the rest. Against the code before, on 10
+    layers of another draw with rows of 7 taps, the band won on the 7x7 kernels (forward
+    0.82x the time, 6 layers) and lost on 1x7 and 7-tap 1-d ones (1.2-3.5x), hence the
+    kernel's size."""
+    wide = plan.taps >= BAND_ROW_TAPS**2 and plan.kernel[-1] >= BAND_ROW_TAPS
+    thin = wide and plan.out_features <= BAND_ROW_OUTPUTS
+    return _strided_dense(plan) and plan.in_features >= BAND_PATCHES_FEATURES and not thin
 
 
 def _strided_over_band(plan: ConvPlan, name: str, allowed) -> str:
@@ -534,8 +594,12 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     """The strategy ``auto`` runs on ``plan`` (in its compute layout) where the convolution is
     differentiated, for ``name``, its choice where it is not: ``col2im`` where it ran
     ``direct`` only by :func:`direct_over_col2im` (whose forward gain does not hold for the
-    forward pass and gradients together), ``name`` otherwise."""
+    forward pass and gradients together), ``depthwise`` where it ran ``taps`` only by
+    :func:`depthwise_taps_pay`, ``name`` otherwise."""
     user = plan._replace(channels_first=False)
+    if name == "taps" and depthwise_taps_pay(plan):
+        # depthwise where the rules pick it (their own taps stay: faster differentiated)
+        return choose(user, dtype, decide_layout=True, differentiated=True)
     if name != "direct" or not direct_over_col2im(user, dtype):
         return name
     # col2im runs this plan's layout too (direct_over_col2im); any other choice might not.
