@@ -720,3 +720,54 @@ def test_a_deep_chain_keeps_each_layers_output_not_its_terms(name):
     out = 4 * int(np.prod(xs))
     per_layer = (temp(4) - temp(1)) / 3
     assert per_layer <= (3 + 9) * out, per_layer / out
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, dn, kw",
+    [
+        ((2, 40, 6), (9, 1, 6), ("NWC", "WIO", "NWC"), dict(padding="SAME")),
+        ((2, 4, 11, 9), (8, 1, 3, 3), ("NCHW", "OIHW", "NCHW"),
+         dict(window_strides=(2, 2), padding="SAME", rhs_dilation=(2, 1))),
+        ((1, 9, 8, 8), (3, 3, 2, 8), ("NHWC", "HWIO", "NHWC"),
+         dict(padding=((1, -1), (2, 0)))),
+        ((1, 3, 5, 6, 4), (3, 1, 3, 3, 3), ("NCDHW", "OIDHW", "NCDHW"), dict(padding="SAME")),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("strategy", ["auto", "taps"])
+def test_kernel_gradient_by_fft_matches_lax(x_shape, w_shape, dn, kw, strategy, monkeypatch):
+    # The threshold lowered so that small layers take it; whatever runs the forward.
+    monkeypatch.setattr(_policy, "FFT_KERNEL_GRAD", 0.0)
+    names = []
+    spied = _grad._kernel_grad_fn
+
+    def spy(x, plan, name, *args):
+        names.append(name)
+        return spied(x, plan, name, *args)
+
+    monkeypatch.setattr(_grad, "_kernel_grad_fn", spy)
+    n = len(x_shape) - 2
+    groups = x_shape[-1 if dn[0][-1] == "C" else 1] // w_shape[-2 if dn[1][-1] == "O" else 1]
+    kw = dict(
+        dimension_numbers=dn, feature_group_count=groups, **{"window_strides": (1,) * n, **kw}
+    )
+    assert _policy.fft_kernel_grad_pays(make_plan(x_shape, w_shape, **kw))
+    _assert_matches_lax_in_float64(x_shape, w_shape, kw, strategy, second_order=True)
+    assert names and set(names) == {"fft"}
+
+
+def test_kernel_gradient_by_fft_holds_only_on_long_kernels_of_shallow_groups():
+    def plan(x_shape, w_shape, groups, dn=("NWC", "WIO", "NWC"), **kw):
+        n = len(x_shape) - 2
+        kw = {"window_strides": (1,) * n, "padding": "SAME", **kw}
+        return make_plan(x_shape, w_shape, dimension_numbers=dn, feature_group_count=groups, **kw)
+
+    nchw = ("NCHW", "OIHW", "NCHW")
+    assert _policy.fft_kernel_grad_pays(plan((8, 4258, 32), (63, 1, 32), 32))
+    assert _policy.fft_kernel_grad_pays(plan((1, 32, 205, 205), (32, 1, 7, 7), 32, nchw))
+    assert _policy.fft_kernel_grad_pays(plan((4, 2000, 32), (31, 4, 32), 8))  # 4 deep
+    assert not _policy.fft_kernel_grad_pays(plan((4, 2000, 64), (31, 8, 64), 8))  # 8 deep
+    assert not _policy.fft_kernel_grad_pays(plan((8, 64, 56, 56), (64, 1, 3, 3), 64, nchw))
+    assert not _policy.fft_kernel_grad_pays(plan((8, 4258, 32), (63, 32, 32), 1))  # dense
+    # Input-dilated (a transposed layer): its kernel gradient is its forward's transpose.
+    dilated = plan((8, 2000, 32), (63, 1, 32), 32, lhs_dilation=(2,), padding=((62, 62),))
+    assert not _policy.fft_kernel_grad_pays(dilated)

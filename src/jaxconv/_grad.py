@@ -359,7 +359,7 @@ def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):
 
 
 def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
-    if name == "col2im" and plan.channels_first:
+    if name in ("col2im", "fft") and plan.channels_first:
         # col2im's kernel gradient runs channels-last: the polyphase form it transposes
         # below runs only there, and per tap, channels-first taps ran 1.5x slower (measured
         # on CPU, 5x5 192 -> 32 on 2x28x28: 15.3 -> 10.0 ms).
@@ -468,7 +468,8 @@ def _conv_jvp(plan, name, policy, primals, tangents):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
 
         def kernel_tangent(dw, x):
-            grad_fn = _kernel_grad_fn(x, plan, name, w_struct, policy == "lean")
+            by = "fft" if grad_policy == "auto" and _policy.fft_kernel_grad_pays(plan) else name
+            grad_fn = _kernel_grad_fn(x, plan, by, w_struct, policy == "lean")
             return jax.linear_transpose(grad_fn, out)(_varying_as(dw, y))[0]
 
         # Checkpointed so that reverse mode recomputes the input's taps inside the kernel

@@ -733,6 +733,37 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 
+FFT_KERNEL_GRAD = 0.2
+"""Fewest direct multiply-adds per unit of :func:`jaxconv._strategies.fft_cost` on which the
+kernel gradient of a depthwise or small-group layer runs by ``fft``
+(:func:`fft_kernel_grad_pays`). Measured on CPU (``benchmarks/results/
+cpu-2core-fft-kernel-grad``), forward+backward against the per-tap kernel gradient in the
+same rounds, on layers of groups 1-4 deep drawn like networks': fitted on 40 (seed 7101;
+geomean 0.77x from 0.08 to 0.2, the losses all below 0.2: the safe side), the 17 it
+changes took 0.546x the time, none slower; held out (seed 7201, 30 layers), the 13 it
+changes 0.483x (two 11x11 depthwise layers 1.12x and 1.28x), all 30 0.729x. XLA's
+temp memory grew 1.3x on them (geomean; at most 2.4x, a 3x3x3 layer at the threshold)."""
+
+
+def fft_kernel_grad_pays(plan: ConvPlan) -> bool:
+    """Whether the kernel gradient of ``plan`` runs by ``fft`` (the transpose of its
+    forward) whatever ran the forward: a layer of groups at most 4 features deep (depthwise
+    included), without input dilation, whose direct multiply-adds are at least
+    :data:`FFT_KERNEL_GRAD` times ``fft``'s modelled cost. Its per-tap kernel gradient
+    reads the input and the cotangent once per tap to reduce them to a few numbers each:
+    ``K`` passes, where ``fft`` makes a few."""
+    plan = plan._replace(channels_first=False)
+    if not (
+        plan.feature_groups > 1
+        and plan.group_in <= 4
+        and all(d == 1 for d in plan.lhs_dilation)
+        and _strategies.accepts("fft", plan)
+    ):
+        return False
+    direct = plan.flops / 2
+    return direct >= FFT_KERNEL_GRAD * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+
+
 FFT_PAYS_COL2IM = 1.2
 """Where ``fft`` pays (:func:`fft_pays`) on a stride-1 plan with fewer input positions than
 taps, ``auto`` runs ``col2im`` instead while its GEMM's multiply-adds (every input position
