@@ -831,3 +831,41 @@ def test_a_long_1d_kernel_runs_im2col_on_windows_where_the_rules_say_col2im(
     assert name == expected and (expected == "col2im" or _taps.builds_windows(run))
     monkeypatch.setattr(_policy, "_windows_over_col2im", lambda plan, name, *_: name)
     assert _policy.choose(plan, np.float32, decide_layout=True) == "col2im"
+
+
+def test_pointwise_layers_of_16_or_more_features_never_run_direct(monkeypatch):
+    # The rules pick direct's fused loop on channels-first 1x1 layers into 8 features;
+    # from 16 input features auto picks among the others, in any layout and rank.
+    nchw = ("NCHW", "OIHW", "NCHW")
+    layer = make_plan((16, 16, 62, 62), (8, 16, 1, 1), (1, 1), "SAME", dimension_numbers=nchw)
+    assert _policy.pointwise_too_deep_for_direct(layer)
+    with monkeypatch.context() as m:
+        m.setattr(_policy, "POINTWISE_DIRECT_FEATURES", np.inf)
+        assert _auto(layer) == "direct"  # the rules' pick
+    assert _auto(layer) in _strategies.GEMM_ON_INPUT
+    cases = [
+        ((8, 24, 20, 21), (8, 24, 1, 1), nchw),
+        ((8, 64, 5, 6, 7), (6, 64, 1, 1, 1), ("NCDHW", "OIDHW", "NCDHW")),
+        ((4, 900, 32), (1, 32, 8), ("NWC", "WIO", "NWC")),
+    ]
+    for xs, ws, dn in cases:
+        p = make_plan(xs, ws, (1,) * (len(xs) - 2), "SAME", dimension_numbers=dn)
+        assert _policy.pointwise_too_deep_for_direct(p) and _auto(p) != "direct"
+    # Fewer features, a 3x3 kernel, a stride, groups: the rules' choice stands.
+    few = make_plan((16, 12, 62, 62), (8, 12, 1, 1), (1, 1), "SAME", dimension_numbers=nchw)
+    three = make_plan((16, 16, 62, 62), (8, 16, 3, 3), (1, 1), "SAME", dimension_numbers=nchw)
+    strided = make_plan((16, 16, 62, 62), (8, 16, 1, 1), (2, 2), "SAME", dimension_numbers=nchw)
+    grouped = make_plan(
+        (16, 16, 62, 62), (8, 8, 1, 1), (1, 1), "SAME", dimension_numbers=nchw,
+        feature_group_count=2,
+    )  # fmt: skip
+    for p in (few, three, strided, grouped):
+        assert not _policy.pointwise_too_deep_for_direct(p)
+
+    # Its values, against lax's
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (3, 16, 9, 7)), random_array(rng, (8, 16, 1, 1))
+    ours = jaxconv.conv(x, w, 1, "SAME", dimension_numbers=nchw, precision=HIGHEST)
+    theirs = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=nchw,
+                                      precision=HIGHEST)  # fmt: skip
+    assert_close(ours, theirs)

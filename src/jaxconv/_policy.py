@@ -170,6 +170,12 @@ def choose(
     hit = _tuned(plan, dtype)
     if hit is not None and allowed(hit):
         return hit  # measured on this device: no rule overrides it
+    if pointwise_too_deep_for_direct(plan):
+        gemm_allowed = allowed
+
+        def allowed(s: str) -> bool:
+            return s != "direct" and gemm_allowed(s)
+
     if allowed("im2col") and _strategies.reads_kernel_in_place(plan) is not None:
         # a layer that mostly reads its kernel, read in place (measured on CPU)
         return _col2im_on_gpu(plan, "im2col", allowed)
@@ -194,6 +200,26 @@ def choose(
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
     name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
     return _col2im_on_gpu(plan, name, allowed)
+
+
+POINTWISE_DIRECT_FEATURES = 16
+"""Fewest input features of a pointwise plan on which ``auto`` never runs ``direct``
+(:func:`pointwise_too_deep_for_direct`)."""
+
+
+def pointwise_too_deep_for_direct(plan: ConvPlan) -> bool:
+    """Whether ``plan`` is pointwise (one GEMM on the input as it is) with at least
+    :data:`POINTWISE_DIRECT_FEATURES` input features: ``auto`` then picks among the other
+    strategies. ``direct``'s fused loop unrolls a product per input feature; the rules
+    picked it on channels-first 1x1 layers into 6-8 features, where it runs channels-last
+    with the transposes (a fresh draw's 16 -> 8 on 16x62x62: 1.95x lax, ``col2im`` 0.89x).
+    Measured on CPU (``benchmarks/results/cpu-2core-pointwise-direct``): on the 155
+    forward pointwise programs of the stored sweeps with 16 or more input features,
+    ``direct`` took 3.74x the fastest GEMM strategy's time (geomean), faster on 4; below
+    16 features, 0.82x (120). Held out on 16 fresh layers where the rules pick it (seed
+    9100), 0.344x the time forward (1.88x -> 0.65x lax, none slower), 0.775x forward and
+    backward (0.62x -> 0.48x lax; three slower, at most 1.42x)."""
+    return plan.is_pointwise and plan.in_features >= POINTWISE_DIRECT_FEATURES
 
 
 DEPTHWISE_TAPS, DEPTHWISE_TAPS_FEATURES = 50, 64
