@@ -771,17 +771,26 @@ changes 0.483x (two 11x11 depthwise layers 1.12x and 1.28x), all 30 0.729x. XLA'
 temp memory grew 1.3x on them (geomean; at most 2.4x, a 3x3x3 layer at the threshold)."""
 
 
+FFT_KERNEL_GRAD_DEPTH = 4
+"""Most input features per group on which :func:`fft_kernel_grad_pays` holds. Deeper, the
+per-tap gradient is a GEMM per tap and fast: measured as for :data:`FFT_KERNEL_GRAD`
+(seed 7301, groups 8 and 16 deep, cost ratios 0.2-2.2), the FFT kernel gradient took
+1.28x the time on groups of 8 (9 programs) and 2.31x on groups of 16 (11); on the draws
+above, 0.50-0.53x on 1-2 features per group, 0.85x on 4 (2)."""
+
+
 def fft_kernel_grad_pays(plan: ConvPlan) -> bool:
     """Whether the kernel gradient of ``plan`` runs by ``fft`` (the transpose of its
-    forward) whatever ran the forward: a layer of groups at most 4 features deep (depthwise
-    included), without input dilation, whose direct multiply-adds are at least
-    :data:`FFT_KERNEL_GRAD` times ``fft``'s modelled cost. Its per-tap kernel gradient
+    forward) whatever ran the forward: a layer of groups at most
+    :data:`FFT_KERNEL_GRAD_DEPTH` features deep (depthwise included), without input
+    dilation, whose direct multiply-adds are at least :data:`FFT_KERNEL_GRAD` times
+    ``fft``'s modelled cost. Its per-tap kernel gradient
     reads the input and the cotangent once per tap to reduce them to a few numbers each:
     ``K`` passes, where ``fft`` makes a few."""
     plan = plan._replace(channels_first=False)
     if not (
         plan.feature_groups > 1
-        and plan.group_in <= 4
+        and plan.group_in <= FFT_KERNEL_GRAD_DEPTH
         and all(d == 1 for d in plan.lhs_dilation)
         and _strategies.accepts("fft", plan)
     ):

@@ -41,14 +41,15 @@ def shapes(lay):
     return ("NC" + sp, "OI" + sp, "NC" + sp), (n, c, *lay["S"]), (o, i, *k)
 
 
-def draw(seed, lo):
-    """Layers of groups 1-4 features deep whose cost ratio is at least ``lo``."""
+def draw(seed, lo, depths=(1, 1, 1, 2, 4)):
+    """Layers of groups ``depths`` features deep (drawn from) whose cost ratio is at least
+    ``lo``."""
     rng = np.random.default_rng(seed)
     while True:
         r = int(rng.choice([1, 2, 2, 2, 3]))
         k = int(rng.choice({1: [3, 5, 9, 15, 31, 63, 127], 2: [3, 5, 7, 7, 9, 11, 13, 15],
                             3: [3, 5, 7]}[r]))  # fmt: skip
-        i = int(rng.choice([1, 1, 1, 2, 4]))
+        i = int(rng.choice(depths))
         c = int(rng.choice([16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024]))
         o = c * int(rng.choice([1, 1, 1, 2]))
         s = int(rng.choice([1, 1, 1, 2]))
@@ -77,10 +78,13 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--lo", type=float, default=0.05)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--depths", default="1,1,1,2,4", help="features per group, drawn from")
     a = ap.parse_args()
     with open(a.out, "a") as out:
         n = 0
-        for lay in draw(a.seed, a.lo):
+        depths = [int(d) for d in a.depths.split(",")]
+        _policy.FFT_KERNEL_GRAD_DEPTH = max(depths)
+        for lay in draw(a.seed, a.lo, depths):
             if n == a.count:
                 break
             dn, xs, ws = shapes(lay)
