@@ -19,7 +19,7 @@ from conftest import (
 from jax import lax
 
 import jaxconv
-from jaxconv import _grad, _policy, _strategies, _taps
+from jaxconv import _grad, _policy, _strategies, _taps, _tune
 from jaxconv._plan import make_plan
 
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -733,10 +733,14 @@ def test_a_deep_chain_keeps_each_layers_output_not_its_terms(name):
         ((1, 3, 5, 6, 4), (3, 1, 3, 3, 3), ("NCDHW", "OIDHW", "NCDHW"), dict(padding="SAME")),
     ],
 )  # fmt: skip
-@pytest.mark.parametrize("strategy", ["auto", "taps"])
-def test_kernel_gradient_by_fft_matches_lax(x_shape, w_shape, dn, kw, strategy, monkeypatch):
+@pytest.mark.parametrize("strategy", ["auto", "taps", "tune"])
+def test_kernel_gradient_by_fft_matches_lax(
+    x_shape, w_shape, dn, kw, strategy, monkeypatch, tmp_path
+):
     # The threshold lowered so that small layers take it; whatever runs the forward.
     monkeypatch.setattr(_policy, "FFT_KERNEL_GRAD", 0.0)
+    monkeypatch.setenv(_tune.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(_tune, "_CACHE", None)
     names = []
     spied = _grad._kernel_grad_fn
 

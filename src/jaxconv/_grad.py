@@ -468,7 +468,9 @@ def _conv_jvp(plan, name, policy, primals, tangents):
         w_struct = jax.ShapeDtypeStruct(w.shape, w.dtype)
 
         def kernel_tangent(dw, x):
-            by = "fft" if grad_policy == "auto" and _policy.fft_kernel_grad_pays(plan) else name
+            # By fft where it pays, under any policy but 'lean' (its spectra take more
+            # memory than one tap at a time); 'tune' times no kernel gradients.
+            by = "fft" if policy != "lean" and _policy.fft_kernel_grad_pays(plan) else name
             grad_fn = _kernel_grad_fn(x, plan, by, w_struct, policy == "lean")
             return jax.linear_transpose(grad_fn, out)(_varying_as(dw, y))[0]
 
