@@ -775,3 +775,37 @@ def test_kernel_gradient_by_fft_holds_only_on_long_kernels_of_shallow_groups():
     # Input-dilated (a transposed layer): its kernel gradient is its forward's transpose.
     dilated = plan((8, 2000, 32), (63, 1, 32), 32, lhs_dilation=(2,), padding=((62, 62),))
     assert not _policy.fft_kernel_grad_pays(dilated)
+
+
+def test_kernel_gradient_of_complex_layers_stays_per_tap(monkeypatch):
+    # fft transforms real inputs only: a complex layer keeps the per-tap kernel gradient.
+    monkeypatch.setattr(_policy, "FFT_KERNEL_GRAD", 0.0)
+    names = []
+    spied = _grad._kernel_grad_fn
+
+    def spy(x, plan, name, *args):
+        names.append(name)
+        return spied(x, plan, name, *args)
+
+    monkeypatch.setattr(_grad, "_kernel_grad_fn", spy)
+    rng = np.random.default_rng(5)
+
+    def complex_array(shape):
+        return (random_array(rng, shape) + 1j * random_array(rng, shape)).astype(np.complex64)
+
+    x, w = complex_array((2, 40, 6)), complex_array((9, 1, 6))
+    kw = dict(window_strides=(1,), padding="SAME", dimension_numbers=("NWC", "WIO", "NWC"),
+              feature_group_count=6)  # fmt: skip
+    plan = make_plan(x.shape, w.shape, **kw)
+    assert _policy.fft_kernel_grad_pays(plan, jnp.float32)
+    assert not _policy.fft_kernel_grad_pays(plan, jnp.complex64)
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(jnp.abs(conv(x, w)) ** 2)
+
+    ours = jax.grad(loss(lambda x, w: jaxconv.conv_general_dilated(x, w, **kw)), (0, 1))(x, w)
+    ref = functools.partial(lax.conv_general_dilated, precision=HIGHEST, **kw)
+    theirs = jax.grad(loss(ref), (0, 1))(x, w)
+    for a, b in zip(ours, theirs, strict=True):
+        assert_close(a, b)
+    assert names and "fft" not in names

@@ -470,8 +470,8 @@ def _conv_jvp(plan, name, policy, primals, tangents):
         def kernel_tangent(dw, x):
             # By fft where it pays, under any policy but 'lean' (its spectra take more
             # memory than one tap at a time); 'tune' times no kernel gradients.
-            by = "fft" if policy != "lean" and _policy.fft_kernel_grad_pays(plan) else name
-            grad_fn = _kernel_grad_fn(x, plan, by, w_struct, policy == "lean")
+            pays = policy != "lean" and _policy.fft_kernel_grad_pays(plan, x.dtype)
+            grad_fn = _kernel_grad_fn(x, plan, "fft" if pays else name, w_struct, policy == "lean")
             return jax.linear_transpose(grad_fn, out)(_varying_as(dw, y))[0]
 
         # Checkpointed so that reverse mode recomputes the input's taps inside the kernel

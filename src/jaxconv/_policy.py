@@ -779,12 +779,12 @@ per-tap gradient is a GEMM per tap and fast: measured as for :data:`FFT_KERNEL_G
 above, 0.50-0.53x on 1-2 features per group, 0.85x on 4 (2)."""
 
 
-def fft_kernel_grad_pays(plan: ConvPlan) -> bool:
-    """Whether the kernel gradient of ``plan`` runs by ``fft`` (the transpose of its
-    forward) whatever ran the forward: a layer of groups at most
-    :data:`FFT_KERNEL_GRAD_DEPTH` features deep (depthwise included), without input
-    dilation, whose direct multiply-adds are at least :data:`FFT_KERNEL_GRAD` times
-    ``fft``'s modelled cost. Its per-tap kernel gradient
+def fft_kernel_grad_pays(plan: ConvPlan, dtype: Any = None) -> bool:
+    """Whether the kernel gradient of ``plan`` (on inputs of ``dtype``) runs by ``fft``
+    (the transpose of its forward) whatever ran the forward: real floating inputs, a layer
+    of groups at most :data:`FFT_KERNEL_GRAD_DEPTH` features deep (depthwise included),
+    without input dilation, whose direct multiply-adds are at least
+    :data:`FFT_KERNEL_GRAD` times ``fft``'s modelled cost. Its per-tap kernel gradient
     reads the input and the cotangent once per tap to reduce them to a few numbers each:
     ``K`` passes, where ``fft`` makes a few."""
     plan = plan._replace(channels_first=False)
@@ -792,7 +792,7 @@ def fft_kernel_grad_pays(plan: ConvPlan) -> bool:
         plan.feature_groups > 1
         and plan.group_in <= FFT_KERNEL_GRAD_DEPTH
         and all(d == 1 for d in plan.lhs_dilation)
-        and _strategies.accepts("fft", plan)
+        and _strategies.accepts("fft", plan, dtype)  # real floats: fft transforms them
     ):
         return False
     direct = plan.flops / 2
