@@ -722,6 +722,19 @@ def test_a_deep_chain_keeps_each_layers_output_not_its_terms(name):
     assert per_layer <= (3 + 9) * out, per_layer / out
 
 
+def _kernel_grad_names(monkeypatch) -> list[str]:
+    """The strategy names the kernel gradients traced from here on are built from."""
+    names = []
+    spied = _grad._kernel_grad_fn
+
+    def spy(x, plan, name, *args):
+        names.append(name)
+        return spied(x, plan, name, *args)
+
+    monkeypatch.setattr(_grad, "_kernel_grad_fn", spy)
+    return names
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, dn, kw",
     [
@@ -741,14 +754,7 @@ def test_kernel_gradient_by_fft_matches_lax(
     monkeypatch.setattr(_policy, "FFT_KERNEL_GRAD", 0.0)
     monkeypatch.setenv(_tune.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(_tune, "_CACHE", None)
-    names = []
-    spied = _grad._kernel_grad_fn
-
-    def spy(x, plan, name, *args):
-        names.append(name)
-        return spied(x, plan, name, *args)
-
-    monkeypatch.setattr(_grad, "_kernel_grad_fn", spy)
+    names = _kernel_grad_names(monkeypatch)
     n = len(x_shape) - 2
     groups = x_shape[-1 if dn[0][-1] == "C" else 1] // w_shape[-2 if dn[1][-1] == "O" else 1]
     kw = dict(
@@ -780,14 +786,7 @@ def test_kernel_gradient_by_fft_holds_only_on_long_kernels_of_shallow_groups():
 def test_kernel_gradient_of_complex_layers_stays_per_tap(monkeypatch):
     # fft transforms real inputs only: a complex layer keeps the per-tap kernel gradient.
     monkeypatch.setattr(_policy, "FFT_KERNEL_GRAD", 0.0)
-    names = []
-    spied = _grad._kernel_grad_fn
-
-    def spy(x, plan, name, *args):
-        names.append(name)
-        return spied(x, plan, name, *args)
-
-    monkeypatch.setattr(_grad, "_kernel_grad_fn", spy)
+    names = _kernel_grad_names(monkeypatch)
     rng = np.random.default_rng(5)
 
     def complex_array(shape):
