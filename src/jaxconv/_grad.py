@@ -360,9 +360,9 @@ def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):
 
 def _kernel_grad_fn(x, plan: ConvPlan, name: str, w_struct, lean: bool = False):
     if name in ("col2im", "fft") and plan.channels_first:
-        # col2im's kernel gradient runs channels-last: the polyphase form it transposes
-        # below runs only there, and per tap, channels-first taps ran 1.5x slower (measured
-        # on CPU, 5x5 192 -> 32 on 2x28x28: 15.3 -> 10.0 ms).
+        # col2im's and fft's kernel gradients run channels-last: fft, and the polyphase
+        # form col2im's transposes below, run only there; and per tap, channels-first taps
+        # ran 1.5x slower (measured on CPU, 5x5 192 -> 32 on 2x28x28: 15.3 -> 10.0 ms).
         last = plan._replace(channels_first=False)
         grad = _kernel_grad_fn(jnp.moveaxis(x, 1, -1), last, name, w_struct, lean)
         return lambda ct: grad(jnp.moveaxis(ct, 1, -1))

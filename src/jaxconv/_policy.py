@@ -741,8 +741,6 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     5-8 deep, :data:`FFT_PAYS_GEMM` otherwise. A
     measured override after the fitted rules, which were fitted before ``fft`` existed and
     never name it."""
-    plan = plan._replace(channels_first=False)
-    direct = plan.flops / 2 / int(np.prod(plan.lhs_dilation))
     # Any GEMM of a group at most 4 deep is as slow as a fused loop (taps on a depthwise
     # layer in NCW: 1.12x lax forward+backward, fft 0.04x, 255 taps).
     grouped = plan.feature_groups > 1
@@ -756,6 +754,15 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
         threshold = FFT_PAYS_GROUPS_OF_8  # nearly as slow: groups 5-8 deep
     else:
         threshold = FFT_PAYS_GEMM
+    return _fft_pays_at(plan, threshold)
+
+
+def _fft_pays_at(plan: ConvPlan, threshold: float) -> bool:
+    """Whether the direct algorithm's multiply-adds on ``plan`` (channels-last; input
+    dilation's zeros skipped, as ``polyphase`` does) are at least ``threshold`` times
+    :func:`jaxconv._strategies.fft_cost`."""
+    plan = plan._replace(channels_first=False)
+    direct = plan.flops / 2 / int(np.prod(plan.lhs_dilation))
     return direct >= threshold * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 
@@ -795,8 +802,7 @@ def fft_kernel_grad_pays(plan: ConvPlan, dtype: Any = None) -> bool:
         and _strategies.accepts("fft", plan, dtype)  # real floats: fft transforms them
     ):
         return False
-    direct = plan.flops / 2
-    return direct >= FFT_KERNEL_GRAD * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
+    return _fft_pays_at(plan, FFT_KERNEL_GRAD)
 
 
 FFT_PAYS_COL2IM = 1.2
