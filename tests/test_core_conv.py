@@ -583,7 +583,8 @@ def col2im_problems(draw):
         # Widen the high side where the window would not fit: no empty outputs.
         hi += max(0, (k - 1) * rd + 1 - ((n - 1) * ld + 1 + lo + hi))
         pads.append((lo, hi))
-    return kernel, in_spatial, strides, lhs_dilation, rhs_dilation, pads, draw(st.booleans())
+    features_first, per_image = draw(st.booleans()), draw(st.booleans())
+    return kernel, in_spatial, strides, lhs_dilation, rhs_dilation, pads, features_first, per_image
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -594,8 +595,11 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
     # convolutions of the input's phases (phases that meet no tap): checked against a
     # float64 reference, since XLA:CPU's float32 convolution is wrong on some of these
     # paddings. On channels-first data col2im computes channels-first (its GEMM's output
-    # (K, O, N, *S)).
-    kernel, in_spatial, strides, lhs_dilation, rhs_dilation, pads, features_first = problem
+    # (K, O, N, *S)), or one GEMM per image (N, K, O, *S) where it holds per_image (drawn here
+    # whatever the positions).
+    kernel, in_spatial, strides, lhs_dilation, rhs_dilation, pads, features_first, per_image = (
+        problem
+    )
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, *in_spatial, 3)).astype(np.float32)
     w = rng.standard_normal((*kernel, 3, 2)).astype(np.float32)
@@ -610,7 +614,10 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
     # dim's taps, channels-last.
     stacked = _strategies.stacks_rows(plan._replace(channels_first=False))
     stacked = stacked and plan.taps > _policy.COL2IM_CHANNELS_FIRST_TAPS
-    with mock.patch.object(_policy, "COL2IM_CHANNELS_FIRST_POSITIONS", 0):
+    with (
+        mock.patch.object(_policy, "COL2IM_CHANNELS_FIRST_POSITIONS", 0),
+        mock.patch.object(_strategies, "COL2IM_PER_IMAGE", 0 if per_image else 10**9),
+    ):
         assert _policy.in_layout(plan, "col2im").channels_first == (features_first and not stacked)
         actual = jax.jit(
             lambda x, w: jaxconv.conv_general_dilated(
@@ -618,6 +625,38 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
             )
         )(x, w)
     assert_close(actual, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, o, pads, per_image",
+    [
+        ((3, 8, 64, 64), (3, 3), 4, "SAME", True),  # 4096 positions >= 80 * 9 * 4
+        ((3, 8, 32, 32), (3, 3), 6, "SAME", False),  # fewer than 80 * 9 * 6
+        ((4, 16, 700), (1,), 8, "VALID", True),  # pointwise
+        ((5, 6, 30, 40), (2, 3), 2, ((1, 0), (-1, 2)), True),  # negative padding
+        ((1, 8, 32, 32), (3, 3), 4, "SAME", False),  # one image: the one GEMM as it is
+    ],
+)
+def test_col2im_multiplies_each_image_on_its_own_on_enough_positions(
+    shape, kernel, o, pads, per_image
+):
+    # Per image, (K·O, C) @ (C, S) batched over the images: no copies of the input and the
+    # output to and from (C, N·S). Checked against a float64 reference by hand (XLA:CPU's
+    # float32 convolution is wrong on negative-low padding).
+    s = spatial_letters(len(kernel))
+    dn = ("NC" + s, "OI" + s, "NC" + s)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((o, shape[1], *kernel)).astype(np.float32)
+    ones = (1,) * len(kernel)
+    plan = make_plan(x.shape, w.shape, ones, pads, dimension_numbers=dn)
+    assert _policy.in_layout(plan, "col2im").channels_first
+    assert _strategies.col2im_per_image(_policy.in_layout(plan, "col2im")) == per_image
+    actual = jaxconv.conv_general_dilated(x, w, ones, pads, dimension_numbers=dn, strategy="col2im")
+    pairs = lax.padtype_to_pads(shape[2:], kernel, ones, pads) if isinstance(pads, str) else pads
+    x_last, w_last = np.moveaxis(x, 1, -1), np.moveaxis(w, (0, 1), (-1, -2))
+    expected = _dilated_conv_reference(x_last, w_last, ones, ones, pairs)
+    assert_close(actual, np.moveaxis(expected, -1, 1).astype(np.float32))
 
 
 def test_col2im_runs_channels_first_data_as_it_is_on_enough_positions():
