@@ -138,6 +138,39 @@ def test_auto_runs_col2im_where_the_rules_pick_winograd_on_few_features(xs, ws, 
 
 
 @pytest.mark.parametrize(
+    "xs, ws, strides, over",
+    [
+        ((1, 16, 80, 80), (8, 16, 3, 3), (1, 1), True),
+        ((2, 12, 64, 64), (8, 12, 3, 1), (1, 1), True),
+        ((1, 16, 60, 60), (8, 16, 3, 3), (1, 1), False),  # 3600 positions per image
+        ((1, 16, 80, 80), (16, 16, 3, 3), (1, 1), False),  # 16 output features
+        ((1, 4, 80, 80), (8, 4, 3, 3), (1, 1), False),  # an outer product (col2im_too_shallow)
+        ((1, 16, 80, 80), (8, 16, 5, 5), (1, 1), False),  # 25 taps
+        ((1, 8, 80, 80), (8, 8, 3, 3), (2, 2), False),  # strided
+    ],
+)
+def test_auto_runs_col2im_where_the_rules_pick_banded_on_channels_first_thin_outputs(
+    xs, ws, strides, over
+):
+    dn = ("NCHW", "OIHW", "NCHW")
+    plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn)
+    assert _policy.col2im_over_band(plan) == over
+    xs_last = (xs[0], *xs[2:], xs[1])
+    last = make_plan(xs_last, ws, strides, "SAME", dimension_numbers=("NHWC", "OIHW", "NHWC"))
+    assert not _policy.col2im_over_band(last)  # channels-last data: not measured
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding="SAME", dimension_numbers=dn)
+    with mock.patch.object(_policy, "_rules_choice", return_value="banded"):
+        assert (_policy.choose(plan, jnp.float32, decide_layout=True) == "col2im") == over
+        assert (jaxconv.chosen_strategy(x, w, **kw) == "col2im") == over
+        got = jaxconv.conv_general_dilated(x, w, **kw, precision="highest")
+    # What auto then runs gives lax's numbers.
+    want = jax.lax.conv_general_dilated(x, w, **kw, precision="highest")
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(
     "xs, ws, dn, strides, pays",
     [
         ((2, 40, 40, 16), (3, 3, 16, 16), "NHWC", (2, 2), True),

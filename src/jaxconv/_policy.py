@@ -192,6 +192,8 @@ def choose(
             name = "col2im"
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
+    if name == "banded" and decide_layout and allowed("col2im") and col2im_over_band(plan):
+        name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
         if not _windows_over_fft(plan, _windows_over_col2im(plan, name, allowed)):
             name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
@@ -674,6 +676,43 @@ def stacked_col2im_pays(plan: ConvPlan) -> bool:
 
 STRIDED_COL2IM_FEATURES = (12, 64)
 """Fewest and most input features on which :func:`strided_col2im_pays`."""
+
+
+BAND_COL2IM_OUTPUTS, BAND_COL2IM_POSITIONS = 8, 4096
+"""Most output features and fewest input positions per image on which
+:func:`col2im_over_band` holds."""
+
+
+def col2im_over_band(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``col2im`` where the rules pick ``banded`` on ``plan`` (in the
+    user's layout): channels-first data on which ``col2im`` runs as it is
+    (:func:`runs_channels_first`) with at most :data:`COL2IM_CHANNELS_FIRST_TAPS` taps, a
+    dense kernel, no window strides or input dilation, at least
+    :data:`COL2IM_FEWEST_FEATURES` input and at most :data:`BAND_COL2IM_OUTPUTS` output
+    features, and at least :data:`BAND_COL2IM_POSITIONS` input positions per image.
+    ``banded`` moves the features last and back around GEMMs whose band of ``b`` kernel
+    copies is mostly zeros; ``col2im``'s GEMM over the positions writes only ``K·O``
+    columns, few here.
+
+    Measured on CPU (``benchmarks/results/cpu-2core-col2im-over-band``), both forced in the
+    same rounds on the 167 NCHW unit-stride programs where ``auto`` ran ``banded`` in seeds
+    8700-8707 of the random suites: on the 14 this rule takes, ``col2im`` took 0.766x
+    ``banded``'s time forward (0.77x -> 0.59x lax) and 0.924x forward and backward, none
+    slower by over 3 %; on 8 -> 16 and 8 -> 64 layers ``banded`` was up to 1.75x faster.
+    Held out (seeds 8715-8744, the 36 layers whose choice it changes, against the code
+    before with ``auto``): forward 0.820x the time (0.98x -> 0.80x lax), forward and
+    backward 0.847x (0.64x -> 0.54x); one 8 -> 8 3x3 layer on 2x113x91 ran 1.3x slower."""
+    return (
+        plan.features_first
+        and runs_channels_first(plan, "col2im")
+        and plan.taps <= COL2IM_CHANNELS_FIRST_TAPS
+        and not any(st > 1 for st in plan.strides)
+        and _strategies._undilated(plan)
+        and _strategies._ungrouped(plan)
+        and not col2im_too_shallow(plan)
+        and plan.out_features <= BAND_COL2IM_OUTPUTS
+        and math.prod(plan.in_spatial) >= BAND_COL2IM_POSITIONS
+    )
 
 
 def strided_col2im_pays(plan: ConvPlan) -> bool:
