@@ -81,7 +81,9 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         # kernels (_policy.depthwise_taps_pay), col2im where it stacks rows in place of rows,
         # banded, taps, or winograd on few features (_policy.stacked_col2im_pays), direct or
         # im2col in place of banded on strided layers (_policy.strided_direct_pays,
-        # _policy.strided_patches_pay), then fft (_policy.fft_pays).
+        # _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
+        # channels-first data (_policy.col2im_over_band, _policy.pointwise_col2im_pays),
+        # direct in place of col2im (_policy.direct_over_col2im), then fft (_policy.fft_pays).
         if want == "depthwise" and _policy.depthwise_taps_pay(plan):
             want = "taps"
         cl = _policy.in_layout(plan, "col2im")
@@ -89,10 +91,16 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         if want in _policy.STACKED_COL2IM_OVER or few:
             if _strategies.feasible("col2im", cl) and _policy.stacked_col2im_pays(cl):
                 want = "col2im"
+        if want == "banded" and _policy.col2im_over_band(plan):
+            want = "col2im"
+        elif want in ("rows", "direct", "taps", "im2col") and _policy.pointwise_col2im_pays(plan):
+            want = "col2im"
         if want == "banded" and _policy.strided_direct_pays(plan):
             want = "direct"
         elif want == "banded" and _policy.strided_patches_pay(plan):
             want = "im2col"
+        elif want == "col2im" and _policy.direct_over_col2im(plan, jnp.float32):
+            want = "direct"  # not differentiated
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
         elif got == "fft":
@@ -168,6 +176,43 @@ def test_auto_runs_col2im_where_the_rules_pick_banded_on_channels_first_thin_out
     # What auto then runs gives lax's numbers.
     want = jax.lax.conv_general_dilated(x, w, **kw, precision="highest")
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(
+    "xs, ws, strides, pays",
+    [
+        ((2, 16, 40, 40), (16, 16, 1, 1), (1, 1), True),  # 1600 positions >= 80 * 16
+        ((3, 24, 700), (8, 24, 1), (1,), True),
+        ((2, 64, 30, 30), (64, 64, 1, 1), (1, 1), False),  # 900 positions < 80 * 64
+        ((1, 16, 40, 40), (16, 16, 1, 1), (1, 1), False),  # one image
+        ((2, 16, 40, 40), (16, 16, 1, 1), (2, 2), False),  # strided
+        ((2, 16, 40, 40), (8, 16, 3, 3), (1, 1), False),  # nine taps
+    ],
+)
+def test_auto_runs_col2im_on_channels_first_pointwise_layers_it_multiplies_per_image(
+    xs, ws, strides, pays
+):
+    s = "DHW"[-len(strides) :]
+    dn = ("NC" + s, "OI" + s, "NC" + s)
+    plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn)
+    assert _policy.pointwise_col2im_pays(plan) == pays
+    xs_last = (xs[0], *xs[2:], xs[1])
+    last = make_plan(xs_last, ws, strides, "SAME", dimension_numbers=("N" + s + "C", dn[1], dn[0]))
+    assert not _policy.pointwise_col2im_pays(last)  # channels-last data: not measured
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding="SAME", dimension_numbers=dn)
+    want = jax.lax.conv_general_dilated(x, w, **kw, precision="highest")
+    for picked in ("rows", "direct", "taps", "im2col"):
+        with mock.patch.object(_policy, "_rules_choice", return_value=picked):
+            with mock.patch.object(_policy, "pointwise_col2im_pays", return_value=False):
+                without = _policy.choose(plan, jnp.float32, decide_layout=True)
+            chosen = _policy.choose(plan, jnp.float32, decide_layout=True)
+            assert chosen == ("col2im" if pays else without)
+            if pays:
+                assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
+                got = jaxconv.conv_general_dilated(x, w, **kw, precision="highest")
+                np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
 
 
 @pytest.mark.parametrize(
@@ -874,6 +919,7 @@ def test_pointwise_layers_of_16_or_more_features_never_run_direct(monkeypatch):
     assert _policy.pointwise_too_deep_for_direct(layer)
     with monkeypatch.context() as m:
         m.setattr(_policy, "POINTWISE_DIRECT_FEATURES", np.inf)
+        m.setattr(_policy, "pointwise_col2im_pays", lambda plan: False)
         assert _auto(layer) == "direct"  # the rules' pick
     assert _auto(layer) in _strategies.GEMM_ON_INPUT
     cases = [
