@@ -93,7 +93,7 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
                 want = "col2im"
         if want == "banded" and _policy.col2im_over_band(plan):
             want = "col2im"
-        elif want in ("rows", "direct", "taps", "im2col") and _policy.pointwise_col2im_pays(plan):
+        elif want in _policy.POINTWISE_COL2IM_OVER and _policy.pointwise_col2im_pays(plan):
             want = "col2im"
         if want == "banded" and _policy.strided_direct_pays(plan):
             want = "direct"

@@ -192,9 +192,9 @@ def choose(
             name = "col2im"
     if name != "col2im" and strided_col2im_pays(plan) and allowed("col2im"):
         name = "col2im"
-    if name in ("banded", "rows", "direct", "taps", "im2col") and decide_layout:
-        if allowed("col2im") and (
-            col2im_over_band(plan) if name == "banded" else pointwise_col2im_pays(plan)
+    if decide_layout and allowed("col2im"):
+        if (name == "banded" and col2im_over_band(plan)) or (
+            name in POINTWISE_COL2IM_OVER and pointwise_col2im_pays(plan)
         ):
             name = "col2im"
     if name != "fft" and allowed("fft") and fft_pays(plan, name):
@@ -706,8 +706,7 @@ def col2im_over_band(plan: ConvPlan) -> bool:
     before with ``auto``): forward 0.820x the time (0.98x -> 0.80x lax), forward and
     backward 0.847x (0.64x -> 0.54x); one 8 -> 8 3x3 layer on 2x113x91 ran 1.3x slower."""
     return (
-        plan.features_first
-        and runs_channels_first(plan, "col2im")
+        runs_channels_first(plan, "col2im")  # channels-first data
         and plan.taps <= COL2IM_CHANNELS_FIRST_TAPS
         and not any(st > 1 for st in plan.strides)
         and _strategies._undilated(plan)
@@ -716,6 +715,11 @@ def col2im_over_band(plan: ConvPlan) -> bool:
         and plan.out_features <= BAND_COL2IM_OUTPUTS
         and math.prod(plan.in_spatial) >= BAND_COL2IM_POSITIONS
     )
+
+
+POINTWISE_COL2IM_OVER = ("rows", "direct", "taps", "im2col")
+"""The fitted rules' picks that ``auto`` replaces by ``col2im`` where
+:func:`pointwise_col2im_pays`."""
 
 
 def pointwise_col2im_pays(plan: ConvPlan) -> bool:
@@ -734,10 +738,12 @@ def pointwise_col2im_pays(plan: ConvPlan) -> bool:
     the 150 layers whose choice it changes, against the code before with ``auto``): forward
     0.580x the time (0.50x -> 0.29x lax), forward and backward 0.749x (0.57x -> 0.43x);
     re-timed, one 8 -> 32 layer's input gradient stays 1.6x slower forward and backward."""
-    if plan.taps != 1 or not _strategies._ungrouped(plan) or not _strategies._undilated(plan):
-        return False
-    return runs_channels_first(plan, "col2im") and _strategies.col2im_per_image(
-        in_layout(plan, "col2im")
+    # col2im_per_image holds only where col2im runs channels-first (in_layout).
+    return (
+        plan.taps == 1
+        and _strategies._ungrouped(plan)
+        and _strategies._undilated(plan)
+        and _strategies.col2im_per_image(in_layout(plan, "col2im"))
     )
 
 
