@@ -783,6 +783,61 @@ def test_kernel_gradient_by_fft_holds_only_on_long_kernels_of_shallow_groups():
     assert not _policy.fft_kernel_grad_pays(dilated)
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, dn",
+    [
+        ((1, 60, 70, 24), (5, 5, 24, 8), ("NHWC", "HWIO", "NHWC")),
+        ((2, 12, 40, 40), (8, 12, 7, 7), ("NCHW", "OIHW", "NCHW")),
+        ((4, 600, 16), (15, 16, 8), ("NWC", "WIO", "NWC")),
+    ],
+)
+def test_differentiated_dense_layers_of_few_outputs_run_fft(x_shape, w_shape, dn, monkeypatch):
+    # A dense layer of at most 8 outputs whose kernel is long enough for fft: the kernel
+    # gradient's per-tap GEMMs are thin, so differentiated, auto runs fft (forward and kernel
+    # gradient); forward alone, the rules' choice. Values against lax in float64.
+    kw = dict(window_strides=(1,) * (len(x_shape) - 2), padding="SAME", dimension_numbers=dn)
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _policy.differentiated_fft_pays(plan, jnp.float32)
+    assert _policy.choose(plan, jnp.float32, decide_layout=True) != "fft"
+    names = _kernel_grad_names(monkeypatch)
+    rng = np.random.default_rng(6)
+    x, w = random_array(rng, x_shape), random_array(rng, w_shape)
+    ct = random_array(rng, lax.conv_general_dilated(x, w, **kw).shape)
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(conv(x, w) * ct)
+
+    ours = jax.grad(loss(lambda x, w: jaxconv.conv_general_dilated(x, w, **kw)), (0, 1))
+    got = jax.jit(ours)(x, w)
+    assert names and set(names) == {"fft"}
+    with jax.enable_x64(True):
+        x64, w64, ct64 = (np.asarray(a, np.float64) for a in (x, w, ct))
+        ref = jax.grad(lambda x, w: jnp.sum(lax.conv_general_dilated(x, w, **kw) * ct64), (0, 1))
+        want = ref(x64, w64)
+    for g, r in zip(got, want, strict=True):
+        assert_close(g, np.asarray(r, np.float32))
+
+
+def test_differentiated_fft_holds_only_on_dense_float32_layers_of_few_outputs():
+    def plan(x_shape, w_shape, dn=("NHWC", "HWIO", "NHWC"), **kw):
+        n = len(x_shape) - 2
+        kw = {"window_strides": (1,) * n, "padding": "SAME", **kw}
+        return make_plan(x_shape, w_shape, dimension_numbers=dn, **kw)
+
+    f32, nchw = jnp.float32, ("NCHW", "OIHW", "NCHW")
+    assert _policy.differentiated_fft_pays(plan((1, 60, 70, 24), (5, 5, 24, 8)), f32)
+    assert _policy.differentiated_fft_pays(plan((2, 12, 40, 40), (8, 12, 7, 7), nchw), f32)
+    assert not _policy.differentiated_fft_pays(plan((1, 60, 70, 24), (5, 5, 24, 8)), jnp.bfloat16)
+    assert not _policy.differentiated_fft_pays(plan((1, 60, 70, 24), (7, 7, 24, 16)), f32)
+    assert not _policy.differentiated_fft_pays(plan((1, 60, 70, 24), (3, 3, 24, 8)), f32)  # short
+    grouped = plan((1, 60, 70, 24), (7, 7, 12, 8), feature_group_count=2)
+    assert not _policy.differentiated_fft_pays(grouped, f32)
+    volume = plan((1, 30, 30, 30, 16), (5, 5, 5, 16, 8), ("NDHWC", "DHWIO", "NDHWC"))
+    assert not _policy.differentiated_fft_pays(volume, f32)
+    # fewer input positions than taps: col2im scatters by input position
+    assert not _policy.differentiated_fft_pays(plan((8, 4, 4, 24), (7, 7, 24, 8)), f32)
+
+
 def test_kernel_gradient_of_complex_layers_stays_per_tap(monkeypatch):
     # fft transforms real inputs only: a complex layer keeps the per-tap kernel gradient.
     monkeypatch.setattr(_policy, "FFT_KERNEL_GRAD", 0.0)

@@ -623,11 +623,14 @@ def direct_over_col2im(plan: ConvPlan, dtype: Any) -> bool:
 
 def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     """The strategy ``auto`` runs on ``plan`` (in its compute layout) where the convolution is
-    differentiated, for ``name``, its choice where it is not: ``col2im`` where it ran
-    ``direct`` only by :func:`direct_over_col2im` (whose forward gain does not hold for the
-    forward pass and gradients together), ``depthwise`` where it ran ``taps`` only by
+    differentiated, for ``name``, its choice where it is not: ``fft`` where
+    :func:`differentiated_fft_pays`, ``col2im`` where it ran ``direct`` only by
+    :func:`direct_over_col2im` (whose forward gain does not hold for the forward pass and
+    gradients together), ``depthwise`` where it ran ``taps`` only by
     :func:`depthwise_taps_pay`, ``name`` otherwise."""
     user = plan._replace(channels_first=False)
+    if name != "fft" and differentiated_fft_pays(user, dtype):
+        return "fft"
     if name == "taps" and depthwise_taps_pay(plan):
         # depthwise where the rules pick it (their own taps stay: faster differentiated)
         return choose(user, dtype, decide_layout=True, differentiated=True)
@@ -638,6 +641,52 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
         "col2im"
         if choose(user, dtype, decide_layout=True, differentiated=True) == "col2im"
         else name
+    )
+
+
+FFT_DIFFERENTIATED, FFT_DIFFERENTIATED_OUTPUTS = 1.0, 8
+"""Fewest direct multiply-adds per unit of :func:`jaxconv._strategies.fft_cost`, and most
+output features, on which :func:`differentiated_fft_pays` holds."""
+
+
+def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
+    """Whether ``auto`` runs ``fft`` where the dense ``plan`` is differentiated, whatever it
+    runs forward alone: float32 inputs, one or two spatial dims, at most
+    :data:`FFT_DIFFERENTIATED_OUTPUTS` output features, at least as many input positions as
+    taps (on fewer, ``col2im`` scatters by input position and ran up to 6x faster), no
+    input dilation, and direct
+    multiply-adds at least :data:`FFT_DIFFERENTIATED` times ``fft``'s modelled cost.
+
+    With few output features every GEMM of the kernel gradient is thin: per tap it reads
+    the input and the cotangent to write ``C·O`` numbers, ``K`` passes where ``fft``'s
+    kernel gradient (the transpose of its forward, :func:`jaxconv._grad._kernel_grad_fn`)
+    makes a few; and ``fft``'s forward shares the input's spectrum with it.
+
+    Measured forward and backward on CPU (2026-12-05,
+    ``benchmarks/results/cpu-2core-fft-differentiated``): ``auto``, ``auto`` with its kernel
+    gradient by ``fft``, and ``fft`` forced, with lax, in the same rounds, on the dense
+    layers of seeds 9400-9405 of the random suites at cost ratios from 0.6 (521 programs).
+    On 1-2-d layers of at most 8 outputs from a ratio of 1.0, ``fft`` took 0.623x ``auto``'s
+    time (30 programs; the kernel gradient alone 0.759x); at 16 outputs 0.721x (65), on 3-d
+    ones and wider layers it lost (16 -> 16 3x3x3: 1.7x). Held out against the code before,
+    every program it changes: with 16 outputs (seeds 9430-9439, 150 programs) 0.702x, but
+    the 88 of 9-16 outputs 0.807x, 13 slower by up to 2.39x (16 -> 16 5x5, channels-last),
+    hence 8; the 62 of at most 8 outputs 0.576x. With 8 (seeds 9440-9449, 98 programs):
+    0.575x the time (0.495x -> 0.285x lax), none slower than 1.09x. XLA's temp memory on
+    them 0.65x (geomean; at most 1.58x, 3 -> 64 7x7 input gradients)."""
+    if dtype is None or jax.numpy.dtype(dtype) != jax.numpy.float32:
+        return False
+    plan = plan._replace(channels_first=False)
+    return (
+        plan.feature_groups == 1
+        and plan.batch_groups == 1
+        and plan.num_spatial <= 2
+        and plan.out_features <= FFT_DIFFERENTIATED_OUTPUTS
+        and plan.taps > 1
+        and all(d == 1 for d in plan.lhs_dilation)
+        and math.prod(plan.in_spatial) >= plan.taps
+        and _strategies.feasible("fft", plan, dtype)
+        and _fft_pays_at(plan, FFT_DIFFERENTIATED)
     )
 
 
