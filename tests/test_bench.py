@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import jaxconv
+from jaxconv import _policy
 from jaxconv._bench import cli, report, runner, suites
 
 # The keys and types the issue asks every record for, written out by hand so that a change
@@ -522,3 +523,26 @@ def test_benchmarks_readme_lists_the_schema():
     path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "README.md")
     with open(path) as f:
         assert report.schema_markdown() in f.read()
+
+
+def test_a_fwd_bwd_record_names_the_strategy_auto_runs_differentiated():
+    # Differentiated, auto may run another strategy than forward alone
+    # (_policy.differentiated_choice): a forward+backward record names that one, so that
+    # `rules --evaluate` scores what ran. A 24 -> 8 5x5 layer runs fft there.
+    case = suites._f("few_outputs", 1, (60, 70), 24, 8, 5)
+    plan = runner.plan_of(case, "NHWC")
+    forward = runner.chosen_strategy(case, "NHWC", jnp.float32)
+    assert forward == jaxconv.chosen_strategy(
+        jax.ShapeDtypeStruct((1, 60, 70, 24), jnp.float32),
+        jax.ShapeDtypeStruct((5, 5, 24, 8), jnp.float32),
+        (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )  # fmt: skip
+    assert forward != "fft" and _policy.differentiated_fft_pays(plan, jnp.float32)
+    assert runner.chosen_strategy(case, "NHWC", jnp.float32, direction="fwd+bwd") == "fft"
+    assert runner.chosen_strategy(case, "NHWC", jnp.float32, "rows", "fwd+bwd") == "rows"
+    # where nothing swaps, the forward choice
+    plain = suites._f("plain", 2, (16, 16), 16, 16, 3)
+    both = [
+        runner.chosen_strategy(plain, "NHWC", jnp.float32, direction=d) for d in runner.DIRECTIONS
+    ]
+    assert both[0] == both[1]

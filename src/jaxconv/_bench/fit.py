@@ -364,7 +364,8 @@ def evaluate(paths: Sequence[str]) -> str:
     """Markdown: ``auto`` on a run of ``bench --strategy all`` (forward and forward+backward,
     e.g. on ``--suite random-heldout``): per direction, its regret (its time over the fastest
     strategy's; with ``fwd+bwd`` a strategy is forced on the forward convolution and the
-    gradients run auto's choice) and its ratio to lax, per kind of layer."""
+    gradients run auto's choice, and auto's own is the one it runs differentiated, as the
+    records name it since 2026-12-05) and its ratio to lax, per kind of layer."""
     runs: dict[tuple, dict[str, Any]] = {}
     for path in paths:
         with open(path) as f:

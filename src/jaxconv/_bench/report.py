@@ -58,7 +58,10 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "layout": ((str,), "'NHWC': channels-last (NHWC/HWIO of the rank); 'NCHW': channels-first"),
     "direction": ((str,), "'fwd' or 'fwd+bwd' (output and both gradients)"),
     "strategy": ((str,), "the jaxconv strategy that ran (auto's choice or the forced one)"),
-    "auto_strategy": ((str,), "the strategy 'auto' picks for this case"),
+    "auto_strategy": (
+        (str,),
+        "the strategy 'auto' picks for this case (fwd+bwd: the one it runs differentiated)",
+    ),
     # Time: medians over `reps` interleaved rounds, warm-up excluded, milliseconds (null in
     # compile-only suites such as `large`, which report memory alone).
     "jaxconv_ms": (_OPT_NUM, "median time of jaxconv"),

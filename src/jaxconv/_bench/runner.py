@@ -205,12 +205,20 @@ def flops(case: Case, layout: str, direction: str) -> int:
     return fwd if direction == "fwd" else 3 * fwd
 
 
-def chosen_strategy(case: Case, layout: str, dtype: Any, strategy: str = "auto") -> str:
+def chosen_strategy(
+    case: Case, layout: str, dtype: Any, strategy: str = "auto", direction: str = "fwd"
+) -> str:
     """The strategy jaxconv runs for ``case`` forward (the forced one unless ``'auto'`` or
-    ``'tune'``)."""
+    ``'tune'``); with ``direction='fwd+bwd'``, the one ``'auto'`` runs on a floating ``case``
+    where it is differentiated (:func:`jaxconv._policy.differentiated_choice`)."""
     if strategy not in ("auto", "tune"):
         return strategy
     dtype = case.dtype or dtype
+    if direction == "fwd+bwd" and strategy == "auto" and jnp.issubdtype(dtype, jnp.floating):
+        from jaxconv import _policy
+
+        name, plan = _policy.decide(plan_of(case, layout), "auto", dtype)
+        return name if plan.is_empty else _policy.differentiated_choice(plan, name, dtype)
     xs, ws = shapes(case, layout)
     x, w = jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype)
     dn = dimension_numbers(case, layout)
@@ -455,8 +463,8 @@ def memory_case(
         **_device_fields([device]),
         "suite": suite, **case_fields(case, layout),
         "dtype": dtype.name, "layout": layout, "direction": direction,
-        "strategy": chosen_strategy(case, layout, dtype), "auto_strategy":
-        chosen_strategy(case, layout, dtype), **nothing, "reps": 0,
+        "strategy": chosen_strategy(case, layout, dtype, direction=direction), "auto_strategy":
+        chosen_strategy(case, layout, dtype, direction=direction), **nothing, "reps": 0,
         "flops": flops(case, layout, direction),
         "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp, "output_bytes": output_bytes,
         **memory_fields(jc_temp, lax_temp, output_bytes,
@@ -590,7 +598,7 @@ def run_case_strategies(
         warm += jc_warm
     n = choose_reps(reps, warm, budget_s)
     *jc_times, lax_s = time_adaptive([*compiled, lx], args, n, budget_s)
-    auto = chosen_strategy(case, layout, dtype)
+    auto = chosen_strategy(case, layout, dtype, direction=direction)
     output_bytes = int(sum(np.asarray(o).nbytes for o in want))
     padded = padded_input_bytes(case, layout, dtype)
     records = []
@@ -601,7 +609,8 @@ def run_case_strategies(
             **_device_fields([device]),
             "suite": suite, **case_fields(case, layout),
             "dtype": dtype.name, "layout": layout, "direction": direction,
-            "strategy": chosen_strategy(case, layout, dtype, strategy), "auto_strategy": auto,
+            "strategy": chosen_strategy(case, layout, dtype, strategy, direction),
+            "auto_strategy": auto,
             **_timing_fields(case, layout, direction, jc_s, lax_s, peak_gflops),
             "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
             "output_bytes": output_bytes,
@@ -694,8 +703,8 @@ def run_data_parallel(
         **_device_fields(devices),
         "suite": suite, **case_fields(case, layout),
         "dtype": dtype.name, "layout": layout, "direction": direction,
-        "strategy": chosen_strategy(case, layout, dtype, strategy),
-        "auto_strategy": chosen_strategy(case, layout, dtype),
+        "strategy": chosen_strategy(case, layout, dtype, strategy, direction),
+        "auto_strategy": chosen_strategy(case, layout, dtype, direction=direction),
         **timing,
         "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
         "output_bytes": int(sum(np.asarray(o).nbytes for o in want)),
