@@ -444,6 +444,32 @@ def test_all_strategies_share_one_timing_run():
         assert report.validate_record(r) == []
 
 
+def test_strategies_that_compile_to_one_program_are_timed_once():
+    # A channels-last 1x1 layer is one dot for taps and rows alike: the same program (debug
+    # information aside), timed once, the same times in both records; a 3x3 layer's taps and
+    # rows are different programs, timed each.
+    dev = jax.devices("cpu")[0]
+    pointwise = suites._f("pointwise", 1, (7, 10), 64, 64, 1)
+    three = suites._f("three", 1, (9, 10), 16, 16, 3)
+    names = ["taps", "rows"]
+    texts = {}
+    for case in (pointwise, three):
+        args = [jnp.zeros(s, jnp.float32) for s in runner.shapes(case, "NHWC")]
+        texts[case.name] = [
+            runner.program_text(
+                jax.jit(runner.jaxconv_impl(case, "NHWC", n)).lower(*args).compile()
+            )
+            for n in names
+        ]
+    assert texts["pointwise"][0] == texts["pointwise"][1]
+    assert texts["three"][0] != texts["three"][1]
+    for case, same in ((pointwise, True), (three, False)):
+        recs = runner.run_case_strategies("smoke", case, dev, jnp.float32, "NHWC", "fwd", names,
+                                          reps=3)  # fmt: skip
+        times = [(r["jaxconv_ms"], r["jaxconv_min_ms"], r["jaxconv_max_ms"]) for r in recs]
+        assert (times[0] == times[1]) == same
+
+
 def test_all_strategies_of_an_integer_case_take_its_dtype():
     case = next(c for c in suites.FRONTIER if c.dtype == "int8" and c.rank == 2)
     names = runner.strategies_for(case, "NHWC")
