@@ -654,8 +654,8 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     runs forward alone: float32 inputs, one or two spatial dims, at most
     :data:`FFT_DIFFERENTIATED_OUTPUTS` output features, at least as many input positions as
     taps (on fewer, ``col2im`` scatters by input position and ran up to 6x faster), no
-    input dilation, and direct
-    multiply-adds at least :data:`FFT_DIFFERENTIATED` times ``fft``'s modelled cost.
+    input dilation, and direct multiply-adds at least :data:`FFT_DIFFERENTIATED` times
+    ``fft``'s modelled cost.
 
     With few output features every GEMM of the kernel gradient is thin: per tap it reads
     the input and the cotangent to write ``C·O`` numbers, ``K`` passes where ``fft``'s
