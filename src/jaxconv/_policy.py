@@ -678,12 +678,11 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
         return False
     plan = plan._replace(channels_first=False)
     return (
-        plan.feature_groups == 1
-        and plan.batch_groups == 1
+        _strategies._ungrouped(plan)
         and plan.num_spatial <= 2
         and plan.out_features <= FFT_DIFFERENTIATED_OUTPUTS
         and plan.taps > 1
-        and all(d == 1 for d in plan.lhs_dilation)
+        and _strategies._undilated(plan)
         and math.prod(plan.in_spatial) >= plan.taps
         and _strategies.feasible("fft", plan, dtype)
         and _fft_pays_at(plan, FFT_DIFFERENTIATED)

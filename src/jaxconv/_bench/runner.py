@@ -722,8 +722,10 @@ def run_data_parallel(
         **_device_fields(devices),
         "suite": suite, **case_fields(case, layout),
         "dtype": dtype.name, "layout": layout, "direction": direction,
-        "strategy": chosen_strategy(case, layout, dtype, strategy, direction),
-        "auto_strategy": chosen_strategy(case, layout, dtype, direction=direction),
+        # On a mesh the convolution is one partitioned op whose gradients run the forward
+        # pass's strategy (no differentiated choice): the forward's names.
+        "strategy": chosen_strategy(case, layout, dtype, strategy),
+        "auto_strategy": chosen_strategy(case, layout, dtype),
         **timing,
         "jaxconv_temp_bytes": jc_temp, "lax_temp_bytes": lax_temp,
         "output_bytes": int(sum(np.asarray(o).nbytes for o in want)),
