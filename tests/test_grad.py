@@ -548,6 +548,34 @@ def test_few_feature_kernel_gradient_stacks_taps_only_where_that_pays(
     assert ("while" in hlo) == per_tap
 
 
+@pytest.mark.parametrize("features, out, batch, per_tap", [(4, 64, 6, True), (2, 8, 12, False)])
+def test_few_feature_kernel_gradient_stacks_no_more_than_its_limit(
+    features, out, batch, per_tap, monkeypatch
+):
+    # From 3 input features the taps stack only up to STACKED_TAPS_BYTES (the stack's temp
+    # is twice the taps); below, a tap's GEMM would have one or two rows, and they stack
+    # up to TILE_SLACK_BYTES. The limit lowered here to 1 MiB, under these taps' 3.4 MiB.
+    monkeypatch.setattr(_grad, "STACKED_TAPS_BYTES", 2**20)
+    rng = np.random.default_rng(0)
+    x = random_array(rng, (batch, 64, 64, features), np.float32)
+    w = random_array(rng, (3, 3, features, out), np.float32)
+    dn = jaxconv.conv_dimension_numbers(4, NHWC)
+    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
+    nbytes = _taps.taps_bytes(plan, x.dtype)
+    assert 2**20 < nbytes < _grad.TILE_SLACK_BYTES and not _grad.per_tap_kernel_grad(plan)
+    assert _grad.stacks_taps(plan, nbytes) != per_tap
+    y, vjp = jax.vjp(
+        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
+    )
+    ct = random_array(rng, y.shape, np.float32)
+    expected = vjp(ct)[0]
+    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
+    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    hlo = grad.lower(ct, x).compile().as_text()
+    stack = re.search(rf"f32\[{batch},64,64,9,1,{features}\]", hlo)
+    assert (stack is None) == per_tap
+
+
 @pytest.mark.parametrize("taps", [9, 97, 129])
 def test_col2im_transposes_under_jit_with_many_taps(taps):
     """jvp evaluates the transpose of the input gradient, which may run ``col2im``; XLA:CPU

@@ -161,10 +161,10 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
     few = i < 16 and not (scan and per_tap_kernel_grad(plan))
-    if few and not lean and not plan.channels_first and g == 1 and nbytes <= TILE_SLACK_BYTES:
+    if few and not lean and not plan.channels_first and g == 1 and stacks_taps(plan, nbytes):
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows),
-        # unless the stack is large (a volume's 27 taps) or per_tap_kernel_grad says its
-        # GEMMs per tap are faster: then per tap, scanned.
+        # unless the stack is large (a volume's 27 taps, see stacks_taps) or
+        # per_tap_kernel_grad says its GEMMs per tap are faster: then per tap, scanned.
         # Not for groups: their stack and its transposed copy cost twice K taps, and per
         # tap in a scan they run as fast (measured on CPU, ResNeXt's g = 32 layers with
         # 4 and 8 features per group: temp 30 -> 5 MB and 15 -> 2.5 MB).
@@ -174,6 +174,34 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     else:
         dw = per_tap(x, plan, tap_grad, scan, fused=depthwise)  # (K, I, G, Og)
     return dw.reshape(*plan.kernel, i, plan.out_features).astype(x.dtype)
+
+
+STACKED_TAPS_BYTES = 16 * 2**20
+"""Most bytes of taps that a few-feature kernel gradient of three or more input features
+stacks (:func:`stacks_taps`)."""
+
+
+def stacks_taps(plan: ConvPlan, nbytes: int) -> bool:
+    """Whether a few-feature kernel gradient (fewer than 16 input features, one group) may
+    contract its ``nbytes`` of taps stacked rather than one tap at a time: at most
+    :data:`STACKED_TAPS_BYTES` from three input features, at most ``TILE_SLACK_BYTES`` on
+    one or two (where a tap's GEMM would have one or two rows).
+
+    XLA writes the taps and then their stack, so the temp grows by up to twice the taps
+    (46-63 MiB for 23-32 MiB of taps); past 32 MiB glibc serves an allocation with fresh
+    pages on every call (its mmap threshold), and the program pays a page fault for each
+    page it touches. Measured on CPU, forward and backward programs (``auto`` forward),
+    both forms in the same rounds (``benchmarks/results/cpu-2core-stacked-taps``): of 60
+    random few-feature layers with 2-41 MiB of taps, the 7 with 3-15 input features and
+    16-32 MiB of taps took 0.80x the time per tap (0.60-1.04x; a 1-D 10 -> 32 layer on
+    32x1854 NCW, 2.66x -> 1.60x lax); with one or two, 7.0x (one feature, 2-D), 1.07x and
+    0.54x. Held out on 30 layers drawn in that zone: 0.733x the time (worst 1.25x, a 3-D
+    layer at 0.11x lax), temp 0.56x; on the 126 programs of the random suites (seeds
+    9700-9739, 112 of them 3-D) whose compiled form it changes: 0.474x (0.403x -> 0.191x
+    lax), one slower by more than 10 % (1.19x, 0.21x -> 0.25x lax).
+    """
+    limit = STACKED_TAPS_BYTES if plan.group_in >= 3 else TILE_SLACK_BYTES
+    return nbytes <= limit
 
 
 def _rows(plan: ConvPlan) -> int:
