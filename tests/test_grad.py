@@ -520,6 +520,24 @@ def test_kernel_gradient_reads_taps_and_cotangent_in_place(channels_first, featu
     assert not [m for m in moved if m >= ct.size], moved
 
 
+def _few_feature_kernel_grad(features, out, batch):
+    """A 3x3 NHWC layer of ``features`` -> ``out`` on ``batch`` 64x64 images: its plan, and
+    the compiled HLO of its kernel gradient, checked against lax's."""
+    rng = np.random.default_rng(0)
+    x = random_array(rng, (batch, 64, 64, features), np.float32)
+    w = random_array(rng, (3, 3, features, out), np.float32)
+    dn = jaxconv.conv_dimension_numbers(4, NHWC)
+    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
+    y, vjp = jax.vjp(
+        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
+    )
+    ct = random_array(rng, y.shape, np.float32)
+    expected = vjp(ct)[0]
+    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
+    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    return plan, grad.lower(ct, x).compile().as_text()
+
+
 @pytest.mark.parametrize(
     "features, out, batch, per_tap", [(8, 8, 3, True), (2, 8, 12, False), (4, 64, 6, False)]
 )
@@ -529,20 +547,8 @@ def test_few_feature_kernel_gradient_stacks_taps_only_where_that_pays(
     # Few input features: the kernel gradient is one GEMM on the K stacked taps, unless the
     # taps scan and there are STACKED_GRAD_ROWS positions, 3 features or more and at most 8
     # outputs per feature: then one GEMM per tap, in the scan (per_tap_kernel_grad).
-    rng = np.random.default_rng(0)
-    x = random_array(rng, (batch, 64, 64, features), np.float32)
-    w = random_array(rng, (3, 3, features, out), np.float32)
-    dn = jaxconv.conv_dimension_numbers(4, NHWC)
-    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
-    assert _taps.scan_taps(plan, x.dtype) and batch * 64 * 64 >= _grad.STACKED_GRAD_ROWS
-    y, vjp = jax.vjp(
-        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
-    )
-    ct = random_array(rng, y.shape, np.float32)
-    expected = vjp(ct)[0]
-    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
-    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    hlo = grad.lower(ct, x).compile().as_text()
+    plan, hlo = _few_feature_kernel_grad(features, out, batch)
+    assert _taps.scan_taps(plan, np.float32) and batch * 64 * 64 >= _grad.STACKED_GRAD_ROWS
     stack = re.search(rf"f32\[{batch},64,64,9,1,{features}\]", hlo)
     assert (stack is None) == per_tap
     assert ("while" in hlo) == per_tap
@@ -556,22 +562,10 @@ def test_few_feature_kernel_gradient_stacks_no_more_than_its_limit(
     # is twice the taps); below, a tap's GEMM would have one or two rows, and they stack
     # up to TILE_SLACK_BYTES. The limit lowered here to 1 MiB, under these taps' 3.4 MiB.
     monkeypatch.setattr(_grad, "STACKED_TAPS_BYTES", 2**20)
-    rng = np.random.default_rng(0)
-    x = random_array(rng, (batch, 64, 64, features), np.float32)
-    w = random_array(rng, (3, 3, features, out), np.float32)
-    dn = jaxconv.conv_dimension_numbers(4, NHWC)
-    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
-    nbytes = _taps.taps_bytes(plan, x.dtype)
+    plan, hlo = _few_feature_kernel_grad(features, out, batch)
+    nbytes = _taps.taps_bytes(plan, np.float32)
     assert 2**20 < nbytes < _grad.TILE_SLACK_BYTES and not _grad.per_tap_kernel_grad(plan)
     assert _grad.stacks_taps(plan, nbytes) != per_tap
-    y, vjp = jax.vjp(
-        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
-    )
-    ct = random_array(rng, y.shape, np.float32)
-    expected = vjp(ct)[0]
-    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
-    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    hlo = grad.lower(ct, x).compile().as_text()
     stack = re.search(rf"f32\[{batch},64,64,9,1,{features}\]", hlo)
     assert (stack is None) == per_tap
 
