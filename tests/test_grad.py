@@ -570,6 +570,36 @@ def test_few_feature_kernel_gradient_stacks_no_more_than_its_limit(
     assert (stack is None) == per_tap
 
 
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("scan", [True, False])
+def test_depthwise_kernel_gradient_reduces_the_taps_unsplit(layout, scan, monkeypatch):
+    # One filter per channel: each tap times the cotangent, reduced as they are, never
+    # split into (groups, 1) features (in a scan that reduction ran 5-14x slower). The
+    # scan's limit lowered here under these taps' 1.7 MiB where scan is asked for.
+    monkeypatch.setattr(_grad, "TILE_SLACK_BYTES", 2**20 if scan else 2**30)
+    rng = np.random.default_rng(0)
+    dn = (layout, "HWIO", layout)
+    shape = (3, 40, 40, 12) if layout == "NHWC" else (3, 12, 40, 40)
+    x = random_array(rng, shape, np.float32)
+    w = random_array(rng, (3, 3, 1, 12), np.float32)
+    plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=
+                     jaxconv.conv_dimension_numbers(4, dn), feature_group_count=12)  # fmt: skip
+    plan = plan._replace(channels_first=layout == "NCHW")  # x is in the compute layout
+    conv = functools.partial(
+        lax.conv_general_dilated, window_strides=(1, 1), padding="SAME", dimension_numbers=dn,
+        feature_group_count=12,
+    )  # fmt: skip
+    y, vjp = jax.vjp(lambda w: conv(x, w), w)
+    ct = random_array(rng, y.shape, np.float32)
+    expected = vjp(ct)[0]
+    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
+    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    hlo = grad.lower(ct, x).compile().as_text()
+    assert ("while" in hlo) == scan
+    split = "3,40,40,12,1" if layout == "NHWC" else "3,12,1,40,40"
+    assert f"f32[{split}]" not in hlo
+
+
 @pytest.mark.parametrize("taps", [9, 97, 129])
 def test_col2im_transposes_under_jit_with_many_taps(taps):
     """jvp evaluates the transpose of the input gradient, which may run ``col2im``; XLA:CPU
