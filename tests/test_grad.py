@@ -386,6 +386,25 @@ def test_nchw_winograd_cases_run_winograd_channels_first():
         assert _policy.channels_first_choice(tplan) == grad_choice
 
 
+@pytest.mark.parametrize("k, once", [(3, False), (5, True), (7, True)])
+def test_channels_first_depthwise_pads_once_beyond_a_3x3_kernel(k, once):
+    # One input feature per group on channels-first data: the fused loop reads each tap
+    # padded (no buffer) up to 9 taps, and slices of one padded input beyond (each padded
+    # tap costs the loop its own bounds checks: 3-9x slower forward on 5x5 to 9x9 kernels).
+    rng = np.random.default_rng(0)
+    x = random_array(rng, (2, 8, 12, 12), np.float32)  # NCHW
+    w = random_array(rng, (8, 1, k, k), np.float32)  # OIHW, depthwise
+    kw = dict(dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=8)
+    ours = jax.jit(
+        lambda x, w: jaxconv.conv_general_dilated(x, w, (1, 1), "SAME", strategy="depthwise", **kw)
+    )
+    want = lax.conv_general_dilated(x, w, (1, 1), "SAME", **kw)
+    assert_close(ours(x, w), want)
+    hlo = ours.lower(x, w).compile().as_text()
+    padded = f"f32[2,8,{12 + k - 1},{12 + k - 1}]"
+    assert (padded in hlo) == once
+
+
 def test_channels_first_depthwise_compiles_without_activation_transposes():
     x = np.ones((2, 8, 12, 12), np.float32)  # NCHW
     w = np.ones((8, 1, 3, 3), np.float32)  # OIHW, depthwise

@@ -133,6 +133,22 @@ def windows_of(x: jnp.ndarray, plan: ConvPlan) -> jnp.ndarray:
     return windows(starts).reshape(n, plan.out_spatial[0], plan.taps, c)
 
 
+CHANNELS_FIRST_PADDED_TAPS = 9
+"""Most taps that a fused loop over channels-first data with one input feature per group
+(``depthwise``, and ``direct`` on one feature) reads as padded taps of the unpadded input;
+with more, and unit strides, it reads slices of the input padded once (:func:`taps_of`).
+
+Each padded tap costs the loop its own bounds checks per element. Measured on CPU, both
+forms of ``depthwise`` in the same rounds on 43 channels-first layers of 1-3 spatial dims
+(``benchmarks/results/cpu-2core-channels-first-padded-taps``): with more than 9 taps (35
+layers) padding once took 0.263x the time forward (geomean, 0.11-1.00x) and 0.531x
+forward and backward (0.29-0.93x); with 9 or fewer (8) 1.10x forward (0.47-2.18x). A 7x7
+256 -> 256 layer on 2x59x59: 30.5 ms -> 5.8 ms forward. Held out against the code before,
+every program it changes in fresh random-suite draws (seeds 9810-9815): 163 forward
+0.304x, 182 forward and backward 0.532x; five small 4x4 and 3x3x3 programs forward
+1.13-1.78x (0.2-1.3 ms)."""
+
+
 def taps_of(x: jnp.ndarray, plan: ConvPlan, fused: bool = False) -> Iterator[jnp.ndarray]:
     """The taps of the zero-padded (and dilated) input, each ``(N, *out_spatial, C)``
     (``(N, C, *out_spatial)`` for a channels-first plan).
@@ -145,13 +161,14 @@ def taps_of(x: jnp.ndarray, plan: ConvPlan, fused: bool = False) -> Iterator[jnp
     axes = plan.spatial_axes
     geometry = (plan.kernel, plan.rhs_dilation, plan.strides, plan.out_spatial)
     # On channels-first data a tap that feeds one product (depthwise) fuses, padding and
-    # all, into the loop, with no buffer; one that feeds several (a group's features) is
+    # all, into the loop, with no buffer, up to a 3x3 kernel's taps (see
+    # CHANNELS_FIRST_PADDED_TAPS); one that feeds several (a group's features) is
     # materialised tap by tap: ResNeXt's 56x56 g = 32 layer on NCHW held 8 padded taps
     # (12.9 MB) and ran 2.7 times slower than on slices of one padded input (1.7 MB).
     once = (
         fused
         and all(s == 1 for s in plan.strides)
-        and (not plan.channels_first or plan.group_in > 1)
+        and (not plan.channels_first or plan.group_in > 1 or plan.taps > CHANNELS_FIRST_PADDED_TAPS)
     )
     if not once and all(d == 1 for d in plan.lhs_dilation):
         # Zero padding folded into each tap: the padded input is never materialised.
