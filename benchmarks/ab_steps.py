@@ -24,7 +24,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ab_timed import _old  # this folder is first on sys.path when run as a script
+from ab_timed import old_package  # this folder is first on sys.path when run as a script
 from flax import nnx
 
 import jaxconv
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("nets", nargs="*", default=[c.name for c in suites.MODELS] + list(OTHERS))
     args = parser.parse_args()
-    old = _old(args.old)
+    old = old_package(args.old)
     importlib.import_module(f"{old.__name__}.nnx")  # its Flax modules
     print(f"jax {jax.__version__}; {args.rounds} rounds; ms are medians.\n")
     print("| network | Flax ms | old ms | new ms | old/Flax | new/Flax | new/old "

@@ -36,7 +36,8 @@ import jaxconv
 from jaxconv._bench import runner, suites
 
 
-def _old(src: str):
+def old_package(src: str):
+    """The jaxconv package of another tree's ``src`` folder, imported as ``jaxconv_old``."""
     root = tempfile.mkdtemp(prefix="jaxconv-ab-")
     shutil.copytree(os.path.join(src, "jaxconv"), os.path.join(root, "jaxconv_old"))
     sys.path.insert(0, root)
@@ -45,7 +46,8 @@ def _old(src: str):
     return jaxconv_old
 
 
-def _impl(mod, case, layout, strategy="auto"):
+def impl(mod, case, layout, strategy="auto"):
+    """``mod``'s (jaxconv or the old tree's) convolution of ``case`` in ``layout``."""
     dn = runner.dimension_numbers(case, layout)
     if case.transposed:
         return lambda x, w: mod.conv_transpose(
@@ -55,6 +57,32 @@ def _impl(mod, case, layout, strategy="auto"):
         x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
         dimension_numbers=dn, feature_group_count=case.groups, strategy=strategy,
     )  # fmt: skip
+
+
+def timed_pair(case, layout, direction, old, reps=9):
+    """This tree's and the ``old`` package's ``auto`` program of ``case``, compiled side by
+    side and timed in the same rounds (order alternating), without lax: ms before and
+    after, XLA temp bytes, whether the compiled programs differ, and the largest output
+    difference relative to the largest output."""
+    args = [jax.device_put(a) for a in runner.make_inputs(case, layout, np.float32)]
+    programs = [runner.program(impl(m, case, layout), direction) for m in (jaxconv, old)]
+    compiled = [runner._compile(p, *args) for p in programs]
+    fns = [c for c, _, _ in compiled]
+    got, want = (jax.block_until_ready(f(*args)) for f in fns)
+    scale = max(float(np.max(np.abs(np.asarray(w)))) for w in want)
+    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+               for a, b in zip(got, want, strict=True))  # fmt: skip
+    times = [[], []]
+    for rep in range(reps):
+        for k in (rep % 2, 1 - rep % 2):
+            t = time.perf_counter()
+            jax.block_until_ready(fns[k](*args))
+            times[k].append(time.perf_counter() - t)
+    after, before = (float(np.median(t)) * 1e3 for t in times)
+    texts = [runner.program_text(f) for f in fns]
+    return dict(before_ms=before, after_ms=after, after_over_before=after / before,
+                temp_before=compiled[1][2], temp_after=compiled[0][2],
+                changed=texts[0] != texts[1], rel_diff=diff / max(scale, 1e-30))  # fmt: skip
 
 
 def summary(records: list[dict]) -> str:
@@ -100,7 +128,7 @@ def main() -> None:
     if args.programs:
         with open(args.programs) as f:
             only = {tuple(line.split()[:4]) for line in f if line.strip()}
-    old = _old(args.old)
+    old = old_package(args.old)
     records = []
     with open(args.out, "w") as out:
         for suite, case in suites.resolve(args.suite, args.seed):
@@ -113,8 +141,8 @@ def main() -> None:
                     args_ = tuple(
                         jax.device_put(a) for a in runner.make_inputs(case, layout, np.float32)
                     )
-                    impls = (_impl(jaxconv, case, layout, args.strategy),
-                             _impl(old, case, layout, args.strategy),
+                    impls = (impl(jaxconv, case, layout, args.strategy),
+                             impl(old, case, layout, args.strategy),
                              runner.lax_impl(case, layout))  # fmt: skip
                     fns = [jax.jit(runner.program(f, direction)) for f in impls]
                     try:

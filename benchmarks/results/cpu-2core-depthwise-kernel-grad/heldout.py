@@ -1,8 +1,8 @@
 """Forward+backward time of ``auto`` on the depthwise layers (one filter per channel, two
 taps or more) of fresh random-suite draws, the code before and after the kernel gradient
 reduced the unsplit tap and cotangent, compiled side by side and timed in the same rounds
-(order rotating). One JSON line per program: ms before and after, XLA temp bytes, and
-whether the compiled programs differ.
+(``benchmarks/ab_timed.py``'s ``timed_pair``). One JSON line per program: ms before and
+after, XLA temp bytes, and whether the compiled programs differ.
 
     git worktree add --detach /tmp/old <before>
     python heldout.py /tmp/old/src OUT.jsonl SEED_FROM SEED_TO
@@ -10,59 +10,14 @@ whether the compiled programs differ.
 
 import json
 import os
-import shutil
 import sys
-import tempfile
-import time
 
-import jax
 import numpy as np
 
-import jaxconv
-from jaxconv._bench import runner, suites
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from ab_timed import old_package, timed_pair  # noqa: E402
 
-REPS = 9
-
-
-def old_package(src):
-    root = tempfile.mkdtemp(prefix="jaxconv-old-")
-    shutil.copytree(os.path.join(src, "jaxconv"), os.path.join(root, "jaxconv_old"))
-    sys.path.insert(0, root)
-    import jaxconv_old
-
-    return jaxconv_old
-
-
-def impl(mod, case, layout):
-    dn = runner.dimension_numbers(case, layout)
-    return lambda x, w: mod.conv_general_dilated(
-        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
-        dimension_numbers=dn, feature_group_count=case.groups,
-    )  # fmt: skip
-
-
-def measure(case, layout, old):
-    """The record of one layer: both trees' forward+backward program, timed together."""
-    args = [jax.device_put(a) for a in runner.make_inputs(case, layout, np.float32)]
-    programs = [runner.program(impl(m, case, layout), "fwd+bwd") for m in (jaxconv, old)]
-    compiled = [runner._compile(p, *args) for p in programs]
-    fns = [c for c, _, _ in compiled]
-    got, want = (jax.block_until_ready(f(*args)) for f in fns)
-    scale = max(float(np.max(np.abs(np.asarray(w)))) for w in want)
-    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-               for a, b in zip(got, want, strict=True))  # fmt: skip
-    times = [[], []]
-    for rep in range(REPS):
-        for k in (rep % 2, 1 - rep % 2):
-            t = time.perf_counter()
-            jax.block_until_ready(fns[k](*args))
-            times[k].append(time.perf_counter() - t)
-    after, before = (float(np.median(t)) * 1e3 for t in times)
-    texts = [runner.program_text(f) for f in fns]
-    return dict(case=case.name, layout=layout, rank=case.rank, taps=int(np.prod(case.kernel)),
-                before_ms=before, after_ms=after, after_over_before=after / before,
-                temp_before=compiled[1][2], temp_after=compiled[0][2],
-                changed=texts[0] != texts[1], rel_diff=diff / max(scale, 1e-30))  # fmt: skip
+from jaxconv._bench import suites  # noqa: E402
 
 
 def main():
@@ -75,7 +30,9 @@ def main():
                     if not one_filter or case.dtype is not None or np.prod(case.kernel) < 2:
                         continue
                     for layout in case.layouts or ("NHWC", "NCHW"):
-                        rec = dict(suite=f"{suite}@{seed}", **measure(case, layout, old))
+                        rec = dict(suite=f"{suite}@{seed}", case=case.name, layout=layout,
+                                   rank=case.rank, taps=int(np.prod(case.kernel)),
+                                   **timed_pair(case, layout, "fwd+bwd", old))  # fmt: skip
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
                         print(f"{rec['suite']} {case.name} {layout}: "

@@ -112,6 +112,7 @@ def main():
             for name, thr, strategy in [("per_tap", np.inf, "auto"), ("fft_kgrad", 0.0, "auto"),
                                         ("fft", np.inf, "fft")]:  # fmt: skip
                 _policy.FFT_KERNEL_GRAD = thr
+                jax.clear_caches()  # each variant traced afresh (added 2026-12-06)
                 variants[name] = ours(strategy).lower(*args).compile()
             names = list(variants)
             fns = [variants[k] for k in names]
