@@ -539,6 +539,21 @@ def test_kernel_gradient_reads_taps_and_cotangent_in_place(channels_first, featu
     assert not [m for m in moved if m >= ct.size], moved
 
 
+def _checked_kernel_grad(rng, x, w, plan, dn, groups=1):
+    """The compiled HLO of ``_grad.kernel_grad`` of a 3x3 SAME layer (``plan``, ``x`` in its
+    compute layout), its result checked against lax's kernel gradient."""
+    conv = functools.partial(
+        lax.conv_general_dilated, window_strides=(1, 1), padding="SAME", dimension_numbers=dn,
+        feature_group_count=groups,
+    )  # fmt: skip
+    y, vjp = jax.vjp(lambda w: conv(x, w), w)
+    ct = random_array(rng, y.shape, np.float32)
+    expected = vjp(ct)[0]
+    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
+    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    return grad.lower(ct, x).compile().as_text()
+
+
 def _few_feature_kernel_grad(features, out, batch):
     """A 3x3 NHWC layer of ``features`` -> ``out`` on ``batch`` 64x64 images: its plan, and
     the compiled HLO of its kernel gradient, checked against lax's."""
@@ -547,14 +562,7 @@ def _few_feature_kernel_grad(features, out, batch):
     w = random_array(rng, (3, 3, features, out), np.float32)
     dn = jaxconv.conv_dimension_numbers(4, NHWC)
     plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
-    y, vjp = jax.vjp(
-        lambda w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC), w
-    )
-    ct = random_array(rng, y.shape, np.float32)
-    expected = vjp(ct)[0]
-    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
-    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    return plan, grad.lower(ct, x).compile().as_text()
+    return plan, _checked_kernel_grad(rng, x, w, plan, NHWC)
 
 
 @pytest.mark.parametrize(
@@ -593,7 +601,7 @@ def test_few_feature_kernel_gradient_stacks_no_more_than_its_limit(
 @pytest.mark.parametrize("scan", [True, False])
 def test_depthwise_kernel_gradient_reduces_the_taps_unsplit(layout, scan, monkeypatch):
     # One filter per channel: each tap times the cotangent, reduced as they are, never
-    # split into (groups, 1) features (in a scan that reduction ran 5-14x slower). The
+    # split into (groups, 1) features (in a scan that reduction ran 5-12x slower). The
     # scan's limit lowered here under these taps' 1.7 MiB where scan is asked for.
     monkeypatch.setattr(_grad, "TILE_SLACK_BYTES", 2**20 if scan else 2**30)
     rng = np.random.default_rng(0)
@@ -604,16 +612,7 @@ def test_depthwise_kernel_gradient_reduces_the_taps_unsplit(layout, scan, monkey
     plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=
                      jaxconv.conv_dimension_numbers(4, dn), feature_group_count=12)  # fmt: skip
     plan = plan._replace(channels_first=layout == "NCHW")  # x is in the compute layout
-    conv = functools.partial(
-        lax.conv_general_dilated, window_strides=(1, 1), padding="SAME", dimension_numbers=dn,
-        feature_group_count=12,
-    )  # fmt: skip
-    y, vjp = jax.vjp(lambda w: conv(x, w), w)
-    ct = random_array(rng, y.shape, np.float32)
-    expected = vjp(ct)[0]
-    grad = jax.jit(lambda ct, x: _grad.kernel_grad(ct, x, plan))
-    np.testing.assert_allclose(grad(ct, x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    hlo = grad.lower(ct, x).compile().as_text()
+    hlo = _checked_kernel_grad(rng, x, w, plan, dn, groups=12)
     assert ("while" in hlo) == scan
     split = "3,40,40,12,1" if layout == "NHWC" else "3,12,1,40,40"
     assert f"f32[{split}]" not in hlo
