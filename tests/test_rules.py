@@ -887,6 +887,52 @@ NWC, NCW = ("NWC", "WIO", "NWC"), ("NCW", "OIW", "NCW")
 
 
 @pytest.mark.parametrize(
+    "xs, ws, strides, dilation, dn",
+    [
+        ((6, 4, 66, 53), (32, 4, 3, 3), (1, 1), (1, 1), NCHW),  # 36 products, 32 outputs
+        ((6, 143, 143, 8), (3, 3, 8, 32), (2, 2), (1, 1), NHWC),
+        ((1, 4, 170, 170), (64, 4, 3, 3), (1, 1), (2, 2), NCHW),
+    ],
+)
+def test_few_features_into_32_or_more_run_im2col_where_the_rules_say_direct(
+    xs, ws, strides, dilation, dn, monkeypatch
+):
+    # Forward only: differentiated, the rules' direct runs (its gain did not hold there).
+    plan = make_plan(xs, ws, strides, "SAME", None, dilation, dn, 1, 1, "zeros")
+    assert _auto(plan, monkeypatch, without="_gemm_over_direct") == "direct"
+    name, run = _policy.decide(plan, "auto", np.float32)
+    assert _auto(plan) == name == "im2col"
+    assert _policy.differentiated_choice(run, name, np.float32) == "direct"
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    kw = dict(rhs_dilation=dilation, dimension_numbers=dn, precision=HIGHEST)
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, strides, "SAME", **kw)))
+
+    assert_close(jaxconv.conv_general_dilated(x, w, strides, "SAME", **kw),
+                 lax.conv_general_dilated(x, w, strides, "SAME", **kw))  # fmt: skip
+    got = jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1))(x, w)
+    with jax.enable_x64():  # the kernel gradient sums ~10^5 terms: lax in float64
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want = jax.grad(functools.partial(loss, lax.conv_general_dilated), (0, 1))(x64, w64)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_direct_stays_below_32_products_or_outputs():
+    # 16 outputs (im2col gained nothing there), 27 products (direct was fastest), 8 outputs.
+    for xs, ws, dn in [
+        ((6, 4, 66, 53), (16, 4, 3, 3), NCHW),
+        ((4, 3, 64, 64), (64, 3, 3, 3), NCHW),
+        ((4, 64, 64, 3), (3, 3, 3, 64), NHWC),
+    ]:
+        plan = make_plan(xs, ws, (1, 1), "SAME", dimension_numbers=dn)
+        assert _policy._gemm_over_direct(plan, "direct", bool) == "direct"
+        assert _auto(plan) == "direct"
+
+
+@pytest.mark.parametrize(
     "xs, ws, dn, expected",
     [
         # A 127-tap 64 -> 64 layer on 161 positions: col2im ran 1.9-2.4x lax, im2col on

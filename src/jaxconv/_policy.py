@@ -183,9 +183,10 @@ def choose(
     # The rules were fitted before col2im took window strides: on strided plans only the
     # measured overrides below run it. Nor on a few features (an outer product).
     skip_col2im = strided or col2im_too_shallow(plan)
-    name = _rules_choice(plan, dtype, lambda s: allowed(s) and not (skip_col2im and s == "col2im"))
+    tree_allowed = lambda s: allowed(s) and not (skip_col2im and s == "col2im")  # noqa: E731
+    name = _rules_choice(plan, dtype, tree_allowed)
     if not differentiated:
-        name = _depthwise_taps(plan, name, allowed)
+        name = _depthwise_taps(plan, _gemm_over_direct(plan, name, tree_allowed), allowed)
     few = name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES
     if (name in STACKED_COL2IM_OVER or few) and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
@@ -225,6 +226,47 @@ def pointwise_too_deep_for_direct(plan: ConvPlan) -> bool:
     9100), 0.344x the time forward (1.88x -> 0.65x lax, none slower), 0.775x forward and
     backward (0.62x -> 0.48x lax; three slower, at most 1.42x)."""
     return plan.is_pointwise and plan.in_features >= POINTWISE_DIRECT_FEATURES
+
+
+DIRECT_GEMM_PRODUCTS, DIRECT_GEMM_OUTPUTS = 32, 32
+"""Fewest multiply-adds per output (taps times input features) and output features of a
+dense plan on which ``auto`` runs ``im2col`` where the rules pick ``direct``
+(:func:`_gemm_over_direct`)."""
+
+
+def _gemm_over_direct(plan: ConvPlan, name: str, allowed) -> str:
+    """``im2col`` where ``name`` is ``direct`` on a dense plan without input dilation of at
+    least :data:`DIRECT_GEMM_PRODUCTS` multiply-adds per output and
+    :data:`DIRECT_GEMM_OUTPUTS` output features (where ``allowed``). Forward only
+    (:func:`differentiated_choice`).
+
+    ``direct``'s fused loop runs every product as a broadcast multiply-add, one output
+    feature at a time; one GEMM over the ``K·C`` stacked taps is faster once it is a few
+    dozen deep and 32 columns wide. The tree, fitted before ``im2col``'s present form,
+    picks ``direct`` on most layers of at most 8 input features.
+
+    Measured forward on CPU (``benchmarks/results/cpu-2core-gemm-over-direct``). Fit: 194
+    dense layers of 1-8 input features drawn like a network's (seeds 7301-7320), every
+    strategy timed: regret against the fastest 1.130 -> 1.122 (4 layers change, 0.695x
+    their time). Held out, fresh layers whose choice it changes, against the code before in
+    the same rounds: 0.586x the time on 12 layers of seeds 7321-7420 (at most 1.04x),
+    0.723x on 16 of seeds 7421-7520 (three 3x3 layers of 4 features, channels-last,
+    1.28-1.61x). Not adopted: ``im2col`` on 16 output features (0.991x, 24 layers; 2.1x on
+    dilated ones), ``col2im`` on 8 (0.884x and 0.967x on 33 and 43 layers, no less time in
+    all), and the rule differentiated (its first form: 1.04x forward and backward on 22
+    layers, 0.81x on the 2 of them it still covers). Below 32 products (a 3x3 kernel on 3
+    features) ``direct`` was the fastest strategy on 19 of the 25 layers of the fit the
+    rules gave it."""
+    if (
+        name != "direct"
+        or plan.feature_groups != 1
+        or plan.batch_groups != 1
+        or any(d > 1 for d in plan.lhs_dilation)
+        or plan.taps * plan.in_features < DIRECT_GEMM_PRODUCTS
+        or plan.out_features < DIRECT_GEMM_OUTPUTS
+    ):
+        return name
+    return "im2col" if allowed("im2col") else name
 
 
 DEPTHWISE_TAPS, DEPTHWISE_TAPS_FEATURES = 50, 64
@@ -627,12 +669,16 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     :func:`differentiated_fft_pays`, ``col2im`` where it ran ``direct`` only by
     :func:`direct_over_col2im` (whose forward gain does not hold for the forward pass and
     gradients together), ``depthwise`` where it ran ``taps`` only by
-    :func:`depthwise_taps_pay`, ``name`` otherwise."""
+    :func:`depthwise_taps_pay`, the rules' choice where it ran a GEMM that
+    :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the forward
+    pass's), ``name`` otherwise."""
     user = plan._replace(channels_first=False)
     if name != "fft" and differentiated_fft_pays(user, dtype):
         return "fft"
-    if name == "taps" and depthwise_taps_pay(plan):
-        # depthwise where the rules pick it (their own taps stay: faster differentiated)
+    if (name == "taps" and depthwise_taps_pay(plan)) or (
+        name == "im2col" and _gemm_over_direct(user, "direct", bool) == name
+    ):
+        # what the rules pick (depthwise's own taps stay: faster differentiated)
         return choose(user, dtype, decide_layout=True, differentiated=True)
     if name != "direct" or not direct_over_col2im(user, dtype):
         return name
