@@ -671,6 +671,49 @@ def test_depthwise_layers_run_taps_forward_on_long_kernels_over_many_features(mo
             assert_close(g, want)
 
 
+def test_wide_channels_last_depthwise_layers_run_taps_forward_past_3x3(monkeypatch):
+    # On 1024 or more features channels-last, past 3x3 (10+ taps), the fused loop ran
+    # 1.6x the time of one pass per tap (5x5 and 7x7 kernels); differentiated, the fused
+    # loop runs. On 512 features, on 3x3 kernels and channels-first the tree's choice stands.
+    nhwc, nchw = ("NHWC", "HWIO", "NHWC"), ("NCHW", "OIHW", "NCHW")
+
+    def depthwise(xs, k, dn=nhwc):
+        c = xs[-1] if dn[0][-1] == "C" else xs[1]
+        ws = (*k, 1, c) if dn[1][-1] == "O" else (c, 1, *k)
+        return make_plan(xs, ws, (1,) * len(k), "SAME", dimension_numbers=dn, feature_group_count=c)
+
+    ndhwc = ("NDHWC", "DHWIO", "NDHWC")
+    for p in (
+        depthwise((4, 21, 20, 1024), (5, 5)),
+        depthwise((1, 9, 10, 11, 1024), (3,) * 3, ndhwc),
+    ):
+        assert _auto(p, monkeypatch, "_depthwise_taps") == "depthwise"
+        assert _policy.depthwise_taps_pay(p) and _auto(p) == "taps"
+        in_layout = _policy.in_layout(p, "taps")
+        assert _policy.differentiated_choice(in_layout, "taps", jnp.float32) == "depthwise"
+    for p in (
+        depthwise((4, 21, 20, 512), (5, 5)),
+        depthwise((4, 21, 20, 1024), (3, 3)),
+        depthwise((4, 1024, 21, 20), (5, 5), nchw),
+    ):
+        assert not _policy.depthwise_taps_pay(p) and _auto(p) == "depthwise"
+
+    rng = np.random.default_rng(3)
+    x, w = random_array(rng, (2, 9, 8, 1024)), random_array(rng, (5, 5, 1, 1024))
+    kw = dict(dimension_numbers=nhwc, feature_group_count=1024, precision=HIGHEST)
+    assert jaxconv.chosen_strategy(x, w, (1, 1), "SAME", **kw) == "taps"
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, (1, 1), "SAME", **kw)))
+
+    assert_close(jaxconv.conv_general_dilated(x, w, (1, 1), "SAME", **kw),
+                 lax.conv_general_dilated(x, w, (1, 1), "SAME", **kw))  # fmt: skip
+    got = jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1))(x, w)
+    want = jax.grad(functools.partial(loss, lax.conv_general_dilated), (0, 1))(x, w)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
 def test_int8_into_int32_follows_the_int8_rules(monkeypatch):
     # An int8 layer summed in int32 in int8 GEMMs follows rules of its own where they are
     # measured (a one-leaf tree here that prefers a strategy the platform's rules do not

@@ -273,6 +273,10 @@ DEPTHWISE_TAPS, DEPTHWISE_TAPS_FEATURES = 50, 64
 """Fewest taps and input features of a depthwise plan on which ``auto`` runs ``taps``
 rather than ``depthwise``'s fused loop forward (:func:`depthwise_taps_pay`)."""
 
+WIDE_DEPTHWISE_TAPS, WIDE_DEPTHWISE_FEATURES = 10, 1024
+"""Fewest taps and input features of a channels-last depthwise plan on which ``auto`` runs
+``taps`` forward below :data:`DEPTHWISE_TAPS` (:func:`depthwise_taps_pay`)."""
+
 
 def depthwise_taps_pay(plan: ConvPlan) -> bool:
     """Whether ``auto`` runs ``taps`` on a depthwise plan, forward, where the rules pick
@@ -293,12 +297,26 @@ def depthwise_taps_pay(plan: ConvPlan) -> bool:
     the time on 27 layers of one draw and 0.600x on 11 of another, forward and backward
     0.909x and 0.896x (the input gradients, depthwise convolutions too, run ``taps``).
     Differentiated, the forward pass stays ``depthwise``; where the rules themselves pick
-    ``taps``, ``taps`` (``depthwise`` there took up to 3.1x its time)."""
-    return (
-        plan.is_depthwise
-        and plan.taps >= DEPTHWISE_TAPS
-        and plan.in_features >= DEPTHWISE_TAPS_FEATURES
+    ``taps``, ``taps`` (``depthwise`` there took up to 3.1x its time).
+
+    Also channels-last from :data:`WIDE_DEPTHWISE_TAPS` taps (past 3x3) on at least
+    :data:`WIDE_DEPTHWISE_FEATURES` features. Both forced, forward, on fresh layers of 512
+    or more features and 10-49 taps (seeds 7601-7606 of the random suites,
+    ``benchmarks/results/cpu-2core-wide-depthwise-taps``): ``taps`` took 0.637x
+    ``depthwise``'s time on the 6 channels-last programs of 1024 features (5x5 and 7x7
+    kernels; 0.45-0.85x), and 0.49-0.98x on the 5 of the stored draws; on 512-768 features
+    1.126x (63 programs), and channels-first on 1024, 1.74x (4). Held out, every program
+    of seeds 7701-7740 whose choice it changes (5x5, 7x7, 3x3x3, 15- and 31-tap kernels,
+    their input gradients too), against the code before in the same rounds: forward 0.560x
+    the time (121 programs; 6 slower by more than 10 %, at most 1.48x), forward and backward
+    0.912x (the input gradients, depthwise too, run ``taps``)."""
+    wide = (
+        not plan.features_first
+        and plan.taps >= WIDE_DEPTHWISE_TAPS
+        and plan.in_features >= WIDE_DEPTHWISE_FEATURES
     )
+    long = plan.taps >= DEPTHWISE_TAPS and plan.in_features >= DEPTHWISE_TAPS_FEATURES
+    return plan.is_depthwise and (long or wide)
 
 
 def _depthwise_taps(plan: ConvPlan, name: str, allowed) -> str:

@@ -1,0 +1,63 @@
+"""Forward and forward+backward time of ``auto`` on the channels-last depthwise layers of
+fresh random-suite draws whose forward choice the wide-feature clause of
+``_policy.depthwise_taps_pay`` changes (``depthwise`` -> ``taps``), the code before and
+after, compiled side by side and timed in the same rounds (``benchmarks/ab_timed.py``'s
+``timed_pair``). One JSON line per program: the choices, ms before and after, temp bytes.
+
+    git worktree add --detach /tmp/old <before>
+    python heldout.py /tmp/old/src OUT.jsonl SEED_FROM SEED_TO
+"""
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from ab_timed import old_package, timed_pair  # noqa: E402
+
+import jaxconv  # noqa: E402
+from jaxconv._bench import runner, suites  # noqa: E402
+
+
+def choice(mod, case, layout):
+    """``mod``'s (jaxconv or the old tree's) forward choice for ``case`` in ``layout``."""
+    x, w = (jax.ShapeDtypeStruct(s, np.float32) for s in runner.shapes(case, layout))
+    return mod.chosen_strategy(
+        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
+        runner.dimension_numbers(case, layout), case.groups, 1,
+    )  # fmt: skip
+
+
+def main():
+    old = old_package(sys.argv[1])
+    with open(sys.argv[2], "a") as out:
+        for seed in range(int(sys.argv[3]), int(sys.argv[4])):
+            for suite in ("random-heldout", "random", "random-small"):
+                for case in suites.random_suite(suite, seed):
+                    if (
+                        case.groups != case.in_channels
+                        or case.in_channels < 1024
+                        or case.transposed
+                        or case.dtype is not None
+                        or "NHWC" not in (case.layouts or ("NHWC",))
+                    ):
+                        continue
+                    before, after = choice(old, case, "NHWC"), choice(jaxconv, case, "NHWC")
+                    if before == after:
+                        continue
+                    for direction in ("fwd", "fwd+bwd"):
+                        rec = dict(suite=f"{suite}@{seed}", case=case.name, layout="NHWC",
+                                   direction=direction, before=before, after=after,
+                                   features=case.in_channels, taps=int(np.prod(case.kernel)),
+                                   **timed_pair(case, "NHWC", direction, old))  # fmt: skip
+                        out.write(json.dumps(rec) + "\n")
+                        out.flush()
+                        print(f"{rec['suite']} {case.name} {direction} {before}->{after}: "
+                              f"{rec['after_over_before']:.2f}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
