@@ -85,6 +85,28 @@ def timed_pair(case, layout, direction, old, reps=9):
                 changed=texts[0] != texts[1], rel_diff=diff / max(scale, 1e-30))  # fmt: skip
 
 
+def timed_line(out, old, case, layout, direction, **fields) -> dict:
+    """:func:`timed_pair` of ``case`` as one JSON line of ``out`` (``fields`` first), flushed
+    and echoed, for the held-out scripts under ``results/``; the record."""
+    rec = dict(fields, case=case.name, layout=layout, direction=direction,
+               **timed_pair(case, layout, direction, old))  # fmt: skip
+    out.write(json.dumps(rec) + "\n")
+    out.flush()
+    print(f"{fields.get('suite', '')} {case.name} {layout} {direction}: "
+          f"{rec['after_over_before']:.2f}", flush=True)  # fmt: skip
+    return rec
+
+
+def forward_choice(mod, case, layout) -> str:
+    """``mod``'s (jaxconv or the old tree's) ``auto`` choice for ``case`` forward in
+    ``layout``, in float32."""
+    x, w = (jax.ShapeDtypeStruct(s, np.float32) for s in runner.shapes(case, layout))
+    return mod.chosen_strategy(
+        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
+        runner.dimension_numbers(case, layout), case.groups, 1,
+    )  # fmt: skip
+
+
 def summary(records: list[dict]) -> str:
     if not records:
         return "no records: no case was timed"

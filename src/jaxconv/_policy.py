@@ -183,7 +183,10 @@ def choose(
     # The rules were fitted before col2im took window strides: on strided plans only the
     # measured overrides below run it. Nor on a few features (an outer product).
     skip_col2im = strided or col2im_too_shallow(plan)
-    tree_allowed = lambda s: allowed(s) and not (skip_col2im and s == "col2im")  # noqa: E731
+
+    def tree_allowed(s: str) -> bool:
+        return allowed(s) and not (skip_col2im and s == "col2im")
+
     name = _rules_choice(plan, dtype, tree_allowed)
     if not differentiated:
         name = _depthwise_taps(plan, _gemm_over_direct(plan, name, tree_allowed), allowed)

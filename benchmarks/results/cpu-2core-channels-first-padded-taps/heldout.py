@@ -9,14 +9,13 @@ whether the compiled programs differ.
     python heldout.py /tmp/old/src OUT.jsonl SEED_FROM SEED_TO
 """
 
-import json
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import old_package, timed_pair  # noqa: E402
+from ab_timed import old_package, timed_line  # noqa: E402
 
 from jaxconv._bench import suites  # noqa: E402
 
@@ -40,15 +39,9 @@ def main():
             for suite in ("random", "random-small"):
                 for case in filter(wanted, suites.random_suite(suite, seed)):
                     for direction in ("fwd", "fwd+bwd"):
-                        rec = dict(suite=f"{suite}@{seed}", case=case.name, layout="NCHW",
-                                   direction=direction, rank=case.rank,
-                                   taps=int(np.prod(case.kernel)), batch=case.batch,
-                                   features=case.in_channels,
-                                   **timed_pair(case, "NCHW", direction, old))  # fmt: skip
-                        out.write(json.dumps(rec) + "\n")
-                        out.flush()
-                        print(f"{rec['suite']} {case.name} {direction}: "
-                              f"{rec['after_over_before']:.2f}", flush=True)  # fmt: skip
+                        timed_line(out, old, case, "NCHW", direction, suite=f"{suite}@{seed}",
+                                   rank=case.rank, taps=int(np.prod(case.kernel)),
+                                   batch=case.batch, features=case.in_channels)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@ after, XLA temp bytes, and whether the compiled programs differ.
     python heldout.py /tmp/old/src OUT.jsonl SEED_FROM SEED_TO
 """
 
-import json
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import old_package, timed_pair  # noqa: E402
+from ab_timed import old_package, timed_line  # noqa: E402
 
 from jaxconv._bench import suites  # noqa: E402
 
@@ -30,13 +29,8 @@ def main():
                     if not one_filter or case.dtype is not None or np.prod(case.kernel) < 2:
                         continue
                     for layout in case.layouts or ("NHWC", "NCHW"):
-                        rec = dict(suite=f"{suite}@{seed}", case=case.name, layout=layout,
-                                   rank=case.rank, taps=int(np.prod(case.kernel)),
-                                   **timed_pair(case, layout, "fwd+bwd", old))  # fmt: skip
-                        out.write(json.dumps(rec) + "\n")
-                        out.flush()
-                        print(f"{rec['suite']} {case.name} {layout}: "
-                              f"{rec['after_over_before']:.2f}", flush=True)  # fmt: skip
+                        timed_line(out, old, case, layout, "fwd+bwd", suite=f"{suite}@{seed}",
+                                   rank=case.rank, taps=int(np.prod(case.kernel)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,27 +8,16 @@ line per program: the choices, ms before and after, XLA temp bytes.
     python heldout.py /tmp/old/src OUT.jsonl SEED_FROM SEED_TO
 """
 
-import json
 import os
 import sys
 
-import jax
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import old_package, timed_pair  # noqa: E402
+from ab_timed import forward_choice, old_package, timed_line  # noqa: E402
 
 import jaxconv  # noqa: E402
-from jaxconv._bench import runner, suites  # noqa: E402
-
-
-def choice(mod, case, layout):
-    """``mod``'s (jaxconv or the old tree's) forward choice for ``case`` in ``layout``."""
-    x, w = (jax.ShapeDtypeStruct(s, np.float32) for s in runner.shapes(case, layout))
-    return mod.chosen_strategy(
-        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
-        runner.dimension_numbers(case, layout), case.groups, 1,
-    )  # fmt: skip
+from jaxconv._bench import suites  # noqa: E402
 
 
 def main():
@@ -39,19 +28,15 @@ def main():
                 if case.groups != 1 or case.transposed or case.dtype is not None:
                     continue
                 for layout in case.layouts or ("NHWC", "NCHW"):
-                    before, after = choice(old, case, layout), choice(jaxconv, case, layout)
+                    before = forward_choice(old, case, layout)
+                    after = forward_choice(jaxconv, case, layout)
                     if before == after:
                         continue
                     for direction in ("fwd", "fwd+bwd"):
-                        rec = dict(suite=f"random-heldout@{seed}", case=case.name,
-                                   layout=layout, direction=direction, before=before,
-                                   after=after, features=case.in_channels,
-                                   outputs=case.out_channels, taps=int(np.prod(case.kernel)),
-                                   **timed_pair(case, layout, direction, old))  # fmt: skip
-                        out.write(json.dumps(rec) + "\n")
-                        out.flush()
-                        print(f"{rec['suite']} {case.name} {layout} {direction} {before}->"
-                              f"{after}: {rec['after_over_before']:.2f}", flush=True)  # fmt: skip
+                        timed_line(out, old, case, layout, direction,
+                                   suite=f"random-heldout@{seed}", before=before, after=after,
+                                   features=case.in_channels, outputs=case.out_channels,
+                                   taps=int(np.prod(case.kernel)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,27 +8,16 @@ after, compiled side by side and timed in the same rounds (``benchmarks/ab_timed
     python heldout.py /tmp/old/src OUT.jsonl SEED_FROM SEED_TO
 """
 
-import json
 import os
 import sys
 
-import jax
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import old_package, timed_pair  # noqa: E402
+from ab_timed import forward_choice, old_package, timed_line  # noqa: E402
 
 import jaxconv  # noqa: E402
-from jaxconv._bench import runner, suites  # noqa: E402
-
-
-def choice(mod, case, layout):
-    """``mod``'s (jaxconv or the old tree's) forward choice for ``case`` in ``layout``."""
-    x, w = (jax.ShapeDtypeStruct(s, np.float32) for s in runner.shapes(case, layout))
-    return mod.chosen_strategy(
-        x, w, case.strides, case.padding, case.lhs_dilation, case.dilation,
-        runner.dimension_numbers(case, layout), case.groups, 1,
-    )  # fmt: skip
+from jaxconv._bench import suites  # noqa: E402
 
 
 def main():
@@ -45,18 +34,14 @@ def main():
                         or "NHWC" not in (case.layouts or ("NHWC",))
                     ):
                         continue
-                    before, after = choice(old, case, "NHWC"), choice(jaxconv, case, "NHWC")
+                    before = forward_choice(old, case, "NHWC")
+                    after = forward_choice(jaxconv, case, "NHWC")
                     if before == after:
                         continue
                     for direction in ("fwd", "fwd+bwd"):
-                        rec = dict(suite=f"{suite}@{seed}", case=case.name, layout="NHWC",
-                                   direction=direction, before=before, after=after,
-                                   features=case.in_channels, taps=int(np.prod(case.kernel)),
-                                   **timed_pair(case, "NHWC", direction, old))  # fmt: skip
-                        out.write(json.dumps(rec) + "\n")
-                        out.flush()
-                        print(f"{rec['suite']} {case.name} {direction} {before}->{after}: "
-                              f"{rec['after_over_before']:.2f}", flush=True)  # fmt: skip
+                        timed_line(out, old, case, "NHWC", direction, suite=f"{suite}@{seed}",
+                                   before=before, after=after, features=case.in_channels,
+                                   taps=int(np.prod(case.kernel)))  # fmt: skip
 
 
 if __name__ == "__main__":
