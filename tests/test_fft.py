@@ -381,6 +381,35 @@ def test_a_dense_layers_fused_loop_keeps_the_gemms_threshold():
     assert _policy.fft_pays(depthwise, "depthwise")
 
 
+def test_shallow_1d_layers_run_fft_from_their_own_threshold():
+    # Seed 7474's r295: a 63-tap 12 -> 8 layer at stride 2 on 1x12x12574 NCW data, where
+    # col2im's GEMM is 12 deep: forced, it ran 2.4x im2col's time and fft 0.41x col2im's.
+    dn = ("NCW", "OIW", "NCW")
+    kw = dict(window_strides=(2,), padding="SAME", dimension_numbers=dn)
+    plan = make_plan((1, 12, 12574), (8, 12, 63), **kw)
+    ratio = _fft_ratio(plan._replace(channels_first=False))
+    assert _policy.FFT_PAYS_SHALLOW_1D <= ratio < _policy.FFT_PAYS_GEMM
+    assert _policy.fft_pays(plan, "col2im") and _policy.fft_pays(plan, "im2col")
+    rng = np.random.default_rng(13)
+    x, w = random_array(rng, (1, 12, 12574)), random_array(rng, (8, 12, 63))
+    assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
+    with jax.enable_x64(True):
+        x, w = x.astype(np.float64), w.astype(np.float64)
+        assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
+        got = jaxconv.conv_general_dilated(x, w, **kw)
+        assert_close(got, lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))
+    # 32 input features at a like ratio keep the GEMMs' threshold, as do 2-d layers and
+    # shallow layers run as direct or banded.
+    deep = make_plan((1, 32, 1000), (32, 32, 63), **kw)
+    deep_ratio = _fft_ratio(deep._replace(channels_first=False))
+    assert _policy.FFT_PAYS_SHALLOW_1D <= deep_ratio < _policy.FFT_PAYS_GEMM
+    assert not _policy.fft_pays(deep, "col2im")
+    assert not _policy.fft_pays(plan, "banded")
+    assert not _policy.shallow_1d_gemm(
+        make_plan((1, 12, 64, 64), (8, 12, 9, 9), (1, 1), "SAME", None, None,
+                  ("NCHW", "OIHW", "NCHW")), "col2im")  # fmt: skip
+
+
 def test_refuses_batch_groups():
     plan = make_plan((4, 5, 2), (3, 2, 4), (1,), "SAME", None, None, ("NWC", "WIO", "NWC"), 1, 2)
     assert not _strategies.accepts("fft", plan)

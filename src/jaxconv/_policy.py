@@ -917,6 +917,24 @@ changes took 0.497x the time forward (45; 0.58x -> 0.29x lax, 5 slower) and 0.38
 forward and backward (43)."""
 
 
+FFT_PAYS_SHALLOW_1D, FFT_SHALLOW_FEATURES = 1.5, (12, 24)
+"""The same against a GEMM strategy (``col2im``, ``im2col``) on a 1-d dense layer of 12-24
+input features (``FFT_SHALLOW_FEATURES``, the measured span), which took
+:data:`FFT_PAYS_GEMM` before.
+``col2im``'s GEMM is then as deep as the input features, and far from peak; ``im2col``'s
+patches hold ``K`` copies of each input. Measured forward on CPU
+(``benchmarks/results/cpu-2core-fft-shallow-1d``): on the 1-d dense layers of the stored
+all-strategy draws and of a sweep of 80 strided long kernels (seed 7801) at ratios 1.5-2.5
+where ``auto`` ran a GEMM, ``fft`` took 0.701x ``col2im``'s time on 12-24 features (14
+programs, one 2% slower) and 0.845x ``im2col``'s (4), but 1.127x ``col2im``'s on 32-64
+(15, 11 slower); from ratio 1.0 on 12-24 features 0.84x with 7 of 21 slower, hence 1.5.
+Held out against the code before on drawn layers it changes: on layers of more output
+features than input ones it lost (1.124x forward, 15 of seed 7802's 40), hence
+:func:`shallow_1d_gemm`'s limit; as it is, on 40 fresh layers (seed 7803) 0.656x the time
+forward (1.08x -> 0.71x lax; 3 slower by 10 % or more, at most 1.71x) and 0.865x forward and
+backward, XLA's forward temp memory 0.25x."""
+
+
 def fft_pays(plan: ConvPlan, instead: str) -> bool:
     """Whether ``auto`` runs ``fft`` (which must accept ``plan``) rather than strategy
     ``instead``: the direct algorithm's multiply-adds (input dilation's zeros skipped, as
@@ -924,7 +942,8 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     :data:`FFT_PAYS_FUSED` where ``instead`` is a fused loop (``depthwise``, ``direct``) or
     any strategy's GEMM of a group at most 4 deep (as slow: ``fft`` wins 7x7 and 13x13 kernels on 2
     and 4 features per group, 0.65 -> 0.08 of lax), :data:`FFT_PAYS_GROUPS_OF_8` where it is
-    5-8 deep, :data:`FFT_PAYS_GEMM` otherwise. A
+    5-8 deep, :data:`FFT_PAYS_SHALLOW_1D` against a GEMM of a shallow 1-d dense layer
+    (:func:`shallow_1d_gemm`), :data:`FFT_PAYS_GEMM` otherwise. A
     measured override after the fitted rules, which were fitted before ``fft`` existed and
     never name it."""
     # Any GEMM of a group at most 4 deep is as slow as a fused loop (taps on a depthwise
@@ -938,9 +957,25 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
         threshold = FFT_PAYS_FUSED
     elif grouped and plan.group_in <= 8:
         threshold = FFT_PAYS_GROUPS_OF_8  # nearly as slow: groups 5-8 deep
+    elif shallow_1d_gemm(plan, instead):
+        threshold = FFT_PAYS_SHALLOW_1D
     else:
         threshold = FFT_PAYS_GEMM
     return _fft_pays_at(plan, threshold)
+
+
+def shallow_1d_gemm(plan: ConvPlan, instead: str) -> bool:
+    """Whether ``instead`` is a GEMM strategy (``col2im``, ``im2col``) on a 1-d dense
+    ``plan`` of :data:`FFT_SHALLOW_FEATURES` input features and no more output features:
+    where :func:`fft_pays` takes :data:`FFT_PAYS_SHALLOW_1D`."""
+    lo, hi = FFT_SHALLOW_FEATURES
+    return (
+        instead in ("col2im", "im2col")
+        and plan.num_spatial == 1
+        and plan.feature_groups == 1
+        and lo <= plan.in_features <= hi
+        and plan.out_features <= plan.in_features
+    )
 
 
 def _fft_pays_at(plan: ConvPlan, threshold: float) -> bool:
