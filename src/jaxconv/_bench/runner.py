@@ -115,7 +115,13 @@ def lax_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
 
 
 def program(f: ConvFn, direction: str) -> Callable[..., tuple[jax.Array, ...]]:
-    """``(x, w, ct) -> outputs``: ``(y,)`` for ``fwd``, ``(y, dx, dw)`` for ``fwd+bwd``."""
+    """``(x, w, ct) -> outputs``: ``(y,)`` for ``fwd``, ``(y, dx, dw)`` for ``fwd+bwd``.
+
+    The cotangent ``ct`` is an argument, so nothing orders the backward pass after the
+    forward one and XLA:CPU may run them side by side, where a training step's backward
+    pass waits for the output; on two cores a strategy that copies much (``grouped``'s
+    patches) then measured up to 2.6x its time in such a step
+    (``benchmarks/results/cpu-2core-grouped-strided-grad``)."""
     if direction == "fwd":
         return lambda x, w, ct: (f(x, w),)
     if direction == "fwd+bwd":
