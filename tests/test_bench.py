@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 import jaxconv
 from jaxconv import _policy
@@ -572,3 +573,28 @@ def test_a_fwd_bwd_record_names_the_strategy_auto_runs_differentiated():
         runner.chosen_strategy(plain, "NHWC", jnp.float32, direction=d) for d in runner.DIRECTIONS
     ]
     assert both[0] == both[1]
+
+
+def test_the_backward_pass_of_a_fwd_bwd_program_waits_for_the_output():
+    # As in a training step, where the cotangent comes from the layers after: the program
+    # feeds the output into the cotangent (leaving its values alone), so XLA cannot run the
+    # backward pass beside the forward one. A NaN in the input reaches the output, and from
+    # there the input gradient, which the cotangent alone would leave finite.
+    dn = ("NWC", "WIO", "NWC")
+
+    def conv(x, w):
+        return lax.conv_general_dilated(x, w, (1,), "SAME", dimension_numbers=dn)
+
+    step = jax.jit(runner.program(conv, "fwd+bwd"))
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 16, 3), np.float32), rng.standard_normal((3, 3, 4), np.float32)
+    ct = rng.standard_normal((2, 16, 4), np.float32)
+    y, vjp = jax.vjp(conv, x, w)
+    want = (y, *vjp(ct))
+    for got, expected in zip(step(x, w, ct), want, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+    x[1, 8, 0] = np.nan
+    _, dx, _ = step(x, w, ct)
+    alone = jax.vjp(conv, x, w)[1](ct)[0]  # the VJP of the cotangent alone: finite
+    assert np.all(np.isfinite(np.asarray(alone)))
+    assert np.isnan(np.asarray(dx)[1, 7:10]).any() and np.isfinite(np.asarray(dx)[0]).all()

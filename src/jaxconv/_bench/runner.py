@@ -115,12 +115,13 @@ def lax_impl(case: Case, layout: str, strategy: str = "auto") -> ConvFn:
 
 
 def program(f: ConvFn, direction: str) -> Callable[..., tuple[jax.Array, ...]]:
-    """``(x, w, ct) -> outputs``: ``(y,)`` for ``fwd``, ``(y, dx, dw)`` for ``fwd+bwd``.
+    """``(x, w, ct) -> outputs``: ``(y,)`` for ``fwd``, ``(y, dx, dw)`` for ``fwd+bwd``, the
+    VJP of ``ct`` made to wait for ``y`` (its values unchanged where ``y`` is finite).
 
-    The cotangent ``ct`` is an argument, so nothing orders the backward pass after the
-    forward one and XLA:CPU may run them side by side, where a training step's backward
-    pass waits for the output; on two cores a strategy that copies much (``grouped``'s
-    patches) then measured up to 2.6x its time in such a step
+    In a training step the cotangent comes from the layers after this one, so the backward
+    pass starts once the output is there. A cotangent that is only an argument would let
+    XLA:CPU run the backward pass beside the forward one, which on two cores slowed a
+    strategy that copies much (``grouped``'s patches) to up to 2.6x its time in a step
     (``benchmarks/results/cpu-2core-grouped-strided-grad``)."""
     if direction == "fwd":
         return lambda x, w, ct: (f(x, w),)
@@ -128,7 +129,8 @@ def program(f: ConvFn, direction: str) -> Callable[..., tuple[jax.Array, ...]]:
 
         def fwd_bwd(x, w, ct):
             y, vjp = jax.vjp(f, x, w)
-            return (y, *vjp(ct))
+            # min(|y|, 0) is 0 for finite y (NaN stays NaN); XLA does not fold it away.
+            return (y, *vjp(ct + jnp.minimum(jnp.abs(y), 0).astype(ct.dtype)))
 
         return fwd_bwd
     raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}.")
