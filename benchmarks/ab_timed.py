@@ -85,6 +85,22 @@ def timed_pair(case, layout, direction, old, reps=9):
                 changed=texts[0] != texts[1], rel_diff=diff / max(scale, 1e-30))  # fmt: skip
 
 
+def medians(fns, args, reps: int) -> list[float]:
+    """Milliseconds per call of each of ``fns`` on ``args`` (one warm-up call each), the
+    median of ``reps`` interleaved rounds (``runner.time_interleaved``)."""
+    for f in fns:
+        jax.block_until_ready(f(*args))
+    return [1e3 * float(np.median(t)) for t in runner.time_interleaved(fns, args, reps)]
+
+
+def grad_program(f, grad: bool):
+    """``f(x, w)`` jitted, or with ``grad`` the gradients of ``sum(f(x, w) ** 2)`` with
+    respect to both (a step whose backward pass waits for the output)."""
+    if not grad:
+        return jax.jit(f)
+    return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
+
+
 def timed_line(out, old, case, layout, direction, **fields) -> dict:
     """:func:`timed_pair` of ``case`` as one JSON line of ``out`` (``fields`` first), flushed
     and echoed, for the held-out scripts under ``results/``; the record."""

@@ -329,6 +329,19 @@ def _fft_ratio(plan):
     return plan.flops / 2 / _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 
+def _assert_auto_runs_fft(xs, ws, kw, seed):
+    """``auto`` runs ``fft`` on arrays of shapes ``xs`` and ``ws`` under ``kw`` in float32
+    and float64, and in float64 its output matches lax's."""
+    rng = np.random.default_rng(seed)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
+    with jax.enable_x64(True):
+        x, w = x.astype(np.float64), w.astype(np.float64)
+        assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
+        got = jaxconv.conv_general_dilated(x, w, **kw)
+        assert_close(got, lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))
+
+
 def test_auto_runs_fft_on_groups_of_8_from_their_own_threshold():
     # Seed 4004's r003: a 255-tap kernel in 32 groups of 8 features. Against grouped GEMMs
     # that shallow fft pays from FFT_PAYS_GROUPS_OF_8, not from FFT_PAYS_GEMM.
@@ -339,14 +352,7 @@ def test_auto_runs_fft_on_groups_of_8_from_their_own_threshold():
     ratio = _fft_ratio(plan)
     assert _policy.FFT_PAYS_GROUPS_OF_8 <= ratio < _policy.FFT_PAYS_GEMM
     assert _policy.fft_pays(plan, "grouped")
-    rng = np.random.default_rng(11)
-    x, w = random_array(rng, (1, 256, 292)), random_array(rng, (128, 8, 255))
-    assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
-    with jax.enable_x64(True):
-        x, w = x.astype(np.float64), w.astype(np.float64)
-        assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
-        got = jaxconv.conv_general_dilated(x, w, **kw)
-        assert_close(got, lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))
+    _assert_auto_runs_fft((1, 256, 292), (128, 8, 255), kw, seed=11)
     # 16 features per group, at about the same ratio: the GEMMs' threshold keeps grouped.
     wide = make_plan((1, 512, 292), (128, 16, 255), **kw)
     assert not _policy.fft_pays(wide, "grouped")
@@ -390,14 +396,7 @@ def test_shallow_1d_layers_run_fft_from_their_own_threshold():
     ratio = _fft_ratio(plan._replace(channels_first=False))
     assert _policy.FFT_PAYS_SHALLOW_1D <= ratio < _policy.FFT_PAYS_GEMM
     assert _policy.fft_pays(plan, "col2im") and _policy.fft_pays(plan, "im2col")
-    rng = np.random.default_rng(13)
-    x, w = random_array(rng, (1, 12, 12574)), random_array(rng, (8, 12, 63))
-    assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
-    with jax.enable_x64(True):
-        x, w = x.astype(np.float64), w.astype(np.float64)
-        assert jaxconv.chosen_strategy(x, w, **kw) == "fft"
-        got = jaxconv.conv_general_dilated(x, w, **kw)
-        assert_close(got, lax.conv_general_dilated(x, w, **kw, precision=HIGHEST))
+    _assert_auto_runs_fft((1, 12, 12574), (8, 12, 63), kw, seed=13)
     # 32 input features at a like ratio keep the GEMMs' threshold, as do 2-d layers and
     # shallow layers run as direct or banded.
     deep = make_plan((1, 32, 1000), (32, 32, 63), **kw)

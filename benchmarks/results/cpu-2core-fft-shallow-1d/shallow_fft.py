@@ -21,10 +21,9 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import old_package  # noqa: E402
+from ab_timed import grad_program, medians, old_package  # noqa: E402
 
 import jaxconv  # noqa: E402
-from jaxconv._bench import runner  # noqa: E402
 
 NAMES = ("col2im", "im2col", "taps", "banded", "fft")
 DN = {"NWC": ("NWC", "WIO", "NWC"), "NCW": ("NCW", "OIW", "NCW")}
@@ -72,18 +71,6 @@ def conv(mod, s, pad, layout, strategy="auto", d=1):
     return f
 
 
-def program(f, grad):
-    if not grad:
-        return jax.jit(f)
-    return jax.jit(jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
-
-
-def medians(fns, args, reps):
-    for f in fns:
-        jax.block_until_ready(f(*args))
-    return [1e3 * float(np.median(t)) for t in runner.time_interleaved(fns, args, reps)]
-
-
 def choice(mod, x, w, s, pad, layout, d=1):
     return mod.chosen_strategy(x, w, (s,), pad, None, (d,), DN[layout])
 
@@ -119,7 +106,9 @@ def ab(old_src, out, seed, count):
                 continue
             done += 1
             for grad in (False, True):
-                fns = [program(conv(m, s, pad, layout, d=d), grad) for m in (lax, old, jaxconv)]
+                fns = [
+                    grad_program(conv(m, s, pad, layout, d=d), grad) for m in (lax, old, jaxconv)
+                ]
                 t = medians(fns, (x, w), reps=9)
                 rec = dict(C=c, O=o, K=k, S=s, D=d, N=n, L=length, layout=layout, pad=pad,
                            grad=grad, before=before, after=after, lax=t[0], old_ms=t[1],

@@ -1,10 +1,8 @@
 """Strided grouped layers (2-3 spatial dims, 2-32 groups) differentiated: ``grouped``,
 ``im2col`` and ``taps`` forced on the forward convolution (the gradients run ``auto``'s),
-forward and backward together, on layers where ``auto`` runs ``grouped`` (``sweep``); and
-``auto`` against an older tree and lax where the two differ (``ab``). See README.md.
+forward and backward together, on layers where ``auto`` runs ``grouped``. See README.md.
 
-    python grouped_strided.py sweep OUT.jsonl SEED COUNT
-    python grouped_strided.py ab OLD_SRC OUT.jsonl SEED COUNT
+    python grouped_strided.py OUT.jsonl SEED COUNT
 
 Run from the repository root with the project's environment.
 """
@@ -13,16 +11,14 @@ import json
 import os
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import old_package  # noqa: E402
+from ab_timed import grad_program, medians  # noqa: E402
 
 import jaxconv  # noqa: E402
-from jaxconv._bench import runner  # noqa: E402
 
 NAMES = ("grouped", "im2col", "taps")
 DN = {
@@ -70,18 +66,6 @@ def conv(mod, layer, strategy="auto"):
     return f
 
 
-def program(f, grad):
-    if not grad:
-        return jax.jit(f)
-    return jax.jit(jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
-
-
-def medians(fns, args, reps):
-    for f in fns:
-        jax.block_until_ready(f(*args))
-    return [1e3 * float(np.median(t)) for t in runner.time_interleaved(fns, args, reps)]
-
-
 def too_big(layer):
     rank, layout, n, spatial, c, o, g, kernel, pad = layer
     macs = n * np.prod([s // 2 for s in spatial]) * o * (c // g) * np.prod(kernel)
@@ -111,7 +95,7 @@ def sweep(out, seed, count):
                 continue
             done += 1
             # No lax: XLA:CPU's grouped convolution takes up to seconds here.
-            fns = [program(conv(jaxconv, layer, s), True) for s in ("auto", *NAMES)]
+            fns = [grad_program(conv(jaxconv, layer, s), True) for s in ("auto", *NAMES)]
             t = medians(fns, (x, w), reps=7)
             rec = record(layer, auto_ms=t[0], **dict(zip(NAMES, t[1:], strict=True)))
             fh.write(json.dumps(rec) + "\n")
@@ -119,34 +103,5 @@ def sweep(out, seed, count):
             print(rec, flush=True)
 
 
-def ab(old_src, out, seed, count):
-    old = old_package(old_src)
-    rng, done = np.random.default_rng(seed), 0
-    with open(out, "a") as fh:
-        while done < count:
-            layer = draw(rng)
-            if too_big(layer):
-                continue
-            x, w = arrays(rng, *layer[:-1])
-            fns = [program(conv(m, layer), True) for m in (lax, old, jaxconv)]
-            texts = [f.lower(x, w).as_text() for f in fns[1:]]
-            if texts[0] == texts[1]:
-                continue
-            done += 1
-            for grad in (False, True):
-                fns = [program(conv(m, layer), grad) for m in (lax, old, jaxconv)]
-                t = medians(fns, (x, w), reps=9)
-                rec = record(layer, grad=grad, before=choice(old, layer, x, w),
-                             after=choice(jaxconv, layer, x, w), lax=t[0], old_ms=t[1],
-                             new_ms=t[2])  # fmt: skip
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
-                print(rec, flush=True)
-
-
 if __name__ == "__main__":
-    cmd, *a = sys.argv[1:]
-    if cmd == "sweep":
-        sweep(a[0], int(a[1]), int(a[2]))
-    else:
-        ab(a[0], a[1], int(a[2]), int(a[3]))
+    sweep(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
