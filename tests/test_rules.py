@@ -553,6 +553,41 @@ def test_long_1d_layers_stack_their_taps_where_col2im_would_move_more(monkeypatc
     assert _auto(few_outputs) == "col2im"
 
 
+def test_widening_channels_first_1d_layers_stack_their_taps_not_col2im(monkeypatch):
+    # On NCW data, where the rules run col2im on a 1-d unit-stride layer whose K·O columns
+    # per position outweigh K·C stacked inputs plus O outputs by 2x or more, auto runs
+    # im2col (seed 8111's 5 -> 64 11-tap layer: col2im 2.99x lax, im2col 1.02x); not where
+    # it widens less, not on strided or channels-last layers (other rules, measured apart).
+    ncw = ("NCW", "OIW", "NCW")
+
+    def moves(p):
+        k, c, o = p.taps, p.in_features, p.out_features
+        return (k * c + o) / (k * o)
+
+    def without_rule(p):
+        return _auto(p, monkeypatch, "_stack_over_channels_first_col2im")
+
+    widening, even = _plan_1d(8, 560, 5, 64, 11, ncw), _plan_1d(16, 2082, 16, 16, 9, ncw)
+    narrower = _plan_1d(4, 2092, 8, 24, 5, ncw)
+    for p in (widening, even, narrower):
+        assert without_rule(p) == "col2im"
+    assert moves(widening) < _policy.CHANNELS_FIRST_STACK_TRAFFIC
+    assert moves(even) > moves(narrower) > _policy.CHANNELS_FIRST_STACK_TRAFFIC
+    assert _auto(widening) == "im2col"
+    assert _auto(even) == _auto(narrower) == "col2im"
+    strided = make_plan((8, 5, 560), (64, 5, 11), (2,), "SAME", dimension_numbers=ncw)
+    channels_last = _plan_1d(8, 560, 5, 64, 11)
+    for p in (strided, channels_last):
+        assert _auto(p) == without_rule(p)
+    # and the layer it moves computes lax's numbers
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (8, 5, 560)), random_array(rng, (64, 5, 11))
+    assert jaxconv.chosen_strategy(x, w, (1,), "SAME", dimension_numbers=ncw) == "im2col"
+    got = jaxconv.conv_general_dilated(x, w, (1,), "SAME", dimension_numbers=ncw)
+    want = lax.conv_general_dilated(x, w, (1,), "SAME", dimension_numbers=ncw, precision=HIGHEST)
+    assert_close(got, want)
+
+
 def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
     # Where auto would run banded on a strided layer it runs direct on few products per
     # output (a 4x4/2 8 -> 8 layer on 4x224x224: banded 2.6x lax, direct 1.0x), else im2col

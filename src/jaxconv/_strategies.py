@@ -1053,11 +1053,11 @@ def stacks_rows(plan: ConvPlan) -> bool:
     )
 
 
-def stacking_moves_less(plan: ConvPlan) -> bool:
-    """Whether stacking the last dim's taps moves under :data:`STACK_ROWS_TRAFFIC` times the
-    elements per position that :func:`col2im`'s GEMM writes (:func:`stacked_row_elements`
-    against :func:`_col2im_columns`)."""
-    return stacked_row_elements(plan) < STACK_ROWS_TRAFFIC * _col2im_columns(plan)
+def stacking_moves_less(plan: ConvPlan, traffic: float = STACK_ROWS_TRAFFIC) -> bool:
+    """Whether stacking the last dim's taps moves under ``traffic`` times the elements per
+    position that :func:`col2im`'s GEMM writes (:func:`stacked_row_elements` against
+    :func:`_col2im_columns`)."""
+    return stacked_row_elements(plan) < traffic * _col2im_columns(plan)
 
 
 def _col2im_columns(plan: ConvPlan) -> int:
