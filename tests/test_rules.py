@@ -510,6 +510,51 @@ def test_wide_long_1d_kernels_run_im2col_on_windows_not_fft():
     assert _auto(narrow) == "fft"
 
 
+def test_wide_long_1d_kernels_run_fft_where_it_pays_well_and_reuses_its_spectrum():
+    # 96 -> 96, 127 taps on 16 x 2092 (seed 8121: fft 0.20x im2col's time): a cost ratio
+    # far above FFT_PAYS_WINDOWS, the kernel spectrum shared by 96 rows. 192 -> 256 on
+    # 2 x 534 pays as well by the model, but its spectrum meets 10 rows (fft 1.8x im2col).
+    def ratio(p):
+        return p.flops / 2 / _strategies.fft_cost(p, _strategies.fft_blocks(p))
+
+    def rows(p):
+        return p.batch * math.prod(_strategies.fft_blocks(p).count)
+
+    long, few_rows = _plan_1d(16, 2092, 96, 96, 127), _plan_1d(2, 534, 192, 256, 127)
+    for p in (long, few_rows):
+        assert _policy.fft_pays(p, "im2col") and _taps.builds_windows(p)
+        assert ratio(p) >= _policy.FFT_PAYS_WINDOWS
+        assert p.in_features * p.out_features >= _policy.FFT_WINDOWS_PRODUCTS
+    assert long.in_features * long.out_features <= _policy.FFT_WINDOWS_SPECTRUM * rows(long)
+    assert few_rows.in_features * few_rows.out_features > (
+        _policy.FFT_WINDOWS_SPECTRUM * rows(few_rows)
+    )
+    assert _auto(long) == "fft"
+    assert _auto(few_rows) == "im2col"
+    # the 256 x 256 layer above: a ratio of 4.0 on 9 rows
+    wide = _plan_1d(1, 512, 256, 256, 63)
+    assert ratio(wide) >= _policy.FFT_PAYS_WINDOWS and _auto(wide) == "im2col"
+
+
+def test_long_1d_kernels_into_few_outputs_run_col2im_not_windows(monkeypatch):
+    # 128 -> 12, 16 taps on 4 x 8198 (seed 8121: col2im 0.41x im2col's time): col2im writes
+    # K·O per position, under half the windows' K·C. Not with half as many outputs or more,
+    # nor on fewer output positions than taps (41 taps, 11 positions: col2im 1.24x).
+    def plan(xs, ws, s=1, pad="SAME"):
+        return make_plan(xs, ws, (s,), pad, dimension_numbers=NWC)
+
+    narrows = plan((4, 8198, 128), (16, 128, 12), pad="VALID")
+    half = plan((8, 1079, 48), (16, 48, 24))
+    short = plan((64, 61, 32), (41, 32, 12), 2, "VALID")
+    for p in (narrows, half, short):
+        assert _auto(p, monkeypatch, "_windows_over_col2im") == "col2im"
+        assert not _policy.fft_pays(p, "im2col")
+    assert 2 * narrows.out_features < narrows.in_features
+    assert short.out_spatial[0] < short.taps
+    assert _auto(narrows) == "col2im"
+    assert _auto(half) == _auto(short) == "im2col"
+
+
 def test_long_1d_layers_of_few_features_run_a_loop_or_a_band_not_col2im(monkeypatch):
     # Where the rules run col2im on a 1-d channels-last layer of at most 8 input features,
     # auto runs direct (few multiply-adds per output) or banded instead; not channels-first,

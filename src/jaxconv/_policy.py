@@ -571,6 +571,11 @@ FFT_WINDOWS_PRODUCTS = 4096
 """Fewest products of input and output features per group on which :func:`_windows_over_fft`
 holds."""
 
+FFT_PAYS_WINDOWS, FFT_WINDOWS_SPECTRUM = 3.5, 1024
+"""Least cost ratio (:func:`fft_pays`'s) and most kernel-spectrum products per row of the
+per-frequency GEMMs (``I·O`` over batch times blocks) on which ``fft`` runs in place of
+``im2col`` on windows all the same (:func:`_windows_over_fft`)."""
+
 
 def _windows_over_fft(plan: ConvPlan, instead: str) -> bool:
     """Whether ``auto`` keeps ``im2col`` (``instead``, its choice without ``fft``) where
@@ -588,12 +593,24 @@ def _windows_over_fft(plan: ConvPlan, instead: str) -> bool:
     features and 0.05-1.2x on smaller ones; fitted on seeds 9100-9129 (31 programs: regret
     against the faster of the two 1.044 -> 1.034), held out on seeds 9130-9159 (35: 1.103 ->
     1.070). A 63-tap 256 -> 256 layer on 512 positions: ``fft`` 6.2x lax, ``im2col`` 1.2x;
-    on batch 8 of a 128 -> 128 one, though, ``fft`` 0.65x, ``im2col`` 1.27x."""
-    return (
-        instead == "im2col"
-        and _taps.builds_windows(plan._replace(channels_first=False))
-        and plan.group_in * (plan.out_features // plan.feature_groups) >= FFT_WINDOWS_PRODUCTS
-    )
+    on batch 8 of a 128 -> 128 one, though, ``fft`` 0.65x, ``im2col`` 1.27x.
+
+    Those 64 x 64 layers stood at cost ratios of 2.5-3.2. Since 2026-12-06 ``fft`` runs all
+    the same from a ratio of :data:`FFT_PAYS_WINDOWS` where its kernel spectrum is reused
+    on enough rows of the per-frequency GEMMs (``I·O`` at most :data:`FFT_WINDOWS_SPECTRUM`
+    times batch times blocks): measured forward (``benchmarks/results/
+    cpu-2core-windows-narrowing``) on 43 such layers of seeds 8121 and 8131 (the second
+    wide layers on few rows), regret against the faster of the two 1.465 -> 1.043 (the 23
+    it changes 0.530x ``im2col``'s time, none slower); by the ratio alone 1.124, 7 of 35
+    slower, wide layers on few rows (192 -> 256, 127 taps, 2 x 534 positions: 1.8x). Held
+    out against the code before on 32 fresh layers it changes (seed 7813): forward 0.525x
+    the time (1.15x -> 0.61x lax, 2 slower, worst 1.35x), forward and backward 0.509x."""
+    plan = plan._replace(channels_first=False)
+    pairs = plan.group_in * (plan.out_features // plan.feature_groups)
+    if not (instead == "im2col" and _taps.builds_windows(plan) and pairs >= FFT_WINDOWS_PRODUCTS):
+        return False
+    rows = plan.batch * math.prod(_strategies.fft_blocks(plan).count)
+    return not (_fft_pays_at(plan, FFT_PAYS_WINDOWS) and pairs <= FFT_WINDOWS_SPECTRUM * rows)
 
 
 WINDOWS_IN_FEATURES, WINDOWS_OUT_FEATURES = 16, 8
@@ -625,8 +642,28 @@ def _windows_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
         and plan.out_features >= WINDOWS_OUT_FEATURES
         and _taps.builds_windows(plan)
         and not _strategies.col2im_by_input(plan)
+        and not _col2im_narrows(plan)
         else name
     )
+
+
+def _col2im_narrows(plan: ConvPlan) -> bool:
+    """Whether ``col2im`` writes under half the elements per position that ``im2col``'s
+    windows copy (``K·O`` against ``K·C``: fewer than half as many output features as input
+    ones) on a plan of at least as many output positions as taps, where
+    :func:`_windows_over_col2im` leaves ``col2im`` (whose fit had as many outputs as
+    inputs).
+
+    Measured forward on CPU (2026-12-06, ``benchmarks/results/cpu-2core-windows-narrowing``,
+    seed 8121: 60 channels-last layers of 15-127 taps where ``auto`` ran ``im2col`` on
+    windows over ``col2im``; ``col2im``, ``im2col``, ``banded``, ``fft`` forced): on the 18
+    of the 41 ``fft`` does not take that this holds on, ``col2im`` took 0.696x ``im2col``'s
+    time (2 slower, worst 1.14x); with no limit on positions, 0.718x of 19 and worst 1.24x
+    (11 output positions of 41 taps); at half to three quarters as many outputs, ``col2im``
+    ran 7-27x ``im2col`` on layers of one or two output positions. Held out against the code
+    before on 8 fresh layers it changes (seed 7813): forward 0.358x the time (2.17x -> 0.78x
+    lax, none slower), forward and backward 0.934x (2 slower, worst 1.08x)."""
+    return 2 * plan.out_features < plan.in_features and plan.out_spatial[0] >= plan.taps
 
 
 def _tuned(plan: ConvPlan, dtype: Any) -> str | None:
