@@ -813,7 +813,10 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     the 88 of 9-16 outputs 0.807x, 13 slower by up to 2.39x (16 -> 16 5x5, channels-last),
     hence 8; the 62 of at most 8 outputs 0.576x. With 8 (seeds 9440-9449, 98 programs):
     0.575x the time (0.495x -> 0.285x lax), none slower than 1.09x. XLA's temp memory on
-    them 0.65x (geomean; at most 1.58x, 3 -> 64 7x7 input gradients)."""
+    them 0.65x (geomean; at most 1.58x, 3 -> 64 7x7 input gradients). Re-checked with a
+    step whose backward pass waits for the output (2026-12-06,
+    ``benchmarks/results/cpu-2core-differentiated-dependent``, 30 fresh layers where it
+    holds): 0.681x the time of ``auto`` without it, none slower than 1.04x."""
     if dtype is None or jax.numpy.dtype(dtype) != jax.numpy.float32:
         return False
     plan = plan._replace(channels_first=False)
@@ -1069,7 +1072,10 @@ same rounds, on layers of groups 1-4 deep drawn like networks': fitted on 40 (se
 geomean 0.77x from 0.08 to 0.2, the losses all below 0.2: the safe side), the 17 it
 changes took 0.546x the time, none slower; held out (seed 7201, 30 layers), the 13 it
 changes 0.483x (two 11x11 depthwise layers 1.12x and 1.28x), all 30 0.729x. XLA's
-temp memory grew 1.3x on them (geomean; at most 2.4x, a 3x3x3 layer at the threshold)."""
+temp memory grew 1.3x on them (geomean; at most 2.4x, a 3x3x3 layer at the threshold).
+Re-checked with a step whose backward pass waits for the output (2026-12-06,
+``benchmarks/results/cpu-2core-differentiated-dependent``, 30 fresh layers where it
+holds): 0.550x the time of ``auto`` without it, 7 slower by 1.05-1.34x."""
 
 
 FFT_KERNEL_GRAD_DEPTH = 4
