@@ -31,6 +31,7 @@ import time
 
 import jax
 import numpy as np
+from jax import lax
 
 import jaxconv
 from jaxconv._bench import runner, suites
@@ -99,6 +100,21 @@ def grad_program(f, grad: bool):
     if not grad:
         return jax.jit(f)
     return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
+
+
+def old_new_lines(fh, old, program, args, reps: int, layer: dict, before: str, after: str):
+    """For a layer on which the ``old`` package's ``auto`` runs ``before`` and this tree's
+    ``after``: ``program(mod)`` (a function of ``args``) of lax, ``old`` and jaxconv, timed
+    in the same ``reps`` rounds, forward and with both gradients (:func:`grad_program`), as
+    two JSON lines of ``fh`` (``layer``'s fields first), flushed and echoed; for the held-out
+    scripts under ``results/``."""
+    for grad in (False, True):
+        t = medians([grad_program(program(m), grad) for m in (lax, old, jaxconv)], args, reps)
+        rec = dict(layer, grad=grad, before=before, after=after, lax=t[0], old_ms=t[1],
+                   new_ms=t[2])  # fmt: skip
+        fh.write(json.dumps(rec) + "\n")
+        fh.flush()
+        print(rec, flush=True)
 
 
 def timed_line(out, old, case, layout, direction, **fields) -> dict:

@@ -11,6 +11,7 @@ plus both gradients. See README.md.
 Run from the repository root with the project's environment.
 """
 
+import functools
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import grad_program, medians, old_package  # noqa: E402
+from ab_timed import medians, old_new_lines, old_package  # noqa: E402
 
 import jaxconv  # noqa: E402
 
@@ -105,16 +106,9 @@ def ab(old_src, out, seed, count):
             if before == after:
                 continue
             done += 1
-            for grad in (False, True):
-                fns = [
-                    grad_program(conv(m, s, pad, layout, d=d), grad) for m in (lax, old, jaxconv)
-                ]
-                t = medians(fns, (x, w), reps=9)
-                rec = dict(C=c, O=o, K=k, S=s, D=d, N=n, L=length, layout=layout, pad=pad,
-                           grad=grad, before=before, after=after, lax=t[0], old_ms=t[1],
-                           new_ms=t[2])  # fmt: skip
-                fh.write(json.dumps(rec) + "\n")
-                print(rec, flush=True)
+            layer = dict(C=c, O=o, K=k, S=s, D=d, N=n, L=length, layout=layout, pad=pad)
+            program = functools.partial(conv, s=s, pad=pad, layout=layout, d=d)
+            old_new_lines(fh, old, program, (x, w), 9, layer, before, after)
 
 
 if __name__ == "__main__":

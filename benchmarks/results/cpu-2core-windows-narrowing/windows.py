@@ -12,6 +12,7 @@ the two choose differently, forward and forward plus both gradients. See README.
 Run from the repository root with the project's environment.
 """
 
+import functools
 import json
 import math
 import os
@@ -26,7 +27,7 @@ sys.path[:0] = [
     os.path.join(HERE, "..", ".."),
     os.path.join(HERE, "..", "cpu-2core-fft-shallow-1d"),
 ]
-from ab_timed import grad_program, medians, old_package  # noqa: E402
+from ab_timed import medians, old_new_lines, old_package  # noqa: E402
 from shallow_fft import arrays, choice, conv  # noqa: E402
 
 import jaxconv  # noqa: E402
@@ -135,14 +136,9 @@ def ab(old_src, out, seed, count):
             if before == after:
                 continue
             done += 1
-            for grad in (False, True):
-                fns = [grad_program(conv(m, s, pad, "NWC"), grad) for m in (lax, old, jaxconv)]
-                t = medians(fns, (x, w), reps=7)
-                rec = dict(C=c, O=o, K=k, S=s, N=n, L=length, pad=pad, grad=grad, before=before,
-                           after=after, lax=t[0], old_ms=t[1], new_ms=t[2])  # fmt: skip
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
-                print(rec, flush=True)
+            layer = dict(C=c, O=o, K=k, S=s, N=n, L=length, pad=pad)
+            program = functools.partial(conv, s=s, pad=pad, layout="NWC")
+            old_new_lines(fh, old, program, (x, w), 7, layer, before, after)
 
 
 if __name__ == "__main__":
