@@ -83,7 +83,8 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         # im2col in place of banded on strided layers (_policy.strided_direct_pays,
         # _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
         # channels-first data (_policy.col2im_over_band, _policy.pointwise_col2im_pays),
-        # direct in place of col2im (_policy.direct_over_col2im), then fft (_policy.fft_pays).
+        # direct in place of col2im (_policy.direct_over_col2im), im2col in place of col2im
+        # where the output shrinks (_policy.COL2IM_SHRINK), then fft (_policy.fft_pays).
         if want == "depthwise" and _policy.depthwise_taps_pay(plan):
             want = "taps"
         cl = _policy.in_layout(plan, "col2im")
@@ -101,6 +102,16 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             want = "im2col"
         elif want == "col2im" and _policy.direct_over_col2im(plan, jnp.float32):
             want = "direct"  # not differentiated
+        shrinks = math.prod(plan.in_spatial) >= _policy.COL2IM_SHRINK * math.prod(plan.out_spatial)
+        if (
+            want == "col2im"
+            and shrinks
+            and plan.num_spatial > 1
+            and plan.feature_groups == plan.batch_groups == 1
+            and set(plan.strides) == set(plan.lhs_dilation) == {1}
+            and plan.out_features >= _policy.COL2IM_SHRINK_FEATURES
+        ):
+            want = "im2col"  # _policy._im2col_over_shrinking_col2im
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
         elif got == "fft":
@@ -630,6 +641,44 @@ def test_widening_channels_first_1d_layers_stack_their_taps_not_col2im(monkeypat
     assert jaxconv.chosen_strategy(x, w, (1,), "SAME", dimension_numbers=ncw) == "im2col"
     got = jaxconv.conv_general_dilated(x, w, (1,), "SAME", dimension_numbers=ncw)
     want = lax.conv_general_dilated(x, w, (1,), "SAME", dimension_numbers=ncw, precision=HIGHEST)
+    assert_close(got, want)
+
+
+def test_wide_layers_whose_output_shrinks_run_im2col_not_col2im(monkeypatch):
+    # Where the rules run col2im on a dense unit-stride 2-d or 3-d layer whose output has
+    # 1.3x fewer positions than its input or fewer, into 64 or more features, auto runs
+    # im2col (seed 8141's 96 -> 256 5x5 VALID layer on 8x14x11: col2im 2.08x lax, im2col
+    # 0.61x); not into fewer features, not where the output keeps the input's size.
+    def without_rule(p):
+        return _auto(p, monkeypatch, "_im2col_over_shrinking_col2im")
+
+    def plan(xs, ws, padding="VALID", strides=None):
+        strides = strides or (1,) * (len(xs) - 2)
+        return make_plan(xs, ws, strides, padding, dimension_numbers=dn[len(xs)])
+
+    dn = {4: ("NHWC", "HWIO", "NHWC"), 5: ("NDHWC", "DHWIO", "NDHWC")}
+    wide = plan((8, 14, 11, 96), (5, 5, 96, 256))
+    volume = plan((1, 9, 8, 10, 64), (3, 3, 3, 64, 128))
+    narrow = plan((1, 24, 16, 48), (7, 7, 48, 24))
+    same = plan((8, 14, 11, 96), (5, 5, 96, 256), "SAME")
+    for p in (wide, volume, narrow, same):
+        assert without_rule(p) == "col2im"
+    for p in (wide, volume):
+        assert math.prod(p.in_spatial) >= _policy.COL2IM_SHRINK * math.prod(p.out_spatial)
+        assert p.out_features >= _policy.COL2IM_SHRINK_FEATURES
+        assert _auto(p) == "im2col"
+    assert _auto(narrow) == _auto(same) == "col2im"
+    strided = plan((8, 14, 11, 96), (5, 5, 96, 256), strides=(2, 2))
+    assert _auto(strided) == without_rule(strided)
+    # and the layer it moves computes lax's numbers (a kernel scaled as initialisers do: 2400
+    # products of unit values would round in float32 beyond the table's tolerance)
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (8, 14, 11, 96)), random_array(rng, (5, 5, 96, 256)) / 50
+    assert jaxconv.chosen_strategy(x, w, (1, 1), "VALID", dimension_numbers=dn[4]) == "im2col"
+    got = jaxconv.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=dn[4])
+    want = lax.conv_general_dilated(
+        x, w, (1, 1), "VALID", dimension_numbers=dn[4], precision=HIGHEST
+    )
     assert_close(got, want)
 
 

@@ -209,6 +209,7 @@ def choose(
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
     name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
     name = _stack_over_channels_first_col2im(plan, name, allowed)
+    name = _im2col_over_shrinking_col2im(plan, name, allowed)
     return _col2im_on_gpu(plan, name, allowed)
 
 
@@ -531,6 +532,47 @@ def _stack_over_channels_first_col2im(plan: ConvPlan, name: str, allowed) -> str
         or plan.lhs_dilation != (1,)
         or not allowed("im2col")
         or not _strategies.stacking_moves_less(plan, CHANNELS_FIRST_STACK_TRAFFIC)
+    ):
+        return name
+    return "im2col"
+
+
+COL2IM_SHRINK = 1.3
+"""Fewest input positions per output position on which :func:`_im2col_over_shrinking_col2im`
+holds."""
+COL2IM_SHRINK_FEATURES = 64
+"""Fewest output features on which :func:`_im2col_over_shrinking_col2im` holds."""
+
+
+def _im2col_over_shrinking_col2im(plan: ConvPlan, name: str, allowed) -> str:
+    """``im2col`` where ``name`` is ``col2im`` on a dense 2-d or 3-d plan at unit strides,
+    without input dilation, whose output has :data:`COL2IM_SHRINK` times fewer positions
+    than its input or fewer (``VALID`` padding of a kernel large for its map: a 5x5 on
+    14x11 gives 10x7) and :data:`COL2IM_SHRINK_FEATURES` or more output features.
+    ``col2im``'s GEMM multiplies every input position by every tap, ``im2col``'s only the
+    output positions: the shrink factor more multiply-adds, and ``K·O`` columns written
+    per input position, which outweigh the patches ``im2col`` copies (``K·C`` per output
+    position) once ``O`` is wide.
+
+    Measured forward on CPU (2026-12-06, ``benchmarks/results/cpu-2core-shrinking-col2im``,
+    seeds 8141-8142: 160 such layers where ``auto`` ran ``col2im``, 16-512 features, 2x2 to
+    7x7 kernels, kernel dilation 1-2, batch 1-8, shrink 1.15-3.5; lax and ``col2im``,
+    ``rows``, ``taps``, ``im2col``, ``banded`` forced): on the 94 this holds on, ``im2col``
+    took 0.706x ``col2im``'s time (8 slower, worst 1.28x); over all 160, 0.815x, flat
+    from 48 to 96 output features (``rows`` in its place: 0.84x). Below 64 output features
+    ``col2im`` stays (``im2col`` 1.2-1.4x its time at every shrink); at 64 or more,
+    ``im2col`` took 1.01x its time at shrinks 1.2-1.3, 0.73x at 1.3-1.45, 0.57x above 2.2,
+    and 1.07x on 50 ``SAME`` layers (seed 8143, shrink about 1)."""
+    if (
+        name != "col2im"
+        or plan.num_spatial < 2
+        or plan.feature_groups != 1
+        or plan.batch_groups != 1
+        or any(s != 1 for s in plan.strides)
+        or any(d != 1 for d in plan.lhs_dilation)
+        or plan.out_features < COL2IM_SHRINK_FEATURES
+        or math.prod(plan.in_spatial) < COL2IM_SHRINK * math.prod(plan.out_spatial)
+        or not allowed("im2col")
     ):
         return name
     return "im2col"
