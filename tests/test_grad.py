@@ -511,14 +511,20 @@ def test_reverse_mode_saves_no_stacked_taps(monkeypatch):
 
 @pytest.mark.parametrize("channels_first", [False, True])
 @pytest.mark.parametrize("features", [8, 16])  # stacked taps, one GEMM per tap (channels-last)
-def test_kernel_gradient_reads_taps_and_cotangent_in_place(channels_first, features):
-    # An ungrouped layer's kernel gradient with many positions (FLAT_GRAD_ROWS) is plain
+@pytest.mark.parametrize("batch, side, k", [(4, 32, 3), (1, 40, 5)])
+def test_kernel_gradient_reads_taps_and_cotangent_in_place(
+    channels_first, features, batch, side, k
+):
+    # An ungrouped layer's kernel gradient with many positions (FLAT_GRAD_ROWS), or enough
+    # positions times taps (FLAT_GRAD_TAP_ROWS: a 5x5 kernel on 1600 positions), is plain
     # GEMMs over batch and positions; XLA:CPU had copied the cotangent (and channels-last
     # taps) into a transposed layout first.
     rng = np.random.default_rng(0)
-    x = random_array(rng, (4, 32, 32, features), np.float32)
-    assert 4 * 32 * 32 >= _grad.FLAT_GRAD_ROWS
-    w = random_array(rng, (3, 3, features, 8), np.float32)
+    x = random_array(rng, (batch, side, side, features), np.float32)
+    rows = batch * side * side
+    many = rows * k * k >= _grad.FLAT_GRAD_TAP_ROWS and rows >= _grad.FLAT_GRAD_FEWEST_ROWS
+    assert rows >= _grad.FLAT_GRAD_ROWS or (rows < _grad.FLAT_GRAD_ROWS and many)
+    w = random_array(rng, (k, k, features, 8), np.float32)
     dn = jaxconv.conv_dimension_numbers(4, NHWC)
     plan = make_plan(x.shape, w.shape, (1, 1), "SAME", dimension_numbers=dn)
     y, vjp = jax.vjp(

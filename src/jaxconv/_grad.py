@@ -352,12 +352,20 @@ def per_tap_kernel_grad(plan: ConvPlan) -> bool:
 FLAT_GRAD_ROWS = 4096
 """From this many output positions (batch times positions), an ungrouped kernel gradient
 may contract each tap as one plain GEMM (:func:`flat_kernel_grad`)."""
+FLAT_GRAD_TAP_ROWS = 25000
+"""From this many output positions times taps, and :data:`FLAT_GRAD_FEWEST_ROWS` output
+positions, an ungrouped kernel gradient may too (:func:`flat_kernel_grad`)."""
+FLAT_GRAD_FEWEST_ROWS = 512
 
 
 def flat_kernel_grad(plan: ConvPlan) -> bool:
     """Whether the kernel gradient of the ungrouped ``plan`` contracts each tap with the
     cotangent as one plain GEMM (:func:`_ungrouped_contract`) rather than as a contraction
-    over several axes, which XLA:CPU runs on transposed copies of both operands.
+    over several axes, which XLA:CPU runs on transposed copies of both operands: where the
+    cotangent is not much thinner than the taps, on :data:`FLAT_GRAD_ROWS` output
+    positions (batch times positions) or more, or on :data:`FLAT_GRAD_FEWEST_ROWS` or more
+    where positions times taps reach :data:`FLAT_GRAD_TAP_ROWS` (a kernel's every tap pays
+    the copies).
 
     Measured on CPU (2026-12-01; 3x3 kernel gradients of 171 layers, 8-256 input features,
     half to twice as many outputs, 512-32768 positions, both layouts): from 6272 positions
@@ -366,10 +374,21 @@ def flat_kernel_grad(plan: ConvPlan) -> bool:
     than the taps the copies' GEMM wins: 64 -> 3 or 8 and 32 -> 4 features took 1.6-2.4x
     as long as plain GEMMs, and halving features from 64 or more 0.93-1.32x; halving them
     from 16 or 32 took 0.65-0.93x.
+
+    Larger kernels pay sooner (2026-12-06, ``benchmarks/results/cpu-2core-flat-kernel-grad``,
+    seeds 8151-8152: kernel gradients alone of 94 2-d layers below 4096 positions, 16-256
+    input features and a cotangent wide enough, 3x3, 5x5 and 7x7 kernels, strides 1-2, both
+    layouts): from 1024 positions, plain GEMMs took 0.57-0.79x the time on 5x5 and 7x7
+    kernels (geometric mean per size) and 0.86-0.97x on 3x3; at 256-512 positions
+    0.99-1.06x. On the 31 of the 94 at 512 or more positions and 25000 or more positions
+    times taps, 0.720x (1.11x -> 0.80x lax; 3 slower, worst 1.18x); at 16384 0.757x with
+    4 slower and one 1.64x, at 32768 0.641x of 20.
     """
     i, o = plan.group_in, plan.out_features
     wide_enough = o >= i or (2 * o >= i and i <= 32)
-    return wide_enough and _rows(plan) >= FLAT_GRAD_ROWS
+    rows = _rows(plan)
+    many = rows >= FLAT_GRAD_FEWEST_ROWS and rows * plan.taps >= FLAT_GRAD_TAP_ROWS
+    return wide_enough and (rows >= FLAT_GRAD_ROWS or many)
 
 
 def _ungrouped_contract(lhs, ct, plan: ConvPlan, acc):
