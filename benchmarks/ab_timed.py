@@ -102,6 +102,24 @@ def grad_program(f, grad: bool):
     return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
 
 
+def record_line(fh, rec: dict) -> None:
+    """``rec`` as one JSON line of ``fh``, flushed and echoed: the held-out scripts' records
+    under ``results/``."""
+    fh.write(json.dumps(rec) + "\n")
+    fh.flush()
+    print(rec, flush=True)
+
+
+def sweep_or_ab(sweep, ab, **modes) -> None:
+    """The command line of a held-out script under ``results/``: ``sweep OUT SEED COUNT``
+    (or another of ``modes``, named the same way) or ``ab OLD_SRC OUT SEED COUNT``."""
+    mode, *rest = sys.argv[1:]
+    if mode == "ab":
+        ab(rest[0], rest[1], int(rest[2]), int(rest[3]))
+    else:
+        dict(modes, sweep=sweep)[mode](rest[0], int(rest[1]), int(rest[2]))
+
+
 def old_new_lines(fh, old, program, args, reps: int, layer: dict, before: str, after: str):
     """For a layer on which the ``old`` package's ``auto`` runs ``before`` and this tree's
     ``after``: ``program(mod)`` (a function of ``args``) of lax, ``old`` and jaxconv, timed
@@ -112,9 +130,7 @@ def old_new_lines(fh, old, program, args, reps: int, layer: dict, before: str, a
         t = medians([grad_program(program(m), grad) for m in (lax, old, jaxconv)], args, reps)
         rec = dict(layer, grad=grad, before=before, after=after, lax=t[0], old_ms=t[1],
                    new_ms=t[2])  # fmt: skip
-        fh.write(json.dumps(rec) + "\n")
-        fh.flush()
-        print(rec, flush=True)
+        record_line(fh, rec)
 
 
 def timed_line(out, old, case, layout, direction, **fields) -> dict:

@@ -11,7 +11,6 @@ XLA:CPU). See README.md.
 Run from the repository root with the project's environment.
 """
 
-import json
 import os
 import sys
 
@@ -21,7 +20,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import grad_program, medians  # noqa: E402
+from ab_timed import grad_program, medians, record_line  # noqa: E402
 
 import jaxconv  # noqa: E402
 from jaxconv import _policy  # noqa: E402
@@ -87,9 +86,7 @@ def main(mode, out, seed, count):
             t = [None, *t] if mode == "kgrad" else t
             rec = dict(C=c, O=o, G=g, K=k, N=n, H=h, W=wd, layout=layout, pad=pad, lax=t[0],
                        with_rule=t[1], without=t[2])  # fmt: skip
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            print(rec, flush=True)
+            record_line(fh, rec)
 
 
 if __name__ == "__main__":

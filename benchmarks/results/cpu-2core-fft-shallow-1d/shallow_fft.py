@@ -12,7 +12,6 @@ Run from the repository root with the project's environment.
 """
 
 import functools
-import json
 import os
 import sys
 
@@ -22,7 +21,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import medians, old_new_lines, old_package  # noqa: E402
+from ab_timed import medians, old_new_lines, old_package, record_line, sweep_or_ab  # noqa: E402
 
 import jaxconv  # noqa: E402
 
@@ -90,8 +89,7 @@ def sweep(out, seed, count):
             rec = dict(C=c, O=o, K=k, S=s, N=n, L=length, layout=layout, pad=pad,
                        auto=auto, lax=t[0], auto_ms=t[1])  # fmt: skip
             rec.update(zip(names, t[2:], strict=True))
-            fh.write(json.dumps(rec) + "\n")
-            print(rec, flush=True)
+            record_line(fh, rec)
 
 
 def ab(old_src, out, seed, count):
@@ -112,8 +110,4 @@ def ab(old_src, out, seed, count):
 
 
 if __name__ == "__main__":
-    cmd, *a = sys.argv[1:]
-    if cmd == "sweep":
-        sweep(a[0], int(a[1]), int(a[2]))
-    else:
-        ab(a[0], a[1], int(a[2]), int(a[3]))
+    sweep_or_ab(sweep, ab)

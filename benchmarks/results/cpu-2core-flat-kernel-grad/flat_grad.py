@@ -12,7 +12,6 @@ Run from the repository root with the project's environment.
 """
 
 import functools
-import json
 import math
 import os
 import sys
@@ -22,7 +21,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import grad_program, medians, old_new_lines, old_package  # noqa: E402
+from ab_timed import grad_program, medians, old_new_lines, old_package, record_line, sweep_or_ab  # noqa: E402
 
 import jaxconv  # noqa: E402
 from jaxconv import _grad  # noqa: E402
@@ -103,9 +102,7 @@ def sweep(out, seed, count):
             rec = dict(I=i, O=o, K=k, S=s, N=n, H=spatial[0], W=spatial[1], pad=pad,
                        layout=layout, rows=rows_of(y, layout), auto=auto, lax=t[0],
                        cur=t[1], flat=t[2])  # fmt: skip
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            print(rec, flush=True)
+            record_line(fh, rec)
 
 
 def ab(old_src, out, seed, count):
@@ -135,8 +132,4 @@ def ab(old_src, out, seed, count):
 
 
 if __name__ == "__main__":
-    mode, *rest = sys.argv[1:]
-    if mode == "sweep":
-        sweep(rest[0], int(rest[1]), int(rest[2]))
-    else:
-        ab(rest[0], rest[1], int(rest[2]), int(rest[3]))
+    sweep_or_ab(sweep, ab)

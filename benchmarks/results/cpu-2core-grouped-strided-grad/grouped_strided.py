@@ -7,7 +7,6 @@ forward and backward together, on layers where ``auto`` runs ``grouped``. See RE
 Run from the repository root with the project's environment.
 """
 
-import json
 import os
 import sys
 
@@ -16,7 +15,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import grad_program, medians  # noqa: E402
+from ab_timed import grad_program, medians, record_line  # noqa: E402
 
 import jaxconv  # noqa: E402
 
@@ -98,9 +97,7 @@ def sweep(out, seed, count):
             fns = [grad_program(conv(jaxconv, layer, s), True) for s in ("auto", *NAMES)]
             t = medians(fns, (x, w), reps=7)
             rec = record(layer, auto_ms=t[0], **dict(zip(NAMES, t[1:], strict=True)))
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            print(rec, flush=True)
+            record_line(fh, rec)
 
 
 if __name__ == "__main__":

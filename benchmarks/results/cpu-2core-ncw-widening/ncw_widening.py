@@ -10,7 +10,6 @@ Run from the repository root with the project's environment.
 """
 
 import functools
-import json
 import os
 import sys
 
@@ -23,7 +22,7 @@ sys.path[:0] = [
     os.path.join(HERE, "..", ".."),
     os.path.join(HERE, "..", "cpu-2core-fft-shallow-1d"),
 ]
-from ab_timed import medians, old_new_lines, old_package  # noqa: E402
+from ab_timed import medians, old_new_lines, old_package, record_line, sweep_or_ab  # noqa: E402
 from shallow_fft import arrays, choice, conv  # noqa: E402
 
 import jaxconv  # noqa: E402
@@ -68,8 +67,7 @@ def sweep(out, seed, count):
             rec = dict(C=c, O=o, K=k, S=1, N=n, L=length, layout="NCW", pad=pad,
                        auto="col2im", lax=t[0])  # fmt: skip
             rec.update(zip(NAMES, t[1:], strict=True))
-            fh.write(json.dumps(rec) + "\n")
-            print(rec, flush=True)
+            record_line(fh, rec)
 
 
 def ab(old_src, out, seed, count):
@@ -90,8 +88,4 @@ def ab(old_src, out, seed, count):
 
 
 if __name__ == "__main__":
-    mode, *rest = sys.argv[1:]
-    if mode == "sweep":
-        sweep(rest[0], int(rest[1]), int(rest[2]))
-    else:
-        ab(rest[0], rest[1], int(rest[2]), int(rest[3]))
+    sweep_or_ab(sweep, ab)

@@ -12,7 +12,6 @@ Run from the repository root with the project's environment.
 """
 
 import functools
-import json
 import math
 import os
 import sys
@@ -22,7 +21,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from ab_timed import medians, old_new_lines, old_package  # noqa: E402
+from ab_timed import medians, old_new_lines, old_package, record_line, sweep_or_ab  # noqa: E402
 
 import jaxconv  # noqa: E402
 
@@ -108,9 +107,7 @@ def sweep(out, seed, count):
             rec = dict(C=c, O=o, K=kernel[0], D=d[0], N=n, H=spatial[0], W=spatial[1],
                        pad=pad, layout=layout, shrink=shrink, auto="col2im", lax=t[0])  # fmt: skip
             rec.update(zip(names, t[1:], strict=True))
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            print(rec, flush=True)
+            record_line(fh, rec)
 
 
 def ab(old_src, out, seed, count):
@@ -131,8 +128,4 @@ def ab(old_src, out, seed, count):
 
 
 if __name__ == "__main__":
-    mode, *rest = sys.argv[1:]
-    if mode == "sweep":
-        sweep(rest[0], int(rest[1]), int(rest[2]))
-    else:
-        ab(rest[0], rest[1], int(rest[2]), int(rest[3]))
+    sweep_or_ab(sweep, ab)

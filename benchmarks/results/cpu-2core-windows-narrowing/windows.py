@@ -13,7 +13,6 @@ Run from the repository root with the project's environment.
 """
 
 import functools
-import json
 import math
 import os
 import sys
@@ -27,7 +26,7 @@ sys.path[:0] = [
     os.path.join(HERE, "..", ".."),
     os.path.join(HERE, "..", "cpu-2core-fft-shallow-1d"),
 ]
-from ab_timed import medians, old_new_lines, old_package  # noqa: E402
+from ab_timed import medians, old_new_lines, old_package, record_line, sweep_or_ab  # noqa: E402
 from shallow_fft import arrays, choice, conv  # noqa: E402
 
 import jaxconv  # noqa: E402
@@ -84,9 +83,7 @@ def timed(fh, rng, layer, names, reps, **fields):
     t = medians(fns, (x, w), reps)
     rec = dict(C=c, O=o, K=k, S=s, N=n, L=length, layout="NWC", pad=pad, **fields, lax=t[0])
     rec.update(zip(names, t[1:], strict=True))
-    fh.write(json.dumps(rec) + "\n")
-    fh.flush()
-    print(rec, flush=True)
+    record_line(fh, rec)
 
 
 def sweep(out, seed, count):
@@ -142,8 +139,4 @@ def ab(old_src, out, seed, count):
 
 
 if __name__ == "__main__":
-    mode, *rest = sys.argv[1:]
-    if mode == "ab":
-        ab(rest[0], rest[1], int(rest[2]), int(rest[3]))
-    else:
-        {"sweep": sweep, "wide": wide}[mode](rest[0], int(rest[1]), int(rest[2]))
+    sweep_or_ab(sweep, ab, wide=wide)
