@@ -79,7 +79,8 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         )
         # The measured overrides after the rules: taps in place of depthwise on long
         # kernels (_policy.depthwise_taps_pay), col2im where it stacks rows in place of rows,
-        # banded, taps, or winograd on few features (_policy.stacked_col2im_pays), direct or
+        # banded, taps, or winograd on few features (_policy.stacked_col2im_pays), col2im on
+        # strided layers that do not widen (_policy.strided_col2im_pays), direct or
         # im2col in place of banded on strided layers (_policy.strided_direct_pays,
         # _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
         # channels-first data (_policy.col2im_over_band, _policy.pointwise_col2im_pays),
@@ -92,6 +93,8 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         if want in _policy.STACKED_COL2IM_OVER or few:
             if _strategies.feasible("col2im", cl) and _policy.stacked_col2im_pays(cl):
                 want = "col2im"
+        if _policy.strided_col2im_pays(plan):
+            want = "col2im"
         if want == "banded" and _policy.col2im_over_band(plan):
             want = "col2im"
         elif want in _policy.POINTWISE_COL2IM_OVER and _policy.pointwise_col2im_pays(plan):
@@ -241,6 +244,13 @@ def test_auto_runs_col2im_on_channels_first_pointwise_layers_it_multiplies_per_i
         ((3, 48, 64, 64), (24, 48, 5, 5), "NCHW", (2, 2), True),
         ((2, 8, 40, 40), (8, 8, 3, 3), "NCHW", (2, 2), False),  # too few input features
         ((2, 16, 40, 40), (32, 16, 3, 3), "NCHW", (2, 2), False),  # more outputs than inputs
+        # Past 64 input features: 2-d layers that narrow twofold, their input not small
+        # against the kernel.
+        ((2, 40, 40, 128), (3, 3, 128, 64), "NHWC", (2, 2), True),
+        ((1, 256, 30, 34), (12, 256, 5, 5), "NCHW", (2, 2), True),
+        ((2, 40, 40, 128), (3, 3, 128, 96), "NHWC", (2, 2), False),  # narrows too little
+        ((1, 6, 6, 512), (5, 5, 512, 128), "NHWC", (2, 2), False),  # the kernel outweighs
+        ((2, 300, 256), (5, 256, 64), "NWC", (2,), False),  # 1-d
     ],
 )
 def test_auto_runs_col2im_on_strided_layers_where_it_measured_faster(xs, ws, dn, strides, pays):
@@ -722,7 +732,7 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
     assert _auto(unit) == _auto(unit, monkeypatch, "_strided_over_band")
     rng = np.random.default_rng(0)
     for xs, ws, dn, want_name in [
-        ((2, 20, 20, 128), (3, 1, 128, 64), ("NHWC", "HWIO", "NHWC"), "im2col"),
+        ((2, 20, 20, 128), (3, 1, 128, 128), ("NHWC", "HWIO", "NHWC"), "im2col"),
         ((2, 21, 19, 8), (4, 4, 8, 8), ("NHWC", "HWIO", "NHWC"), "direct"),
         ((2, 1, 23, 20), (16, 1, 4, 4), nchw, "direct"),
     ]:

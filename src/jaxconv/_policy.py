@@ -911,7 +911,13 @@ def stacked_col2im_pays(plan: ConvPlan) -> bool:
 
 
 STRIDED_COL2IM_FEATURES = (12, 64)
-"""Fewest and most input features on which :func:`strided_col2im_pays`."""
+"""Fewest and most input features on which :func:`strided_col2im_pays` at any width."""
+
+STRIDED_COL2IM_NARROWING, STRIDED_COL2IM_KERNEL_SHARE = 2, 10
+"""Past :data:`STRIDED_COL2IM_FEATURES`, :func:`strided_col2im_pays` on 2-d plans into at
+most ``1 / STRIDED_COL2IM_NARROWING`` as many output features as input ones, whose input
+positions (batch included) are at least ``1 / STRIDED_COL2IM_KERNEL_SHARE`` of the
+kernel's rows (taps times input features)."""
 
 
 BAND_COL2IM_OUTPUTS, BAND_COL2IM_POSITIONS = 8, 4096
@@ -996,15 +1002,34 @@ def strided_col2im_pays(plan: ConvPlan) -> bool:
     strategy forced on such layers of four draws (``cpu-2core-strided-col2im-nchw``) showed
     ``col2im`` at 0.778x the rules' time on the 58 programs it changes (1.19x -> 0.92x lax);
     held out on 30 layers of sixteen more draws, 0.814x forward (1.09x -> 0.89x lax) and
-    0.901x forward and backward."""
+    0.901x forward and backward.
+
+    Past 64 input features it holds on 2-d plans that narrow at least twofold
+    (:data:`STRIDED_COL2IM_NARROWING`) and whose input is not small against the kernel
+    (:data:`STRIDED_COL2IM_KERNEL_SHARE`): there the rules' ``rows`` or ``im2col`` copy
+    each input once per tap for GEMMs of few columns. Where the kernel outweighs the
+    positions (deep layers on small maps), ``col2im``'s product of ``K·O`` columns per
+    position and its copy of the kernel lost up to 3.3x
+    (``benchmarks/results/cpu-2core-strided-narrowing``). Measured on CPU
+    (``benchmarks/results/cpu-2core-strided-deep``): on 44 strided 2-d layers of 96-1024
+    input features of two sweeps that it takes, ``col2im`` took 0.604x ``auto``'s time
+    forward (6 slower by over 10 %, at most 1.51x); held out on 40 fresh layers whose
+    choice it changes, 0.664x forward (1.06x -> 0.70x lax; 11 slower, at most 1.95x) and
+    0.849x forward and backward."""
     lo, hi = STRIDED_COL2IM_FEATURES
+    c, o = plan.in_features, plan.out_features
+    deep = (
+        plan.num_spatial == 2
+        and c > hi
+        and o * STRIDED_COL2IM_NARROWING <= c
+        and plan.batch * math.prod(plan.in_spatial) * STRIDED_COL2IM_KERNEL_SHARE >= plan.taps * c
+    )
     return (
         any(s > 1 for s in plan.strides)
         and all(d == 1 for d in plan.lhs_dilation)
         and plan.feature_groups == plan.batch_groups == 1
         and plan.taps >= 2
-        and lo <= plan.in_features <= hi
-        and plan.out_features <= plan.in_features
+        and (lo <= c <= hi and o <= c or deep)
     )
 
 
