@@ -1176,3 +1176,53 @@ def test_pointwise_layers_of_16_or_more_features_never_run_direct(monkeypatch):
     theirs = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=nchw,
                                       precision=HIGHEST)  # fmt: skip
     assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, strides, dn, patches",
+    [
+        ((2, 64, 64, 3), (16, 16, 3, 96), (16, 16), NHWC, True),  # ViT's patch embedding
+        ((2, 3, 36, 40), (48, 3, 4, 4), (4, 4), ("NCHW", "OIHW", "NCHW"), True),  # ConvNeXt's
+        ((2, 40, 24, 128), (2, 2, 128, 32), (2, 2), NHWC, True),  # deep and narrowing
+        ((2, 48, 12, 16), (16, 2, 16, 8), (16, 2), NHWC, True),  # an oblong patch
+        ((3, 64, 32), (8, 32, 64), (8,), ("NWC", "WIO", "NWC"), True),
+        ((1, 8, 8, 8, 16), (2, 2, 2, 16, 32), (2, 2, 2), ("NDHWC", "DHWIO", "NDHWC"), True),
+        ((2, 38, 40, 1), (2, 2, 1, 96), (2, 2), NHWC, "direct"),  # a short fused loop stays
+        ((2, 40, 40, 16), (3, 3, 16, 16), (2, 2), NHWC, False),  # windows overlap
+        ((2, 40, 40, 16), (2, 2, 16, 16), (4, 4), NHWC, False),  # windows leave gaps
+        ((2, 40, 40, 16), (1, 1, 16, 16), (1, 1), NHWC, False),  # no stride
+    ],
+)
+def test_patch_embeddings_run_space_to_depth(xs, ws, strides, dn, patches):
+    # A kernel equal to its strides reads each input block once: space_to_depth makes the
+    # blocks features for one GEMM (a 16x16/16 layer: col2im's 256 one-tap phases ran 30x
+    # lax's time and compiled for minutes), whatever else auto would pick but direct's short
+    # fused loop; elsewhere the choice is what it was.
+    plan = make_plan(xs, ws, strides, "VALID", dimension_numbers=dn)
+    assert _policy.patches_pay(plan) == bool(patches)
+    with mock.patch.object(_policy, "patches_pay", return_value=False):
+        without = _policy.choose(plan, jnp.float32, decide_layout=True)
+    if patches == "direct":
+        assert without == _auto(plan) == "direct"
+        return
+    assert _auto(plan) == ("space_to_depth" if patches else without)
+    if not patches:
+        return
+    assert _policy.differentiated_choice(plan, "space_to_depth", jnp.float32) == "space_to_depth"
+    # What runs there gives lax's numbers, forward and both gradients (float64 reference).
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding="VALID", dimension_numbers=dn)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "space_to_depth"
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
+
+    got_y = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w)
+    got = jax.jit(jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1)))(x, w)
+    with jax.enable_x64():
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want_y = jax.lax.conv_general_dilated(x64, w64, **kw)
+        want = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x64, w64)
+    for a, b in zip((got_y, *got), (want_y, *want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
