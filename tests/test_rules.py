@@ -1195,8 +1195,8 @@ def test_pointwise_layers_of_16_or_more_features_never_run_direct(monkeypatch):
 )
 def test_patch_embeddings_run_space_to_depth(xs, ws, strides, dn, patches):
     # A kernel equal to its strides reads each input block once: space_to_depth makes the
-    # blocks features for one GEMM (a 16x16/16 layer: col2im's 256 one-tap phases ran 30x
-    # lax's time and compiled for minutes), whatever else auto would pick but direct's short
+    # blocks features for one GEMM (a 16x16/16 layer: col2im's 256 one-tap phases ran 32-36x
+    # lax's time), whatever else auto would pick but direct's short
     # fused loop; elsewhere the choice is what it was.
     plan = make_plan(xs, ws, strides, "VALID", dimension_numbers=dn)
     assert _policy.patches_pay(plan) == bool(patches)
