@@ -282,22 +282,7 @@ def test_auto_runs_col2im_on_strided_layers_where_it_measured_faster(xs, ws, dn,
     x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
     kw = dict(window_strides=strides, padding="SAME", dimension_numbers=specs)
     assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
-
-    def loss(conv, x, w):
-        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
-
-    got = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w)
-    got_dx, got_dw = jax.jit(
-        jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1))
-    )(x, w)
-    with jax.enable_x64():
-        x64, w64 = x.astype(np.float64), w.astype(np.float64)
-        want = jax.lax.conv_general_dilated(x64, w64, **kw)
-        want_dx, want_dw = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(
-            x64, w64
-        )
-    for a, b in ((got, want), (got_dx, want_dx), (got_dw, want_dw)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+    _assert_like_lax_in_float64(x, w, kw)
 
 
 @pytest.mark.parametrize(
@@ -476,6 +461,26 @@ def test_a_platform_without_rules_uses_the_tune_cache_then_the_cpu_rules(monkeyp
 def _plan_1d(n, length, c, o, k, dn=("NWC", "WIO", "NWC")):
     xs, ws = ((n, length, c), (k, c, o)) if dn[0] == "NWC" else ((n, c, length), (o, c, k))
     return make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn)
+
+
+def _assert_like_lax_in_float64(x, w, kw, forward=True):
+    """jaxconv's gradients of ``sum(sin(conv(x, w, **kw)))`` with respect to ``x`` and ``w``
+    (with ``forward``, and its output) agree with lax's computed in float64, to 1e-4 of
+    each array's largest value."""
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
+
+    got = jax.jit(jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1)))(x, w)
+    if forward:
+        got = (jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w), *got)
+    with jax.enable_x64():
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x64, w64)
+        if forward:
+            want = (jax.lax.conv_general_dilated(x64, w64, **kw), *want)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
 def _auto(p, monkeypatch=None, without=None):
@@ -1053,16 +1058,7 @@ def test_gradients_of_a_strided_13x13_channels_first_layer():
     )
     kw = dict(window_strides=(2, 2), padding="VALID", dimension_numbers=NCHW)
     assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
-
-    def loss(conv, x, w):
-        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
-
-    got = jax.jit(jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1)))(x, w)
-    with jax.enable_x64():
-        x64, w64 = x.astype(np.float64), w.astype(np.float64)
-        want = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x64, w64)
-    for a, b in zip(got, want, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+    _assert_like_lax_in_float64(x, w, kw, forward=False)
 
 
 NWC, NCW = ("NWC", "WIO", "NWC"), ("NCW", "OIW", "NCW")
@@ -1196,8 +1192,8 @@ def test_pointwise_layers_of_16_or_more_features_never_run_direct(monkeypatch):
 def test_patch_embeddings_run_space_to_depth(xs, ws, strides, dn, patches):
     # A kernel equal to its strides reads each input block once: space_to_depth makes the
     # blocks features for one GEMM (a 16x16/16 layer: col2im's 256 one-tap phases ran 32-36x
-    # lax's time), whatever else auto would pick but direct's short
-    # fused loop; elsewhere the choice is what it was.
+    # lax's time), whatever else auto would pick but direct's short fused loop; elsewhere
+    # the choice is what it was.
     plan = make_plan(xs, ws, strides, "VALID", dimension_numbers=dn)
     assert _policy.patches_pay(plan) == bool(patches)
     with mock.patch.object(_policy, "patches_pay", return_value=False):
@@ -1214,15 +1210,4 @@ def test_patch_embeddings_run_space_to_depth(xs, ws, strides, dn, patches):
     x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
     kw = dict(window_strides=strides, padding="VALID", dimension_numbers=dn)
     assert jaxconv.chosen_strategy(x, w, **kw) == "space_to_depth"
-
-    def loss(conv, x, w):
-        return jnp.sum(jnp.sin(conv(x, w, **kw, precision="highest")))
-
-    got_y = jax.jit(functools.partial(jaxconv.conv_general_dilated, **kw))(x, w)
-    got = jax.jit(jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1)))(x, w)
-    with jax.enable_x64():
-        x64, w64 = x.astype(np.float64), w.astype(np.float64)
-        want_y = jax.lax.conv_general_dilated(x64, w64, **kw)
-        want = jax.grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x64, w64)
-    for a, b in zip((got_y, *got), (want_y, *want), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+    _assert_like_lax_in_float64(x, w, kw)

@@ -227,7 +227,7 @@ def patches_pay(plan: ConvPlan) -> bool:
     input features the fused loop ran forward up to 3.4x faster."""
     return (
         any(s > 1 for s in plan.strides)
-        and tuple(plan.kernel) == tuple(plan.strides)
+        and plan.kernel == plan.strides
         and all(d == 1 for d in plan.rhs_dilation + plan.lhs_dilation)
         and _strategies._ungrouped(plan)
     )
