@@ -416,6 +416,57 @@ def test_col2im_is_not_tried_where_it_would_drop_most_of_its_products(
     assert worth or got != "col2im"
 
 
+def _phases(plan):
+    # Per dim, the residues modulo the stride of the inputs that some tap multiplies: input
+    # i meets tap t where i + lo - t·rd is a multiple of the stride.
+    count = 1
+    for size, k, s, rd, (lo, _) in zip(
+        plan.in_spatial, plan.kernel, plan.strides, plan.rhs_dilation, plan.pads, strict=True
+    ):
+        count *= len({i % s for i in range(size) for t in range(k) if (i + lo - t * rd) % s == 0})
+    return count
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, strides, padding, dn",
+    [
+        ((4, 64, 64, 32), (5, 5, 32, 32), (8, 8), "SAME", NHWC),  # 25: was col2im
+        ((4, 64, 64, 32), (7, 7, 32, 32), (6, 6), "SAME", NHWC),  # 36: was col2im
+        ((2, 16, 16, 16, 32), (5, 5, 5, 32, 32), (4, 4, 4), "SAME", ("NDHWC", "DHWIO", "NDHWC")),
+        ((2, 32, 64, 64), (32, 32, 7, 7), (4, 4), "SAME", ("NCHW", "OIHW", "NCHW")),  # 16
+        ((4, 64, 64, 32), (3, 3, 32, 32), (4, 4), "SAME", NHWC),  # 9: the taps meet 3 of 4
+        ((2, 48, 48, 32), (4, 4, 32, 32), (3, 3), "VALID", NHWC),
+        ((4, 60, 60, 32), (3, 3, 32, 32), (6, 6), ((0, 0), (2, 1)), NHWC),
+        ((4, 61, 61, 32), (3, 3, 32, 32), (5, 5), "SAME", NHWC),
+        ((2, 40, 40, 16), (3, 3, 16, 16), (5, 5), "VALID", NHWC),
+        ((2, 64, 16), (9, 16, 16), (17,), "SAME", ("NWC", "WIO", "NWC")),
+        ((2, 512, 16), (33, 16, 16), (32,), "SAME", ("NWC", "WIO", "NWC")),
+    ],
+)
+def test_col2im_is_not_tried_past_sixteen_gemms(x_shape, w_shape, strides, padding, dn):
+    # Under window strides col2im runs one GEMM per input phase, each a program of its own:
+    # 28-50 ms of compile time per phase on CPU, minutes at thousands.
+    plan = make_plan(x_shape, w_shape, strides, padding, dimension_numbers=dn, dtype="float32")
+    gemms = _strategies.col2im_gemms(plan)
+    assert gemms == _phases(plan) and _strategies.col2im_waste(plan) <= _strategies.COL2IM_WASTE
+    assert _strategies.feasible("col2im", plan) == (gemms <= 16)
+    assert ("col2im" in _tune.candidates(plan)) == (gemms <= 16)
+    x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (x_shape, w_shape))
+    got = jaxconv.chosen_strategy(x, w, strides, padding, dimension_numbers=dn)
+    assert gemms <= 16 or got != "col2im"
+
+
+def test_col2im_forced_past_sixteen_gemms_gives_lax_numbers():
+    # Not tried by auto or tune, but still accepted where asked for by name.
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (2, 21, 19, 5)), random_array(rng, (5, 5, 5, 6))
+    plan = make_plan(x.shape, w.shape, (5, 5), "SAME", dimension_numbers=NHWC)
+    assert _strategies.col2im_gemms(plan) == 25
+    kw = dict(window_strides=(5, 5), padding="SAME", dimension_numbers=NHWC)
+    got = jaxconv.conv_general_dilated(x, w, strategy="col2im", **kw)
+    assert_close(got, lax.conv_general_dilated(x, w, precision=HIGHEST, **kw))
+
+
 @pytest.mark.parametrize("w_shape", [(3, 3, 4, 0), (3, 3, 0, 4), (1, 7, 4, 0)])
 def test_auto_runs_convolutions_with_no_features(w_shape):
     """The rules' features (Winograd's tiles over its kernel) and the strategies' sizes (the

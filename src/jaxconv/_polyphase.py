@@ -182,19 +182,27 @@ def _dim_input_phases(size, kernel, stride, rdil, low, out) -> list[_DimInputPha
     return found
 
 
-def input_phases(plan: ConvPlan) -> list[InputPhase]:
-    """The input phases of ``plan`` (window strides, no input dilation), each with a
-    stride-1 plan of the same output: the convolution is the sum of theirs. Phases that
-    meet no tap are left out (none at all: every tap falls in the padding)."""
-    per_dim = [
+def _input_phases_per_dim(plan: ConvPlan) -> list[list[_DimInputPhase]]:
+    return [
         _dim_input_phases(n, k, s, rd, lo, o)
         for n, k, s, rd, (lo, _), o in zip(
             plan.in_spatial, plan.kernel, plan.strides, plan.rhs_dilation, plan.pads,
             plan.out_spatial, strict=True,
         )
     ]  # fmt: skip
+
+
+def input_phase_count(plan: ConvPlan) -> int:
+    """How many input phases :func:`input_phases` gives ``plan``, without building them."""
+    return math.prod(len(d) for d in _input_phases_per_dim(plan))
+
+
+def input_phases(plan: ConvPlan) -> list[InputPhase]:
+    """The input phases of ``plan`` (window strides, no input dilation), each with a
+    stride-1 plan of the same output: the convolution is the sum of theirs. Phases that
+    meet no tap are left out (none at all: every tap falls in the padding)."""
     out = []
-    for combo in itertools.product(*per_dim):
+    for combo in itertools.product(*_input_phases_per_dim(plan)):
         sub = plan._replace(
             in_spatial=tuple(d.size for d in combo),
             kernel=tuple(d.kernel for d in combo),

@@ -1446,8 +1446,31 @@ def feasible(name: str, plan: ConvPlan, dtype: Any = None) -> bool:
     if name == "direct" and not plan.is_depthwise:
         return plan.taps * plan.group_in <= DIRECT_PRODUCTS
     if name == "col2im":
-        return col2im_waste(plan) <= COL2IM_WASTE
+        return col2im_waste(plan) <= COL2IM_WASTE and col2im_gemms(plan) <= COL2IM_GEMMS
     return True
+
+
+COL2IM_GEMMS = 16
+"""Most GEMMs, one per input phase (:func:`col2im_gemms`), that ``col2im`` is tried on (by
+``auto`` and ``tune``; asked for by name it still runs): each phase is a program of its
+own, and past a few dozen their compile time outweighs anything they save. Measured on CPU
+(2026-12-06, ``benchmarks/results/cpu-2core-col2im-phases``), forced on 'VALID' layers:
+compile time 28-50 ms per phase (8.8 s at 256 phases, a 16x16/16 patch embedding; 20.7 s
+at 512, an 8x8x8/8 one; about 4 minutes at 4096, a 16x16x16/16 one), and in two runs past
+16 phases every layer timed ran 1.4-3.7x slower than ``space_to_depth`` (2-d 8x8/8 and
+16x16/16, 3-d 4x4x4/4 and 8x8x8/8, 1-d 64/64). At 16 (2-d stride 4) it was within 5 % of
+the fastest on a 7x7/4 kernel, and 0.8x and 1.7x ``im2col``'s time on an 11x11/4 one.
+Held out, fresh layers of strides 3-8 where ``auto`` ran ``col2im`` on 25-343 phases,
+forward against that choice in the same rounds: 0.40x the compile time and 0.943x the run
+time over 48 layers of three draws (0.81x, 1.02x and 1.01x; worst 5.1x, a 4x4x4 kernel at
+stride 6 on 8x42^3x32, ``rows``). ``tune`` on the 16x16/16 patch embedding took 17.3 s
+before, 9.1 s after; on the 8x8x8/8 one, 55 s and 38 s."""
+
+
+def col2im_gemms(plan: ConvPlan) -> int:
+    """How many GEMMs :func:`col2im` runs on ``plan``: one per input phase under window
+    strides (:func:`jaxconv._polyphase.input_phase_count`), else one."""
+    return _polyphase.input_phase_count(plan) if any(s > 1 for s in plan.strides) else 1
 
 
 GEMM_ON_INPUT = frozenset({"im2col", "taps", "rows", "col2im"})
