@@ -752,7 +752,8 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
     # Where auto would run banded on a strided layer it runs direct on few products per
     # output (a 4x4/2 8 -> 8 layer on 4x224x224: banded 2.6x lax, direct 1.0x), else im2col
     # from 5 input features (a 1x3/2 256 -> 256 layer on 8x56x56: banded 2.3x lax, im2col
-    # 0.74x); on fewer features the band deepens a thin GEMM; at unit stride, no change.
+    # 0.74x); on fewer features the band deepens a thin GEMM, unless it is 64 outputs wide; at
+    # unit stride, no change.
     def plan(xs, ws, strides, dn=("NHWC", "HWIO", "NHWC")):
         return make_plan(xs, ws, strides, "VALID", dimension_numbers=dn)
 
@@ -774,6 +775,16 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
     assert more_cf.taps * more_cf.in_features > _policy.STRIDED_DIRECT_PRODUCTS
     assert _auto(few) == _auto(few_cf) == "direct"
     assert thin.in_features < _policy.BAND_PATCHES_FEATURES and _auto(thin) == "banded"
+    # On 1-4 features into 64 or more outputs, past what direct pays, a kernel short of 7x7
+    # takes patches too (a 5x5/3 4 -> 128 layer on 1x322x182: im2col 0.60x banded's time);
+    # into fewer outputs the band stays.
+    wide_out = plan((1, 4, 322, 182), (128, 4, 5, 5), (3, 3), nchw)
+    narrow_out = plan((1, 4, 322, 182), (32, 4, 5, 5), (3, 3), nchw)
+    for p in (wide_out, narrow_out):
+        assert _auto(p, monkeypatch, "_strided_over_band") == "banded"
+        assert p.in_features < _policy.BAND_PATCHES_FEATURES
+    assert wide_out.out_features >= _policy.BAND_PATCHES_OUTPUTS > narrow_out.out_features
+    assert _auto(wide_out) == "im2col" and _auto(narrow_out) == "banded"
     # 7x7 kernels into few output features keep the band (a 7x7/2 6 -> 16 layer on
     # 1x313x491: im2col 2.9x banded's time); 1x7 rows and more outputs take patches.
     seven = plan((1, 313, 491, 6), (7, 7, 6, 16), (2, 2))
@@ -791,6 +802,8 @@ def test_strided_layers_run_direct_or_patches_not_a_band(monkeypatch):
         ((2, 20, 20, 128), (3, 1, 128, 128), ("NHWC", "HWIO", "NHWC"), "im2col"),
         ((2, 21, 19, 8), (4, 4, 8, 8), ("NHWC", "HWIO", "NHWC"), "direct"),
         ((2, 1, 23, 20), (16, 1, 4, 4), nchw, "direct"),
+        ((2, 3, 23, 21), (64, 3, 5, 5), nchw, "im2col"),
+        ((2, 23, 21, 4), (3, 3, 4, 96), ("NHWC", "HWIO", "NHWC"), "im2col"),
     ]:
         small = plan(xs, ws, (2, 2), dn)
         assert _auto(small, monkeypatch, "_strided_over_band") == "banded"

@@ -351,8 +351,9 @@ def _depthwise_taps(plan: ConvPlan, name: str, allowed) -> str:
     return name
 
 
-BAND_PATCHES_FEATURES = 5
-"""Fewest input features on which :func:`strided_patches_pay`."""
+BAND_PATCHES_FEATURES, BAND_PATCHES_OUTPUTS = 5, 64
+"""Fewest input features on which :func:`strided_patches_pay`, and fewest output features on
+which it holds below that."""
 
 BAND_ROW_TAPS, BAND_ROW_OUTPUTS = 7, 32
 """Fewest taps along the last spatial dim (and their square, along all) and most output
@@ -426,10 +427,26 @@ def strided_patches_pay(plan: ConvPlan) -> bool:
     ``cpu-2core-strided-few``'s sweep, 0.83x on the rest. Against the code before, on 10
     layers of another draw with rows of 7 taps, the band won on the 7x7 kernels (forward
     0.82x the time, 6 layers) and lost on 1x7 and 7-tap 1-d ones (1.2-3.5x), hence the
-    kernel's size."""
+    kernel's size.
+
+    Below :data:`BAND_PATCHES_FEATURES` too, on 1-d and 2-d plans of
+    :data:`BAND_PATCHES_OUTPUTS` or more output features and a kernel short of 7x7: the
+    band's GEMM is then a kernel row times 1-4 features deep, and wide enough for
+    ``im2col``'s patches to pay. Measured forward on CPU: on the stored strided-few sweep's
+    layers of 1-4 features into 64 or more outputs, ``im2col`` took 0.80x ``banded``'s time
+    (13 layers, 1 slower by over 10 %); where ``auto`` ran ``banded`` on 1-d and 2-d ones,
+    0.80x (5 layers); on the four such layers of ``cpu-2core-strided-deep``'s sweep (4 -> 64-128,
+    3x3 and 4x4), 0.55x. Held out (``benchmarks/results/cpu-2core-strided-few-wide``), 24
+    fresh layers drawn like a network's whose choice it changes, against the code before in
+    the same rounds: forward 0.874x the time (0.83x -> 0.73x lax; 4 slower, at most 1.39x),
+    forward and backward 0.893x (1 slower, 1.11x). Not on 3-d plans: a 3-d program of the
+    first held-out draw did not finish its forward and backward timing in 14 minutes."""
     wide = plan.taps >= BAND_ROW_TAPS**2 and plan.kernel[-1] >= BAND_ROW_TAPS
     thin = wide and plan.out_features <= BAND_ROW_OUTPUTS
-    return _strided_dense(plan) and plan.in_features >= BAND_PATCHES_FEATURES and not thin
+    few = plan.in_features < BAND_PATCHES_FEATURES
+    if few and (wide or plan.out_features < BAND_PATCHES_OUTPUTS or plan.num_spatial > 2):
+        return False
+    return _strided_dense(plan) and not thin
 
 
 def _strided_over_band(plan: ConvPlan, name: str, allowed) -> str:
