@@ -439,8 +439,10 @@ def strided_patches_pay(plan: ConvPlan) -> bool:
     3x3 and 4x4), 0.55x. Held out (``benchmarks/results/cpu-2core-strided-few-wide``), 24
     fresh layers drawn like a network's whose choice it changes, against the code before in
     the same rounds: forward 0.874x the time (0.83x -> 0.73x lax; 4 slower, at most 1.39x),
-    forward and backward 0.893x (1 slower, 1.11x). Not on 3-d plans: a 3-d program of the
-    first held-out draw did not finish its forward and backward timing in 14 minutes."""
+    forward and backward 0.893x (1 slower, 1.11x); all 2-d, so 10 more of 1-d (seed 7825):
+    forward 0.912x, forward and backward 0.957x (none slower by over 7 %). Not on 3-d
+    plans: a 3-d program of the first held-out draw did not finish its forward and backward
+    timing in 14 minutes."""
     wide = plan.taps >= BAND_ROW_TAPS**2 and plan.kernel[-1] >= BAND_ROW_TAPS
     thin = wide and plan.out_features <= BAND_ROW_OUTPUTS
     few = plan.in_features < BAND_PATCHES_FEATURES

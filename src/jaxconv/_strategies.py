@@ -1459,7 +1459,7 @@ compile time 28-50 ms per phase (8.8 s at 256 phases, a 16x16/16 patch embedding
 at 512, an 8x8x8/8 one; about 4 minutes at 4096, a 16x16x16/16 one), and in two runs past
 16 phases every layer timed ran 1.4-3.7x slower than ``space_to_depth`` (2-d 8x8/8 and
 16x16/16, 3-d 4x4x4/4 and 8x8x8/8, 1-d 64/64). At 16 (2-d stride 4) it was within 5 % of
-the fastest on a 7x7/4 kernel, and 0.8x and 1.7x ``im2col``'s time on an 11x11/4 one.
+the fastest on a 7x7/4 kernel, and 0.9x and 1.7x ``im2col``'s time on an 11x11/4 one.
 Held out, fresh layers of strides 3-8 where ``auto`` ran ``col2im`` on 25-343 phases,
 forward against that choice in the same rounds: 0.40x the compile time and 0.943x the run
 time over 48 layers of three draws (0.81x, 1.02x and 1.01x; worst 5.1x, a 4x4x4 kernel at

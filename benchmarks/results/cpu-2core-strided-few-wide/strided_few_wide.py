@@ -2,11 +2,12 @@
 network's and in no suite: ``auto`` of an old tree against this one, forward and forward
 plus both gradients, where the two choose differently (``strided_band.drawn``).
 
-    python strided_few_wide.py <old src> SEED COUNT out.jsonl
+    python strided_few_wide.py <old src> SEED COUNT out.jsonl [RANK]  # [only that rank]
 
 Run from the repository root with the project's environment.
 """
 
+import functools
 import os
 import sys
 
@@ -19,13 +20,15 @@ sys.path.insert(
 from strided_band import drawn  # noqa: E402
 
 
-def draw(seed, count, pick=lambda lay: True):
+def draw(seed, count, pick=lambda lay: True, rank=None):
     """Layers drawn as ``cpu-2core-strided-few``'s are, but of ranks 1-2, 1-4 input features
     and 64-384 output features."""
     rng = np.random.default_rng(seed)
     got = 0
     while got < count:
         r = int(rng.choice([1, 2, 2, 2, 2]))
+        if rank is not None and r != rank:
+            continue
         c = int(rng.choice([1, 2, 3, 3, 4]))
         o = int(rng.choice([64, 64, 96, 128, 128, 192, 256, 384]))
         k = int(rng.choice([2, 3, 3, 3, 4, 5, 7]))
@@ -48,4 +51,7 @@ def draw(seed, count, pick=lambda lay: True):
 
 if __name__ == "__main__":
     with open(sys.argv[4], "a") as f:
-        drawn(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), f, draw)
+        rank = int(sys.argv[5]) if len(sys.argv) > 5 else None
+        drawn(
+            sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), f, functools.partial(draw, rank=rank)
+        )
