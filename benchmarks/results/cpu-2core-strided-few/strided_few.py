@@ -30,14 +30,24 @@ def plan_of(lay):
     return _plan.make_plan(xs, ws, st, lay["pad"], dimension_numbers=dn)
 
 
-def draw(seed, count, pick=lambda lay: True):
-    """Network-like strided dense layers of at most 16 input features (in no suite)."""
+RANKS = (1, 2, 2, 2, 2, 3)
+FEATURES = (1, 2, 3, 4, 6, 8, 8, 12, 16, 16)
+OUTPUTS = (4, 8, 16, 16, 24, 32, 32, 48, 64, 96, 128)
+
+
+def draw(seed, count, pick=lambda lay: True, *, ranks=RANKS, features=FEATURES,
+         outputs=OUTPUTS, rank=None):  # fmt: skip
+    """Network-like strided dense layers of at most 16 input features (in no suite). Ranks,
+    input and output features are drawn from ``ranks``, ``features`` and ``outputs``; with
+    ``rank``, draws of another rank are skipped."""
     rng = np.random.default_rng(seed)
     got = 0
     while got < count:
-        r = int(rng.choice([1, 2, 2, 2, 2, 3]))
-        c = int(rng.choice([1, 2, 3, 4, 6, 8, 8, 12, 16, 16]))
-        o = int(rng.choice([4, 8, 16, 16, 24, 32, 32, 48, 64, 96, 128]))
+        r = int(rng.choice(ranks))
+        if rank is not None and r != rank:
+            continue
+        c = int(rng.choice(features))
+        o = int(rng.choice(outputs))
         k = int(rng.choice([2, 3, 3, 3, 4, 5, 7]))
         kernel = tuple(int(rng.choice([k, k, k, k, 1, 3])) for _ in range(r))
         s = int(rng.choice([2, 2, 2, 2, 3, 4]))
