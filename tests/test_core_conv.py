@@ -404,6 +404,16 @@ STRATEGY_CASES = {
         padding=((1, 1), (0, 1)),
         lhs_dilation=(2, 1),
     ),
+    # kernels no wider than their strides: space_to_depth keeps only the phases they reach
+    "narrow_kernel": dict(
+        in_spatial=(11, 13), kernel=(2, 3), window_strides=(3, 4), padding=((1, 2), (2, -1))
+    ),
+    "narrow_and_wide": dict(
+        in_spatial=(11, 13), kernel=(2, 5), window_strides=(3, 3), padding="SAME"
+    ),
+    "strided_pointwise": dict(
+        in_spatial=(11, 13), kernel=(1, 1), window_strides=(2, 3), padding="VALID"
+    ),
 }
 
 

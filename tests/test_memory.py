@@ -314,6 +314,9 @@ SMALL_LAYERS = [  # (x, w, strides), channels-last: small enough to run whole
     # strided, for space_to_depth
     ((2, 32, 32, 8), (7, 7, 8, 8), (2, 2)),
     ((1, 12, 12, 12, 8), (3, 3, 3, 8, 8), (2, 2, 2)),
+    # kernels narrower than their strides, whose blocks keep only the phases they reach
+    ((2, 33, 35, 8), (2, 3, 8, 8), (4, 5)),
+    ((1, 14, 13, 12, 4), (2, 2, 1, 4, 8), (3, 3, 2)),
 ]
 
 
@@ -372,6 +375,34 @@ def test_banded_runs_a_dilated_kernel_on_its_phases(xs, ws, dilation):
     assert sub.batch == plan.batch * dilation[-1] and sub.rhs_dilation[-1] == 1
     model = _strategies.temp_estimate("banded", plan, 4) + _band_bytes(sub)
     assert dilated.memory_analysis().temp_size_in_bytes <= model
+
+
+@pytest.mark.parametrize(
+    ("xs", "ws", "strides"),
+    [
+        ((2, 64, 64, 8), (1, 1, 8, 16), (4, 4)),
+        ((2, 42, 40, 3), (3, 2, 3, 16), (7, 5)),
+        ((1, 12, 18, 20, 4), (2, 3, 1, 4, 8), (3, 4, 2)),
+    ],
+)
+def test_space_to_depth_multiplies_no_zero_taps_where_the_kernel_is_narrower(xs, ws, strides):
+    # Zero-padded to whole blocks, a 1x1/4 kernel would multiply 16x the products of its
+    # one tap; keeping only the phases it reaches, space_to_depth multiplies the taps
+    # themselves (as many flops as im2col's one GEMM) and copies less than the input.
+    dn = channels_last(len(xs) - 2)
+
+    def compiled(name):
+        conv = functools.partial(jaxconv.conv_general_dilated, window_strides=strides,
+                                 padding="VALID", dimension_numbers=dn, strategy=name)  # fmt: skip
+        x, w = (jax.ShapeDtypeStruct(s, jnp.float32) for s in (xs, ws))
+        return jax.jit(conv).lower(x, w).compile()
+
+    s2d = compiled("space_to_depth")
+    plan = make_plan(xs, ws, strides, "VALID", None, None, dn, 1, 1, "zeros")
+    products = 2 * plan.batch * math.prod(plan.out_spatial) * math.prod(ws)
+    assert s2d.cost_analysis()["flops"] <= 1.05 * products
+    assert s2d.cost_analysis()["flops"] <= 1.05 * compiled("im2col").cost_analysis()["flops"]
+    assert s2d.memory_analysis().temp_size_in_bytes < math.prod(xs) * 4
 
 
 @pytest.mark.parametrize(

@@ -540,8 +540,59 @@ def _auto(p, monkeypatch=None, without=None):
     if without is None:
         return _policy.choose(p, jnp.float32, decide_layout=True)
     with monkeypatch.context() as m:
-        m.setattr(_policy, without, lambda plan, name, allowed: name)
+        m.setattr(_policy, without, lambda plan, name, *_: name)
         return _auto(p)
+
+
+NDHWC = ("NDHWC", "DHWIO", "NDHWC")
+
+
+@pytest.mark.parametrize(
+    "xs, ws, strides, padding, dn, narrow, patches",
+    [
+        # (layers of the narrow-kernel sweep, and what the rules ran there)
+        ((4, 26, 26, 8), (1, 1, 8, 8), (2, 2), "SAME", NHWC, True, True),  # direct
+        ((2, 128, 42, 42), (64, 128, 5, 5), (6, 6), "VALID", NCHW, True, True),  # rows
+        ((8, 32, 81, 81), (16, 32, 4, 4), (7, 7), "SAME", NCHW, True, True),  # col2im
+        ((2, 1090, 64), (7, 64, 64), (8,), "VALID", ("NWC", "WIO", "NWC"), True, True),  # col2im
+        ((2, 20, 20, 20, 16), (2, 3, 1, 16, 8), (3, 3, 2), "SAME", NDHWC, True, True),  # col2im
+        # on 1-4 input features what the rules ran stays (banded, direct)
+        ((8, 1, 59, 59), (32, 1, 5, 5), (8, 8), "VALID", NCHW, True, False),
+        ((8, 133, 133, 1), (4, 4, 1, 16), (7, 7), "SAME", NHWC, True, False),
+        ((4, 60, 60, 60, 4), (5, 5, 5, 4, 16), (7, 7, 7), "SAME", NDHWC, True, False),
+        # not narrow: a patch embedding, overlapping windows
+        ((2, 64, 64, 16), (4, 4, 16, 32), (4, 4), "VALID", NHWC, False, False),
+        ((2, 64, 64, 16), (3, 3, 16, 32), (2, 2), "SAME", NHWC, False, False),
+    ],
+)
+def test_kernels_narrower_than_strides_run_one_patch_gemm(
+    monkeypatch, xs, ws, strides, padding, dn, narrow, patches
+):
+    # Windows that neither overlap nor cover the input: from 5 input features, im2col's
+    # one patch copy and one GEMM (0.70-0.79x the time of the rules' direct, rows or col2im
+    # on CPU, forward); elsewhere the choice is what it was.
+    plan = make_plan(xs, ws, strides, padding, dimension_numbers=dn)
+    before = _auto(plan, monkeypatch, without="_narrow_kernel_patches")
+    assert _policy.narrow_kernel(plan) == narrow
+    assert _auto(plan) == ("im2col" if patches else before)
+    if not patches:
+        return
+    assert before != "im2col"  # the sweep's layers, where the rules ran another
+    # Differentiated, col2im stays: there its forward gain did not hold with the gradients.
+    user = _policy.in_layout(plan, "im2col")
+    grad = _policy.differentiated_choice(user, "im2col", jnp.float32)
+    assert grad == ("col2im" if before == "col2im" else "im2col")
+    # What runs there gives lax's numbers, forward and both gradients (float64 reference),
+    # on a smaller input of the same geometry.
+    if dn[0].startswith("NC"):
+        small = (xs[0], xs[1], *(min(d, 24) for d in xs[2:]))
+    else:
+        small = (xs[0], *(min(d, 24) for d in xs[1:-1]), xs[-1])
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(small, np.float32), rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding=padding, dimension_numbers=dn)
+    assert _auto(make_plan(small, ws, strides, padding, dimension_numbers=dn)) == "im2col"
+    _assert_like_lax_in_float64(x, w, kw)
 
 
 def test_on_gpus_auto_runs_col2im_where_the_cpu_rules_run_im2col(monkeypatch, tmp_path):

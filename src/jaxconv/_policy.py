@@ -212,7 +212,59 @@ def choose(
     name = _im2col_over_shrinking_col2im(plan, name, allowed)
     name = _col2im_on_gpu(plan, name, allowed)
     patches = name != "direct" and patches_pay(plan) and allowed("space_to_depth")
-    return "space_to_depth" if patches else name
+    if patches:
+        return "space_to_depth"
+    return _narrow_kernel_patches(plan, name, allowed, differentiated)
+
+
+NARROW_PATCHES_FEATURES = 5
+"""Fewest input features on which :func:`_narrow_kernel_patches` runs ``im2col``."""
+
+NARROW_PATCHES_OVER = ("rows", "direct", "col2im")
+"""The choices :func:`_narrow_kernel_patches` replaces, those it was measured against
+(``col2im`` where the convolution is not differentiated)."""
+
+
+def narrow_kernel(plan: ConvPlan) -> bool:
+    """Whether ``plan`` is dense and undilated with a kernel no wider than its strides along
+    every spatial dim and narrower along one (``kernel <= strides``, not a patch
+    embedding): its windows neither overlap nor cover the input."""
+    return (
+        all(k <= s for k, s in zip(plan.kernel, plan.strides, strict=True))
+        and plan.kernel != plan.strides
+        and all(d == 1 for d in plan.rhs_dilation + plan.lhs_dilation)
+        and _strategies._ungrouped(plan)
+    )
+
+
+def _narrow_kernel_patches(plan: ConvPlan, name: str, allowed, differentiated=False) -> str:
+    """``im2col`` where ``name`` is one of :data:`NARROW_PATCHES_OVER` on a
+    :func:`narrow_kernel` plan of at least :data:`NARROW_PATCHES_FEATURES` input features,
+    else ``name``.
+
+    Each output reads ``K`` inputs that no other output reads, so one patch copy of
+    ``prod(K/s)`` of the input and one GEMM do all the work. The fitted rules ran ``rows``
+    (``kw`` copies of every input row, then ``K/kw`` GEMMs), ``col2im`` (one GEMM per tap)
+    or ``direct`` (slow past a few products per output) there. Measured on CPU
+    (``benchmarks/results/cpu-2core-narrow-kernels``): with every strategy forced on 60
+    layers of two draws, on 5 or more features ``im2col`` took 0.65x ``auto``'s time where
+    it ran ``direct``, 0.76x ``rows``, 0.79x ``col2im``. Held out on 96 fresh layers of four
+    draws whose choice changes, against the code before in the same rounds: forward 0.747x
+    the time (0.98x -> 0.74x lax; 14 slower by over 5 %, worst 1.73x), forward and backward
+    0.875x (35 layers, 3 slower, worst 1.75x).
+
+    Differentiated (``differentiated``), ``col2im`` stays: ``im2col`` in its place ran about
+    as fast with its gradients (0.99x on 11 layers), with a 3.9x loss on a 3-d NCDHW layer
+    whose gradients ran in the other layout. ``banded`` stays too (7x7/8 layers into 8
+    outputs, where :func:`strided_patches_pay` keeps the band: 1.11x and 1.45x). On 1-4
+    features ``space_to_depth``'s copy (which keeps only the phases a narrow kernel reaches)
+    beat ``im2col``'s (0.60x its time on 8 layers of 1-3 features), but against ``auto``'s
+    ``banded`` it was 0.72x on one held-out draw and 1.47x on another (a 5x5x5/7 4 -> 16
+    layer: 4.3x), so those layers keep ``name``."""
+    over = NARROW_PATCHES_OVER[:-1] if differentiated else NARROW_PATCHES_OVER
+    if name in over and plan.in_features >= NARROW_PATCHES_FEATURES:
+        return "im2col" if narrow_kernel(plan) and allowed("im2col") else name
+    return name
 
 
 def patches_pay(plan: ConvPlan) -> bool:
@@ -846,12 +898,14 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     gradients together), ``depthwise`` where it ran ``taps`` only by
     :func:`depthwise_taps_pay`, the rules' choice where it ran a GEMM that
     :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the forward
-    pass's), ``name`` otherwise."""
+    pass's) or :func:`_narrow_kernel_patches` in place of ``col2im`` (the same), ``name``
+    otherwise."""
     user = plan._replace(channels_first=False)
     if name != "fft" and not patches_pay(user) and differentiated_fft_pays(user, dtype):
         return "fft"
+    narrow = narrow_kernel(user) and user.in_features >= NARROW_PATCHES_FEATURES
     if (name == "taps" and depthwise_taps_pay(plan)) or (
-        name == "im2col" and _gemm_over_direct(user, "direct", bool) == name
+        name == "im2col" and (_gemm_over_direct(user, "direct", bool) == name or narrow)
     ):
         # what the rules pick (depthwise's own taps stay: faster differentiated)
         return choose(user, dtype, decide_layout=True, differentiated=True)
@@ -1346,8 +1400,7 @@ def hand_choice(plan: ConvPlan) -> str:
     if accepts("space_to_depth", plan):
         # Few features and a large strided kernel (the 7x7/2 stem): blocks of the input
         # make the taps contiguous; worth it while the kernel's zero padding adds <= 1/3.
-        blocked = np.prod([-(-k // s) * s for k, s in zip(plan.kernel, plan.strides, strict=True)])
-        if blocked <= 4 / 3 * plan.taps:
+        if _strategies.space_to_depth_taps(plan) <= 4 / 3 * plan.taps:
             return "space_to_depth"
     return "im2col"
 

@@ -517,11 +517,19 @@ BANDED = Strategy(banded, lambda p: _undilated(p) and _ungrouped(p), _banded_tem
 
 
 def _space_to_depth_geometry(plan: ConvPlan):
-    """Per spatial dim: (stride, kernel in blocks k', blocks of the padded input)."""
+    """Per spatial dim: (stride, kernel in blocks k', blocks of the padded input, phases
+    kept). A kernel no wider than its stride (one block) reaches only the first ``k`` phases
+    of each block, so only those are kept; else all ``s``."""
     return [
-        (s, -(-k // s), o + -(-k // s) - 1)
+        (s, -(-k // s), o + -(-k // s) - 1, min(k, s))
         for s, k, o in zip(plan.strides, plan.kernel, plan.out_spatial, strict=True)
     ]
+
+
+def space_to_depth_taps(plan: ConvPlan) -> int:
+    """Taps of the kernel :func:`space_to_depth` runs, zero ones included: whole blocks
+    where the kernel is wider than its stride, ``K`` phases where it is not."""
+    return math.prod(kb * p for _, kb, _, p in _space_to_depth_geometry(plan))
 
 
 def space_to_depth(x, w, plan: ConvPlan, choose: Chooser):
@@ -531,26 +539,33 @@ def space_to_depth(x, w, plan: ConvPlan, choose: Chooser):
     ``o + a``, phase ``r``. So the input reshaped to blocks ``(N, *S/s, s^n·C)`` and the
     kernel zero-padded to whole blocks ``(*ceil(K/s), s^n·I, O)`` give the same sums with
     stride 1, where the taps are contiguous and the GEMMs ``s^n`` times deeper. The price
-    is the zero taps of the padded kernel (7×7/2: 64 instead of 49 products).
+    is the zero taps of the padded kernel (7×7/2: 64 instead of 49 products). A kernel no
+    wider than its strides (``K <= s``) reads one block per output and only its first
+    ``K`` phases: those are kept and the rest dropped, so the GEMM has no zero taps and the
+    copy holds ``prod(K/s)`` of the input.
     """
     n = plan.num_spatial
     geo = _space_to_depth_geometry(plan)
     # Pad (or crop) each dim to exactly `blocks * s` elements from the padding's start.
     config = [(0, 0, 0)]
-    for (s, _, blocks), size, (lo, _) in zip(geo, plan.in_spatial, plan.pads, strict=True):
+    for (s, _, blocks, _), size, (lo, _) in zip(geo, plan.in_spatial, plan.pads, strict=True):
         config.append((lo, blocks * s - size - lo, 0))
     xp = lax.pad(x, jnp.zeros((), x.dtype), config + [(0, 0, 0)])
     c = plan.in_features
-    split = [plan.batch] + [v for s, _, b in geo for v in (b, s)] + [c]
+    split = [plan.batch] + [v for s, _, b, _ in geo for v in (b, s)] + [c]
+    xs = xp.reshape(split)
+    # Keep the phases the kernel reaches (all of them unless K < s).
+    kept = [plan.batch] + [v for _, _, b, p in geo for v in (b, p)] + [c]
+    xs = lax.slice(xs, (0,) * len(kept), kept)
     perm = [0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2), 2 * n + 1]
-    xs = jnp.transpose(xp.reshape(split), perm)
-    xs = xs.reshape(plan.batch, *(b for _, _, b in geo), -1)
-    wpad = [(0, kb * s - k) for (s, kb, _), k in zip(geo, plan.kernel, strict=True)]
+    xs = jnp.transpose(xs, perm)
+    xs = xs.reshape(plan.batch, *(b for _, _, b, _ in geo), -1)
+    wpad = [(0, kb * p - k) for (_, kb, _, p), k in zip(geo, plan.kernel, strict=True)]
     wp = jnp.pad(w, [*wpad, (0, 0), (0, 0)])
-    wsplit = [v for s, kb, _ in geo for v in (kb, s)] + [c, plan.out_features]
+    wsplit = [v for _, kb, _, p in geo for v in (kb, p)] + [c, plan.out_features]
     wperm = [*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1]
     ws = jnp.transpose(wp.reshape(wsplit), wperm)
-    ws = ws.reshape(*(kb for _, kb, _ in geo), -1, plan.out_features)
+    ws = ws.reshape(*(kb for _, kb, _, _ in geo), -1, plan.out_features)
     sub = _space_to_depth_plan(plan)
     return run(_space_to_depth_inner(plan), xs, ws, sub, choose)
 
@@ -559,9 +574,9 @@ def _space_to_depth_plan(plan: ConvPlan) -> ConvPlan:
     """The stride-1 convolution :func:`space_to_depth` runs on the blocked input."""
     geo = _space_to_depth_geometry(plan)
     return plan._replace(
-        in_features=math.prod(plan.strides) * plan.in_features,
-        in_spatial=tuple(b for _, _, b in geo),
-        kernel=tuple(kb for _, kb, _ in geo),
+        in_features=math.prod(p for *_, p in geo) * plan.in_features,
+        in_spatial=tuple(b for _, _, b, _ in geo),
+        kernel=tuple(kb for _, kb, _, _ in geo),
         strides=(1,) * plan.num_spatial,
         pads=((0, 0),) * plan.num_spatial,
     )
