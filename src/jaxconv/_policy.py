@@ -396,10 +396,44 @@ def depthwise_taps_pay(plan: ConvPlan) -> bool:
     return plan.is_depthwise and (long or wide)
 
 
+LOOP_DEPTHWISE_TAPS = 64
+"""Most taps of a 1-d depthwise plan on which :func:`depthwise_loop_pays`."""
+
+
+def depthwise_loop_pays(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``depthwise`` forward where the rules pick ``taps`` on a 1-d
+    depthwise plan: fewer than :data:`DEPTHWISE_TAPS_FEATURES` input features (where
+    :func:`depthwise_taps_pay` does not hold) and at most :data:`LOOP_DEPTHWISE_TAPS`
+    taps.
+
+    The fitted tree splits depthwise layers on the kernel's size: from about 50 taps it
+    runs ``taps``, one pass over the output per tap. On few features each pass is a thin
+    multiply-add, and the fused loop does all the taps in one pass. Measured forward on
+    CPU (``benchmarks/results/cpu-2core-depthwise-loop``, every strategy forced on 1-d
+    and 2-d depthwise layers of 4-63 features): on the 11 1-d layers of 63 taps where the
+    tree ran ``taps``, ``depthwise`` took 0.50x its time (0.22-1.11x); on 95- and
+    127-tap strided ones 0.34-2.5x (7 layers; ``fft`` 0.33-0.79x there), and on two 2-d
+    ones 3.2x and 5.5x, so those keep ``taps``. Held out on 30 fresh 1-d layers of 48-64
+    taps whose choice this changes, against the code before in the same rounds: forward
+    0.555x the time (3 slower, all strided, at most 1.50x); forward and backward 0.77x
+    (12 layers): differentiated, the layer itself keeps the tree's ``taps``
+    (:func:`differentiated_choice`), but its input gradient, a depthwise convolution too,
+    takes the fused loop."""
+    return (
+        plan.is_depthwise
+        and plan.num_spatial == 1
+        and plan.in_features < DEPTHWISE_TAPS_FEATURES
+        and plan.taps <= LOOP_DEPTHWISE_TAPS
+    )
+
+
 def _depthwise_taps(plan: ConvPlan, name: str, allowed) -> str:
-    """``taps`` where ``name`` is ``depthwise`` and :func:`depthwise_taps_pay`."""
+    """``taps`` where ``name`` is ``depthwise`` and :func:`depthwise_taps_pay`;
+    ``depthwise`` where ``name`` is ``taps`` and :func:`depthwise_loop_pays`."""
     if name == "depthwise" and depthwise_taps_pay(plan) and allowed("taps"):
         return "taps"
+    if name == "taps" and depthwise_loop_pays(plan) and allowed("depthwise"):
+        return "depthwise"
     return name
 
 
@@ -896,7 +930,8 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     :func:`differentiated_fft_pays`, ``col2im`` where it ran ``direct`` only by
     :func:`direct_over_col2im` (whose forward gain does not hold for the forward pass and
     gradients together), ``depthwise`` where it ran ``taps`` only by
-    :func:`depthwise_taps_pay`, the rules' choice where it ran a GEMM that
+    :func:`depthwise_taps_pay`, the rules' choice where it ran ``depthwise`` that
+    :func:`depthwise_loop_pays` may have put in place of ``taps``, or a GEMM that
     :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the forward
     pass's) or :func:`_narrow_kernel_patches` in place of ``col2im`` (the same), ``name``
     otherwise."""
@@ -904,8 +939,10 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     if name != "fft" and not patches_pay(user) and differentiated_fft_pays(user, dtype):
         return "fft"
     narrow = narrow_kernel(user) and user.in_features >= NARROW_PATCHES_FEATURES
-    if (name == "taps" and depthwise_taps_pay(plan)) or (
-        name == "im2col" and (_gemm_over_direct(user, "direct", bool) == name or narrow)
+    if (
+        (name == "taps" and depthwise_taps_pay(plan))
+        or (name == "depthwise" and depthwise_loop_pays(plan))
+        or (name == "im2col" and (_gemm_over_direct(user, "direct", bool) == name or narrow))
     ):
         # what the rules pick (depthwise's own taps stay: faster differentiated)
         return choose(user, dtype, decide_layout=True, differentiated=True)
