@@ -10,6 +10,7 @@ does, so every comparison here states its tolerance relative to that scale, per 
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -407,6 +408,26 @@ def test_shallow_1d_layers_run_fft_from_their_own_threshold():
     assert not _policy.shallow_1d_gemm(
         make_plan((1, 12, 64, 64), (8, 12, 9, 9), (1, 1), "SAME", None, None,
                   ("NCHW", "OIHW", "NCHW")), "col2im")  # fmt: skip
+
+
+def test_strided_long_depthwise_kernels_on_few_features_run_fft_over_taps():
+    # Seed 9824's layers: a 154-tap stride-2 depthwise layer of 24 features, where the tree
+    # runs one pass per tap and fft took 0.38x its time; at its ratio, under the fused
+    # loops' threshold, fft pays from FFT_PAYS_DEPTHWISE_TAPS. On 64 features (where
+    # depthwise_taps_pay puts taps in depthwise's place) taps stay.
+    dn = ("NWC", "WIO", "NWC")
+    kw = dict(window_strides=(2,), padding="VALID", dimension_numbers=dn, feature_group_count=24)
+    plan = make_plan((1, 878, 24), (154, 1, 24), **kw)
+    ratio = _fft_ratio(plan)
+    assert _policy.FFT_PAYS_DEPTHWISE_TAPS <= ratio < _policy.FFT_PAYS_FUSED
+    assert _policy.fft_pays(plan, "taps") and not _policy.fft_pays(plan, "depthwise")
+    with mock.patch.object(_policy, "FFT_PAYS_DEPTHWISE_TAPS", _policy.FFT_PAYS_FUSED):
+        assert _policy.choose(plan, jnp.float32, decide_layout=True) == "taps"
+    _assert_auto_runs_fft((1, 878, 24), (154, 1, 24), kw, seed=14)
+    wide_kw = dict(kw, feature_group_count=64)
+    wide = make_plan((1, 878, 64), (154, 1, 64), **wide_kw)
+    assert _policy.FFT_PAYS_DEPTHWISE_TAPS <= _fft_ratio(wide) < _policy.FFT_PAYS_FUSED
+    assert not _policy.fft_pays(wide, "taps")
 
 
 def test_refuses_batch_groups():

@@ -900,11 +900,14 @@ def test_depthwise_layers_run_taps_forward_on_long_kernels_over_many_features(mo
     assert long_narrow.in_features < _policy.DEPTHWISE_TAPS_FEATURES
     long_wide = depthwise((1, 1024, 21, 25), (13, 13), nchw)
     assert _policy.depthwise_taps_pay(long_wide)
-    for p in (long_narrow, long_wide):  # the tree's own taps differentiated
-        assert _auto(p, monkeypatch, "_depthwise_taps") == "taps"
-        in_layout = _policy.in_layout(p, "taps")
-        assert _policy.differentiated_choice(in_layout, "taps", jnp.float32) == "taps"
-    assert _auto(long_wide) == "taps"  # forward too (long_narrow: depthwise_loop_pays)
+    # The tree's own taps, differentiated too; on fewer than 64 features, fft from
+    # FFT_PAYS_DEPTHWISE_TAPS (forward, long_narrow runs depthwise: depthwise_loop_pays).
+    for p, want in ((long_narrow, "fft"), (long_wide, "taps")):
+        assert _auto(p, monkeypatch, "_depthwise_taps") == want
+        forward = _auto(p)
+        in_layout = _policy.in_layout(p, forward)
+        assert _policy.differentiated_choice(in_layout, forward, jnp.float32) == want
+    assert _auto(long_wide) == "taps" and _auto(long_narrow) == "depthwise"
     assert seven.taps < _policy.DEPTHWISE_TAPS and _auto(seven) == "depthwise"
 
     # Values and gradients against lax: forward by taps, differentiated by depthwise (on
@@ -950,18 +953,22 @@ def test_long_1d_depthwise_kernels_on_few_features_run_the_fused_loop_forward(
 ):
     # Where the tree runs one pass per tap on a 1-d depthwise layer of fewer than 64
     # features and at most 64 taps, the fused loop does them in one pass (0.50x the time on
-    # 11 such layers, 0.56x held out); differentiated, the tree's taps stay.
+    # 11 such layers, 0.56x held out), forward.
     c = xs[1] if dn[0] == "NCW" else xs[2]
     ws = (c, 1, k) if dn[1] == "OIW" else (k, 1, c)
     plan = make_plan(xs, ws, (1,), "SAME", dimension_numbers=dn, feature_group_count=c)
-    before = _auto(plan, monkeypatch, "_depthwise_taps")
     assert _policy.depthwise_loop_pays(plan) == loop
     if not loop:
-        assert _auto(plan) == before
+        assert _auto(plan) == _auto(plan, monkeypatch, "_depthwise_taps")
         return
-    assert before == "taps" and _auto(plan) == "depthwise"
+    with monkeypatch.context() as m:  # the code before: the tree's taps, fft's old threshold
+        m.setattr(_policy, "FFT_PAYS_DEPTHWISE_TAPS", _policy.FFT_PAYS_FUSED)
+        assert _auto(plan, monkeypatch, "_depthwise_taps") == "taps"
+    assert _auto(plan) == "depthwise"
+    # Differentiated, the tree's taps, which fft beats from FFT_PAYS_DEPTHWISE_TAPS.
     in_layout = _policy.in_layout(plan, "depthwise")
-    assert _policy.differentiated_choice(in_layout, "depthwise", jnp.float32) == "taps"
+    assert _policy.fft_pays(plan, "taps") and not _policy.fft_pays(plan, "depthwise")
+    assert _policy.differentiated_choice(in_layout, "depthwise", jnp.float32) == "fft"
     # Values and both gradients against lax (float64), on a shorter input.
     small = (2, c, 90) if dn[0] == "NCW" else (2, 90, c)
     rng = np.random.default_rng(0)

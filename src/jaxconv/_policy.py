@@ -416,9 +416,11 @@ def depthwise_loop_pays(plan: ConvPlan) -> bool:
     ones 3.2x and 5.5x, so those keep ``taps``. Held out on 30 fresh 1-d layers of 48-64
     taps whose choice this changes, against the code before in the same rounds: forward
     0.555x the time (3 slower, all strided, at most 1.50x); forward and backward 0.77x
-    (12 layers): differentiated, the layer itself keeps the tree's ``taps``
+    (12 layers): differentiated, the layer itself runs the tree's ``taps``
     (:func:`differentiated_choice`), but its input gradient, a depthwise convolution too,
-    takes the fused loop."""
+    takes the fused loop. With :data:`FFT_PAYS_DEPTHWISE_TAPS` too (differentiated, such
+    layers at stride 1 then run ``fft`` over ``taps``), forward and backward 0.678x on 16
+    fresh layers (none slower)."""
     return (
         plan.is_depthwise
         and plan.num_spatial == 1
@@ -1179,6 +1181,29 @@ regret against the faster of ``fft`` and the fused loop fell from 1.101 (p90 1.4
 the grid's 0.75 to 1.086 (p90 1.273)."""
 
 
+FFT_PAYS_DEPTHWISE_TAPS = 0.35
+"""The same against ``taps`` on a 1-d depthwise plan of fewer than
+:data:`DEPTHWISE_TAPS_FEATURES` input features, where each of its passes over the output
+(one per tap) is a thin multiply-add: slower than the fused loop that
+:data:`FFT_PAYS_FUSED` was fitted against. Measured forward on CPU
+(``benchmarks/results/cpu-2core-depthwise-loop``): on the 7 strided 1-d layers of 95 and
+127 taps where the tree ran ``taps``, at ratios 0.37-0.51, ``fft`` took 0.33-0.79x its
+time (on 63-tap ones at 0.25-0.29, 0.6-1.5x). A first held-out draw with no feature
+bound (30 layers whose choice it changed) gave 0.33-0.55x on 4-32 features and 0.69-1.52x
+on 48-256, where ``taps`` rows are wide (from 64 features they are ``taps`` by
+:func:`depthwise_taps_pay`), hence the bound. Held out with it, on fresh 1-d layers of 89-229
+taps at strides 2-3: forward 0.475x the time (30 layers, 1 slower, 1.13x), forward and
+backward 0.634x (12, none slower)."""
+
+
+def _thin_depthwise_taps(plan: ConvPlan) -> bool:
+    """A 1-d depthwise plan of fewer than :data:`DEPTHWISE_TAPS_FEATURES` input features,
+    where :data:`FFT_PAYS_DEPTHWISE_TAPS` holds against ``taps`` (measured on 1-d only)."""
+    return (
+        plan.is_depthwise and plan.num_spatial == 1 and plan.in_features < DEPTHWISE_TAPS_FEATURES
+    )
+
+
 FFT_PAYS_GROUPS_OF_8 = 1.1
 """The same against a GEMM of groups 5-8 features deep (:func:`fft_pays`), which took
 :data:`FFT_PAYS_GEMM` before (a 255-tap layer in groups of 8 ran ``grouped`` at 1.2-2.2x
@@ -1226,7 +1251,9 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     # K·C = 64): as fast for them as a GEMM (FFT_PAYS_FUSED's sweep: on all 60 dense layers
     # run `direct`, ratios 0.2-0.53, fft took 1.1-11x its time).
     fused = instead == "depthwise" or (instead == "direct" and grouped)
-    if fused or (grouped and plan.group_in <= 4):
+    if instead == "taps" and _thin_depthwise_taps(plan):
+        threshold = FFT_PAYS_DEPTHWISE_TAPS
+    elif fused or (grouped and plan.group_in <= 4):
         threshold = FFT_PAYS_FUSED
     elif grouped and plan.group_in <= 8:
         threshold = FFT_PAYS_GROUPS_OF_8  # nearly as slow: groups 5-8 deep
