@@ -237,10 +237,15 @@ def narrow_kernel(plan: ConvPlan) -> bool:
     )
 
 
+def narrow_patches_pay(plan: ConvPlan) -> bool:
+    """Whether :func:`_narrow_kernel_patches` may run ``im2col`` on ``plan``: a
+    :func:`narrow_kernel` plan of at least :data:`NARROW_PATCHES_FEATURES` input features."""
+    return plan.in_features >= NARROW_PATCHES_FEATURES and narrow_kernel(plan)
+
+
 def _narrow_kernel_patches(plan: ConvPlan, name: str, allowed, differentiated=False) -> str:
-    """``im2col`` where ``name`` is one of :data:`NARROW_PATCHES_OVER` on a
-    :func:`narrow_kernel` plan of at least :data:`NARROW_PATCHES_FEATURES` input features,
-    else ``name``.
+    """``im2col`` where ``name`` is one of :data:`NARROW_PATCHES_OVER` and
+    :func:`narrow_patches_pay`, else ``name``.
 
     Each output reads ``K`` inputs that no other output reads, so one patch copy of
     ``prod(K/s)`` of the input and one GEMM do all the work. The fitted rules ran ``rows``
@@ -261,10 +266,9 @@ def _narrow_kernel_patches(plan: ConvPlan, name: str, allowed, differentiated=Fa
     beat ``im2col``'s (0.60x its time on 8 layers of 1-3 features), but against ``auto``'s
     ``banded`` it was 0.72x on one held-out draw and 1.47x on another (a 5x5x5/7 4 -> 16
     layer: 4.3x), so those layers keep ``name``."""
-    over = NARROW_PATCHES_OVER[:-1] if differentiated else NARROW_PATCHES_OVER
-    if name in over and plan.in_features >= NARROW_PATCHES_FEATURES:
-        return "im2col" if narrow_kernel(plan) and allowed("im2col") else name
-    return name
+    if name not in NARROW_PATCHES_OVER or (differentiated and name == "col2im"):
+        return name
+    return "im2col" if narrow_patches_pay(plan) and allowed("im2col") else name
 
 
 def patches_pay(plan: ConvPlan) -> bool:
@@ -396,6 +400,15 @@ def depthwise_taps_pay(plan: ConvPlan) -> bool:
     return plan.is_depthwise and (long or wide)
 
 
+def _thin_depthwise_taps(plan: ConvPlan) -> bool:
+    """A 1-d depthwise plan of fewer than :data:`DEPTHWISE_TAPS_FEATURES` input features,
+    whose ``taps`` passes are thin: where :func:`depthwise_loop_pays` (on short kernels) and
+    :data:`FFT_PAYS_DEPTHWISE_TAPS` (against ``taps``) hold, both measured on 1-d only."""
+    return (
+        plan.is_depthwise and plan.num_spatial == 1 and plan.in_features < DEPTHWISE_TAPS_FEATURES
+    )
+
+
 LOOP_DEPTHWISE_TAPS = 64
 """Most taps of a 1-d depthwise plan on which :func:`depthwise_loop_pays`."""
 
@@ -421,12 +434,7 @@ def depthwise_loop_pays(plan: ConvPlan) -> bool:
     takes the fused loop. With :data:`FFT_PAYS_DEPTHWISE_TAPS` too (differentiated, such
     layers at stride 1 then run ``fft`` over ``taps``), forward and backward 0.678x on 16
     fresh layers (none slower)."""
-    return (
-        plan.is_depthwise
-        and plan.num_spatial == 1
-        and plan.in_features < DEPTHWISE_TAPS_FEATURES
-        and plan.taps <= LOOP_DEPTHWISE_TAPS
-    )
+    return _thin_depthwise_taps(plan) and plan.taps <= LOOP_DEPTHWISE_TAPS
 
 
 def _depthwise_taps(plan: ConvPlan, name: str, allowed) -> str:
@@ -940,11 +948,13 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     user = plan._replace(channels_first=False)
     if name != "fft" and not patches_pay(user) and differentiated_fft_pays(user, dtype):
         return "fft"
-    narrow = narrow_kernel(user) and user.in_features >= NARROW_PATCHES_FEATURES
+    gemm = name == "im2col" and (
+        _gemm_over_direct(user, "direct", bool) == name or narrow_patches_pay(user)
+    )
     if (
         (name == "taps" and depthwise_taps_pay(plan))
         or (name == "depthwise" and depthwise_loop_pays(plan))
-        or (name == "im2col" and (_gemm_over_direct(user, "direct", bool) == name or narrow))
+        or gemm
     ):
         # what the rules pick (depthwise's own taps stay: faster differentiated)
         return choose(user, dtype, decide_layout=True, differentiated=True)
@@ -1194,14 +1204,6 @@ on 48-256, where ``taps`` rows are wide (from 64 features they are ``taps`` by
 :func:`depthwise_taps_pay`), hence the bound. Held out with it, on fresh 1-d layers of 89-229
 taps at strides 2-3: forward 0.475x the time (30 layers, 1 slower, 1.13x), forward and
 backward 0.634x (12, none slower)."""
-
-
-def _thin_depthwise_taps(plan: ConvPlan) -> bool:
-    """A 1-d depthwise plan of fewer than :data:`DEPTHWISE_TAPS_FEATURES` input features,
-    where :data:`FFT_PAYS_DEPTHWISE_TAPS` holds against ``taps`` (measured on 1-d only)."""
-    return (
-        plan.is_depthwise and plan.num_spatial == 1 and plan.in_features < DEPTHWISE_TAPS_FEATURES
-    )
 
 
 FFT_PAYS_GROUPS_OF_8 = 1.1

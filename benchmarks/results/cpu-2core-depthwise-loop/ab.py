@@ -26,7 +26,9 @@ def before():
     return mock.patch.object(_policy, "depthwise_loop_pays", lambda plan: False)
 
 
-def main(seed: int, count: int, grad: bool) -> None:
+def main(seed: int, count: int, grad: bool, before=before) -> None:
+    """``count`` layers of seed ``seed`` whose choice ``before()`` (a context in which
+    ``auto`` is the code before) changes, timed and printed as JSON lines."""
     rng = np.random.default_rng(seed)
     done = 0
     while done < count:
