@@ -86,7 +86,8 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         # _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
         # channels-first data (_policy.col2im_over_band, _policy.pointwise_col2im_pays),
         # direct in place of col2im (_policy.direct_over_col2im), im2col in place of col2im
-        # where the output shrinks (_policy.COL2IM_SHRINK), then fft (_policy.fft_pays).
+        # where the output shrinks (_policy.COL2IM_SHRINK), then fft (_policy.fft_pays),
+        # and direct in place of grouped on small groups (_policy.direct_over_grouped).
         if want == "depthwise" and _policy.depthwise_taps_pay(plan):
             want = "taps"
         elif want == "taps" and _policy.depthwise_loop_pays(plan):
@@ -118,6 +119,8 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             and plan.out_features >= _policy.COL2IM_SHRINK_FEATURES
         ):
             want = "im2col"  # _policy._im2col_over_shrinking_col2im
+        if want == "grouped" and got != "fft" and _policy.direct_over_grouped(plan):
+            want = "direct"  # after fft_pays, which weighs fft against grouped
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
             assert got == "im2col", case.name
         elif got == "fft":
@@ -1373,4 +1376,84 @@ def test_patch_embeddings_run_space_to_depth(xs, ws, strides, dn, patches):
     x, w = rng.standard_normal(xs, np.float32), rng.standard_normal(ws, np.float32)
     kw = dict(window_strides=strides, padding="VALID", dimension_numbers=dn)
     assert jaxconv.chosen_strategy(x, w, **kw) == "space_to_depth"
+    _assert_like_lax_in_float64(x, w, kw)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, strides, dn, groups, direct",
+    [
+        # seed 8181's r059: grouped 2.1x direct's time
+        ((2, 82, 82, 128), (3, 3, 8, 128), (2, 2), NHWC, 16, True),
+        ((1, 256, 29, 29), (128, 8, 3, 3), (1, 1), NCHW, 32, True),  # 8 -> 4 per group
+        ((5, 831, 256), (3, 8, 256), (1,), ("NWC", "WIO", "NWC"), 32, True),
+        ((2, 28, 10, 23, 112), (2, 2, 2, 7, 112), (1, 1, 1), NDHWC, 16, True),
+        ((2, 40, 40, 128), (5, 5, 8, 128), (1, 1), NHWC, 16, False),  # 200 products
+        ((2, 40, 40, 128), (3, 3, 8, 256), (1, 1), NHWC, 16, False),  # widens: 8 -> 16
+        ((2, 40, 40, 192), (3, 3, 12, 192), (1, 1), NHWC, 16, False),  # 12 per group
+        # channels-first and strided (held out: 2.8x on this one)
+        ((4, 32, 27, 26, 22), (32, 8, 2, 2, 2), (2, 2, 2), ("NCDHW", "OIDHW", "NCDHW"), 4, False),
+    ],
+)
+def test_auto_runs_direct_on_small_groups_of_5_to_8_features(
+    monkeypatch, xs, ws, strides, dn, groups, direct
+):
+    # One GEMM per group, a few dozen deep and at most 8 wide, took 1.7x the time of
+    # direct's fused loop on the stored draws' 14 such layers where the tree picked grouped.
+    plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn, feature_group_count=groups)
+    assert _policy.direct_over_grouped(plan) == direct
+    with monkeypatch.context() as m:  # the code before
+        m.setattr(_policy, "direct_over_grouped", lambda plan: False)
+        before = _auto(plan)
+    if not direct:
+        assert _auto(plan) == before
+        return
+    assert before == "grouped" and _auto(plan) == "direct"
+    # Forward only: differentiated, the tree's grouped (0.95x the time, 4 of 12 slower).
+    in_layout = _policy.in_layout(plan, "direct")
+    assert _policy.differentiated_choice(in_layout, "direct", jnp.float32) == "grouped"
+    # Values and both gradients against lax (float64), on a smaller input.
+    small = tuple(min(n, 9) if i not in (0, dn[0].index("C")) else n for i, n in enumerate(xs))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(small, np.float32), rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding="SAME", dimension_numbers=dn,
+              feature_group_count=groups)  # fmt: skip
+    assert jaxconv.chosen_strategy(x, w, **kw) == "direct"
+    _assert_like_lax_in_float64(x, w, kw)
+
+
+@pytest.mark.parametrize(
+    "xs, k, strides, dn, taps",
+    [
+        ((2, 26, 10, 12, 48), (5, 5, 5), (1, 1, 1), NDHWC, True),  # held out: 0.18x the time
+        ((13, 15, 15, 15, 32), (5, 5, 5), (1, 1, 1), NDHWC, True),  # seed 8181's r107
+        ((4, 22, 24, 22, 4), (5, 5, 5), (1, 1, 1), NDHWC, True),
+        ((1, 32, 30, 32, 24), (3, 5, 5), (1, 1, 1), NDHWC, False),  # 75 taps: 3.9x
+        ((4, 28, 27, 26, 16), (5, 5, 5), (2, 2, 2), NDHWC, False),  # strided
+        ((4, 16, 22, 22, 22), (5, 5, 5), (1, 1, 1), ("NCDHW", "OIDHW", "NCDHW"), False),
+    ],
+)
+def test_channels_last_volumes_of_5x5x5_kernels_run_taps_forward(
+    monkeypatch, xs, k, strides, dn, taps
+):
+    # On channels-last 3-d depthwise layers of 125+ taps the fused loop ran 2.6x the time of
+    # one pass per tap, whatever the features (13 layers of 4-48 features); forward only.
+    c = xs[-1] if dn[0][-1] == "C" else xs[1]
+    ws = (*k, 1, c) if dn[1][-1] == "O" else (c, 1, *k)
+    plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn, feature_group_count=c)
+    assert _policy._deep_channels_last_volume(plan) == taps
+    if not taps:
+        assert _policy.depthwise_taps_pay(plan) == _policy._deep_channels_last_volume(plan)
+        return
+    with monkeypatch.context() as m:  # the code before
+        m.setattr(_policy, "_deep_channels_last_volume", lambda plan: False)
+        assert _auto(plan) == "depthwise"
+    assert _policy.depthwise_taps_pay(plan) and _auto(plan) == "taps"
+    in_layout = _policy.in_layout(plan, "taps")
+    assert _policy.differentiated_choice(in_layout, "taps", jnp.float32) == "depthwise"
+    # Values and both gradients against lax (float64), on a smaller input.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 7, 6, 8, c), np.float32)
+    w = rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=strides, padding="SAME", dimension_numbers=dn, feature_group_count=c)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "taps"
     _assert_like_lax_in_float64(x, w, kw)

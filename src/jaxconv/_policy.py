@@ -206,6 +206,8 @@ def choose(
             name = "col2im" if allowed("col2im") and col2im_by_input_pays(plan) else "fft"
     elif name == "col2im" and decide_layout and not differentiated and allowed("direct"):
         name = "direct" if direct_over_col2im(plan, dtype) else name
+    if name == "grouped" and not differentiated and direct_over_grouped(plan) and allowed("direct"):
+        name = "direct"  # after fft_pays, which weighs fft against the tree's grouped
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
     name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
     name = _stack_over_channels_first_col2im(plan, name, allowed)
@@ -350,6 +352,46 @@ def _gemm_over_direct(plan: ConvPlan, name: str, allowed) -> str:
     return "im2col" if allowed("im2col") else name
 
 
+DIRECT_GROUP_FEATURES, DIRECT_GROUP_PRODUCTS = (5, 8), 72
+"""Span of input features per group, and most multiply-adds per output (taps times input
+features per group), on which ``auto`` runs ``direct`` where the rules pick ``grouped``
+(:func:`direct_over_grouped`)."""
+
+
+def direct_over_grouped(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``direct`` where the rules pick ``grouped`` on ``plan``: groups
+    :data:`DIRECT_GROUP_FEATURES` input features deep, no wider out than in, at most
+    :data:`DIRECT_GROUP_PRODUCTS` multiply-adds per output (a 3x3 kernel on 8 features),
+    no input dilation.
+
+    ``grouped`` runs one GEMM per group, as deep as the group's ``K·C`` stacked taps: a
+    few dozen deep and at most 8 wide, far from peak, with its patches copied.
+    ``direct``'s fused loop runs those few products per output where they lie. The fitted
+    tree runs ``direct`` on most groups of at most 4 features and ``grouped`` above.
+    Forward only, and not on channels-first strided data (see below).
+
+    Measured forward on CPU (``benchmarks/results/cpu-2core-small-groups``). In the stored
+    all-strategy draws and sweeps, on the 14 such programs where the tree ran ``grouped``,
+    ``direct`` took 0.579x its time (1 slower by 10 % or more). Held out against the code
+    before in the same rounds, fresh layers whose choice it changed (seeds 7834, 7836): 51
+    layers, 0.584x the time; of them the 11 channels-first strided ones took 0.93x, 6
+    slower by up to 2.8x (1-d and 3-d), hence that limit; the other 37 0.484x (0.36x ->
+    0.18x lax; 2 slower, at most 1.29x). With the final rule, on 16 layers of a fresh
+    draw (seed 7839): 0.504x (0.44x -> 0.22x lax, none slower). Differentiated, on 16
+    fresh layers (seed 7835) 0.893x with 5 slower by up to 1.43x: there the tree's
+    ``grouped`` stays (:func:`differentiated_choice`)."""
+    lo, hi = DIRECT_GROUP_FEATURES
+    return (
+        plan.feature_groups > 1
+        and plan.batch_groups == 1
+        and lo <= plan.group_in <= hi
+        and plan.out_features // plan.feature_groups <= plan.group_in
+        and plan.taps * plan.group_in <= DIRECT_GROUP_PRODUCTS
+        and all(d == 1 for d in plan.lhs_dilation)
+        and not (plan.features_first and any(s > 1 for s in plan.strides))
+    )
+
+
 DEPTHWISE_TAPS, DEPTHWISE_TAPS_FEATURES = 50, 64
 """Fewest taps and input features of a depthwise plan on which ``auto`` runs ``taps``
 rather than ``depthwise``'s fused loop forward (:func:`depthwise_taps_pay`)."""
@@ -390,14 +432,45 @@ def depthwise_taps_pay(plan: ConvPlan) -> bool:
     of seeds 7701-7740 whose choice it changes (5x5, 7x7, 3x3x3, 15- and 31-tap kernels,
     their input gradients too), against the code before in the same rounds: forward 0.560x
     the time (121 programs; 6 slower by more than 10 %, at most 1.48x), forward and backward
-    0.912x (the input gradients, depthwise too, run ``taps``)."""
+    0.912x (the input gradients, depthwise too, run ``taps``). And on channels-last volumes
+    of :data:`DEEP_VOLUME_TAPS` or more taps whatever the features
+    (:func:`_deep_channels_last_volume`)."""
     wide = (
         not plan.features_first
         and plan.taps >= WIDE_DEPTHWISE_TAPS
         and plan.in_features >= WIDE_DEPTHWISE_FEATURES
     )
     long = plan.taps >= DEPTHWISE_TAPS and plan.in_features >= DEPTHWISE_TAPS_FEATURES
-    return plan.is_depthwise and (long or wide)
+    return plan.is_depthwise and (long or wide or _deep_channels_last_volume(plan))
+
+
+DEEP_VOLUME_TAPS = 125
+"""Fewest taps (a 5x5x5 kernel) of a channels-last 3-d depthwise plan on which
+:func:`depthwise_taps_pay` holds on any number of features."""
+
+
+def _deep_channels_last_volume(plan: ConvPlan) -> bool:
+    """A channels-last 3-d plan of unit strides and at least :data:`DEEP_VOLUME_TAPS` taps:
+    where :func:`depthwise_taps_pay` on any number of features.
+
+    There ``depthwise``'s fused loop ran several times slower than one pass per tap,
+    whatever the features. Measured forward on CPU (``benchmarks/results/
+    cpu-2core-deep-volumes``, every strategy forced on 130 2-d and 3-d depthwise layers of
+    two sweeps): on the 13 channels-last 5x5x5 layers of 4-48 features at unit strides
+    where the tree ran ``depthwise``, ``taps`` took 0.386x its time (0.18-1.07x; the
+    fastest strategy, ``fft`` on most, 0.313x). Channels-first, ``taps`` took 1.74x
+    (10 layers), strided 0.86-1.37x (3), so those keep the loop. Held out on fresh
+    channels-last layers whose choice it changes, against the code before in the same
+    rounds: a first form from 50 taps lost on every 5x5x3 kernel (75 taps: 1.5-4.5x, 10
+    layers), hence the bound; the 5x5x5 ones took 0.446x the time (9 layers, none slower),
+    and with the final rule a fresh draw 0.508x (10, none slower). Forward and backward
+    (the layer keeps the loop, its input gradient runs ``taps``), 0.727x (7, none slower)."""
+    return (
+        not plan.features_first
+        and plan.num_spatial == 3
+        and plan.taps >= DEEP_VOLUME_TAPS
+        and all(s == 1 for s in plan.strides)
+    )
 
 
 def _thin_depthwise_taps(plan: ConvPlan) -> bool:
@@ -941,7 +1014,8 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     :func:`direct_over_col2im` (whose forward gain does not hold for the forward pass and
     gradients together), ``depthwise`` where it ran ``taps`` only by
     :func:`depthwise_taps_pay`, the rules' choice where it ran ``depthwise`` that
-    :func:`depthwise_loop_pays` may have put in place of ``taps``, or a GEMM that
+    :func:`depthwise_loop_pays` may have put in place of ``taps``, ``direct`` that
+    :func:`direct_over_grouped` may have put in place of ``grouped``, or a GEMM that
     :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the forward
     pass's) or :func:`_narrow_kernel_patches` in place of ``col2im`` (the same), ``name``
     otherwise."""
@@ -954,6 +1028,7 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     if (
         (name == "taps" and depthwise_taps_pay(plan))
         or (name == "depthwise" and depthwise_loop_pays(plan))
+        or (name == "direct" and direct_over_grouped(plan))
         or gemm
     ):
         # what the rules pick (depthwise's own taps stay: faster differentiated)
