@@ -99,7 +99,9 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
                 want = "col2im"
         if _policy.strided_col2im_pays(plan):
             want = "col2im"
-        if want == "banded" and _policy.col2im_over_band(plan):
+        if want == "banded" and (
+            _policy.col2im_over_band(plan) or _policy.volume_col2im_over_band(plan)
+        ):
             want = "col2im"
         elif want in _policy.POINTWISE_COL2IM_OVER and _policy.pointwise_col2im_pays(plan):
             want = "col2im"
@@ -1456,4 +1458,41 @@ def test_channels_last_volumes_of_5x5x5_kernels_run_taps_forward(
     w = rng.standard_normal(ws, np.float32)
     kw = dict(window_strides=strides, padding="SAME", dimension_numbers=dn, feature_group_count=c)
     assert jaxconv.chosen_strategy(x, w, **kw) == "taps"
+    _assert_like_lax_in_float64(x, w, kw)
+
+
+NCDHW = ("NCDHW", "OIDHW", "NCDHW")
+
+
+@pytest.mark.parametrize(
+    "xs, ws, col2im",
+    [
+        ((3, 8, 22, 22, 22), (8, 8, 3, 3, 3), True),  # seed 8181's r015: banded 1.9x
+        ((1, 8, 29, 29, 29), (8, 8, 3, 3, 3), True),
+        ((4, 6, 24, 21, 32), (4, 6, 3, 3, 3), True),  # held out: 0.67x
+        ((1, 8, 20, 20, 29), (8, 8, 5, 5, 5), False),  # 125 taps: col2im 3.7-4.5x
+        ((1, 8, 30, 30, 30), (16, 8, 3, 3, 3), False),  # 16 outputs: banded the faster
+    ],
+)
+def test_channels_first_volumes_into_few_features_run_col2im_over_the_band(
+    monkeypatch, xs, ws, col2im
+):
+    # col2im_over_band leaves 3-d kernels (past 9 taps col2im stacks rows channels-last,
+    # with the transposes); on 3x3x3 layers into at most 8 features it still beats the band.
+    plan = make_plan(xs, ws, (1, 1, 1), "SAME", dimension_numbers=NCDHW)
+    assert _policy.volume_col2im_over_band(plan) == col2im
+    assert not _policy.col2im_over_band(plan)
+    with monkeypatch.context() as m:  # the code before
+        m.setattr(_policy, "volume_col2im_over_band", lambda plan: False)
+        before = _auto(plan)
+    if not col2im:
+        assert _auto(plan) == before
+        return
+    assert before == "banded" and _auto(plan) == "col2im"
+    # Values and both gradients against lax (float64), on a smaller input.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, xs[1], 7, 6, 9), np.float32)
+    w = rng.standard_normal(ws, np.float32)
+    kw = dict(window_strides=(1, 1, 1), padding="SAME", dimension_numbers=NCDHW)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "col2im"
     _assert_like_lax_in_float64(x, w, kw)
