@@ -1430,7 +1430,7 @@ def test_auto_runs_direct_on_small_groups_of_5_to_8_features(
         ((13, 15, 15, 15, 32), (5, 5, 5), (1, 1, 1), NDHWC, True),  # seed 8181's r107
         ((4, 22, 24, 22, 4), (5, 5, 5), (1, 1, 1), NDHWC, True),
         ((1, 32, 30, 32, 24), (3, 5, 5), (1, 1, 1), NDHWC, False),  # 75 taps: 3.9x
-        ((4, 28, 27, 26, 16), (5, 5, 5), (2, 2, 2), NDHWC, False),  # strided
+        ((4, 28, 27, 26, 16), (5, 5, 5), (2, 2, 2), NDHWC, True),  # strided: 0.78x
         ((4, 16, 22, 22, 22), (5, 5, 5), (1, 1, 1), ("NCDHW", "OIDHW", "NCDHW"), False),
     ],
 )

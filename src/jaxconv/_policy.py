@@ -450,8 +450,8 @@ DEEP_VOLUME_TAPS = 125
 
 
 def _deep_channels_last_volume(plan: ConvPlan) -> bool:
-    """A channels-last 3-d plan of unit strides and at least :data:`DEEP_VOLUME_TAPS` taps:
-    where :func:`depthwise_taps_pay` on any number of features.
+    """A channels-last 3-d plan of at least :data:`DEEP_VOLUME_TAPS` taps: where
+    :func:`depthwise_taps_pay` on any number of features.
 
     There ``depthwise``'s fused loop ran several times slower than one pass per tap,
     whatever the features. Measured forward on CPU (``benchmarks/results/
@@ -459,18 +459,19 @@ def _deep_channels_last_volume(plan: ConvPlan) -> bool:
     two sweeps): on the 13 channels-last 5x5x5 layers of 4-48 features at unit strides
     where the tree ran ``depthwise``, ``taps`` took 0.386x its time (0.18-1.07x; the
     fastest strategy, ``fft`` on most, 0.313x). Channels-first, ``taps`` took 1.74x
-    (10 layers), strided 0.86-1.37x (3), so those keep the loop. Held out on fresh
+    (10 layers), so those keep the loop. Held out on fresh
     channels-last layers whose choice it changes, against the code before in the same
     rounds: a first form from 50 taps lost on every 5x5x3 kernel (75 taps: 1.5-4.5x, 10
     layers), hence the bound; the 5x5x5 ones took 0.446x the time (9 layers, none slower),
     and with the final rule a fresh draw 0.508x (10, none slower). Forward and backward
-    (the layer keeps the loop, its input gradient runs ``taps``), 0.727x (7, none slower)."""
-    return (
-        not plan.features_first
-        and plan.num_spatial == 3
-        and plan.taps >= DEEP_VOLUME_TAPS
-        and all(s == 1 for s in plan.strides)
-    )
+    (the layer keeps the loop, its input gradient runs ``taps``), 0.727x (7, none slower).
+    Strided, a first form left them: the sweeps' 3 strided layers were mixed (0.86-1.37x);
+    a sweep of 36 strided ones then put ``taps`` at 0.744x ``depthwise``'s time on the 14
+    channels-last 5x5x5 layers of the three sweeps where the tree ran ``depthwise`` (3
+    slower). Held out on 16 fresh strided layers, forward 0.782x the time (2 slower, at
+    most 1.53x); forward and backward 0.998x (6: the input gradient, input-dilated, does
+    not change)."""
+    return not plan.features_first and plan.num_spatial == 3 and plan.taps >= DEEP_VOLUME_TAPS
 
 
 def _thin_depthwise_taps(plan: ConvPlan) -> bool:

@@ -94,7 +94,9 @@ def main(seed: int, count: int, grad: bool, draw=draw, before=before, **options)
         x = jnp.asarray(rng.normal(size=xs), jnp.float32)
         w = jnp.asarray(rng.normal(size=ws), jnp.float32)
         fns = {"lax": functools.partial(jax.lax.conv_general_dilated, **kw)} if lax else {}
-        fns["old"] = fns["new"] = functools.partial(jaxconv.conv_general_dilated, **kw)
+        # two functions, not one: jit would reuse the first one's trace for the second
+        fns["old"] = functools.partial(jaxconv.conv_general_dilated, **kw)
+        fns["new"] = functools.partial(jaxconv.conv_general_dilated, **kw)
         if grad:
             fns = {
                 key: jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), argnums=(0, 1))
