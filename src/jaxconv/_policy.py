@@ -387,7 +387,7 @@ def direct_over_grouped(plan: ConvPlan) -> bool:
         and lo <= plan.group_in <= hi
         and plan.out_features // plan.feature_groups <= plan.group_in
         and plan.taps * plan.group_in <= DIRECT_GROUP_PRODUCTS
-        and all(d == 1 for d in plan.lhs_dilation)
+        and _strategies._undilated(plan)
         and not (plan.features_first and any(s > 1 for s in plan.strides))
     )
 
@@ -1165,12 +1165,21 @@ def col2im_over_band(plan: ConvPlan) -> bool:
     return (
         runs_channels_first(plan, "col2im")  # channels-first data
         and plan.taps <= COL2IM_CHANNELS_FIRST_TAPS
-        and not any(st > 1 for st in plan.strides)
+        and _narrow_band(plan)
+        and math.prod(plan.in_spatial) >= BAND_COL2IM_POSITIONS
+    )
+
+
+def _narrow_band(plan: ConvPlan) -> bool:
+    """A dense plan of unit strides, no input dilation, at least
+    :data:`COL2IM_FEWEST_FEATURES` input and at most :data:`BAND_COL2IM_OUTPUTS` output
+    features: where :func:`col2im_over_band` and :func:`volume_col2im_over_band` may hold."""
+    return (
+        all(st == 1 for st in plan.strides)
         and _strategies._undilated(plan)
         and _strategies._ungrouped(plan)
         and not col2im_too_shallow(plan)
         and plan.out_features <= BAND_COL2IM_OUTPUTS
-        and math.prod(plan.in_spatial) >= BAND_COL2IM_POSITIONS
     )
 
 
@@ -1199,12 +1208,8 @@ def volume_col2im_over_band(plan: ConvPlan) -> bool:
         and plan.num_spatial == 3
         and plan.padding_mode == "zeros"
         and plan.taps <= VOLUME_COL2IM_TAPS
-        and all(st == 1 for st in plan.strides)
-        and _strategies._undilated(plan)
         and all(d == 1 for d in plan.rhs_dilation)
-        and _strategies._ungrouped(plan)
-        and not col2im_too_shallow(plan)
-        and plan.out_features <= BAND_COL2IM_OUTPUTS
+        and _narrow_band(plan)
     )
 
 
