@@ -402,9 +402,8 @@ WIDE_DEPTHWISE_TAPS, WIDE_DEPTHWISE_FEATURES = 10, 1024
 
 
 def depthwise_taps_pay(plan: ConvPlan) -> bool:
-    """Whether ``auto`` runs ``taps`` on a depthwise plan, forward, where the rules pick
-    ``depthwise`` (:func:`_depthwise_taps`; differentiated it runs what the rules pick, in
-    its own layout, :func:`differentiated_choice`): more than a 7x7 kernel's taps
+    """Whether ``auto`` runs ``taps`` on a depthwise plan, forward and differentiated, where
+    the rules pick ``depthwise`` (:func:`_depthwise_taps`): more than a 7x7 kernel's taps
     (:data:`DEPTHWISE_TAPS`) on at least :data:`DEPTHWISE_TAPS_FEATURES` input features.
 
     ``depthwise`` fuses every tap's multiply-add into one loop over the output; on long
@@ -418,9 +417,16 @@ def depthwise_taps_pay(plan: ConvPlan) -> bool:
     sizes. Held out (``benchmarks/results/cpu-2core-depthwise-taps``), fresh layers drawn
     like a network's whose choice this changes, against the code before: forward 0.383x
     the time on 27 layers of one draw and 0.600x on 11 of another, forward and backward
-    0.909x and 0.896x (the input gradients, depthwise convolutions too, run ``taps``).
-    Differentiated, the forward pass stays ``depthwise``; where the rules themselves pick
-    ``taps``, ``taps`` (``depthwise`` there took up to 3.1x its time).
+    0.909x and 0.896x where the forward pass stayed ``depthwise`` (the input gradients,
+    depthwise convolutions too, ran ``taps``).
+
+    Differentiated, the forward pass runs ``taps`` too (before 2026-12-07 it ran the
+    fused loop). Held out on fresh layers of this rule's three kinds whose differentiated
+    choice that changes, forward and backward against the code before in the same rounds
+    (``benchmarks/results/cpu-2core-differentiated-taps``): 0.767x and 0.770x the time on
+    two draws of 24 (one of 48 slower, 1.03x), 0.622x on 10 channels-first ones (one
+    1.05x). The gradients are the same either way (:mod:`jaxconv._grad`): the gain is the
+    forward pass's.
 
     Also channels-last from :data:`WIDE_DEPTHWISE_TAPS` taps (past 3x3) on at least
     :data:`WIDE_DEPTHWISE_FEATURES` features. Both forced, forward, on fresh layers of 512
@@ -464,7 +470,9 @@ def _deep_channels_last_volume(plan: ConvPlan) -> bool:
     rounds: a first form from 50 taps lost on every 5x5x3 kernel (75 taps: 1.5-4.5x, 10
     layers), hence the bound; the 5x5x5 ones took 0.446x the time (9 layers, none slower),
     and with the final rule a fresh draw 0.508x (10, none slower). Forward and backward
-    (the layer keeps the loop, its input gradient runs ``taps``), 0.727x (7, none slower).
+    with the layer keeping the loop (its input gradient ran ``taps``), 0.727x (7, none
+    slower); with the layer running ``taps`` too, 0.709x and 0.661x more (13 and 11
+    layers, none slower; :func:`depthwise_taps_pay`).
     Strided, a first form left them: the sweeps' 3 strided layers were mixed (0.86-1.37x);
     a sweep of 36 strided ones then put ``taps`` at 0.744x ``depthwise``'s time on the 14
     channels-last 5x5x5 layers of the three sweeps where the tree ran ``depthwise`` (3
@@ -1013,8 +1021,7 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     differentiated, for ``name``, its choice where it is not: ``fft`` where
     :func:`differentiated_fft_pays`, ``col2im`` where it ran ``direct`` only by
     :func:`direct_over_col2im` (whose forward gain does not hold for the forward pass and
-    gradients together), ``depthwise`` where it ran ``taps`` only by
-    :func:`depthwise_taps_pay`, the rules' choice where it ran ``depthwise`` that
+    gradients together), the rules' choice where it ran ``depthwise`` that
     :func:`depthwise_loop_pays` may have put in place of ``taps``, ``direct`` that
     :func:`direct_over_grouped` may have put in place of ``grouped``, or a GEMM that
     :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the forward
@@ -1027,8 +1034,7 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
         _gemm_over_direct(user, "direct", bool) == name or narrow_patches_pay(user)
     )
     if (
-        (name == "taps" and depthwise_taps_pay(plan))
-        or (name == "depthwise" and depthwise_loop_pays(plan))
+        (name == "depthwise" and depthwise_loop_pays(plan))
         or (name == "direct" and direct_over_grouped(plan))
         or gemm
     ):

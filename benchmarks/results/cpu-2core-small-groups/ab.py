@@ -48,12 +48,20 @@ def main(seed: int, count: int, grad: bool, draw=draw, before=before, **options)
     """Time ``count`` layers of ``draw(rng)`` whose choice ``before()`` changes. ``options``:
     ``lax`` (time it too, default True), ``differentiated`` (compare the differentiated
     choices with ``grad``, default True; else the forward ones), ``first`` (a function of
-    ``rng`` that draws the layout, default a coin) and ``limit`` (most input elements,
-    forward and with ``grad``, default 16e6 and 4e6)."""
+    ``rng`` that draws the layout, default a coin), ``limit`` (most input elements,
+    forward and with ``grad``, default 16e6 and 4e6) and ``choice`` (a function of the
+    plan, in the user's layout, whose result ``before()`` must change; default ``auto``'s
+    choice as ``differentiated`` says)."""
     lax = options.get("lax", True)
     differentiated = grad and options.get("differentiated", True)
     layout = options.get("first", lambda rng: bool(rng.integers(2)))
     limit = options.get("limit", (16e6, 4e6))[grad]
+    choice = options.get(
+        "choice",
+        lambda plan: _policy.choose(
+            plan, "float32", decide_layout=True, differentiated=differentiated
+        ),
+    )
     rng = np.random.default_rng(seed)
     done = 0
     while done < count:
@@ -86,9 +94,9 @@ def main(seed: int, count: int, grad: bool, draw=draw, before=before, **options)
             feature_group_count=g,
             dtype="float32",
         )
-        new = _policy.choose(plan, "float32", decide_layout=True, differentiated=differentiated)
+        new = choice(plan)
         with before():
-            old = _policy.choose(plan, "float32", decide_layout=True, differentiated=differentiated)
+            old = choice(plan)
         if new == old:
             continue
         x = jnp.asarray(rng.normal(size=xs), jnp.float32)
