@@ -859,6 +859,27 @@ def test_kernel_gradient_by_fft_holds_only_on_long_kernels_of_shallow_groups():
     assert not _policy.fft_kernel_grad_pays(dilated)
 
 
+def _fft_gradients(x_shape, w_shape, kw, monkeypatch, seed):
+    """jaxconv's gradients of ``sum(conv(x, w) * ct)`` with respect to ``x`` and ``w`` on
+    random inputs, after checking their kernel gradient is built by ``fft``, and lax's in
+    float64."""
+    names = _kernel_grad_names(monkeypatch)
+    rng = np.random.default_rng(seed)
+    x, w = random_array(rng, x_shape), random_array(rng, w_shape)
+    ct = random_array(rng, lax.conv_general_dilated(x, w, **kw).shape)
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(conv(x, w) * ct)
+
+    ours = jax.grad(loss(lambda x, w: jaxconv.conv_general_dilated(x, w, **kw)), (0, 1))
+    got = jax.jit(ours)(x, w)
+    assert names and set(names) == {"fft"}
+    with jax.enable_x64(True):
+        x64, w64, ct64 = (np.asarray(a, np.float64) for a in (x, w, ct))
+        ref = jax.grad(lambda x, w: jnp.sum(lax.conv_general_dilated(x, w, **kw) * ct64), (0, 1))
+        return got, ref(x64, w64)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, dn",
     [
@@ -875,23 +896,74 @@ def test_differentiated_dense_layers_of_few_outputs_run_fft(x_shape, w_shape, dn
     plan = make_plan(x_shape, w_shape, **kw)
     assert _policy.differentiated_fft_pays(plan, jnp.float32)
     assert _policy.choose(plan, jnp.float32, decide_layout=True) != "fft"
-    names = _kernel_grad_names(monkeypatch)
-    rng = np.random.default_rng(6)
-    x, w = random_array(rng, x_shape), random_array(rng, w_shape)
-    ct = random_array(rng, lax.conv_general_dilated(x, w, **kw).shape)
-
-    def loss(conv):
-        return lambda x, w: jnp.sum(conv(x, w) * ct)
-
-    ours = jax.grad(loss(lambda x, w: jaxconv.conv_general_dilated(x, w, **kw)), (0, 1))
-    got = jax.jit(ours)(x, w)
-    assert names and set(names) == {"fft"}
-    with jax.enable_x64(True):
-        x64, w64, ct64 = (np.asarray(a, np.float64) for a in (x, w, ct))
-        ref = jax.grad(lambda x, w: jnp.sum(lax.conv_general_dilated(x, w, **kw) * ct64), (0, 1))
-        want = ref(x64, w64)
+    got, want = _fft_gradients(x_shape, w_shape, kw, monkeypatch, seed=6)
     for g, r in zip(got, want, strict=True):
         assert_close(g, np.asarray(r, np.float32))
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, dn, groups",
+    [
+        ((1, 67, 95, 24), (7, 7, 12, 24), ("NHWC", "HWIO", "NHWC"), 2),  # seed 8182: 0.50x
+        ((1, 48, 50, 52), (24, 12, 7, 7), ("NCHW", "OIHW", "NCHW"), 4),
+        ((2, 153, 24), (15, 12, 8), ("NWC", "WIO", "NWC"), 2),
+    ],
+)
+def test_differentiated_grouped_layers_of_shallow_groups_run_fft(
+    x_shape, w_shape, dn, groups, monkeypatch
+):
+    # Groups of 5-12 input features into at most twice as many, with a kernel long enough
+    # for fft: differentiated, auto runs fft (forward and kernel gradient), where the
+    # groups' per-tap kernel-gradient GEMMs are thin; forward alone, the rules' choice.
+    # Values against lax in float64.
+    kw = dict(
+        window_strides=(1,) * (len(x_shape) - 2),
+        padding="SAME",
+        dimension_numbers=dn,
+        feature_group_count=groups,
+    )
+    plan = make_plan(x_shape, w_shape, **kw)
+    assert _policy.differentiated_grouped_fft_pays(plan, jnp.float32)
+    forward = _policy.choose(plan, jnp.float32, decide_layout=True)
+    assert forward != "fft"
+    in_layout = _policy.in_layout(plan, forward)
+    assert _policy.differentiated_choice(in_layout, forward, jnp.float32) == "fft"
+    with monkeypatch.context() as m:  # the code before
+        m.setattr(_policy, "differentiated_grouped_fft_pays", lambda plan, dtype: False)
+        assert _policy.differentiated_choice(in_layout, forward, jnp.float32) == forward
+    got, want = _fft_gradients(x_shape, w_shape, kw, monkeypatch, seed=7)
+    for g, r in zip(got, want, strict=True):
+        # fft's rounding error is normwise: within 1e-5 of the largest value
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5 * np.abs(r).max())
+
+
+def test_differentiated_grouped_fft_holds_only_on_shallow_unstrided_groups():
+    def plan(x_shape, w_shape, groups, strides=(1, 1), dn=("NHWC", "HWIO", "NHWC")):
+        return make_plan(
+            x_shape, w_shape, strides, "SAME", dimension_numbers=dn, feature_group_count=groups
+        )
+
+    f32 = jnp.float32
+    assert _policy.differentiated_grouped_fft_pays(plan((1, 67, 95, 24), (7, 7, 12, 24), 2), f32)
+    assert not _policy.differentiated_grouped_fft_pays(
+        plan((1, 67, 95, 24), (7, 7, 12, 24), 2), jnp.bfloat16
+    )
+    # 16 features per group: the per-tap GEMMs are deep enough (fft 1.03x in sample)
+    assert not _policy.differentiated_grouped_fft_pays(
+        plan((1, 54, 39, 64), (7, 7, 16, 64), 4), f32
+    )
+    # more than twice as many out per group, strided, 3x3, depthwise, 4 deep, a volume
+    assert not _policy.differentiated_grouped_fft_pays(plan((1, 81, 81, 24), (5, 5, 6, 96), 4), f32)
+    strided = plan((1, 67, 95, 24), (7, 7, 12, 24), 2, (2, 2))
+    assert not _policy.differentiated_grouped_fft_pays(strided, f32)
+    assert not _policy.differentiated_grouped_fft_pays(plan((1, 95, 95, 64), (3, 3, 8, 64), 8), f32)
+    assert not _policy.differentiated_grouped_fft_pays(
+        plan((1, 67, 95, 24), (7, 7, 1, 24), 24), f32
+    )
+    assert not _policy.differentiated_grouped_fft_pays(plan((1, 67, 95, 16), (7, 7, 4, 16), 4), f32)
+    ndhwc = ("NDHWC", "DHWIO", "NDHWC")
+    volume = plan((1, 30, 30, 30, 16), (5, 5, 5, 8, 16), 2, (1, 1, 1), ndhwc)
+    assert not _policy.differentiated_grouped_fft_pays(volume, f32)
 
 
 def test_differentiated_fft_holds_only_on_dense_float32_layers_of_few_outputs():
