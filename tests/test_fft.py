@@ -388,6 +388,30 @@ def test_a_dense_layers_fused_loop_keeps_the_gemms_threshold():
     assert _policy.fft_pays(depthwise, "depthwise")
 
 
+def test_channels_first_groups_of_2_to_4_features_keep_direct_below_1_2():
+    # Seed 8183's r007: a 5x5 dilated 16 -> 32 layer in 4 groups on 1x16x160x160 NCHW data,
+    # at a ratio of 0.63, where the tree's direct took 0.38x fft's time: on channels-first
+    # groups this shallow fft pays against direct from FFT_PAYS_CHANNELS_FIRST_DIRECT.
+    # Channels-last, the same layer keeps the fused loops' threshold.
+    kw = dict(window_strides=(1, 1), padding="SAME", rhs_dilation=(2, 2), feature_group_count=4)
+    nchw, nhwc = ("NCHW", "OIHW", "NCHW"), ("NHWC", "HWIO", "NHWC")
+    plan = make_plan((1, 16, 160, 160), (32, 4, 5, 5), dimension_numbers=nchw, **kw)
+    ratio = _fft_ratio(plan._replace(channels_first=False))
+    assert _policy.FFT_PAYS_FUSED <= ratio < _policy.FFT_PAYS_CHANNELS_FIRST_DIRECT
+    assert not _policy.fft_pays(plan, "direct")
+    with mock.patch.object(_policy, "FFT_PAYS_CHANNELS_FIRST_DIRECT", _policy.FFT_PAYS_FUSED):
+        assert _policy.choose(plan, jnp.float32, decide_layout=True) == "fft"
+    assert _policy.choose(plan, jnp.float32, decide_layout=True) == "direct"
+    last = make_plan((1, 160, 160, 16), (5, 5, 4, 32), dimension_numbers=nhwc, **kw)
+    assert _policy.fft_pays(last, "direct")
+    # Values against lax, on a smaller map.
+    rng = np.random.default_rng(15)
+    x, w = random_array(rng, (1, 16, 40, 40)), random_array(rng, (32, 4, 5, 5))
+    kw = dict(kw, dimension_numbers=nchw, precision=HIGHEST)
+    assert jaxconv.chosen_strategy(x, w, **kw) == "direct"
+    assert_close(jaxconv.conv_general_dilated(x, w, **kw), lax.conv_general_dilated(x, w, **kw))
+
+
 def test_shallow_1d_layers_run_fft_from_their_own_threshold():
     # Seed 7474's r295: a 63-tap 12 -> 8 layer at stride 2 on 1x12x12574 NCW data, where
     # col2im's GEMM is 12 deep: forced, it ran 2.4x im2col's time and fft 0.41x col2im's.

@@ -1357,6 +1357,22 @@ regret against the faster of ``fft`` and the fused loop fell from 1.101 (p90 1.4
 the grid's 0.75 to 1.086 (p90 1.273)."""
 
 
+FFT_PAYS_CHANNELS_FIRST_DIRECT = 1.2
+"""The same against ``direct`` on a grouped plan of channels-first data, 2-4 features per
+group (:func:`fft_pays`; deeper groups never reach it there), which took
+:data:`FFT_PAYS_FUSED` before. On ``(N, C, ...)`` data ``direct``'s loop over small groups
+runs near a GEMM's speed, and the rules pick ``direct`` there only below a cost ratio of
+about 1.2 (beyond, ``grouped``).  Measured forward on CPU (2026-12-07,
+``benchmarks/results/cpu-2core-fft-over-direct-groups``), both forced in the same rounds
+on layers where the rules pick ``direct`` (``sweep.py``): channels-first, ``direct`` took
+0.656x ``fft``'s time on the 59 of cost ratios 0.58-1.2, where ``fft`` ran (7 slower, at
+most 1.23x; 1-d ones of 63 taps near 1.1 were the closest); channels-last ``fft`` won
+there (1.36x, 13 layers), so those keep the old threshold. Held out on fresh
+channels-first layers whose choice it changes, against the code before in the same
+rounds: forward 0.425x the time (16 layers, none slower; 0.249x -> 0.106x lax) and 0.528x
+(16 more, one 1.19x); forward and backward 0.851x (12, none slower)."""
+
+
 FFT_PAYS_DEPTHWISE_TAPS = 0.35
 """The same against ``taps`` on a 1-d depthwise plan of fewer than
 :data:`DEPTHWISE_TAPS_FEATURES` input features, where each of its passes over the output
@@ -1405,13 +1421,14 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     """Whether ``auto`` runs ``fft`` (which must accept ``plan``) rather than strategy
     ``instead``: the direct algorithm's multiply-adds (input dilation's zeros skipped, as
     ``polyphase`` does) against :func:`jaxconv._strategies.fft_cost` times
-    :data:`FFT_PAYS_FUSED` where ``instead`` is a fused loop (``depthwise``, ``direct``) or
-    any strategy's GEMM of a group at most 4 deep (as slow: ``fft`` wins 7x7 and 13x13 kernels on 2
-    and 4 features per group, 0.65 -> 0.08 of lax), :data:`FFT_PAYS_GROUPS_OF_8` where it is
-    5-8 deep, :data:`FFT_PAYS_SHALLOW_1D` against a GEMM of a shallow 1-d dense layer
-    (:func:`shallow_1d_gemm`), :data:`FFT_PAYS_GEMM` otherwise. A
-    measured override after the fitted rules, which were fitted before ``fft`` existed and
-    never name it."""
+    :data:`FFT_PAYS_CHANNELS_FIRST_DIRECT` against ``direct`` on channels-first groups of
+    2-4 features, :data:`FFT_PAYS_FUSED` where ``instead`` is another fused loop
+    (``depthwise``, ``direct``) or any strategy's GEMM of a group at most 4 deep (as slow:
+    ``fft`` wins 7x7 and 13x13 kernels on 2 and 4 features per group, 0.65 -> 0.08 of lax),
+    :data:`FFT_PAYS_GROUPS_OF_8` where it is 5-8 deep, :data:`FFT_PAYS_SHALLOW_1D` against a
+    GEMM of a shallow 1-d dense layer (:func:`shallow_1d_gemm`), :data:`FFT_PAYS_GEMM`
+    otherwise. A measured override after the fitted rules, which were fitted before ``fft``
+    existed and never name it."""
     # Any GEMM of a group at most 4 deep is as slow as a fused loop (taps on a depthwise
     # layer in NCW: 1.12x lax forward+backward, fft 0.04x, 255 taps).
     grouped = plan.feature_groups > 1
@@ -1421,6 +1438,8 @@ def fft_pays(plan: ConvPlan, instead: str) -> bool:
     fused = instead == "depthwise" or (instead == "direct" and grouped)
     if instead == "taps" and _thin_depthwise_taps(plan):
         threshold = FFT_PAYS_DEPTHWISE_TAPS
+    elif instead == "direct" and grouped and plan.features_first and plan.group_in > 1:
+        threshold = FFT_PAYS_CHANNELS_FIRST_DIRECT
     elif fused or (grouped and plan.group_in <= 4):
         threshold = FFT_PAYS_FUSED
     elif grouped and plan.group_in <= 8:
