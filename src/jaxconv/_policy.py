@@ -1084,18 +1084,27 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     step whose backward pass waits for the output (2026-12-06,
     ``benchmarks/results/cpu-2core-differentiated-dependent``, 30 fresh layers where it
     holds): 0.681x the time of ``auto`` without it, none slower than 1.04x."""
+    return (
+        _strategies._ungrouped(plan)
+        and plan.out_features <= FFT_DIFFERENTIATED_OUTPUTS
+        and plan.taps > 1
+        and math.prod(plan.in_spatial) >= plan.taps
+        and _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED)
+    )
+
+
+def _differentiated_fft_at(plan: ConvPlan, dtype: Any, threshold: float) -> bool:
+    """What :func:`differentiated_fft_pays` and :func:`differentiated_grouped_fft_pays`
+    share: float32 inputs ``fft`` accepts, one or two spatial dims, no input dilation, and
+    direct multiply-adds at least ``threshold`` times ``fft``'s modelled cost."""
     if dtype is None or jax.numpy.dtype(dtype) != jax.numpy.float32:
         return False
     plan = plan._replace(channels_first=False)
     return (
-        _strategies._ungrouped(plan)
-        and plan.num_spatial <= 2
-        and plan.out_features <= FFT_DIFFERENTIATED_OUTPUTS
-        and plan.taps > 1
+        plan.num_spatial <= 2
         and _strategies._undilated(plan)
-        and math.prod(plan.in_spatial) >= plan.taps
         and _strategies.feasible("fft", plan, dtype)
-        and _fft_pays_at(plan, FFT_DIFFERENTIATED)
+        and _fft_pays_at(plan, threshold)
     )
 
 
@@ -1126,20 +1135,14 @@ def differentiated_grouped_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     it changes against the code before in the same rounds: 0.693x the time on 20 (3
     slower, at most 1.19x) and 0.641x on 16 more (2 slower: a 3x3 layer 1.49x, a dilated
     7-tap 1-d one 1.38x); XLA's temp memory 0.89x (geomean of the 36; at most 1.46x)."""
-    if dtype is None or jax.numpy.dtype(dtype) != jax.numpy.float32:
-        return False
-    plan = plan._replace(channels_first=False)
     lo, hi = FFT_DIFFERENTIATED_GROUP_IN
     return (
         plan.feature_groups > 1
         and not plan.is_depthwise
         and lo <= plan.group_in <= hi
         and plan.out_features // plan.feature_groups <= 2 * plan.group_in
-        and plan.num_spatial <= 2
         and all(s == 1 for s in plan.strides)
-        and _strategies._undilated(plan)
-        and _strategies.feasible("fft", plan, dtype)
-        and _fft_pays_at(plan, FFT_DIFFERENTIATED_GROUPED)
+        and _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED_GROUPED)
     )
 
 
