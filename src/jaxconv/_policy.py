@@ -1058,11 +1058,11 @@ output features, on which :func:`differentiated_fft_pays` holds."""
 
 def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     """Whether ``auto`` runs ``fft`` where the dense ``plan`` is differentiated, whatever it
-    runs forward alone: float32 inputs, one or two spatial dims, at most
-    :data:`FFT_DIFFERENTIATED_OUTPUTS` output features, at least as many input positions as
-    taps (on fewer, ``col2im`` scatters by input position and ran up to 6x faster), no
-    input dilation, and direct multiply-adds at least :data:`FFT_DIFFERENTIATED` times
-    ``fft``'s modelled cost.
+    runs forward alone: float32 inputs, at most :data:`FFT_DIFFERENTIATED_OUTPUTS` output
+    features, at least as many input positions as taps (on fewer, ``col2im`` scatters by
+    input position and ran up to 6x faster), no input dilation, and direct multiply-adds
+    at least :data:`FFT_DIFFERENTIATED` times ``fft``'s modelled cost on one or two spatial
+    dims, :data:`FFT_DIFFERENTIATED_VOLUME` times on three where ``fft`` runs untiled.
 
     With few output features every GEMM of the kernel gradient is thin: per tap it reads
     the input and the cotangent to write ``C·O`` numbers, ``K`` passes where ``fft``'s
@@ -1083,25 +1083,52 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     them 0.65x (geomean; at most 1.58x, 3 -> 64 7x7 input gradients). Re-checked with a
     step whose backward pass waits for the output (2026-12-06,
     ``benchmarks/results/cpu-2core-differentiated-dependent``, 30 fresh layers where it
-    holds): 0.681x the time of ``auto`` without it, none slower than 1.04x."""
+    holds): 0.681x the time of ``auto`` without it, none slower than 1.04x. Volumes of at
+    most 8 outputs lost below a ratio of about 1 (3x3x3 kernels) and won from 1.2
+    (:data:`FFT_DIFFERENTIATED_VOLUME`)."""
     return (
         _strategies._ungrouped(plan)
         and plan.out_features <= FFT_DIFFERENTIATED_OUTPUTS
         and plan.taps > 1
         and math.prod(plan.in_spatial) >= plan.taps
-        and _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED)
+        and (
+            _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED)
+            or (
+                _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED_VOLUME, rank=3)
+                and _strategies.tiles("fft", plan, 4) == 1
+            )
+        )
     )
 
 
-def _differentiated_fft_at(plan: ConvPlan, dtype: Any, threshold: float) -> bool:
+FFT_DIFFERENTIATED_VOLUME = 1.2
+""":data:`FFT_DIFFERENTIATED` on volumes (three spatial dims), where ``fft`` also runs
+untiled (its modelled temp memory within the output, the padded input and
+:data:`jaxconv._strategies.TILE_SLACK_BYTES`).
+
+Measured forward and backward on CPU (2026-12-07, ``benchmarks/results/
+cpu-2core-fft-differentiated-volumes``), ``auto`` with and without it in the same rounds
+on dense 3-d layers of at most 8 outputs whose choice it changes. Swept from a ratio of
+0.4 (80 layers): from 1.2, 0.547x the time on 27, none slower by 10 %; below, 3x3x3
+kernels on 8-48 features lost up to 3x. Held out at 1.2: 0.624x on 24 fresh layers and
+0.609x on 24 more, 2 slower (1.49x, 1.29x), both among the 7 where ``fft`` runs tiled
+(0.82x and 1.12x there, at up to twice the temp memory), hence untiled: 0.591x and
+0.558x on the other 20 and 21, none slower. With both conditions, on a third draw: 0.483x
+the time on 24 fresh layers, none slower; XLA's temp memory on the 72 held-out programs
+1.01x the code before's (geomean; at most 1.59x), none past the memory bound by more than
+:data:`jaxconv._strategies.TILE_SLACK_BYTES`."""
+
+
+def _differentiated_fft_at(plan: ConvPlan, dtype: Any, threshold: float, rank: int = 2) -> bool:
     """What :func:`differentiated_fft_pays` and :func:`differentiated_grouped_fft_pays`
-    share: float32 inputs ``fft`` accepts, one or two spatial dims, no input dilation, and
-    direct multiply-adds at least ``threshold`` times ``fft``'s modelled cost."""
+    share: float32 inputs ``fft`` accepts, one or two spatial dims (``rank`` 2; only three
+    with ``rank`` 3), no input dilation, and direct multiply-adds at least ``threshold``
+    times ``fft``'s modelled cost."""
     if dtype is None or jax.numpy.dtype(dtype) != jax.numpy.float32:
         return False
     plan = plan._replace(channels_first=False)
     return (
-        plan.num_spatial <= 2
+        (plan.num_spatial <= 2 if rank == 2 else plan.num_spatial == rank)
         and _strategies._undilated(plan)
         and _strategies.feasible("fft", plan, dtype)
         and _fft_pays_at(plan, threshold)
