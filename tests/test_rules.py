@@ -121,6 +121,7 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             and plan.out_features >= _policy.COL2IM_SHRINK_FEATURES
         ):
             want = "im2col"  # _policy._im2col_over_shrinking_col2im
+        want = _policy._im2col_over_thin_gemms(plan, want, lambda s: True)
         if want == "grouped" and got != "fft" and _policy.direct_over_grouped(plan):
             want = "direct"  # after fft_pays, which weighs fft against grouped
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
@@ -804,6 +805,42 @@ def test_wide_layers_whose_output_shrinks_run_im2col_not_col2im(monkeypatch):
     want = lax.conv_general_dilated(
         x, w, (1, 1), "VALID", dimension_numbers=dn[4], precision=HIGHEST
     )
+    assert_close(got, want)
+
+
+def test_kernel_dominated_layers_of_few_gemm_rows_run_im2col(monkeypatch):
+    # Where the rules run rows or taps on a channels-last dense layer whose kernel holds 3x
+    # its patches or more, with at most 128 GEMM rows, auto runs im2col: one GEMM reading
+    # the kernel once (seed 8185's 13x13/2 768 -> 192 layer on 15x15: rows 1.50x lax,
+    # im2col 0.38x). Not channels-first (the kernel is copied there: im2col 2.4x the time on
+    # a 5x5x5/2 768 -> 192 volume), not on more rows, not where the kernel is lighter.
+    def without_rule(p):
+        return _auto(p, monkeypatch, "_im2col_over_thin_gemms")
+
+    def plan(xs, ws, strides, padding="VALID", dn=NHWC):
+        return make_plan(xs, ws, strides, padding, dimension_numbers=dn)
+
+    big = plan((1, 15, 15, 768), (13, 13, 768, 192), (2, 2))
+    small = plan((1, 15, 15, 96), (13, 13, 96, 64), (2, 2))
+    volume = plan((1, 7, 5, 7, 64), (5, 5, 5, 64, 96), (2, 2, 2), dn=NDHWC)
+    volume_cf = plan((1, 768, 7, 5, 7), (192, 768, 5, 5, 5), (2, 2, 2), "SAME", NCDHW)
+    many_rows = plan((4, 40, 40, 96), (5, 5, 96, 128), (2, 2), "SAME")
+    for p in (big, small, volume):
+        assert without_rule(p) in ("rows", "taps")
+        rows = p.batch * math.prod(p.out_spatial)
+        assert rows <= _policy.FEW_ROWS_KERNEL_GEMMS
+        assert p.out_features >= _strategies.KERNEL_IN_PLACE * rows
+        assert _auto(p) == "im2col"
+    for p in (volume_cf, many_rows):
+        assert without_rule(p) in ("rows", "taps")
+        assert _auto(p) == without_rule(p)
+    # and the layer it moves computes lax's numbers (a kernel scaled as initialisers do)
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (1, 15, 15, 96)), random_array(rng, (13, 13, 96, 64)) / 100
+    assert jaxconv.chosen_strategy(x, w, (2, 2), "VALID", dimension_numbers=NHWC) == "im2col"
+    got = jaxconv.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=NHWC)
+    want = lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=NHWC,
+                                    precision=HIGHEST)  # fmt: skip
     assert_close(got, want)
 
 

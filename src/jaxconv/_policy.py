@@ -212,6 +212,7 @@ def choose(
     name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
     name = _stack_over_channels_first_col2im(plan, name, allowed)
     name = _im2col_over_shrinking_col2im(plan, name, allowed)
+    name = _im2col_over_thin_gemms(plan, name, allowed)
     name = _col2im_on_gpu(plan, name, allowed)
     patches = name != "direct" and patches_pay(plan) and allowed("space_to_depth")
     if patches:
@@ -789,6 +790,45 @@ def _im2col_over_shrinking_col2im(plan: ConvPlan, name: str, allowed) -> str:
         or any(d != 1 for d in plan.lhs_dilation)
         or plan.out_features < COL2IM_SHRINK_FEATURES
         or math.prod(plan.in_spatial) < COL2IM_SHRINK * math.prod(plan.out_spatial)
+        or not allowed("im2col")
+    ):
+        return name
+    return "im2col"
+
+
+FEW_ROWS_KERNEL_GEMMS = 128
+"""Most GEMM rows (batch times output positions) of a kernel-dominated dense plan on which
+``auto`` runs ``im2col`` where the rules pick ``rows`` or ``taps``
+(:func:`_im2col_over_thin_gemms`)."""
+
+
+def _im2col_over_thin_gemms(plan: ConvPlan, name: str, allowed) -> str:
+    """``im2col`` where ``name`` is ``rows`` or ``taps`` on a channels-last dense plan of
+    more than one tap, without input dilation, whose kernel holds
+    :data:`jaxconv._strategies.KERNEL_IN_PLACE` times the elements of its patches or more
+    (output features at least that many times the GEMM rows), with at most
+    :data:`FEW_ROWS_KERNEL_GEMMS` GEMM rows: one GEMM over the whole kernel, where ``rows``
+    and ``taps`` run a GEMM of those few rows per kernel row or tap, which XLA:CPU ran up
+    to 4x slower in all (a 13x13/2 768 -> 192 layer on one 15x15 map, 4 rows: ``rows``
+    30.6 ms, ``im2col`` 7.8, lax 20.4; seed 8185). Channels-first data keep the rules'
+    pick: there the kernel is copied whole for ``im2col``.
+
+    Measured forward on CPU (2026-12-07, ``benchmarks/results/cpu-2core-thin-gemms``),
+    ``auto`` with and without it in the same rounds on dense layers of 64-1024 features on
+    small maps (kernels 2-13, 1-3 spatial dims) whose choice it changes, swept up to 1024
+    rows: channels-last, 0.504x the time at 1-32 rows (39 layers, one 1.15x), 0.769x at
+    33-64 (11; two slower, at most 1.26x), 0.808x at 65-128 (22; one 1.14x), hence 128;
+    channels-first, 2.19x (5 layers). Held out, 24 fresh layers: 0.524x the time, none
+    slower (``auto`` 1.03x -> 0.54x lax)."""
+    rows = plan.batch * math.prod(plan.out_spatial)
+    if (
+        name not in ("rows", "taps")
+        or plan.taps == 1
+        or plan.features_first
+        or not _strategies._ungrouped(plan)
+        or not _strategies._undilated(plan)
+        or rows > FEW_ROWS_KERNEL_GEMMS
+        or plan.out_features < _strategies.KERNEL_IN_PLACE * rows
         or not allowed("im2col")
     ):
         return name
