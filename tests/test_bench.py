@@ -481,7 +481,8 @@ def test_all_strategies_of_an_integer_case_take_its_dtype():
 
 def test_time_adaptive_adds_rounds_only_while_times_spread(monkeypatch):
     """Scripted round times, so that no clock jitter on a busy machine decides: steady
-    times stop at ``reps`` rounds; times spread far over 30 % go on, up to ten times."""
+    times stop at ``reps`` rounds; times spread far over 30 % go on, up to ten times (or
+    ``most``)."""
 
     def scripted(pattern):
         done = [0]
@@ -498,6 +499,9 @@ def test_time_adaptive_adds_rounds_only_while_times_spread(monkeypatch):
     jumpy = scripted(lambda i: 0.004 if i % 2 else 0.001)
     monkeypatch.setattr(runner, "time_interleaved", jumpy)
     assert len(runner.time_adaptive([print], (), reps=5, budget_s=10.0)[0]) == 50
+    # at most `most` times as many (the models' steps: 3)
+    monkeypatch.setattr(runner, "time_interleaved", scripted(lambda i: 0.004 if i % 2 else 0.001))
+    assert len(runner.time_adaptive([print], (), reps=5, budget_s=10.0, most=3)[0]) == 15
 
 
 def test_terminal_output_fits_80_columns(smoke_run):

@@ -60,7 +60,8 @@ def test_smoke_models_verify_and_follow_the_schema(smoke_models):
         assert m["loss_rel_diff"] == pytest.approx(
             abs(m["loss_jaxconv"] - m["loss_flax"]) / abs(m["loss_flax"]), rel=1e-12
         )
-        assert m["reps"] == 2
+        # 2 rounds, more (up to 3x) where the times spread over 30 %
+        assert 2 <= m["reps"] <= 2 * models.MORE_ROUNDS
         assert m["ratio"] == pytest.approx(m["jaxconv_ms"] / m["flax_ms"], rel=1e-12)
         assert m["min_ratio"] == pytest.approx(m["jaxconv_min_ms"] / m["flax_min_ms"], rel=1e-12)
         assert m["spread"] >= 0

@@ -38,13 +38,14 @@ other case so too, with int32 sums (preferred_element_type), checked bit-exact.
 Model suites: {models}.
 They time one training step (forward, backward, SGD update) of each network, built with
 flax.nnx.Conv/ConvTranspose and again with jaxconv.nnx's from the same parameters, NHWC
-(--layout, --direction and --budget do not apply; --reps rounds are run): the losses must
-agree, and the parameters after jaxconv's step those after a float64 step (both on the
-network's smooth twin: softplus for ReLU, mean for max pooling), then both steps are timed
-interleaved. Needs Flax (pip install 'jaxconv[flax]'). Records go to the "models"
-list of results.json. The layer suite models-layers holds those networks' distinct
-convolutions, each named <network>_<layer>_x<count> (count: the times one forward pass runs
-it), timed against lax like any layer; summary.md adds them up per network.
+(--layout, --direction and --budget do not apply; --reps rounds are run, up to three times
+as many where the times spread over 30 %): the losses must agree, and the parameters after
+jaxconv's step those after a float64 step (both on the network's smooth twin: softplus for
+ReLU, mean for max pooling), then both steps are timed interleaved. Needs Flax (pip install
+'jaxconv[flax]'). Records go to the "models" list of results.json. The layer suite
+models-layers holds those networks' distinct convolutions, each named
+<network>_<layer>_x<count> (count: the times one forward pass runs it), timed against lax
+like any layer; summary.md adds them up per network.
 
 examples:
   python -m jaxconv bench                                   # the quick suite, every device

@@ -492,6 +492,11 @@ def reference_step(
         return jax.device_get((new_params, new_rest))
 
 
+MORE_ROUNDS = 3
+"""A model step's rounds, at most, in times ``reps``: where the times spread more than
+:data:`jaxconv._bench.runner.SPREAD` (:func:`run_model`)."""
+
+
 def run_model(
     suite: str,
     case: ModelCase,
@@ -520,7 +525,8 @@ def run_model(
         suite, case: the network and the suite it came from.
         device: a ``jax.Device``; parameters and data are committed to it.
         dtype: the computation dtype (parameters stay float32).
-        reps: timed rounds, each running both steps (interleaved, alternating which first).
+        reps: timed rounds, each running both steps (interleaved, alternating which first);
+            up to :data:`MORE_ROUNDS` times as many where the times spread widely.
         strategy: passed to ``layers`` (jaxconv's ``strategy=``).
         layers: builds the layers under test; tests pass wrong ones here.
 
@@ -573,7 +579,9 @@ def run_model(
         )
 
     fns = [functools.partial(fl, *args[0]), functools.partial(jc, *args[1])]
-    fl_s, jc_s = runner.time_interleaved(fns, (), reps)
+    # As the layer cases do: steps whose times spread over runner.SPREAD get more rounds,
+    # up to MORE_ROUNDS times reps.
+    fl_s, jc_s = runner.time_adaptive(fns, (), reps, float("inf"), most=MORE_ROUNDS)
     fl_ms, fl_min, fl_max = runner._stats(fl_s)
     jc_ms, jc_min, jc_max = runner._stats(jc_s)
     strategies = collections.Counter(s for _, s in conv_layers(case, dtype, strategy))

@@ -312,18 +312,18 @@ def spread(seconds: Sequence[float]) -> float:
 
 
 def time_adaptive(
-    fns: Sequence[Callable], args: Sequence[Any], reps: int, budget_s: float
+    fns: Sequence[Callable], args: Sequence[Any], reps: int, budget_s: float, most: int = 10
 ) -> list[list[float]]:
-    """:func:`time_interleaved` for ``reps`` rounds, then more rounds (up to ten times as
-    many) while any function's :func:`spread` exceeds :data:`SPREAD` and the rounds so far
-    took less than ``budget_s`` seconds."""
+    """:func:`time_interleaved` for ``reps`` rounds, then more rounds (up to ``most`` times
+    as many) while any function's :func:`spread` exceeds :data:`SPREAD` and the rounds so
+    far took less than ``budget_s`` seconds."""
     t0 = time.perf_counter()
     times = time_interleaved(fns, args, reps)
     rounds = reps
     while (
         max(spread(t) for t in times) > SPREAD
         and time.perf_counter() - t0 < budget_s
-        and rounds < 10 * reps
+        and rounds < most * reps
     ):
         for i, t in enumerate(time_interleaved(fns, args, 1)):
             times[i] += t
