@@ -1126,18 +1126,15 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
     holds): 0.681x the time of ``auto`` without it, none slower than 1.04x. Volumes of at
     most 8 outputs lost below a ratio of about 1 (3x3x3 kernels) and won from 1.2
     (:data:`FFT_DIFFERENTIATED_VOLUME`)."""
+    volume = plan.num_spatial == 3
+    threshold = FFT_DIFFERENTIATED_VOLUME if volume else FFT_DIFFERENTIATED
     return (
         _strategies._ungrouped(plan)
         and plan.out_features <= FFT_DIFFERENTIATED_OUTPUTS
         and plan.taps > 1
         and math.prod(plan.in_spatial) >= plan.taps
-        and (
-            _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED)
-            or (
-                _differentiated_fft_at(plan, dtype, FFT_DIFFERENTIATED_VOLUME, rank=3)
-                and _strategies.tiles("fft", plan, 4) == 1
-            )
-        )
+        and _differentiated_fft_at(plan, dtype, threshold, max_rank=3)
+        and not (volume and _strategies.tiles("fft", plan, jax.numpy.dtype(dtype).itemsize) > 1)
     )
 
 
@@ -1159,16 +1156,16 @@ the time on 24 fresh layers, none slower; XLA's temp memory on the 72 held-out p
 :data:`jaxconv._strategies.TILE_SLACK_BYTES`."""
 
 
-def _differentiated_fft_at(plan: ConvPlan, dtype: Any, threshold: float, rank: int = 2) -> bool:
+def _differentiated_fft_at(plan: ConvPlan, dtype: Any, threshold: float, max_rank: int = 2) -> bool:
     """What :func:`differentiated_fft_pays` and :func:`differentiated_grouped_fft_pays`
-    share: float32 inputs ``fft`` accepts, one or two spatial dims (``rank`` 2; only three
-    with ``rank`` 3), no input dilation, and direct multiply-adds at least ``threshold``
-    times ``fft``'s modelled cost."""
+    share: float32 inputs ``fft`` accepts, at most ``max_rank`` spatial dims, no input
+    dilation, and direct multiply-adds at least ``threshold`` times ``fft``'s modelled
+    cost."""
     if dtype is None or jax.numpy.dtype(dtype) != jax.numpy.float32:
         return False
     plan = plan._replace(channels_first=False)
     return (
-        (plan.num_spatial <= 2 if rank == 2 else plan.num_spatial == rank)
+        plan.num_spatial <= max_rank
         and _strategies._undilated(plan)
         and _strategies.feasible("fft", plan, dtype)
         and _fft_pays_at(plan, threshold)
