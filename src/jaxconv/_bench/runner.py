@@ -325,8 +325,10 @@ def time_adaptive(
         and time.perf_counter() - t0 < budget_s
         and rounds < most * reps
     ):
-        for i, t in enumerate(time_interleaved(fns, args, 1)):
-            times[i] += t
+        # one round more, its first function rotating on as in time_interleaved's rounds
+        first = rounds % len(fns)
+        for j, t in enumerate(time_interleaved([*fns[first:], *fns[:first]], args, 1)):
+            times[(first + j) % len(fns)] += t
         rounds += 1
     return times
 
