@@ -83,7 +83,7 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         # banded, taps, or winograd on few features (_policy.stacked_col2im_pays), col2im on
         # strided layers that do not widen (_policy.strided_col2im_pays), direct or
         # im2col in place of banded on strided layers (_policy.strided_direct_pays,
-        # _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
+        # _policy.strided_gemm_pays, _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
         # channels-first data (_policy.col2im_over_band, _policy.pointwise_col2im_pays),
         # direct in place of col2im (_policy.direct_over_col2im), im2col in place of col2im
         # where the output shrinks (_policy.COL2IM_SHRINK), then fft (_policy.fft_pays),
@@ -106,7 +106,7 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         elif want in _policy.POINTWISE_COL2IM_OVER and _policy.pointwise_col2im_pays(plan):
             want = "col2im"
         if want == "banded" and _policy.strided_direct_pays(plan):
-            want = "direct"
+            want = "im2col" if _policy.strided_gemm_pays(plan) else "direct"  # forward
         elif want == "banded" and _policy.strided_patches_pay(plan):
             want = "im2col"
         elif want == "col2im" and _policy.direct_over_col2im(plan, jnp.float32):
@@ -1310,6 +1310,46 @@ def test_direct_stays_below_32_products_or_outputs():
         plan = make_plan(xs, ws, (1, 1), "SAME", dimension_numbers=dn)
         assert _policy._gemm_over_direct(plan, "direct", bool) == "direct"
         assert _auto(plan) == "direct"
+
+
+@pytest.mark.parametrize(
+    "xs, ws, strides, dn",
+    [
+        ((2, 45, 67, 8), (3, 3, 8, 16), (2, 2), NHWC),  # the rules' direct
+        ((2, 61, 53, 8), (4, 4, 8, 16), (2, 2), NHWC),  # banded, direct by strided_direct_pays
+        ((2, 1500, 6), (11, 6, 24), (2,), ("NWC", "WIO", "NWC")),  # the same, 1-d
+    ],
+)
+def test_strided_channels_last_of_64_products_into_16_outputs_run_im2col(
+    xs, ws, strides, dn, monkeypatch
+):
+    # Forward only: differentiated, direct stays (the gain was measured forward).
+    plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn)
+    assert _policy.strided_gemm_pays(plan)
+    with monkeypatch.context() as m:
+        m.setattr(_policy, "strided_gemm_pays", lambda plan: False)
+        assert _auto(plan) == "direct"
+    name, run = _policy.decide(plan, "auto", np.float32)
+    assert name == "im2col"
+    assert _policy.differentiated_choice(run, name, np.float32) == "direct"
+    x, w = random_array(np.random.default_rng(0), xs), random_array(np.random.default_rng(1), ws)
+    kw = dict(dimension_numbers=dn, precision=HIGHEST)
+    assert_close(jaxconv.conv_general_dilated(x, w, strides, "SAME", **kw),
+                 lax.conv_general_dilated(x, w, strides, "SAME", **kw))  # fmt: skip
+
+
+def test_strided_gemm_stays_off_few_products_or_outputs_channels_first_and_volumes():
+    for xs, ws, strides, dn in [
+        ((2, 61, 53, 5), (3, 3, 5, 16), (2, 2), NHWC),  # 45 products
+        ((2, 61, 53, 16), (3, 3, 16, 8), (2, 2), NHWC),  # 8 outputs
+        ((2, 8, 61, 53), (16, 8, 3, 3), (2, 2), NCHW),  # channels-first
+        ((2, 61, 53, 8), (3, 3, 8, 16), (1, 1), NHWC),  # unit strides
+        ((2, 14, 14, 14, 8), (3, 3, 3, 8, 16), (2, 2, 2), NDHWC),
+    ]:
+        plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn)
+        assert not _policy.strided_gemm_pays(plan)
+    plan = make_plan((2, 61, 53, 5), (3, 3, 5, 16), (2, 2), "SAME", dimension_numbers=NHWC)
+    assert _auto(plan) == "direct"
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,8 @@ def choose(
     if name == "grouped" and not differentiated and direct_over_grouped(plan) and allowed("direct"):
         name = "direct"  # after fft_pays, which weighs fft against the tree's grouped
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
-    name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
+    name = _strided_over_band(plan, name, allowed, differentiated)
+    name = _stack_over_col2im(plan, name, allowed)
     name = _stack_over_channels_first_col2im(plan, name, allowed)
     name = _im2col_over_shrinking_col2im(plan, name, allowed)
     name = _im2col_over_thin_gemms(plan, name, allowed)
@@ -346,11 +347,51 @@ def _gemm_over_direct(plan: ConvPlan, name: str, allowed) -> str:
         or plan.feature_groups != 1
         or plan.batch_groups != 1
         or any(d > 1 for d in plan.lhs_dilation)
-        or plan.taps * plan.in_features < DIRECT_GEMM_PRODUCTS
-        or plan.out_features < DIRECT_GEMM_OUTPUTS
     ):
         return name
+    products = plan.taps * plan.in_features
+    wide = products >= DIRECT_GEMM_PRODUCTS and plan.out_features >= DIRECT_GEMM_OUTPUTS
+    if not (wide or strided_gemm_pays(plan)):
+        return name
     return "im2col" if allowed("im2col") else name
+
+
+STRIDED_GEMM_PRODUCTS, STRIDED_GEMM_OUTPUTS = 64, 16
+"""Fewest multiply-adds per output (taps times input features) and output features of a
+strided channels-last plan on which :func:`strided_gemm_pays`."""
+
+
+def strided_gemm_pays(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``im2col`` where it would run ``direct`` forward on a strided
+    dense 1-d or 2-d channels-last plan without input dilation of at least
+    :data:`STRIDED_GEMM_PRODUCTS` multiply-adds per output and :data:`STRIDED_GEMM_OUTPUTS`
+    output features (:func:`_gemm_over_direct`, also where :func:`strided_direct_pays` put
+    ``direct`` in place of ``banded``).
+
+    ``direct``'s fused loop grows with the products per output times the output features;
+    the stride keeps ``im2col``'s patches small (a quarter of the input's positions in 2-d),
+    so from a 3x3 kernel on 8 features into 16 its GEMM is faster.
+
+    Measured forward on CPU (``benchmarks/results/cpu-2core-strided-direct-outputs``,
+    ``sweep.py``): 210 strided channels-last layers drawn like a network's (1-32 input,
+    8-64 output features, kernels 2-11) where ``auto`` ran ``direct``, every GEMM strategy
+    forced. On the 16 2-d layers of at least 64 products per output into 16 or more
+    features ``im2col`` took 0.731x ``direct``'s time (1 slower by over 10 %); on the 3 such
+    1-d layers 0.648x. From 48 products (0.899x, 7 of 30 slower) or 8 output features
+    (0.983x, 7 of 26 slower) the gain does not hold. Held out on 48 fresh layers of
+    strides 2-3 and 1-64 input features whose choice it changes, against the code before in
+    the same rounds: forward 0.643x the time (seeds 7864, 7865: 0.699x, 0.591x; 1.59x ->
+    1.11x and 1.92x -> 1.14x lax); 3 slower by over 10 %, all 4x4/3 and 5x5/3 layers of 3-4
+    features (at most 1.48x). In the stored held-out draws, the worst were of this kind: a
+    3x3/2 12 -> 24 layer on 94x143, ``direct`` 3.04x lax and ``im2col`` 1.17x; 3x3/2 8 -> 16
+    layers on 190^2-224^2 maps, ``direct`` 2.0-2.2x lax."""
+    return (
+        _strided_dense(plan)
+        and not plan.features_first
+        and plan.num_spatial <= 2
+        and plan.taps * plan.in_features >= STRIDED_GEMM_PRODUCTS
+        and plan.out_features >= STRIDED_GEMM_OUTPUTS
+    )
 
 
 DIRECT_GROUP_FEATURES, DIRECT_GROUP_PRODUCTS = (5, 8), 72
@@ -630,13 +671,15 @@ def strided_patches_pay(plan: ConvPlan) -> bool:
     return _strided_dense(plan) and not thin
 
 
-def _strided_over_band(plan: ConvPlan, name: str, allowed) -> str:
-    """``direct`` where ``name`` is ``banded`` and :func:`strided_direct_pays`, else
-    ``im2col`` where :func:`strided_patches_pay`."""
+def _strided_over_band(plan: ConvPlan, name: str, allowed, differentiated: bool) -> str:
+    """``direct`` where ``name`` is ``banded`` and :func:`strided_direct_pays` (``im2col``
+    forward where :func:`strided_gemm_pays`), else ``im2col`` where
+    :func:`strided_patches_pay`."""
     if name != "banded":
         return name
     if strided_direct_pays(plan) and allowed("direct"):
-        return "direct"
+        gemm = not differentiated and strided_gemm_pays(plan) and allowed("im2col")
+        return "im2col" if gemm else "direct"
     if strided_patches_pay(plan) and allowed("im2col"):
         return "im2col"
     return name
