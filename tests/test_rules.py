@@ -83,8 +83,9 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         # banded, taps, or winograd on few features (_policy.stacked_col2im_pays), col2im on
         # strided layers that do not widen (_policy.strided_col2im_pays), direct or
         # im2col in place of banded on strided layers (_policy.strided_direct_pays,
-        # _policy.strided_gemm_pays, _policy.strided_patches_pay), col2im in place of banded or on pointwise layers on
-        # channels-first data (_policy.col2im_over_band, _policy.pointwise_col2im_pays),
+        # _policy.strided_gemm_pays, _policy.strided_patches_pay), col2im in place of
+        # banded or on pointwise layers on channels-first data (_policy.col2im_over_band,
+        # _policy.pointwise_col2im_pays),
         # direct in place of col2im (_policy.direct_over_col2im), im2col in place of col2im
         # where the output shrinks (_policy.COL2IM_SHRINK), then fft (_policy.fft_pays),
         # and direct in place of grouped on small groups (_policy.direct_over_grouped).
@@ -106,7 +107,7 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         elif want in _policy.POINTWISE_COL2IM_OVER and _policy.pointwise_col2im_pays(plan):
             want = "col2im"
         if want == "banded" and _policy.strided_direct_pays(plan):
-            want = "im2col" if _policy.strided_gemm_pays(plan) else "direct"  # forward
+            want = "im2col" if _policy.strided_gemm_pays(plan) else "direct"
         elif want == "banded" and _policy.strided_patches_pay(plan):
             want = "im2col"
         elif want == "col2im" and _policy.direct_over_col2im(plan, jnp.float32):
@@ -1270,7 +1271,7 @@ NWC, NCW = ("NWC", "WIO", "NWC"), ("NCW", "OIW", "NCW")
     "xs, ws, strides, dilation, dn",
     [
         ((6, 4, 66, 53), (32, 4, 3, 3), (1, 1), (1, 1), NCHW),  # 36 products, 32 outputs
-        ((6, 143, 143, 8), (3, 3, 8, 32), (2, 2), (1, 1), NHWC),
+        ((6, 143, 143, 6), (3, 3, 6, 32), (2, 2), (1, 1), NHWC),  # 54 (strided_gemm_pays: 64)
         ((1, 4, 170, 170), (64, 4, 3, 3), (1, 1), (2, 2), NCHW),
     ],
 )
@@ -1323,19 +1324,30 @@ def test_direct_stays_below_32_products_or_outputs():
 def test_strided_channels_last_of_64_products_into_16_outputs_run_im2col(
     xs, ws, strides, dn, monkeypatch
 ):
-    # Forward only: differentiated, direct stays (the gain was measured forward).
+    # Forward and differentiated (unlike _gemm_over_direct's 32 x 32, forward only).
     plan = make_plan(xs, ws, strides, "SAME", dimension_numbers=dn)
     assert _policy.strided_gemm_pays(plan)
+    name, run = _policy.decide(plan, "auto", np.float32)
     with monkeypatch.context() as m:
         m.setattr(_policy, "strided_gemm_pays", lambda plan: False)
         assert _auto(plan) == "direct"
-    name, run = _policy.decide(plan, "auto", np.float32)
+        assert _policy.differentiated_choice(run, "direct", np.float32) == "direct"
     assert name == "im2col"
-    assert _policy.differentiated_choice(run, name, np.float32) == "direct"
+    assert _policy.differentiated_choice(run, name, np.float32) == "im2col"
     x, w = random_array(np.random.default_rng(0), xs), random_array(np.random.default_rng(1), ws)
     kw = dict(dimension_numbers=dn, precision=HIGHEST)
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, strides, "SAME", **kw)))
+
     assert_close(jaxconv.conv_general_dilated(x, w, strides, "SAME", **kw),
                  lax.conv_general_dilated(x, w, strides, "SAME", **kw))  # fmt: skip
+    got = jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1))(x, w)
+    with jax.enable_x64():  # the kernel gradient sums ~10^4 terms: lax in float64
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want = jax.grad(functools.partial(loss, lax.conv_general_dilated), (0, 1))(x64, w64)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
 def test_strided_gemm_stays_off_few_products_or_outputs_channels_first_and_volumes():

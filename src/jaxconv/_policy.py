@@ -187,9 +187,11 @@ def choose(
     def tree_allowed(s: str) -> bool:
         return allowed(s) and not (skip_col2im and s == "col2im")
 
-    name = _rules_choice(plan, dtype, tree_allowed)
+    name = _gemm_over_direct(
+        plan, _rules_choice(plan, dtype, tree_allowed), tree_allowed, differentiated
+    )
     if not differentiated:
-        name = _depthwise_taps(plan, _gemm_over_direct(plan, name, tree_allowed), allowed)
+        name = _depthwise_taps(plan, name, allowed)
     few = name == "winograd" and plan.in_features <= WINOGRAD_COL2IM_FEATURES
     if (name in STACKED_COL2IM_OVER or few) and allowed("col2im"):
         if stacked_col2im_pays(in_layout(plan, "col2im") if decide_layout else plan):
@@ -209,8 +211,7 @@ def choose(
     if name == "grouped" and not differentiated and direct_over_grouped(plan) and allowed("direct"):
         name = "direct"  # after fft_pays, which weighs fft against the tree's grouped
     name = _loop_over_col2im(plan, _windows_over_col2im(plan, name, allowed), allowed)
-    name = _strided_over_band(plan, name, allowed, differentiated)
-    name = _stack_over_col2im(plan, name, allowed)
+    name = _stack_over_col2im(plan, _strided_over_band(plan, name, allowed), allowed)
     name = _stack_over_channels_first_col2im(plan, name, allowed)
     name = _im2col_over_shrinking_col2im(plan, name, allowed)
     name = _im2col_over_thin_gemms(plan, name, allowed)
@@ -319,11 +320,11 @@ dense plan on which ``auto`` runs ``im2col`` where the rules pick ``direct``
 (:func:`_gemm_over_direct`)."""
 
 
-def _gemm_over_direct(plan: ConvPlan, name: str, allowed) -> str:
+def _gemm_over_direct(plan: ConvPlan, name: str, allowed, differentiated: bool = False) -> str:
     """``im2col`` where ``name`` is ``direct`` on a dense plan without input dilation of at
     least :data:`DIRECT_GEMM_PRODUCTS` multiply-adds per output and
-    :data:`DIRECT_GEMM_OUTPUTS` output features (where ``allowed``). Forward only
-    (:func:`differentiated_choice`).
+    :data:`DIRECT_GEMM_OUTPUTS` output features (where ``allowed``), forward only
+    (:func:`differentiated_choice`); or, differentiated too, where :func:`strided_gemm_pays`.
 
     ``direct``'s fused loop runs every product as a broadcast multiply-add, one output
     feature at a time; one GEMM over the ``K·C`` stacked taps is faster once it is a few
@@ -351,7 +352,7 @@ def _gemm_over_direct(plan: ConvPlan, name: str, allowed) -> str:
         return name
     products = plan.taps * plan.in_features
     wide = products >= DIRECT_GEMM_PRODUCTS and plan.out_features >= DIRECT_GEMM_OUTPUTS
-    if not (wide or strided_gemm_pays(plan)):
+    if not ((wide and not differentiated) or strided_gemm_pays(plan)):
         return name
     return "im2col" if allowed("im2col") else name
 
@@ -362,11 +363,11 @@ strided channels-last plan on which :func:`strided_gemm_pays`."""
 
 
 def strided_gemm_pays(plan: ConvPlan) -> bool:
-    """Whether ``auto`` runs ``im2col`` where it would run ``direct`` forward on a strided
-    dense 1-d or 2-d channels-last plan without input dilation of at least
-    :data:`STRIDED_GEMM_PRODUCTS` multiply-adds per output and :data:`STRIDED_GEMM_OUTPUTS`
-    output features (:func:`_gemm_over_direct`, also where :func:`strided_direct_pays` put
-    ``direct`` in place of ``banded``).
+    """Whether ``auto`` runs ``im2col`` where it would run ``direct``, forward and
+    differentiated, on a strided dense 1-d or 2-d channels-last plan without input dilation
+    of at least :data:`STRIDED_GEMM_PRODUCTS` multiply-adds per output and
+    :data:`STRIDED_GEMM_OUTPUTS` output features (:func:`_gemm_over_direct`, and where
+    :func:`strided_direct_pays` puts ``direct`` in place of ``banded``).
 
     ``direct``'s fused loop grows with the products per output times the output features;
     the stride keeps ``im2col``'s patches small (a quarter of the input's positions in 2-d),
@@ -382,7 +383,10 @@ def strided_gemm_pays(plan: ConvPlan) -> bool:
     strides 2-3 and 1-64 input features whose choice it changes, against the code before in
     the same rounds: forward 0.643x the time (seeds 7864, 7865: 0.699x, 0.591x; 1.59x ->
     1.11x and 1.92x -> 1.14x lax); 3 slower by over 10 %, all 4x4/3 and 5x5/3 layers of 3-4
-    features (at most 1.48x). In the stored held-out draws, the worst were of this kind: a
+    features (at most 1.48x). Forward and backward, held out on 48 more (seeds 7866, 7867,
+    most into 32 or more features, where :func:`_gemm_over_direct` holds forward only):
+    0.826x and 0.835x the time (0.78x -> 0.64x and 0.86x -> 0.72x lax), 1 slower by over
+    10 % (1.13x). In the stored held-out draws, the worst were of this kind: a
     3x3/2 12 -> 24 layer on 94x143, ``direct`` 3.04x lax and ``im2col`` 1.17x; 3x3/2 8 -> 16
     layers on 190^2-224^2 maps, ``direct`` 2.0-2.2x lax."""
     return (
@@ -671,15 +675,13 @@ def strided_patches_pay(plan: ConvPlan) -> bool:
     return _strided_dense(plan) and not thin
 
 
-def _strided_over_band(plan: ConvPlan, name: str, allowed, differentiated: bool) -> str:
+def _strided_over_band(plan: ConvPlan, name: str, allowed) -> str:
     """``direct`` where ``name`` is ``banded`` and :func:`strided_direct_pays` (``im2col``
-    forward where :func:`strided_gemm_pays`), else ``im2col`` where
-    :func:`strided_patches_pay`."""
+    where :func:`strided_gemm_pays`), else ``im2col`` where :func:`strided_patches_pay`."""
     if name != "banded":
         return name
     if strided_direct_pays(plan) and allowed("direct"):
-        gemm = not differentiated and strided_gemm_pays(plan) and allowed("im2col")
-        return "im2col" if gemm else "direct"
+        return "im2col" if strided_gemm_pays(plan) and allowed("im2col") else "direct"
     if strided_patches_pay(plan) and allowed("im2col"):
         return "im2col"
     return name

@@ -1,12 +1,12 @@
 """Held out: ``auto`` before (``_policy.strided_gemm_pays`` off) and after, with lax,
-forward, in the same interleaved rounds.
+forward or forward and backward (``grad``), in the same interleaved rounds.
 
 Draws strided dense channels-last layers wider than ``sweep.py``'s (1-d and 2-d, kernels
 2-15, strides 2-3, 1-64 input and 8-128 output features, batch 1-32, 'SAME' or 'VALID')
-and keeps those whose choice the rule changes. The timing loop is
-``../cpu-2core-small-groups/ab.py``'s:
+and keeps those whose choice the rule changes (forward, or differentiated with ``grad``).
+The timing loop is ``../cpu-2core-small-groups/ab.py``'s:
 
-    PYTHONPATH=../../../src python ab.py SEED COUNT > ab-SEED.jsonl
+    PYTHONPATH=../../../src python ab.py SEED COUNT [grad] > ab-SEED.jsonl
 """
 
 import importlib.util
@@ -40,9 +40,9 @@ def draw(rng):
     return nd, (k,) * nd, c, o, 1, s, 1, n, size
 
 
-def main(seed: int, count: int) -> None:
-    small_groups.main(seed, count, False, draw, before, first=lambda rng: False)
+def main(seed: int, count: int, grad: bool) -> None:
+    small_groups.main(seed, count, grad, draw, before, first=lambda rng: False)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), "grad" in sys.argv[3:])
