@@ -374,21 +374,22 @@ def strided_gemm_pays(plan: ConvPlan) -> bool:
     so from a 3x3 kernel on 8 features into 16 its GEMM is faster.
 
     Measured forward on CPU (``benchmarks/results/cpu-2core-strided-direct-outputs``,
-    ``sweep.py``): 210 strided channels-last layers drawn like a network's (1-32 input,
-    8-64 output features, kernels 2-11) where ``auto`` ran ``direct``, every GEMM strategy
-    forced. On the 16 2-d layers of at least 64 products per output into 16 or more
-    features ``im2col`` took 0.731x ``direct``'s time (1 slower by over 10 %); on the 3 such
-    1-d layers 0.648x. From 48 products (0.899x, 7 of 30 slower) or 8 output features
-    (0.983x, 7 of 26 slower) the gain does not hold. Held out on 48 fresh layers of
-    strides 2-3 and 1-64 input features whose choice it changes, against the code before in
-    the same rounds: forward 0.643x the time (seeds 7864, 7865: 0.699x, 0.591x; 1.59x ->
+    ``sweep.py``): 210 strided channels-last layers drawn like a network's (1-32 input, 8-64
+    output features, kernels 2-11) where ``auto`` ran ``direct``, every GEMM strategy
+    forced. On the 16 2-d layers of at least 64 products per output into 16 or more features
+    ``im2col`` took 0.731x ``direct``'s time (1 slower by over 10 %); on the 3 such 1-d
+    layers 0.648x. From 48 products (0.899x, 7 of 30 slower) or 8 output features (0.983x, 7
+    of 26 slower) the gain does not hold. Differentiated (60 layers where ``auto`` ran
+    ``direct`` there), 0.733x on the 10 2-d ones, none slower. Held out on 48 fresh layers
+    of strides 2-3 and 1-64 input features whose choice it changes, against the code before
+    in the same rounds: forward 0.643x the time (seeds 7864, 7865: 0.699x, 0.591x; 1.59x ->
     1.11x and 1.92x -> 1.14x lax); 3 slower by over 10 %, all 4x4/3 and 5x5/3 layers of 3-4
     features (at most 1.48x). Forward and backward, held out on 48 more (seeds 7866, 7867,
     most into 32 or more features, where :func:`_gemm_over_direct` holds forward only):
     0.826x and 0.835x the time (0.78x -> 0.64x and 0.86x -> 0.72x lax), 1 slower by over
-    10 % (1.13x). In the stored held-out draws, the worst were of this kind: a
-    3x3/2 12 -> 24 layer on 94x143, ``direct`` 3.04x lax and ``im2col`` 1.17x; 3x3/2 8 -> 16
-    layers on 190^2-224^2 maps, ``direct`` 2.0-2.2x lax."""
+    10 % (1.13x). In the stored held-out draws, the worst were of this kind: a 3x3/2 12 -> 24
+    layer on 94x143, ``direct`` 3.04x lax and ``im2col`` 1.17x; 3x3/2 8 -> 16 layers on
+    190^2-224^2 maps, ``direct`` 2.0-2.2x lax."""
     return (
         _strided_dense(plan)
         and not plan.features_first
