@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from unittest import mock
@@ -635,6 +636,73 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
             )
         )(x, w)
     assert_close(actual, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "kernel, lhs_dilation, pads",
+    [
+        ((2, 2), (2, 2), ((1, 1), (1, 1))),  # a U-Net's 2x2/2 up-convolution
+        ((4, 4), (4, 4), ((3, 3), (2, 4))),  # 4x4/4, one dim shifted
+        ((3, 2), (4, 3), ((2, 2), (0, 1))),  # kernels narrower than the dilation: zero gaps
+        ((3,), (3,), ((-1, 3),)),  # negative padding: crops the blocks
+        ((2, 1, 2), (2, 2, 3), ((1, 0), (0, 0), (4, -1))),  # a volume
+    ],
+)
+def test_col2im_writes_blocks_where_each_output_meets_one_tap(kernel, lhs_dilation, pads):
+    # Input dilation no smaller than the kernel: one GEMM laid out as the output's blocks,
+    # shifted and cropped (_strategies._col2im_blocks), against a float64 reference by hand
+    # (XLA:CPU's float32 convolution is wrong on negative-low padding); and the gradients
+    # through it against lax's in float64.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, *(5, 4, 3)[: len(kernel)], 6)).astype(np.float32)
+    w = rng.standard_normal((*kernel, 6, 5)).astype(np.float32)
+    s = spatial_letters(len(kernel))
+    dn = ("N" + s + "C", s + "IO", "N" + s + "C")
+    ones = (1,) * len(kernel)
+    plan = make_plan(x.shape, w.shape, ones, pads, lhs_dilation, ones, dn)
+    assert _strategies.col2im_in_blocks(plan, 4)
+    calls = []
+    blocks = _strategies._col2im_blocks
+
+    def spy(*args):
+        calls.append(1)
+        return blocks(*args)
+
+    def conv(x, w):
+        return jaxconv.conv_general_dilated(
+            x, w, ones, pads, lhs_dilation, None, dn, strategy="col2im", precision=HIGHEST
+        )
+
+    with mock.patch.object(_strategies, "_col2im_blocks", spy):
+        actual = jax.jit(conv)(x, w)
+    assert calls
+    expected = _dilated_conv_reference(x, w, lhs_dilation, ones, pads)
+    assert_close(actual, expected.astype(np.float32))
+
+    def loss(f, x, w):
+        return jnp.sum(jnp.sin(f(x, w)))
+
+    got = jax.grad(functools.partial(loss, conv), (0, 1))(x, w)
+    with jax.enable_x64():
+        ref = functools.partial(lax.conv_general_dilated, window_strides=ones, padding=pads,
+                                lhs_dilation=lhs_dilation, dimension_numbers=dn)  # fmt: skip
+        want = jax.grad(functools.partial(loss, ref), (0, 1))(
+            x.astype(np.float64), w.astype(np.float64)
+        )
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_col2im_keeps_its_scatter_where_outputs_meet_several_taps_or_channels_first():
+    ones = (1, 1)
+    wide = make_plan((2, 5, 4, 6), (3, 3, 6, 5), ones, ((1, 1), (1, 1)), (2, 2), ones, NHWC)
+    assert not _strategies.col2im_in_blocks(wide, 4)  # 3x3 over a dilation of 2
+    blocks = make_plan((2, 5, 4, 6), (2, 2, 6, 5), ones, ((1, 1), (1, 1)), (2, 2), ones, NHWC)
+    assert _strategies.col2im_in_blocks(blocks, 4)
+    # computed channels-first (its GEMM (K·O, C) @ (C, N·S)), the scatter stays
+    assert not _strategies.col2im_in_blocks(blocks._replace(channels_first=True), 4)
+    strided = make_plan((2, 5, 4, 6), (2, 2, 6, 5), (2, 2), ((1, 1), (1, 1)), (2, 2), ones, NHWC)
+    assert not _strategies.col2im_in_blocks(strided, 4)
 
 
 @pytest.mark.parametrize(

@@ -844,6 +844,8 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     the stride-1 convolutions of the input's phases (:func:`_col2im_strided`). On few input
     features it first stacks the last dim's taps (:func:`stacks_rows`).
     """
+    if col2im_in_blocks(plan, jnp.dtype(w.dtype).itemsize):
+        return _col2im_blocks(x, w, plan)
     if stacks_rows(plan):
         return _col2im_rows(x, w, plan, choose)
     if any(s > 1 for s in plan.strides):
@@ -943,6 +945,56 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     # Channels-first, (O, N, *S) has its positions where (N, O, *S) has them.
     y = _polyphase.interleave(parts, plan, periods).astype(plan.out_dtype(x.dtype))
     return jnp.swapaxes(y, 0, 1) if swap else y
+
+
+def col2im_in_blocks(plan: ConvPlan, itemsize: int) -> bool:
+    """Whether :func:`col2im` writes its GEMM's columns out as blocks (:func:`_col2im_blocks`):
+    channels-last, input dilation no smaller than the kernel along every dim (each output
+    meets one tap at most: a transposed layer whose kernel is no wider than its strides,
+    such as a U-Net's 2x2/2 or a 4x4/4), no window strides or kernel dilation, no groups,
+    and a kernel whose ``(C, K·O)`` copy :func:`col2im` would make."""
+    return (
+        not plan.channels_first
+        and any(ld > 1 for ld in plan.lhs_dilation)
+        and all(k <= ld for k, ld in zip(plan.kernel, plan.lhs_dilation, strict=True))
+        and set(plan.strides) == set(plan.rhs_dilation) == {1}
+        and plan.feature_groups == plan.batch_groups == 1
+        and not _col2im_copies_too_much(plan, itemsize)
+    )
+
+
+def _col2im_blocks(x, w, plan: ConvPlan):
+    """:func:`col2im` where every output meets one tap at most (:func:`col2im_in_blocks`).
+
+    Input ``i`` of tap ``t`` lands at output ``lo - t + i·ld`` along a dim, so with the taps
+    reversed and padded to ``ld`` (tap ``t`` at ``m = ld - 1 - t``) the GEMM's columns
+    ``(N, *S, ld..., O)`` laid out as ``(N, S1, ld1, S2, ld2, ..., O)`` are the output
+    shifted by ``ld - 1 - lo``: one copy and a crop, where the per-tap scatter pads, sums and
+    stacks every tap's columns before weaving them (2-4 copies of the output)."""
+    nd, c, o = plan.num_spatial, plan.in_features, plan.out_features
+    acc = acc_dtype(x.dtype, plan.preferred)
+    z = contract(
+        "n...c,cko->n...ko",
+        x,
+        jnp.moveaxis(w.reshape(plan.taps, c, o), 0, 1),
+        precision=plan.precision,
+        preferred_element_type=acc,
+    )  # (N, *S, K, O)
+    z = z.reshape(*z.shape[:-2], *plan.kernel, o)
+    taps = tuple(range(1 + nd, 1 + 2 * nd))
+    widen = [(0, 0, 0)] * (1 + nd) + [
+        (ld - k, 0, 0) for k, ld in zip(plan.kernel, plan.lhs_dilation, strict=True)
+    ]
+    z = lax.pad(lax.rev(z, taps), jnp.zeros((), acc), widen + [(0, 0, 0)])
+    perm = [0] + [a for d in range(nd) for a in (1 + d, 1 + nd + d)] + [1 + 2 * nd]
+    full = [n * ld for n, ld in zip(plan.in_spatial, plan.lhs_dilation, strict=True)]
+    y = jnp.transpose(z, perm).reshape(plan.batch, *full, o)
+    crop = [(0, 0, 0)]
+    for ld, (lo, _), n, m in zip(plan.lhs_dilation, plan.pads, full, plan.out_spatial, strict=True):
+        start = ld - 1 - lo  # the output starts there in the blocks (below 0: zeros first)
+        crop.append((-start, m - (n - start), 0))
+    y = lax.pad(y, jnp.zeros((), acc), crop + [(0, 0, 0)])
+    return y.astype(plan.out_dtype(x.dtype))
 
 
 COL2IM_PER_IMAGE = 80
