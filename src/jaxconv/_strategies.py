@@ -842,7 +842,8 @@ def col2im(x, w, plan: ConvPlan, choose: Chooser):
     With few output features this GEMM is wide where the polyphase (or per-tap) ones are
     thin. Needs no groups, and no input dilation where it has window strides: it then sums
     the stride-1 convolutions of the input's phases (:func:`_col2im_strided`). On few input
-    features it first stacks the last dim's taps (:func:`stacks_rows`).
+    features it first stacks the last dim's taps (:func:`stacks_rows`). Where each output
+    meets one tap at most, the columns are the output's blocks (:func:`_col2im_blocks`).
     """
     if col2im_in_blocks(plan, jnp.dtype(w.dtype).itemsize):
         return _col2im_blocks(x, w, plan)
