@@ -130,19 +130,28 @@ def interleave(parts, plan: ConvPlan, periods) -> jnp.ndarray:
     channels-first plan) in :func:`phases`' order, woven into ``(N, *out_spatial, O)``
     (``(N, O, *out_spatial)``)."""
     axes = plan.spatial_axes
-    part = jnp.shape(parts[0])
-    stacked = jnp.stack(parts).reshape(*periods, *part)
+    stacked = jnp.stack(parts).reshape(*periods, *jnp.shape(parts[0]))
+    woven = weave(stacked, axes, periods)
+    index = [slice(None)] * woven.ndim
+    for ax, o in zip(axes, plan.out_spatial, strict=True):
+        index[ax] = slice(0, o)
+    return woven[tuple(index)]
+
+
+def weave(stacked, axes, periods) -> jnp.ndarray:
+    """``stacked (*periods, *part)`` woven into ``part`` with each of its ``axes`` that many
+    times longer: element ``i`` of phase ``p`` along an axis of period ``P`` lands at
+    ``i·P + p``."""
+    part = stacked.shape[len(periods) :]
     perm = []
     for a in range(len(part)):
         perm.append(len(periods) + a)
         if a in axes:
             perm.append(axes.index(a))  # each spatial axis followed by its period axis
     shape = list(part)
-    index = [slice(None)] * len(part)
-    for ax, p, o in zip(axes, periods, plan.out_spatial, strict=True):
+    for ax, p in zip(axes, periods, strict=True):
         shape[ax] *= p
-        index[ax] = slice(0, o)
-    return jnp.transpose(stacked, perm).reshape(shape)[tuple(index)]
+    return jnp.transpose(stacked, perm).reshape(shape)
 
 
 class InputPhase(NamedTuple):

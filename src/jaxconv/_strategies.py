@@ -969,7 +969,7 @@ def _col2im_blocks(x, w, plan: ConvPlan):
 
     Input ``i`` of tap ``t`` lands at output ``lo - t + i·ld`` along a dim, so with the taps
     reversed and padded to ``ld`` (tap ``t`` at ``m = ld - 1 - t``) the GEMM's columns
-    ``(N, *S, ld..., O)`` laid out as ``(N, S1, ld1, S2, ld2, ..., O)`` are the output
+    ``(N, *S, ld..., O)``, woven as phases (:func:`jaxconv._polyphase.weave`), are the output
     shifted by ``ld - 1 - lo``: one copy and a crop, where the per-tap scatter pads, sums and
     stacks every tap's columns before weaving them (2-4 copies of the output)."""
     nd, c, o = plan.num_spatial, plan.in_features, plan.out_features
@@ -987,11 +987,12 @@ def _col2im_blocks(x, w, plan: ConvPlan):
         (ld - k, 0, 0) for k, ld in zip(plan.kernel, plan.lhs_dilation, strict=True)
     ]
     z = lax.pad(lax.rev(z, taps), jnp.zeros((), acc), widen + [(0, 0, 0)])
-    perm = [0] + [a for d in range(nd) for a in (1 + d, 1 + nd + d)] + [1 + 2 * nd]
-    full = [n * ld for n, ld in zip(plan.in_spatial, plan.lhs_dilation, strict=True)]
-    y = jnp.transpose(z, perm).reshape(plan.batch, *full, o)
+    spatial = tuple(range(1, 1 + nd))
+    y = _polyphase.weave(jnp.moveaxis(z, taps, range(nd)), spatial, plan.lhs_dilation)
     crop = [(0, 0, 0)]
-    for ld, (lo, _), n, m in zip(plan.lhs_dilation, plan.pads, full, plan.out_spatial, strict=True):
+    for ld, (lo, _), n, m in zip(
+        plan.lhs_dilation, plan.pads, y.shape[1:-1], plan.out_spatial, strict=True
+    ):
         start = ld - 1 - lo  # the output starts there in the blocks (below 0: zeros first)
         crop.append((-start, m - (n - start), 0))
     y = lax.pad(y, jnp.zeros((), acc), crop + [(0, 0, 0)])
