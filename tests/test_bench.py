@@ -385,6 +385,39 @@ def test_random_large_suite_draws_training_scale_layers():
     assert fresh[::2] == suites.random_layers(len(layers), 7, large=True)
 
 
+def test_random_transposed_suite_draws_decoder_layers():
+    # Transposed layers are in no other random suite (their gradients, strided convolutions,
+    # are): a seeded draw of decoders' upsampling layers, its output sizes lax's own.
+    layers = suites.SUITES["random-transposed"]
+    assert len(layers) == suites.RANDOM_TRANSPOSED_LAYERS
+    assert layers == suites.random_transposed_layers(seed=suites.RANDOM_SEED)
+    assert all(c.transposed and c.kind == "transposed" and c.name.startswith("t") for c in layers)
+    assert {c.rank for c in layers} == {1, 2, 3}
+    assert {2, 4, 8} <= {c.strides[0] for c in layers}
+    assert {c.layouts for c in layers} == {("NHWC",), ("NCHW",)}
+    assert any(c.kernel[0] == c.strides[0] for c in layers)  # a U-Net's: taps never overlap
+    assert any(c.kernel[0] > c.strides[0] for c in layers)  # DCGAN's: they do
+    for c in layers:
+        x = jax.ShapeDtypeStruct((c.batch, *c.in_spatial, c.in_channels), jnp.float32)
+        w = jax.ShapeDtypeStruct((*c.kernel, c.in_channels, c.out_channels), jnp.float32)
+        sp = "DHW"[-c.rank :]
+        dn = (f"N{sp}C", f"{sp}IO", f"N{sp}C")
+        y = jax.eval_shape(
+            lambda x, w, c=c, dn=dn: jax.lax.conv_transpose(
+                x, w, c.strides, c.padding, dimension_numbers=dn
+            ),
+            x,
+            w,
+        )
+        assert y.shape == (c.batch, *suites._transposed_out(c), c.out_channels), c.name
+        flops = 2 * c.batch * math.prod(c.in_spatial) * c.in_channels * c.out_channels
+        assert flops * math.prod(c.kernel) <= suites.FLOPS_CAP, c.name
+        assert max(x.size, y.size) <= suites.ELEMENTS_CAP, c.name
+    fresh = suites.resolve("random-transposed", seed=7)
+    assert {s for s, _ in fresh} == {"random-transposed@7"}
+    assert [c for _, c in fresh] == suites.random_transposed_layers(seed=7) != layers
+
+
 def test_seed_draws_fresh_random_layers(tmp_path):
     # --seed N: the random suites from another seed, layers no rule was fitted on; the
     # committed seed gives the committed suites.

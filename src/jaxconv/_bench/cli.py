@@ -203,7 +203,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="draw the random, random-heldout, random-small and random-large suites from seed "
+        help="draw the random, random-heldout, random-small, random-large and "
+        "random-transposed suites from seed "
         "N: layers like theirs that no rule of auto was fitted on (default: "
         f"{_suites.RANDOM_SEED}, the sweeps')",
     )

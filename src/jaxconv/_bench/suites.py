@@ -543,6 +543,102 @@ def combos(case: Case, asked: list[tuple]) -> list[tuple]:
     return list(dict.fromkeys(runs))
 
 
+RANDOM_TRANSPOSED_LAYERS = 96
+
+# (kernel, stride, PyTorch's padding p and output_padding) of decoders' upsampling layers.
+_TRANSPOSED_SHAPES = {
+    2: {(2, 2, 0, 0): 0.35, (4, 2, 1, 0): 0.25, (3, 2, 1, 1): 0.15, (3, 2, 1, 0): 0.05,
+        (4, 4, 0, 0): 0.06, (8, 4, 2, 0): 0.04, (5, 2, 2, 1): 0.04, (3, 3, 0, 0): 0.03,
+        (16, 8, 4, 0): 0.03},
+    3: {(2, 2, 0, 0): 0.6, (4, 2, 1, 0): 0.2, (3, 2, 1, 1): 0.2},
+}  # fmt: skip
+
+
+def _transposed_out(case: Case) -> tuple[int, ...]:
+    """The output's spatial sizes of a transposed case with explicit padding pairs."""
+    return tuple(
+        (n - 1) * s + 1 + lo + hi - k + 1
+        for n, k, s, (lo, hi) in zip(
+            case.in_spatial, case.kernel, case.strides, case.padding, strict=True
+        )
+    )
+
+
+def _draw_transposed(rng: random.Random, index: int) -> Case:
+    rank = _pick(rng, {2: 0.7, 1: 0.15, 3: 0.15})
+    if rank == 1:  # a vocoder's upsampling (HiFi-GAN, MelGAN): kernel twice the stride
+        s = _pick(rng, {2: 0.35, 4: 0.25, 5: 0.1, 8: 0.3})
+        k, p, op = 2 * s, s // 2, 0
+    else:
+        k, s, p, op = _pick(rng, _TRANSPOSED_SHAPES[rank])
+    c = _width(rng)
+    if rng.random() < 0.08:  # a decoder's last layer: an image or a mask
+        o = _pick(rng, {1: 0.3, 3: 0.7})
+    else:
+        ratio = _pick(rng, {0.5: 0.55, 1: 0.25, 0.25: 0.12, 2: 0.08})
+        o = max(8, min(1024, int(c * ratio) // 8 * 8))
+    # A decoder's input maps are small where features are many.
+    scale = math.sqrt(max(c, 16) / 16)
+    if rank == 1:
+        sizes = [int(min(8192, max(8, _log_uniform(rng, 16, 8192) / scale)))]
+    elif rank == 2:
+        h = min(112, max(2, 112 / scale * _log_uniform(rng, 0.2, 2.0)))
+        w = h * _log_uniform(rng, 0.6, 1.6) if rng.random() < 0.3 else h
+        sizes = [int(h), int(min(112, max(2, w)))]
+    else:
+        sizes = [int(min(32, max(2, 24 / scale * _log_uniform(rng, 0.3, 1.5))))] * rank
+    batch = int(_log_uniform(rng, 1, 33))
+    layout = _pick(rng, {"NHWC": 0.5, "NCHW": 0.5})
+    tag = f"{'x'.join([str(k)] * rank)}s{s}p{p}" + (f"op{op}" if op else "")
+    name = f"t{index:03d}_{rank}d_transposed_{c}-{o}_{tag}"
+    pads = ((k - 1 - p, k - 1 - p + op),) * rank
+    case = Case(name, batch, tuple(sizes), c, o, (k,) * rank, (s,) * rank, pads,
+                transposed=True, layouts=(layout,))  # fmt: skip
+
+    def too_big(case: Case) -> bool:
+        n, c, o = case.batch, case.in_channels, case.out_channels
+        flops = 2.0 * n * math.prod(case.in_spatial) * c * o * k**rank
+        elements = max(n * math.prod(case.in_spatial) * c, n * math.prod(_transposed_out(case)) * o)
+        return flops > FLOPS_CAP or elements > ELEMENTS_CAP
+
+    # Cut the batch, then the largest spatial dim, then the features, to fit the caps.
+    while too_big(case):
+        sizes = list(case.in_spatial)
+        j = max(range(rank), key=lambda i: sizes[i])
+        if case.batch > 1:
+            case = case._replace(batch=case.batch // 2)
+        elif sizes[j] > 2:
+            sizes[j] = max(2, int(sizes[j] / 1.4))
+            case = case._replace(in_spatial=tuple(sizes))
+        elif case.in_channels > 8:
+            c, o = case.in_channels // 2, max(case.out_channels // 2, min(case.out_channels, 3))
+            name = f"t{index:03d}_{rank}d_transposed_{c}-{o}_{tag}"
+            case = case._replace(in_channels=c, out_channels=o, name=name)
+        else:
+            break
+    return case
+
+
+def random_transposed_layers(
+    count: int = RANDOM_TRANSPOSED_LAYERS, seed: int = RANDOM_SEED
+) -> list[Case]:
+    """``count`` transposed layers (``lax.conv_transpose``) drawn like decoders from ``seed``,
+    one layout each, named ``t000_...``.
+
+    Rank 2, 1 or 3 (70/15/15 %). 2-d: a U-Net's 2x2/2 (35 %), DCGAN's 4x4/2 padding 1
+    (25 %), 3x3/2 with PyTorch's output padding 1 or 0 (20 %), and a few 4x4/4, 8x4/4
+    (k=8), 5x5/2, 3x3/3 and FCN's 16x16/8; 3-d: 2x2x2/2, 4x4x4/2 and 3x3x3/2; 1-d: a
+    vocoder's kernel of twice the stride, strides 2, 4, 5 and 8. Padding PyTorch's
+    ``(k-1-p, k-1-p+output_padding)``. 8-1024 input features, into half as many mostly (some
+    the same, a quarter, twice; 8 % into 1 or 3: a decoder's last layer); batch 1-32; input
+    maps of 2-112 (1-d: 8-8192, 3-d: 2-32), smaller for more features; channels-last or
+    channels-first. Batch, size and then features are cut to :data:`FLOPS_CAP` and
+    :data:`ELEMENTS_CAP`.
+    """
+    rng = random.Random(seed)
+    return [_draw_transposed(rng, i) for i in range(count)]
+
+
 def held_out(case: Case) -> bool:
     """Whether a random layer (or its ``_dx``) belongs to the held-out quarter: every fourth."""
     return int(case.name[1:4]) % 4 == 3
@@ -556,8 +652,13 @@ def random_suite(name: str, seed: int) -> list[Case]:
     with their input gradients; ``'random-heldout'``, their held-out quarter;
     ``'random-small'``, :data:`RANDOM_SMALL_LAYERS` small-map layers (``small`` in
     :func:`random_layers`) with their input gradients; ``'random-large'``,
-    :data:`RANDOM_LARGE_LAYERS` layers at training scale (``large``) with theirs. From a seed
-    other than :data:`RANDOM_SEED` every layer is one no rule was fitted on."""
+    :data:`RANDOM_LARGE_LAYERS` layers at training scale (``large``) with theirs;
+    ``'random-transposed'``, :data:`RANDOM_TRANSPOSED_LAYERS` transposed layers
+    (:func:`random_transposed_layers`; their gradients are strided convolutions, which the
+    others draw). From a seed other than :data:`RANDOM_SEED` every layer is one no rule was
+    fitted on."""
+    if name == "random-transposed":
+        return random_transposed_layers(RANDOM_TRANSPOSED_LAYERS, seed)
     if name == "random-small":
         layers = random_layers(RANDOM_SMALL_LAYERS, seed, small=True)
     elif name == "random-large":
@@ -570,7 +671,7 @@ def random_suite(name: str, seed: int) -> list[Case]:
 
 
 RANDOM_WITH_GRADIENTS = random_suite("random", RANDOM_SEED)
-RANDOM_SEEDED = ("random", "random-heldout", "random-small", "random-large")
+RANDOM_SEEDED = ("random", "random-heldout", "random-small", "random-large", "random-transposed")
 """The suites ``--seed`` draws afresh."""
 
 
@@ -645,6 +746,7 @@ SUITES: dict[str, list[Case]] = {
     "random-heldout": random_suite("random-heldout", RANDOM_SEED),
     "random-small": random_suite("random-small", RANDOM_SEED),
     "random-large": random_suite("random-large", RANDOM_SEED),
+    "random-transposed": random_suite("random-transposed", RANDOM_SEED),
     "models-layers": MODEL_LAYERS,
 }
 """Every suite by name; ``quick`` is the default of ``python -m jaxconv bench``."""
