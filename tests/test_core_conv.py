@@ -706,6 +706,60 @@ def test_col2im_keeps_its_scatter_where_outputs_meet_several_taps_or_channels_fi
 
 
 @pytest.mark.parametrize(
+    "lhs, rhs, kernel, dilation, in_spatial, batch",
+    [
+        ("NCHW", "OIHW", (2, 2), (2, 2), (2, 3), 1),  # a U-Net's 2x2/2 from PyTorch
+        ("NHWC", "OIHW", (3, 3), (2, 2), (3, 2), 2),  # channels-last data, PyTorch's kernel
+        ("NCDHW", "OIDHW", (2, 2, 2), (2, 2, 2), (2, 2, 1), 1),  # a volume
+        ("NHWC", "OHWI", (4, 4), (2, 2), (2, 2), 2),  # OHWI: any number of taps
+        ("NCW", "OWI", (16,), (8,), (3,), 1),  # a vocoder's 1-d upsampling
+    ],
+)
+def test_col2im_copies_a_heavy_output_major_kernel_with_its_features_last(
+    lhs, rhs, kernel, dilation, in_spatial, batch
+):
+    # A kernel that outweighs the GEMM's output (32 input features, at most 6 positions),
+    # given output-major: col2im copies it (K, O, C) and reads it transposed, where the
+    # (C, K, O) copy gathers across the whole kernel; checked against a float64 reference.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, *in_spatial, 32)).astype(np.float32)
+    w = rng.standard_normal((*kernel, 32, 24)).astype(np.float32)
+    pads = tuple((k - 1, k - 1) for k in kernel)
+    ones = (1,) * len(kernel)
+    expected = _dilated_conv_reference(x, w, dilation, ones, pads)
+    if lhs.index("C") == 1:
+        x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
+    nd, spatial = len(kernel), rhs.replace("O", "").replace("I", "")
+    w = np.transpose(w, [nd + 1 if a == "O" else nd if a == "I" else spatial.index(a) for a in rhs])
+    dn = (lhs, rhs, lhs)
+    plan = make_plan(x.shape, w.shape, ones, pads, dilation, ones, dn)
+    assert _strategies._gemm_kernel(jnp.zeros((*kernel, 32, 24)), plan)[0] == "koc"
+    actual = jax.jit(
+        lambda x, w: jaxconv.conv_general_dilated(
+            x, w, ones, pads, dilation, None, dn, strategy="col2im", precision=HIGHEST
+        )
+    )(x, w)
+    assert_close(actual, expected.astype(np.float32))
+
+
+def test_col2im_copies_other_kernels_with_their_output_features_last():
+    def spec(lhs, rhs, x_shape, w_shape, dilation):
+        ones = (1,) * (len(x_shape) - 2)
+        pads = ((1, 1),) * len(ones)
+        plan = make_plan(x_shape, w_shape, ones, pads, dilation, ones, (lhs, rhs, lhs))
+        canonical = jnp.zeros((*plan.kernel, plan.in_features, plan.out_features))
+        return _strategies._gemm_kernel(canonical, plan)[0]
+
+    assert spec("NCHW", "OIHW", (1, 64, 3, 3), (32, 64, 2, 2), (2, 2)) == "koc"
+    assert spec("NCHW", "HWIO", (1, 64, 3, 3), (2, 2, 64, 32), (2, 2)) == "cko"  # HWIO
+    assert spec("NCHW", "OIHW", (1, 64, 3, 3), (32, 64, 4, 4), (2, 2)) == "cko"  # 16 taps
+    assert spec("NCW", "OIW", (1, 64, 3), (32, 64, 4), (2,)) == "cko"  # 1-d
+    assert spec("NCHW", "OIHW", (4, 64, 8, 8), (32, 64, 2, 2), (2, 2)) == "cko"  # positions
+    with _strategies.differentiated():  # a differentiated layer keeps (C, K, O)
+        assert spec("NCHW", "OIHW", (1, 64, 3, 3), (32, 64, 2, 2), (2, 2)) == "cko"
+
+
+@pytest.mark.parametrize(
     "shape, kernel, o, pads, per_image",
     [
         ((3, 8, 64, 64), (3, 3), 4, "SAME", True),  # 4096 positions >= 80 * 9 * 4
