@@ -5,7 +5,10 @@ or -last data, on few positions (the kernel outweighs the activations) and on mo
     PYTHONPATH=../../../src python grid.py OLD/src 21 > grid-layouts.jsonl
 
 ``grid-nchw-oihw.jsonl`` is the same on channels-first data and ``OIHW`` kernels of more
-ranks and kernels (``nchw`` as the third argument).
+ranks and kernels (``nchw`` as the third argument); an earlier form of this script wrote it,
+each record naming its layer ``g<rank>d_k<kernel>s<stride>_<C>-<O>_sp<side>``, one image.
+Both grids ran against 874b581 (whose strategies 16e0bdc keeps) with ``(K, O, C)`` for
+every output-major kernel, before the rule's conditions (``_strategies._gemm_kernel``).
 """
 
 import functools
