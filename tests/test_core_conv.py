@@ -710,6 +710,7 @@ def test_col2im_keeps_its_scatter_where_outputs_meet_several_taps_or_channels_fi
     [
         ("NCHW", "OIHW", (2, 2), (2, 2), (2, 3), 1),  # a U-Net's 2x2/2 from PyTorch
         ("NHWC", "OIHW", (3, 3), (2, 2), (3, 2), 2),  # channels-last data, PyTorch's kernel
+        ("NHWC", "OIHW", (2, 2), (2, 2), (3, 3), 1),  # ... written as blocks (_col2im_blocks)
         ("NCDHW", "OIDHW", (2, 2, 2), (2, 2, 2), (2, 2, 1), 1),  # a volume
         ("NHWC", "OHWI", (4, 4), (2, 2), (2, 2), 2),  # OHWI: any number of taps
         ("NCW", "OWI", (16,), (8,), (3,), 1),  # a vocoder's 1-d upsampling
