@@ -41,6 +41,18 @@ TILED = {
                             "SAME", None, None, 4),
     "rows_input_dilation": ((1, 5, 6, 3), (4, 4, 3, 2), ("NHWC", "HWIO", "NHWC"), (1, 1),
                             ((2, 3), (2, 2)), (2, 2), None, 1),
+    # input dilation in blocks of rows of the undilated input: a kernel wider than the
+    # dilation, negative padding, a kernel narrower than it (col2im's blocks), 1-d 16/8
+    "rows_input_dilation_3": ((1, 7, 5, 4), (5, 3, 4, 3), ("NHWC", "HWIO", "NHWC"), (1, 1),
+                              ((4, 1), (1, 2)), (3, 2), None, 1),
+    "rows_input_dilation_negative": ((1, 6, 4, 3), (4, 2, 3, 2), ("NHWC", "HWIO", "NHWC"),
+                                     (1, 1), ((-2, 3), (1, 0)), (2, 2), None, 1),
+    "rows_input_dilation_blocks": ((1, 5, 4, 3), (2, 2, 3, 4), ("NHWC", "HWIO", "NHWC"),
+                                   (1, 1), ((1, 1), (1, 1)), (3, 2), None, 1),
+    "rows_input_dilation_nchw": ((1, 3, 6, 5), (2, 3, 4, 3), ("NCHW", "OIHW", "NCHW"), (1, 1),
+                                 ((3, 2), (0, 2)), (2, 2), None, 1),
+    "line_input_dilation": ((1, 9, 2), (16, 2, 3), ("NWC", "WIO", "NWC"), (1,), ((11, 11),),
+                            (8,), None, 1),
     # three pieces of a batch of two: each image in blocks of rows
     "batch_and_rows": ((2, 7, 6, 3), (3, 3, 3, 4), ("NHWC", "HWIO", "NHWC"), (1, 1), "SAME",
                        None, None, 1),
@@ -80,7 +92,8 @@ def test_tiled_strategies_match_lax(name, tile_everything):
     ]
     # auto's choice, the strategies with the largest buffers (which tile first), and fft
     # (whose pieces of rows are overlap-save blocks of their own).
-    names = ["auto"] + [s for s in names if s in ("im2col", "winograd", "rows", "polyphase", "fft")]
+    tiled = ("im2col", "winograd", "rows", "polyphase", "col2im", "fft")
+    names = ["auto"] + [s for s in names if s in tiled]
 
     def derivatives(f, x, w, ct):
         # One program per strategy: the output and its vjp, and the jvp.
@@ -93,6 +106,36 @@ def test_tiled_strategies_match_lax(name, tile_everything):
         ours = _conv(case, jaxconv.conv_general_dilated, strategy=strategy)
         for got, exp in zip(derivatives(ours, x, w, ct), want, strict=True):
             assert_close(got, exp)
+
+
+def test_tiles_of_an_input_dilated_layer_read_the_input_as_it_is(monkeypatch):
+    # Blocks of rows of a transposed layer keep its dilation: each piece reads a few rows
+    # of the input itself, where the dilated input made every piece a plain convolution of
+    # 4 times the rows, mostly zeros (FCN's 16x16/8 upsampling: 104 ms, 48.8 MiB of temp).
+    monkeypatch.setattr(_strategies, "tiles", lambda name, plan, itemsize: 3)
+    pieces = []
+    tiled = _strategies._tiled_dilated_rows
+
+    def spy(fn, x, w, plan, count):
+        def piece(xs, w, sub):
+            pieces.append((xs.shape, sub))
+            return fn(xs, w, sub)
+
+        return tiled(piece, x, w, plan, count)
+
+    monkeypatch.setattr(_strategies, "_tiled_dilated_rows", spy)
+    case = ((1, 9, 7, 4), (8, 8, 4, 3), ("NHWC", "HWIO", "NHWC"), (1, 1), ((5, 6), (5, 5)),
+            (4, 4), None, 1)  # fmt: skip
+    rng = np.random.default_rng(0)
+    x, w = (jnp.asarray(random_array(rng, s)) for s in case[:2])
+    got = jax.jit(_conv(case, jaxconv.conv_general_dilated, strategy="col2im"))(x, w)
+    assert_close(got, _conv(case, lax.conv_general_dilated)(x, w))
+    assert len(pieces) == 1  # traced once, in lax.map
+    shape, sub = pieces[0]
+    # 37 output rows in 3 pieces of 16 (13 rounded up to the dilation); a piece's 16 + 7
+    # padded, dilated rows hold 6 input rows, the first 1 row in (5 mod 4).
+    assert sub.lhs_dilation == (4, 4) and sub.out_spatial[0] == 16
+    assert shape[1] == sub.in_spatial[0] == 6 and sub.pads[0] == (1, 1)  # 1 + 21 + 1 = 23
 
 
 def test_tiles_grow_with_the_excess(monkeypatch):
