@@ -1742,7 +1742,13 @@ def _tiled_rows(fn, x, w, plan: ConvPlan, count: int):
     def one(i):
         return fn(lax.dynamic_slice_in_dim(xp, i * rows * s, piece, axis=ax), w, sub)
 
-    ys = lax.map(one, jnp.arange(count))  # (count, N, ..., rows, ...)
+    return _stack_row_blocks(lax.map(one, jnp.arange(count)), ax, out0)
+
+
+def _stack_row_blocks(ys, ax: int, out0: int):
+    """The blocks ``ys (count, N, ..., rows, ...)`` of :func:`_tiled_rows` as one output:
+    ``count·rows`` rows along ``ax``, cropped to the first ``out0``."""
+    count, rows = ys.shape[0], ys.shape[1 + ax]
     ys = jnp.moveaxis(ys, 0, ax)  # (N, ..., count, rows, ...)
     ys = ys.reshape(*ys.shape[:ax], count * rows, *ys.shape[ax + 2 :])
     return lax.slice_in_dim(ys, 0, out0, axis=ax)
@@ -1782,10 +1788,7 @@ def _tiled_dilated_rows(fn, x, w, plan: ConvPlan, count: int):
     def one(i):
         return fn(lax.dynamic_slice_in_dim(xp, first + before + i * step, piece, axis=ax), w, sub)
 
-    ys = lax.map(one, jnp.arange(count))  # (count, N, ..., rows, ...)
-    ys = jnp.moveaxis(ys, 0, ax)  # (N, ..., count, rows, ...)
-    ys = ys.reshape(*ys.shape[:ax], count * rows, *ys.shape[ax + 2 :])
-    return lax.slice_in_dim(ys, 0, out0, axis=ax)
+    return _stack_row_blocks(lax.map(one, jnp.arange(count)), ax, out0)
 
 
 def exact_in_float32(plan: ConvPlan, dtype: Any) -> bool:
