@@ -646,11 +646,17 @@ def test_col2im_phases_against_a_hand_reference(problem, seed):
         ((3, 2), (4, 3), ((2, 2), (0, 1))),  # kernels narrower than the dilation: zero gaps
         ((3,), (3,), ((-1, 3),)),  # negative padding: crops the blocks
         ((2, 1, 2), (2, 2, 3), ((1, 0), (0, 0), (4, -1))),  # a volume
+        # kernels a multiple of the dilation: blocks overlap, summed shifted
+        ((4, 4), (2, 2), ((2, 2), (2, 2))),  # DCGAN's 4x4/2
+        ((8, 2), (4, 1), ((5, 6), (1, 0))),  # 8/4 beside an undilated dim
+        ((6, 3), (2, 3), ((-1, 6), (2, 0))),  # three blocks overlap; negative padding
+        ((4, 2, 3), (2, 2, 1), ((3, 1), (1, 1), (0, 2))),  # a volume
     ],
 )
 def test_col2im_writes_blocks_where_each_output_meets_one_tap(kernel, lhs_dilation, pads):
-    # Input dilation no smaller than the kernel: one GEMM laid out as the output's blocks,
-    # shifted and cropped (_strategies._col2im_blocks), against a float64 reference by hand
+    # Input dilation no smaller than the kernel, or a kernel that is a multiple of it: one
+    # GEMM laid out as the output's blocks, summed shifted where they overlap, and cropped
+    # (_strategies._col2im_blocks), against a float64 reference by hand
     # (XLA:CPU's float32 convolution is wrong on negative-low padding); and the gradients
     # through it against lax's in float64.
     rng = np.random.default_rng(0)
@@ -693,10 +699,24 @@ def test_col2im_writes_blocks_where_each_output_meets_one_tap(kernel, lhs_dilati
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
-def test_col2im_keeps_its_scatter_where_outputs_meet_several_taps_or_channels_first():
+def test_col2im_keeps_its_scatter_where_blocks_do_not_fit_or_channels_first():
     ones = (1, 1)
     wide = make_plan((2, 5, 4, 6), (3, 3, 6, 5), ones, ((1, 1), (1, 1)), (2, 2), ones, NHWC)
     assert not _strategies.col2im_in_blocks(wide, 4)  # 3x3 over a dilation of 2
+    # 4x4 over a dilation of 2: overlapping blocks, channels-last in 2-d and 3-d only
+    over = make_plan((2, 5, 4, 6), (4, 4, 6, 5), ones, ((1, 1), (1, 1)), (2, 2), ones, NHWC)
+    assert _strategies.col2im_in_blocks(over, 4)
+    nchw = make_plan((2, 6, 5, 4), (5, 6, 4, 4), ones, ((1, 1), (1, 1)), (2, 2), ones, NCHW)
+    assert not _strategies.col2im_in_blocks(nchw._replace(channels_first=False), 4)
+    line = make_plan((2, 9, 6), (4, 6, 5), (1,), ((1, 1),), (2,), (1,), ("NWC", "WIO", "NWC"))
+    assert not _strategies.col2im_in_blocks(line, 4)
+    # fewer input positions (12) than taps, a kernel outweighing the GEMM's output: blocks
+    # forward, the scatter per input where differentiated
+    heavy = make_plan((1, 3, 4, 64), (4, 4, 64, 5), ones, ((1, 1), (1, 1)), (2, 2), ones, NHWC)
+    assert _strategies.col2im_by_input(heavy) and _strategies.col2im_in_blocks(heavy, 4)
+    with _strategies.differentiated():
+        assert not _strategies.col2im_in_blocks(heavy, 4)
+        assert _strategies.col2im_in_blocks(over, 4)
     blocks = make_plan((2, 5, 4, 6), (2, 2, 6, 5), ones, ((1, 1), (1, 1)), (2, 2), ones, NHWC)
     assert _strategies.col2im_in_blocks(blocks, 4)
     # computed channels-first (its GEMM (K·O, C) @ (C, N·S)), the scatter stays

@@ -966,11 +966,16 @@ def _gemm_kernel(w, plan: ConvPlan) -> tuple[str, Any]:
     layer (1.06x on 15 layers). From ``HWIO`` the ``(C, K, O)`` copy moves rows of ``O``."""
     order, taps = plan.kernel_order, plan.taps
     wk = w.reshape(taps, plan.in_features, plan.out_features)
-    heavy = 2 * plan.in_features >= plan.batch * math.prod(plan.in_spatial)
     few = order == "ik" and plan.num_spatial > 1 and taps <= COL2IM_KERNEL_TAPS
-    if heavy and (order == "ki" or few) and not _DIFFERENTIATED.get():
+    if _kernel_outweighs_output(plan) and (order == "ki" or few) and not _DIFFERENTIATED.get():
         return "koc", jnp.swapaxes(wk, 1, 2)
     return "cko", jnp.moveaxis(wk, 0, 1)
+
+
+def _kernel_outweighs_output(plan: ConvPlan) -> bool:
+    """Whether ``col2im``'s kernel ``K·C·O`` outweighs its GEMM's output ``N·S·K·O``: at
+    least half as many input features as input positions, batch included."""
+    return 2 * plan.in_features >= plan.batch * math.prod(plan.in_spatial)
 
 
 def _gemm_rows(w, plan: ConvPlan):
@@ -981,14 +986,25 @@ def _gemm_rows(w, plan: ConvPlan):
 
 def col2im_in_blocks(plan: ConvPlan, itemsize: int) -> bool:
     """Whether :func:`col2im` writes its GEMM's columns out as blocks (:func:`_col2im_blocks`):
-    channels-last, input dilation no smaller than the kernel along every dim (each output
-    meets one tap at most: a transposed layer whose kernel is no wider than its strides,
-    such as a U-Net's 2x2/2 or a 4x4/4), no window strides or kernel dilation, no groups,
-    and a kernel whose ``(C, K·O)`` copy :func:`col2im` would make."""
+    channels-last, input dilation, and along every dim a kernel no wider than the dilation
+    (each output meets one tap at most: a U-Net's 2x2/2, a 4x4/4) or, on 2-d and 3-d data
+    the user keeps channels-last, a whole multiple of it (DCGAN's 4x4/2, FCN's 16x16/8: a
+    few blocks overlap); no window strides or kernel dilation, no groups, and a kernel whose
+    ``(C, K·O)`` copy :func:`col2im` would make. Overlapping blocks of 1-d data took 1.1-1.3x
+    the scatter's time, and of ``NCHW`` data moved channels-last up to 1.33x. On fewer input
+    positions than taps they replace the scatter per input (:func:`col2im_by_input`; 0.05-1.0x
+    its time forward on eight such layers) but where a differentiated layer's kernel
+    outweighs its GEMM's output (:func:`_kernel_outweighs_output`): a 4x4/2 512 -> 512 layer
+    on 3x5 positions then took 1.39x the time with twice the temp."""
+    dims = list(zip(plan.kernel, plan.lhs_dilation, strict=True))
+    keeps_by_input = (
+        col2im_by_input(plan) and _DIFFERENTIATED.get() and _kernel_outweighs_output(plan)
+    )
+    overlap_pays = plan.num_spatial > 1 and not plan.features_first and not keeps_by_input
     return (
         not plan.channels_first
         and any(ld > 1 for ld in plan.lhs_dilation)
-        and all(k <= ld for k, ld in zip(plan.kernel, plan.lhs_dilation, strict=True))
+        and all(k <= ld or (k % ld == 0 and overlap_pays) for k, ld in dims)
         and set(plan.strides) == set(plan.rhs_dilation) == {1}
         and plan.feature_groups == plan.batch_groups == 1
         and not _col2im_copies_too_much(plan, itemsize)
@@ -996,34 +1012,51 @@ def col2im_in_blocks(plan: ConvPlan, itemsize: int) -> bool:
 
 
 def _col2im_blocks(x, w, plan: ConvPlan):
-    """:func:`col2im` where every output meets one tap at most (:func:`col2im_in_blocks`).
+    """:func:`col2im` where the kernel is no wider than the input dilation ``ld``, or a whole
+    multiple ``m·ld`` of it, along every dim (:func:`col2im_in_blocks`).
 
-    Input ``i`` of tap ``t`` lands at output ``lo - t + i·ld`` along a dim, so with the taps
-    reversed and padded to ``ld`` (tap ``t`` at ``m = ld - 1 - t``) the GEMM's columns
-    ``(N, *S, ld..., O)``, woven as phases (:func:`jaxconv._polyphase.weave`), are the output
-    shifted by ``ld - 1 - lo``: one copy and a crop, where the per-tap scatter pads, sums and
-    stacks every tap's columns before weaving them (2-4 copies of the output)."""
+    Input ``i`` of tap ``t`` lands at output ``lo - t + i·ld`` along a dim. With the taps
+    reversed and padded to ``m·ld`` (tap ``t`` at ``u = m·ld - 1 - t``; ``m = 1`` where the
+    kernel is no wider than ``ld``) and ``u`` split as ``g·ld + r``, it lands at
+    ``lo + 1 - m·ld + (i + g)·ld + r``: the GEMM's columns ``(N, *S, *m, *ld, O)``, summed
+    over ``g`` each shifted ``g`` inputs along, are blocks ``(N, *(S + m - 1), *ld, O)``
+    that woven as phases (:func:`jaxconv._polyphase.weave`) are the output, shifted by
+    ``m·ld - 1 - lo``. One fused sum, one copy and a crop, where the per-tap scatter pads
+    and sums every tap's columns into ``ld`` phases before weaving them. Held out, on the 20
+    forward programs of two fresh ``random-transposed`` draws that it changes (4x4/2,
+    4x4x4/2, 8x8/4, 16x16/8), 0.905x the time (0.60-1.34x), forward and backward 0.989x;
+    no more temp (``benchmarks/results/cpu-2core-col2im-overlapping-blocks``)."""
     nd, o = plan.num_spatial, plan.out_features
     acc = acc_dtype(x.dtype, plan.preferred)
+    zero = jnp.zeros((), acc)
+    lds = plan.lhs_dilation
+    ms = [-(-k // ld) for k, ld in zip(plan.kernel, lds, strict=True)]
     spec, wg = _gemm_kernel(w, plan)
     z = contract(
         f"n...c,{spec}->n...ko", x, wg, precision=plan.precision, preferred_element_type=acc
     )  # (N, *S, K, O)
     z = z.reshape(*z.shape[:-2], *plan.kernel, o)
     taps = tuple(range(1 + nd, 1 + 2 * nd))
-    widen = [(0, 0, 0)] * (1 + nd) + [
-        (ld - k, 0, 0) for k, ld in zip(plan.kernel, plan.lhs_dilation, strict=True)
-    ]
-    z = lax.pad(lax.rev(z, taps), jnp.zeros((), acc), widen + [(0, 0, 0)])
+    widen = [(m * ld - k, 0, 0) for k, ld, m in zip(plan.kernel, lds, ms, strict=True)]
+    z = lax.pad(lax.rev(z, taps), zero, [(0, 0, 0)] * (1 + nd) + widen + [(0, 0, 0)])
+    z = z.reshape(
+        *z.shape[: 1 + nd], *(d for m, ld in zip(ms, lds, strict=True) for d in (m, ld)), o
+    )
+    blocks = None
+    for g in itertools.product(*(range(m) for m in ms)):
+        index = (slice(None),) * (1 + nd) + tuple(i for gd in g for i in (gd, slice(None)))
+        shift = [(gd, m - 1 - gd, 0) for gd, m in zip(g, ms, strict=True)]
+        part = lax.pad(z[index], zero, [(0, 0, 0)] + shift + [(0, 0, 0)] * (nd + 1))
+        blocks = part if blocks is None else blocks + part  # (N, *(S + m - 1), *ld, O)
     spatial = tuple(range(1, 1 + nd))
-    y = _polyphase.weave(jnp.moveaxis(z, taps, range(nd)), spatial, plan.lhs_dilation)
+    y = _polyphase.weave(jnp.moveaxis(blocks, taps, range(nd)), spatial, lds)
     crop = [(0, 0, 0)]
-    for ld, (lo, _), n, m in zip(
-        plan.lhs_dilation, plan.pads, y.shape[1:-1], plan.out_spatial, strict=True
+    for ld, m, (lo, _), n, size in zip(
+        lds, ms, plan.pads, y.shape[1:-1], plan.out_spatial, strict=True
     ):
-        start = ld - 1 - lo  # the output starts there in the blocks (below 0: zeros first)
-        crop.append((-start, m - (n - start), 0))
-    y = lax.pad(y, jnp.zeros((), acc), crop + [(0, 0, 0)])
+        start = m * ld - 1 - lo  # the output starts there in the blocks (below 0: zeros first)
+        crop.append((-start, size - (n - start), 0))
+    y = lax.pad(y, zero, crop + [(0, 0, 0)])
     return y.astype(plan.out_dtype(x.dtype))
 
 
