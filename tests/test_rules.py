@@ -123,6 +123,9 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
         ):
             want = "im2col"  # _policy._im2col_over_shrinking_col2im
         want = _policy._im2col_over_thin_gemms(plan, want, lambda s: True)
+        want = _policy._polyphase_over_widening_col2im(
+            plan, want, lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s))
+        )
         if want == "grouped" and got != "fft" and _policy.direct_over_grouped(plan):
             want = "direct"  # after fft_pays, which weighs fft against grouped
         if _strategies.reads_kernel_in_place(plan) is not None:  # a hand rule first
@@ -771,6 +774,39 @@ def test_widening_channels_first_1d_layers_stack_their_taps_not_col2im(monkeypat
     assert_close(got, want)
 
 
+def test_transposed_layers_that_widen_run_polyphase_not_col2im(monkeypatch):
+    # Where the rules run col2im on a transposed layer whose kernel overlaps (wider than
+    # the stride) into 4x as many features or more, auto runs polyphase (seed 9846's
+    # 6x6/2 5 -> 304 layer: col2im 4.8x polyphase's time); not where the kernel is no
+    # wider than the stride, nor into fewer features.
+    def without_rule(p):
+        return _auto(p, monkeypatch, "_polyphase_over_widening_col2im")
+
+    def plan(c, o, k, s, dn=NHWC, side=34):
+        xs = (1, side, side, c) if dn == NHWC else (1, c, side, side)
+        ws = (k, k, c, o) if dn == NHWC else (o, c, k, k)
+        pads = ((k - 1 - (k - s + 1) // 2,) * 2,) * 2
+        return make_plan(xs, ws, (1, 1), pads, (s, s), dimension_numbers=dn)
+
+    nchw = ("NCHW", "OIHW", "NCHW")
+    widening, wide_nhwc = plan(5, 304, 6, 2, nchw), plan(8, 64, 4, 2)
+    even, blocks = plan(32, 32, 4, 2), plan(5, 304, 2, 2, nchw)
+    for p in (widening, wide_nhwc, even, blocks):
+        assert without_rule(p) == "col2im"
+    assert widening.out_features >= _policy.POLYPHASE_WIDENING * widening.in_features
+    assert _auto(widening) == _auto(wide_nhwc) == "polyphase"
+    assert _auto(even) == _auto(blocks) == "col2im"
+    # and the layer it moves computes lax's numbers
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, (1, 34, 34, 8)), random_array(rng, (4, 4, 8, 64))
+    pads = ((2, 2), (2, 2))
+    args = (x, w, (1, 1), pads, (2, 2), None, NHWC)
+    assert jaxconv.chosen_strategy(*args) == "polyphase"
+    got = jaxconv.conv_general_dilated(*args)
+    want = lax.conv_general_dilated(*args, precision=HIGHEST)
+    assert_close(got, want)
+
+
 def test_wide_layers_whose_output_shrinks_run_im2col_not_col2im(monkeypatch):
     # Where the rules run col2im on a dense unit-stride 2-d or 3-d layer whose output has
     # 1.3x fewer positions than its input or fewer, into 64 or more features, auto runs
@@ -1237,7 +1273,7 @@ def test_a_9x9_transposed_channels_first_layer_in_pieces():
     rng = np.random.default_rng(2)
     x, w = (
         rng.standard_normal((2, 8, 50, 50), np.float32),
-        rng.standard_normal((32, 8, 9, 9), np.float32),
+        rng.standard_normal((24, 8, 9, 9), np.float32),
     )
     kw = dict(window_strides=(1, 1), padding=((8, 8), (8, 8)), lhs_dilation=(2, 2))
     kw["dimension_numbers"] = NCHW

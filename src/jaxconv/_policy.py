@@ -215,6 +215,7 @@ def choose(
     name = _stack_over_channels_first_col2im(plan, name, allowed)
     name = _im2col_over_shrinking_col2im(plan, name, allowed)
     name = _im2col_over_thin_gemms(plan, name, allowed)
+    name = _polyphase_over_widening_col2im(plan, name, allowed)
     name = _col2im_on_gpu(plan, name, allowed)
     patches = name != "direct" and patches_pay(plan) and allowed("space_to_depth")
     if patches:
@@ -840,6 +841,45 @@ def _im2col_over_shrinking_col2im(plan: ConvPlan, name: str, allowed) -> str:
     ):
         return name
     return "im2col"
+
+
+POLYPHASE_WIDENING = 4
+"""Fewest output features per input feature on which :func:`_polyphase_over_widening_col2im`
+holds."""
+
+
+def _polyphase_over_widening_col2im(plan: ConvPlan, name: str, allowed) -> str:
+    """``polyphase`` where ``name`` is ``col2im`` on a dense transposed plan (input dilation,
+    unit strides and kernel dilation) whose kernel is wider than the dilation along some dim
+    (outputs meet several taps) and whose output has :data:`POLYPHASE_WIDENING` times as
+    many features as its input or more (a decoder's first layers, from a few features to
+    many). ``col2im``'s GEMM writes ``K·O`` columns per input position, every tap's, before
+    adding the overlapping ones; each of ``polyphase``'s phases gathers its taps' inputs,
+    ``K·C`` per input position in all, and writes its outputs once.
+
+    Measured forward on CPU (2026-12-07, ``benchmarks/results/cpu-2core-polyphase-widening``,
+    seed 9846: 400 transposed layers of kernels 1-3 times strides 2-8 (a fifth one less),
+    1-3 dims, 1-511 input and 1-362 output features, batch 1-16, both layouts; ``col2im``,
+    ``polyphase`` and ``auto`` timed): on the 303 whose kernel overlaps, ``col2im`` took
+    0.84-1.01x ``polyphase``'s time (geomean) per band of output over input features below
+    4, 1.24x at 4-8 and 1.76x above; on the 86 this holds on, ``polyphase`` took 0.690x
+    ``auto``'s time (16 slower by over 10 %, worst 2.59x; thresholds 2, 3, 6, 8: 0.750x,
+    0.702x, 0.652x, 0.637x on 106, 93, 67, 58). Held out on fresh widening layers of the
+    same draw (seeds 9848, 9849): ``polyphase`` took 0.445x ``col2im``'s time forward on 54
+    (7 slower by over 10 %, mostly on 3x3 maps), 0.787x forward and backward on 38. The
+    input gradient of a strided layer that narrows is this operation too: on six such
+    layers, forward and backward, 0.59-1.03x the time."""
+    if (
+        name != "col2im"
+        or plan.feature_groups != 1
+        or plan.batch_groups != 1
+        or any(s != 1 for s in plan.strides + plan.rhs_dilation)
+        or all(k <= ld for k, ld in zip(plan.kernel, plan.lhs_dilation, strict=True))
+        or plan.out_features < POLYPHASE_WIDENING * plan.in_features
+        or not allowed("polyphase")
+    ):
+        return name
+    return "polyphase"
 
 
 FEW_ROWS_KERNEL_GEMMS = 128
