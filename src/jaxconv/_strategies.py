@@ -992,7 +992,7 @@ def col2im_in_blocks(plan: ConvPlan, itemsize: int) -> bool:
     few blocks overlap); no window strides or kernel dilation, no groups, and a kernel whose
     ``(C, K·O)`` copy :func:`col2im` would make. Overlapping blocks of 1-d data took 1.1-1.3x
     the scatter's time, and of ``NCHW`` data moved channels-last up to 1.33x. On fewer input
-    positions than taps they replace the scatter per input (:func:`col2im_by_input`; 0.05-1.0x
+    positions than taps they replace the scatter per input (:func:`col2im_by_input`; 0.05-1.02x
     its time forward on eight such layers) but where a differentiated layer's kernel
     outweighs its GEMM's output (:func:`_kernel_outweighs_output`): a 4x4/2 512 -> 512 layer
     on 3x5 positions then took 1.39x the time with twice the temp."""
