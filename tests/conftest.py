@@ -273,8 +273,10 @@ def hand_rules(monkeypatch):
     cannot silently move them elsewhere."""
     from jaxconv import _policy
 
-    def choose(plan, dtype=None, *, decide_layout=False, differentiated=False):
-        # (the hand rules made no differentiated choice of their own)
+    def choose(
+        plan, dtype=None, *, decide_layout=False, differentiated=False, input_gradient=False
+    ):
+        # (the hand rules made no differentiated or input-gradient choice of their own)
         if decide_layout and plan.padding_mode == "zeros" and plan.features_first:
             name = _policy.channels_first_choice(plan._replace(channels_first=True))
             if name is not None:

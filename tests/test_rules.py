@@ -21,7 +21,7 @@ from conftest import HIGHEST, assert_close, conv_plan, load_script, random_array
 from jax import lax
 
 import jaxconv
-from jaxconv import _policy, _rules, _strategies, _taps, _tune
+from jaxconv import _grad, _policy, _rules, _strategies, _taps, _tune
 from jaxconv._bench import fit, runner, suites
 from jaxconv._plan import make_plan
 
@@ -124,6 +124,9 @@ def test_auto_follows_the_rules_and_picks_a_strategy_that_runs():
             want = "im2col"  # _policy._im2col_over_shrinking_col2im
         want = _policy._im2col_over_thin_gemms(plan, want, lambda s: True)
         want = _policy._polyphase_over_widening_col2im(
+            plan, want, lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s))
+        )
+        want = _policy._winograd_over_col2im(
             plan, want, lambda s, plan=plan: _strategies.feasible(s, _policy.in_layout(plan, s))
         )
         if want == "grouped" and got != "fft" and _policy.direct_over_grouped(plan):
@@ -805,6 +808,57 @@ def test_transposed_layers_that_widen_run_polyphase_not_col2im(monkeypatch):
     got = jaxconv.conv_general_dilated(*args)
     want = lax.conv_general_dilated(*args, precision=HIGHEST)
     assert_close(got, want)
+
+
+def test_3x3_layers_on_many_tiles_run_winograd_not_col2im_forward(monkeypatch):
+    # Where the rules run col2im on a 3x3 stride-1 layer of more than 16 input features, at
+    # least 16 output features and 512 Winograd tiles, auto runs winograd forward on
+    # channels-last data unless the output is 4x narrower, and on channels-first data that
+    # widens 2x (seed 9850's 64 -> 48 layer on 16x75x92: col2im 1.65x lax, winograd 0.57x);
+    # a differentiated layer keeps col2im.
+    nchw = ("NCHW", "OIHW", "NCHW")
+
+    def plan(n, side, c, o, dn=NHWC):
+        xs = (n, side, side, c) if dn == NHWC else (n, c, side, side)
+        ws = (3, 3, c, o) if dn == NHWC else (o, c, 3, 3)
+        return make_plan(xs, ws, (1, 1), "SAME", dimension_numbers=dn)
+
+    moved = [plan(1, 64, 64, 64), plan(1, 48, 128, 64), plan(1, 64, 64, 128, nchw)]
+    kept = [
+        plan(2, 40, 256, 24),  # 10x narrower
+        plan(2, 48, 48, 12),  # 12 output features
+        plan(1, 64, 16, 64),  # 16 input features (the stacked col2im's)
+        plan(1, 64, 64, 64, nchw),  # channels-first, not widening
+        plan(1, 30, 64, 128, nchw),  # 225 tiles
+    ]
+    for p in moved + kept:
+        assert _auto(p, monkeypatch, "_winograd_over_col2im") == "col2im"
+    for p in moved:
+        assert _auto(p) == "winograd"
+        assert _policy.differentiated_choice(p, "winograd", jnp.float32) == "col2im"
+    # nor does a layer's input gradient (here a 64 -> 64 3x3 convolution like the first)
+    dx = _grad.input_grad_plan(moved[0])
+    assert _policy.choose(dx, jnp.float32) == "winograd"
+    assert _policy.choose(dx, jnp.float32, input_gradient=True) == "col2im"
+    for p in kept:
+        assert _auto(p) == "col2im"
+    # and the layer it moves computes lax's numbers, forward and differentiated (in float64:
+    # Winograd's float32 error, near 1e-6 of the sums' magnitude, is not the point here)
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        x = random_array(rng, (1, 48, 48, 128), np.float64)
+        w = random_array(rng, (3, 3, 128, 64), np.float64)
+        args = (x, w, (1, 1), "SAME", None, None, NHWC)
+        assert jaxconv.chosen_strategy(*args) == "winograd"
+        assert_close(jaxconv.conv_general_dilated(*args), lax.conv_general_dilated(*args))
+
+        def loss(conv, x, w):
+            return jnp.sum(jnp.sin(conv(x, w, (1, 1), "SAME", dimension_numbers=NHWC)))
+
+        got = jax.grad(functools.partial(loss, jaxconv.conv_general_dilated), (0, 1))(x, w)
+        want = jax.grad(functools.partial(loss, lax.conv_general_dilated), (0, 1))(x, w)
+        for g, r in zip(got, want, strict=True):
+            assert_close(g, r)
 
 
 def test_wide_layers_whose_output_shrinks_run_im2col_not_col2im(monkeypatch):

@@ -85,8 +85,10 @@ def input_grad(ct, w, plan: ConvPlan, policy: str = "auto"):
     if policy == "lean":  # a shard's: in its own layout, holding the least
         return _policy.run(policy, _policy.lean_choice(tplan, ct.dtype), ct, wt, tplan)
     if not tplan.channels_first:  # the data is channels-last here: its strategies only
-        return _policy.run(policy, _policy.choose(tplan, ct.dtype), ct, wt, tplan)
-    name, run_plan = _policy.decide(tplan._replace(channels_first=False), "auto", ct.dtype)
+        name = _policy.choose(tplan, ct.dtype, input_gradient=True)
+        return _policy.run(policy, name, ct, wt, tplan)
+    user = tplan._replace(channels_first=False)
+    name, run_plan = _policy.decide(user, "auto", ct.dtype, input_gradient=True)
     if run_plan.channels_first:
         return _policy.run(policy, name, ct, wt, tplan)
     # A channels-first layer whose input gradient runs best channels-last (a Winograd

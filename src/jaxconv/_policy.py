@@ -143,7 +143,12 @@ def rules_for(name: str | None = None) -> tuple[_rules.Rules | None, str]:
 
 
 def choose(
-    plan: ConvPlan, dtype: Any = None, *, decide_layout: bool = False, differentiated: bool = False
+    plan: ConvPlan,
+    dtype: Any = None,
+    *,
+    decide_layout: bool = False,
+    differentiated: bool = False,
+    input_gradient: bool = False,
 ) -> str:
     """``auto``'s strategy for ``plan``.
 
@@ -151,7 +156,8 @@ def choose(
     in the layout it would run in (:func:`in_layout`); otherwise only strategies that run
     ``plan`` as it is (its ``channels_first``) are. With ``differentiated``, the strategy
     whose forward pass and gradients ``auto`` runs where the convolution is differentiated
-    (:func:`differentiated_choice`).
+    (:func:`differentiated_choice`); with ``input_gradient``, the strategy for a layer's
+    input gradient (a backward pass: the overrides measured forward only do not apply).
     """
     # Integers that sum exactly in float32 run there (or, int8 into int32 on CPU, as int8 in
     # int8 GEMMs), by any strategy but winograd (see jaxconv._strategies.in_float32):
@@ -216,6 +222,8 @@ def choose(
     name = _im2col_over_shrinking_col2im(plan, name, allowed)
     name = _im2col_over_thin_gemms(plan, name, allowed)
     name = _polyphase_over_widening_col2im(plan, name, allowed)
+    if not (differentiated or input_gradient):
+        name = _winograd_over_col2im(plan, name, allowed)
     name = _col2im_on_gpu(plan, name, allowed)
     patches = name != "direct" and patches_pay(plan) and allowed("space_to_depth")
     if patches:
@@ -882,6 +890,65 @@ def _polyphase_over_widening_col2im(plan: ConvPlan, name: str, allowed) -> str:
     return "polyphase"
 
 
+WINOGRAD_OVER_COL2IM_TILES = 512
+"""Fewest Winograd tiles (GEMM rows: batch times 2x2 output tiles) on which
+:func:`_winograd_over_col2im` holds."""
+
+WINOGRAD_OVER_COL2IM_NARROWING, WINOGRAD_OVER_COL2IM_WIDENING = 4, 2
+"""How many times fewer output than input features a channels-last plan may have, and how
+many times more a channels-first one needs, for :func:`_winograd_over_col2im`."""
+
+
+def winograd_over_col2im(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``winograd`` where the rules pick ``col2im``, forward: on a
+    plan ``winograd`` accepts (a dense 3x3 stride-1 layer) of more than
+    :data:`WINOGRAD_COL2IM_FEATURES` input features and at least
+    :data:`WINOGRAD_OVER_COL2IM_TILES` tiles whose output features are at least a quarter
+    of its input features on channels-last data, or twice them on channels-first data.
+    ``col2im``'s GEMM writes ``9·O`` columns per position and multiplies ``9·C·O`` times;
+    Winograd's 16 GEMMs write ``4·O`` and multiply ``4·C·O`` times, after a transform that
+    reads and writes ``4·C`` per position: a loss only where the output is much narrower
+    than the input (where ``col2im``'s GEMM is deep and narrow) or on few tiles.
+    Channels-first, both run in ``(N, C, H, W)``, and ``winograd`` pays only on widening
+    layers.
+
+    Measured forward on CPU (2026-12-07, ``benchmarks/results/cpu-2core-winograd-tiles``;
+    ``col2im``, ``winograd`` and lax timed in the same rounds). Sweep (seed 9850): 70 dense
+    3x3 layers of 16-256 features on 24-320 maps, batch 1-16, both layouts; on the 16 of
+    the 57 the rules ran as ``col2im`` that this selects, ``winograd`` took 0.634x its time
+    channels-last (9 layers, 0.35-0.82x) and 0.748x channels-first (7, one 1.20x); on the
+    41 it leaves, 1.078x and 1.095x. Held out: fresh layers whose choice it changes, 0.729x
+    the time on 31 (seed 9852, five slower by over 10 %, worst 1.44x; its 9 layers into
+    fewer than 16 features, which lost up to 3.1x, set the 16) and 0.642x on 40 (seed 9853, one slower by over 10 %, 1.45x); the
+    31 forward programs it changes in the random suites' seed 7895, 0.751x (``auto`` 1.27x
+    -> 0.95x lax). The form of 2026-12-03 (``../cpu-2core-winograd-over-col2im``), on 64
+    or more features whatever the output's width, differentiated too, lost on narrowing
+    layers and in training steps: here a differentiated layer
+    (:func:`differentiated_choice`) and a layer's input gradient (``input_gradient`` in
+    :func:`choose`) keep ``col2im``; through the input gradient the rule made 5 of seed
+    7895's 31 forward-and-backward programs slower by over 10 % (0.966x in all)."""
+    c, o = plan.in_features, plan.out_features
+    tiles = plan.batch * math.prod(-(-s // 2) for s in plan.out_spatial)
+    if plan.features_first:
+        enough = o >= WINOGRAD_OVER_COL2IM_WIDENING * c
+    else:
+        enough = WINOGRAD_OVER_COL2IM_NARROWING * o >= c
+    return (
+        _strategies.accepts("winograd", plan)
+        and c > WINOGRAD_COL2IM_FEATURES
+        and o >= 16  # as _winograd_pays: narrower GEMMs run far from peak
+        and tiles >= WINOGRAD_OVER_COL2IM_TILES
+        and enough
+    )
+
+
+def _winograd_over_col2im(plan: ConvPlan, name: str, allowed) -> str:
+    """``winograd`` where ``name`` is ``col2im`` and :func:`winograd_over_col2im`."""
+    if name == "col2im" and allowed("winograd") and winograd_over_col2im(plan):
+        return "winograd"
+    return name
+
+
 FEW_ROWS_KERNEL_GEMMS = 128
 """Most GEMM rows (batch times output positions) of a kernel-dominated dense plan on which
 ``auto`` runs ``im2col`` where the rules pick ``rows`` or ``taps``
@@ -1146,8 +1213,9 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     """The strategy ``auto`` runs on ``plan`` (in its compute layout) where the convolution is
     differentiated, for ``name``, its choice where it is not: ``fft`` where
     :func:`differentiated_fft_pays` or :func:`differentiated_grouped_fft_pays`, ``col2im``
-    where it ran ``direct`` only by :func:`direct_over_col2im` (whose forward gain does not
-    hold for the forward pass and gradients together), the rules' choice where it ran
+    where it ran ``direct`` only by :func:`direct_over_col2im` or ``winograd`` only by
+    :func:`winograd_over_col2im` (whose forward gains do not hold for the forward pass and
+    gradients together), the rules' choice where it ran
     ``depthwise`` that :func:`depthwise_loop_pays` may have put in place of ``taps``,
     ``direct`` that :func:`direct_over_grouped` may have put in place of ``grouped``, or a
     GEMM that :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the
@@ -1167,9 +1235,13 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     ):
         # what the rules pick (depthwise's own taps stay: faster differentiated)
         return choose(user, dtype, decide_layout=True, differentiated=True)
-    if name != "direct" or not direct_over_col2im(user, dtype):
+    forward_only = (name == "direct" and direct_over_col2im(user, dtype)) or (
+        name == "winograd" and winograd_over_col2im(user)
+    )
+    if not forward_only:
         return name
-    # col2im runs this plan's layout too (direct_over_col2im); any other choice might not.
+    # col2im runs this plan's layout too (direct_over_col2im, winograd_over_col2im); any
+    # other choice might not.
     return (
         "col2im"
         if choose(user, dtype, decide_layout=True, differentiated=True) == "col2im"
@@ -1693,14 +1765,17 @@ def col2im_by_input_pays(plan: ConvPlan) -> bool:
     return products < FFT_PAYS_COL2IM * _strategies.fft_cost(plan, _strategies.fft_blocks(plan))
 
 
-def decide(plan: ConvPlan, strategy: Any, dtype: Any = None) -> tuple[str, ConvPlan]:
+def decide(
+    plan: ConvPlan, strategy: Any, dtype: Any = None, *, input_gradient: bool = False
+) -> tuple[str, ConvPlan]:
     """The strategy that computes ``plan`` (in the user's layout) and the plan in the layout
     it runs in: a named ``strategy`` as given, ``'auto'``'s choice for ``'auto'`` and for
-    ``'tune'`` (whose choice is made when lowering; this is its fallback)."""
+    ``'tune'`` (whose choice is made when lowering; this is its fallback); with
+    ``input_gradient``, ``plan`` is a layer's input gradient (see :func:`choose`)."""
     if strategy not in NAMES:
         raise ValueError(f"`strategy` must be one of {NAMES}, got {strategy!r}.")
     if strategy in ("auto", "tune"):
-        name = choose(plan, dtype, decide_layout=True)
+        name = choose(plan, dtype, decide_layout=True, input_gradient=input_gradient)
     elif _strategies.accepts(strategy, plan, dtype):
         name = strategy
     elif not _strategies.accepts(strategy, plan):
