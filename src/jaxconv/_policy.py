@@ -919,14 +919,15 @@ def winograd_over_col2im(plan: ConvPlan) -> bool:
     channels-last (9 layers, 0.35-0.82x) and 0.748x channels-first (7, one 1.20x); on the
     41 it leaves, 1.078x and 1.095x. Held out: fresh layers whose choice it changes, 0.729x
     the time on 31 (seed 9852, five slower by over 10 %, worst 1.44x; its 9 layers into
-    fewer than 16 features, which lost up to 3.1x, set the 16) and 0.642x on 40 (seed 9853, one slower by over 10 %, 1.45x); the
-    31 forward programs it changes in the random suites' seed 7895, 0.751x (``auto`` 1.27x
-    -> 0.95x lax). The form of 2026-12-03 (``../cpu-2core-winograd-over-col2im``), on 64
-    or more features whatever the output's width, differentiated too, lost on narrowing
-    layers and in training steps: here a differentiated layer
-    (:func:`differentiated_choice`) and a layer's input gradient (``input_gradient`` in
-    :func:`choose`) keep ``col2im``; through the input gradient the rule made 5 of seed
-    7895's 31 forward-and-backward programs slower by over 10 % (0.966x in all)."""
+    fewer than 16 features, which lost up to 3.1x, set the 16) and 0.642x on 40 (seed 9853,
+    one slower by over 10 %, 1.45x); the 31 forward programs it changes in the random
+    suites' seed 7895, 0.751x (``auto`` 1.27x -> 0.95x lax). The form of 2026-12-03
+    (``../cpu-2core-winograd-over-col2im``), on 64 or more features whatever the output's
+    width, differentiated too, lost on narrowing layers and in training steps: here a
+    differentiated layer (:func:`differentiated_choice`) and a layer's input gradient
+    (``input_gradient`` in :func:`choose`) keep ``col2im``; through the input gradient the
+    rule made 5 of seed 7895's 31 forward-and-backward programs slower by over 10 % (0.966x
+    in all)."""
     c, o = plan.in_features, plan.out_features
     tiles = plan.batch * math.prod(-(-s // 2) for s in plan.out_spatial)
     if plan.features_first:
