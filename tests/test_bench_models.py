@@ -143,6 +143,13 @@ def test_the_networks_run_the_convolutions_of_their_papers():
         for c, strategy in layers:
             assert strategy == runner.chosen_strategy(c, "NHWC", jnp.float32)
             assert min(runner.out_shape(c, "NHWC", jnp.float32)) > 0
+    # A training step's layers, as its table reports them: differentiated, ResNet-20's
+    # 64 -> 64 layers keep col2im where inference runs winograd (forward-only rule).
+    step = models.conv_layers(suites.MODELS[0], direction="fwd+bwd")
+    assert [c for c, _ in step] == [c for c, _ in resnet]
+    for c, strategy in step:
+        assert strategy == runner.chosen_strategy(c, "NHWC", jnp.float32, "auto", "fwd+bwd")
+    assert [s for _, s in step] != [s for _, s in resnet]
 
 
 def test_layer_cases_count_repeated_layers():

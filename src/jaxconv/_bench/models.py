@@ -390,11 +390,13 @@ def _layer_name(c: Case) -> str:
 
 
 def conv_layers(
-    case: ModelCase, dtype: Any = jnp.float32, strategy: str = "auto"
+    case: ModelCase, dtype: Any = jnp.float32, strategy: str = "auto", direction: str = "fwd"
 ) -> list[tuple[Case, str]]:
     """Every convolution ``case``'s network runs in its forward pass, in order, as a layer
     :class:`~jaxconv._bench.suites.Case` (NHWC, the network's batch) with the strategy
-    jaxconv runs for it (auto's choice, or ``strategy`` when forced). Only shapes are traced
+    jaxconv runs for it (auto's choice, or ``strategy`` when forced), in inference or, with
+    ``direction='fwd+bwd'``, in a training step (where ``auto`` may differ:
+    :func:`jaxconv._policy.differentiated_choice`). Only shapes are traced
     (``jax.eval_shape``)."""
     calls: list[Case] = []
 
@@ -427,7 +429,10 @@ def conv_layers(
     x = jax.ShapeDtypeStruct((case.batch, *case.in_hw, case.in_channels), dtype)
     jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, x)
     return [
-        (c._replace(name=_layer_name(c)), runner.chosen_strategy(c, "NHWC", dtype, strategy))
+        (
+            c._replace(name=_layer_name(c)),
+            runner.chosen_strategy(c, "NHWC", dtype, strategy, direction),
+        )
         for c in calls
     ]
 
@@ -584,7 +589,8 @@ def run_model(
     fl_s, jc_s = runner.time_adaptive(fns, (), reps, float("inf"), most=MORE_ROUNDS)
     fl_ms, fl_min, fl_max = runner._stats(fl_s)
     jc_ms, jc_min, jc_max = runner._stats(jc_s)
-    strategies = collections.Counter(s for _, s in conv_layers(case, dtype, strategy))
+    # what the training step runs (differentiated), not inference's choice
+    strategies = collections.Counter(s for _, s in conv_layers(case, dtype, strategy, "fwd+bwd"))
     return {
         **_device_fields(device),
         "flax_version": flax.__version__,
