@@ -891,12 +891,12 @@ def _polyphase_over_widening_col2im(plan: ConvPlan, name: str, allowed) -> str:
 
 
 WINOGRAD_OVER_COL2IM_TILES = 512
-"""Fewest Winograd tiles (GEMM rows: batch times 2x2 output tiles) on which
-:func:`_winograd_over_col2im` holds."""
+"""Fewest Winograd tiles (:func:`winograd_tiles`) on which :func:`winograd_over_col2im`
+holds."""
 
 WINOGRAD_OVER_COL2IM_NARROWING, WINOGRAD_OVER_COL2IM_WIDENING = 4, 2
 """How many times fewer output than input features a channels-last plan may have, and how
-many times more a channels-first one needs, for :func:`_winograd_over_col2im`."""
+many times more a channels-first one needs, for :func:`winograd_over_col2im`."""
 
 
 def winograd_over_col2im(plan: ConvPlan) -> bool:
@@ -929,7 +929,6 @@ def winograd_over_col2im(plan: ConvPlan) -> bool:
     rule made 5 of seed 7895's 31 forward-and-backward programs slower by over 10 % (0.966x
     in all)."""
     c, o = plan.in_features, plan.out_features
-    tiles = plan.batch * math.prod(-(-s // 2) for s in plan.out_spatial)
     if plan.features_first:
         enough = o >= WINOGRAD_OVER_COL2IM_WIDENING * c
     else:
@@ -937,8 +936,8 @@ def winograd_over_col2im(plan: ConvPlan) -> bool:
     return (
         _strategies.accepts("winograd", plan)
         and c > WINOGRAD_COL2IM_FEATURES
-        and o >= 16  # as _winograd_pays: narrower GEMMs run far from peak
-        and tiles >= WINOGRAD_OVER_COL2IM_TILES
+        and o >= WINOGRAD_GEMM_FEATURES
+        and winograd_tiles(plan) >= WINOGRAD_OVER_COL2IM_TILES
         and enough
     )
 
@@ -1907,8 +1906,19 @@ def _winograd_pays(plan: ConvPlan) -> bool:
     features-last, the layout transposes fuse into its strided tile transforms and it
     loses to ``taps``."""
     c, o = plan.in_features, plan.out_features
-    tiles = plan.batch * int(np.prod([-(-s // 2) for s in plan.out_spatial]))
+    tiles = winograd_tiles(plan)
     dn = plan.dn
     features_last = dn.lhs_spec[1] > max(dn.lhs_spec[2:]) and dn.out_spec[1] > max(dn.out_spec[2:])
     layout_ok = plan.channels_first or features_last
-    return layout_ok and min(c, o) >= 16 and c * o <= tiles * (c + o) / 2
+    return layout_ok and min(c, o) >= WINOGRAD_GEMM_FEATURES and c * o <= tiles * (c + o) / 2
+
+
+WINOGRAD_GEMM_FEATURES = 16
+"""Fewest input and output features (the depth and width of Winograd's 16 GEMMs) on which
+``auto`` runs ``winograd`` (:func:`_winograd_pays`, :func:`winograd_over_col2im`):
+narrower GEMMs run far from peak."""
+
+
+def winograd_tiles(plan: ConvPlan) -> int:
+    """Winograd's 2x2 output tiles over the batch: the rows of each of its 16 GEMMs."""
+    return plan.batch * math.prod(-(-s // 2) for s in plan.out_spatial)
