@@ -217,6 +217,54 @@ def test_gradients_in_other_dtypes(dtype, preferred, name):
         assert_close(got, want, dtype)
 
 
+# One small layer per form of the kernel gradient (jaxconv._grad.kernel_grad and the
+# transposes of _kernel_grad_fn), with the thresholds that keep small layers off it lowered:
+# (x, w, dimension numbers, keywords, thresholds, the form's predicate on the plan).
+KERNEL_GRADIENT_FORMS = {
+    "by_output": ((3, 4, 9), (5, 4, 9), ("NCW", "OIW", "NCW"),
+                  dict(window_strides=(2,), padding="VALID"), {}, _grad.kernel_grad_by_output),
+    "bound_oihw": ((2, 3, 3, 4), (20, 4, 2, 2), ("NHWC", "OIHW", "NHWC"),
+                   dict(padding="VALID"), {"KERNEL_BOUND_ELEMENTS": 1}, _grad.kernel_bound_grad),
+    "bound_hwio": ((1, 4, 5, 6), (3, 2, 6, 24), NHWC, dict(padding="VALID"),
+                   {"KERNEL_BOUND_ELEMENTS": 1}, _grad.kernel_bound_grad),
+    "flat": ((2, 6, 7, 16), (3, 3, 16, 16), NHWC, dict(padding="SAME"),
+             {"FLAT_GRAD_ROWS": 1}, _grad.flat_kernel_grad),
+    "few_features": ((2, 6, 7, 3), (3, 3, 3, 8), NHWC, dict(padding="SAME"), {},
+                     lambda p: p.group_in < 16),
+    "grouped": ((2, 6, 7, 8), (3, 3, 2, 8), NHWC, dict(padding="SAME", feature_group_count=4),
+                {}, lambda p: p.feature_groups == 4),
+    "input_dilated": ((2, 5, 4, 6), (3, 3, 6, 4), NHWC,
+                      dict(padding=((1, 1), (2, 1)), lhs_dilation=(2, 2)), {},
+                      lambda p: p.lhs_dilation == (2, 2)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "dtype, preferred",
+    [(jnp.bfloat16, None), (np.float16, None), (jnp.bfloat16, np.float32)],
+    ids=str,
+)
+@pytest.mark.parametrize("form", sorted(KERNEL_GRADIENT_FORMS))
+def test_every_kernel_gradient_form_keeps_narrow_dtypes(form, dtype, preferred, monkeypatch):
+    # The kernel-bound form once returned its float32 sum: a bfloat16 layer's kernel
+    # cotangent then met a float32 one, and differentiating raised in jax.linear_transpose.
+    x_shape, w_shape, dn, kw, thresholds, holds = KERNEL_GRADIENT_FORMS[form]
+    for name, value in thresholds.items():
+        monkeypatch.setattr(_grad, name, value)
+    kw = dict(kw, window_strides=kw.get("window_strides", (1,) * (len(x_shape) - 2)))
+    assert holds(make_plan(x_shape, w_shape, dimension_numbers=dn, **kw))
+    kw["preferred_element_type"] = preferred
+    rng = np.random.default_rng(2)
+    x, w = random_array(rng, x_shape, dtype), random_array(rng, w_shape, dtype)
+    ours = functools.partial(jaxconv.conv_general_dilated, dimension_numbers=dn, **kw)
+    ref = functools.partial(lax.conv_general_dilated, dimension_numbers=dn, **kw)
+    y, vjp = jax.vjp(jax.jit(ours), x, w)
+    _, vjp_ref = jax.vjp(ref, x, w)
+    ct = random_array(rng, y.shape, y.dtype)
+    for got, want in zip(vjp(ct), vjp_ref(ct), strict=True):
+        assert_close(got, want, dtype)
+
+
 CHANNELS_FIRST = {
     "nchw_strided": dict(
         x=(2, 4, 9, 8),

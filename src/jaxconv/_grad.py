@@ -134,7 +134,7 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     if g == 1 and not scan and kernel_grad_by_output(plan):  # windows as small as the taps
         return _kernel_grad_by_output(ct, x, plan, acc)
     if g == 1 and not lean and kernel_bound_grad(plan):  # the taps no larger than the kernel
-        return _kernel_grad_stacked(ct, x, plan, acc)
+        return _kernel_grad_stacked(ct, x, plan, acc).astype(x.dtype)
     flat = g == 1 and flat_kernel_grad(plan)
     if flat:
         # Flattened here, outside any scan over the taps: a (1, Og) split carried into
