@@ -66,7 +66,7 @@ TILED = {
 def tile_everything(monkeypatch):
     """Every strategy runs in three pieces (or as many as divide the batch), down to small
     arrays."""
-    monkeypatch.setattr(_strategies, "tiles", lambda name, plan, itemsize: 3)
+    monkeypatch.setattr(_strategies, "tiles", lambda name, plan, *itemsizes: 3)
 
 
 def _conv(case, impl, **kw):
@@ -112,7 +112,7 @@ def test_tiles_of_an_input_dilated_layer_read_the_input_as_it_is(monkeypatch):
     # Blocks of rows of a transposed layer keep its dilation: each piece reads a few rows
     # of the input itself, where the dilated input made every piece a plain convolution of
     # 4 times the rows, mostly zeros (FCN's 16x16/8 upsampling: 104 ms, 48.8 MiB of temp).
-    monkeypatch.setattr(_strategies, "tiles", lambda name, plan, itemsize: 3)
+    monkeypatch.setattr(_strategies, "tiles", lambda name, plan, *itemsizes: 3)
     pieces = []
     tiled = _strategies._tiled_dilated_rows
 
@@ -518,12 +518,11 @@ LARGE = [
 ]
 
 
-@pytest.mark.parametrize("direction", ["fwd", "fwd+bwd"])
-@pytest.mark.parametrize("case", LARGE, ids=lambda c: "x".join(map(str, c[0])))
-def test_compiled_temp_memory_is_bounded_on_large_inputs(case, direction):
-    xs, ws, dn, groups = case
+def _temp_and_bound(xs, ws, dn, groups, direction, dtype=jnp.float32):
+    """Compiled temp bytes of ``auto``'s program (``fwd``, or the vjp of both operands) on
+    a stride-1 SAME layer, and the bound ``2 * lax temp + outputs + padded input``."""
     n = len(xs) - 2
-    x, w = jax.ShapeDtypeStruct(xs, jnp.float32), jax.ShapeDtypeStruct(ws, jnp.float32)
+    x, w = jax.ShapeDtypeStruct(xs, dtype), jax.ShapeDtypeStruct(ws, dtype)
     kw = dict(window_strides=(1,) * n, padding="SAME", dimension_numbers=dn,
               feature_group_count=groups)  # fmt: skip
     ours = functools.partial(jaxconv.conv_general_dilated, **kw)
@@ -538,12 +537,53 @@ def test_compiled_temp_memory_is_bounded_on_large_inputs(case, direction):
             c = jax.jit(lambda x, w, ct: jax.vjp(f, x, w)[1](ct)).lower(x, w, ct).compile()
         return c.memory_analysis().temp_size_in_bytes
 
+    size = jnp.dtype(dtype).itemsize
     plan = make_plan(xs, ws, (1,) * n, "SAME", None, None, dn, groups, 1, "zeros")
-    padded = _strategies.sizes(plan).padded * 4
-    outputs = np.prod(out.shape) * 4 + (
-        0 if direction == "fwd" else (np.prod(xs) + np.prod(ws)) * 4
+    padded = _strategies.sizes(plan).padded * size
+    outputs = np.prod(out.shape) * size + (
+        0 if direction == "fwd" else (np.prod(xs) + np.prod(ws)) * size
     )
-    assert temp(ours) <= 2 * temp(ref) + outputs + padded
+    return temp(ours), 2 * temp(ref) + outputs + padded
+
+
+@pytest.mark.parametrize("direction", ["fwd", "fwd+bwd"])
+@pytest.mark.parametrize("case", LARGE, ids=lambda c: "x".join(map(str, c[0])))
+def test_compiled_temp_memory_is_bounded_on_large_inputs(case, direction):
+    temp, bound = _temp_and_bound(*case, direction)
+    assert temp <= bound
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, np.float16], ids=str)
+@pytest.mark.parametrize(
+    "xs, ws, dn, groups, direction",
+    [
+        ((1, 73, 73, 8), (13, 13, 8, 8), ("NHWC", "HWIO", "NHWC"), 1, "fwd+bwd"),
+        ((5, 8, 4417), (8, 8, 31), ("NCW", "OIW", "NCW"), 1, "fwd+bwd"),
+        ((14, 768, 9, 9), (192, 24, 3, 3), ("NCHW", "OIHW", "NCHW"), 32, "fwd"),
+        ((1, 50, 71, 64), (5, 5, 16, 64), ("NHWC", "HWIO", "NHWC"), 4, "fwd"),
+    ],
+)
+def test_narrow_floats_count_their_buffers_at_the_accumulators_width(
+    xs, ws, dn, groups, direction, dtype
+):
+    # Layers of bfloat16 draws (2026-12-07). A narrow-float layer's sums and GEMM products
+    # are float32, and XLA:CPU copies its GEMM operands to float32. Counted at the input's
+    # width, the kernel gradient stacked the taps of the first two (57.4 and 44.6 MiB of
+    # temp forward and backward, lax 0.7 and 2.7; now 4.4 and 4.5) and the grouped layers
+    # ran whole (59.8 and 43.3 MiB forward, now 12.4 and 9.7).
+    temp, bound = _temp_and_bound(xs, ws, dn, groups, direction, dtype)
+    assert temp <= bound + _strategies.TILE_SLACK_BYTES // 4, (temp / 2**20, bound / 2**20)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, np.float16, np.float32, np.int8], ids=str)
+def test_buffers_count_at_the_width_they_are_held(dtype):
+    plan = make_plan((1, 9, 9, 8), (3, 3, 8, 8), (1, 1), "SAME", None, None,
+                     ("NHWC", "HWIO", "NHWC"), 1, 1, "zeros")  # fmt: skip
+    floating = jnp.issubdtype(dtype, jnp.floating)
+    for name in ("col2im", "im2col", "taps", "grouped", "winograd"):
+        assert _strategies.buffer_itemsize(name, plan, dtype) == (4 if floating else 1)
+    for name in ("rows", "space_to_depth"):  # their patches stay narrow
+        assert _strategies.buffer_itemsize(name, plan, dtype) == np.dtype(dtype).itemsize
 
 
 def test_kernel_gradient_scans_large_taps():

@@ -172,7 +172,10 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
         return jnp.moveaxis(contract(tap, 0), 0, 1)
 
     few = i < 16 and not (scan and per_tap_kernel_grad(plan))
-    if few and not lean and not plan.channels_first and g == 1 and stacks_taps(plan, nbytes):
+    # Counted at the accumulator's width: XLA:CPU copies a narrow float stack to float32
+    # for its GEMM (a bfloat16 13x13 8 -> 8 layer on 73x73: 55 MiB of temp, lax 0.7).
+    stacks = stacks_taps(plan, taps_bytes(plan, acc))
+    if few and not lean and not plan.channels_first and g == 1 and stacks:
         # Few input features: one GEMM on the stacked taps (per tap it would have i rows),
         # unless the stack is large (a volume's 27 taps, see stacks_taps) or
         # per_tap_kernel_grad says its GEMMs per tap are faster: then per tap, scanned.
