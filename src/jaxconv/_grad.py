@@ -134,7 +134,7 @@ def kernel_grad(ct, x, plan: ConvPlan, lean: bool = False):
     if g == 1 and not scan and kernel_grad_by_output(plan):  # windows as small as the taps
         return _kernel_grad_by_output(ct, x, plan, acc)
     if g == 1 and not lean and kernel_bound_grad(plan):  # the taps no larger than the kernel
-        return _kernel_grad_stacked(ct, x, plan, acc).astype(x.dtype)
+        return _kernel_grad_stacked(ct, x, plan, acc)
     flat = g == 1 and flat_kernel_grad(plan)
     if flat:
         # Flattened here, outside any scan over the taps: a (1, Og) split carried into
@@ -318,12 +318,12 @@ def _kernel_grad_stacked(ct, x, plan: ConvPlan, acc):
         return lax.dot_general(a, b, dims, precision=plan.precision, preferred_element_type=acc)
 
     if order is None:
-        return dot(lhs, rhs).reshape(*plan.kernel, plan.in_features, o)
+        return dot(lhs, rhs).reshape(*plan.kernel, plan.in_features, o).astype(x.dtype)
     total = dot(rhs, lhs)  # (O, ...)
     shape = (plan.in_features, *plan.kernel) if order == "ik" else (*plan.kernel, plan.in_features)
     total = total.reshape(o, *shape)
     inverse = np.argsort(_strategies.output_major_axes(order, n))
-    return jnp.transpose(total, tuple(int(a) for a in inverse))
+    return jnp.transpose(total, tuple(int(a) for a in inverse)).astype(x.dtype)
 
 
 STACKED_GRAD_ROWS = 8192

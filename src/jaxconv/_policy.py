@@ -1292,14 +1292,8 @@ def differentiated_fft_pays(plan: ConvPlan, dtype: Any) -> bool:
         and plan.taps > 1
         and math.prod(plan.in_spatial) >= plan.taps
         and _differentiated_fft_at(plan, dtype, threshold, max_rank=3)
-        and not (volume and _fft_tiles(plan, dtype) > 1)
+        and not (volume and _strategies.tiles_for("fft", plan, dtype) > 1)
     )
-
-
-def _fft_tiles(plan: ConvPlan, dtype: Any) -> int:
-    """The pieces ``fft`` runs ``plan`` in on inputs of ``dtype`` (``_strategies.tiles``)."""
-    size = jax.numpy.dtype(dtype).itemsize
-    return _strategies.tiles("fft", plan, size, _strategies.buffer_itemsize("fft", plan, dtype))
 
 
 FFT_DIFFERENTIATED_VOLUME = 1.2

@@ -1743,6 +1743,11 @@ def buffer_itemsize(name: str, plan: ConvPlan, dtype: Any) -> int:
     return max(size, jnp.dtype(acc_dtype(dtype, plan.preferred)).itemsize)
 
 
+def tiles_for(name: str, plan: ConvPlan, dtype: Any) -> int:
+    """:func:`tiles` on inputs of ``dtype``, its buffers at :func:`buffer_itemsize`."""
+    return tiles(name, plan, jnp.dtype(dtype).itemsize, buffer_itemsize(name, plan, dtype))
+
+
 def _tiled(fn, x, w, plan: ConvPlan, count: int):
     """``fn(x, w, plan)`` in ``count`` pieces run one after another (``lax.map``): groups of
     whole images where the batch allows, else single images each in blocks of rows of the
@@ -1924,7 +1929,7 @@ def run(name: str, x, w, plan: ConvPlan, choose: Chooser):
     def fn(x, w, plan):
         return strategy.run(x, w, plan, choose)
 
-    count = tiles(name, plan, jnp.dtype(x.dtype).itemsize, buffer_itemsize(name, plan, x.dtype))
+    count = tiles_for(name, plan, x.dtype)
     if count > 1:
         fn = functools.partial(_tiled, fn, count=count)
     with jax.named_scope(f"jaxconv.{name}"):
