@@ -223,6 +223,38 @@ def test_a_small_layers_gemm_buffer_runs_in_pieces_that_keep_its_step_under_mmap
     assert _training_step_temp("col2im", xs, ws, dn) > MMAP_THRESHOLD
 
 
+def test_a_differentiated_layers_gemm_buffer_runs_whole_where_its_step_stays_under_mmap(
+    monkeypatch,
+):
+    # ResNet-20's 16 -> 16 3x3 layer (batch 32 on 32x32): col2im's buffer, 16.1 MiB, is past
+    # 16 MiB but within GEMM_WHOLE_BYTES; whole, its training step stays under the
+    # threshold, with no more temp than in the pieces it ran in until 2026-12-07.
+    xs, ws, dn = (32, 32, 32, 16), (3, 3, 16, 16), ("NHWC", "HWIO", "NHWC")
+    plan = make_plan(xs, ws, (1, 1), "SAME", None, None, dn, 1, 1, "zeros")
+    need = _strategies.temp_estimate("col2im", plan, 4)
+    assert 16 * 2**20 < need <= _strategies.GEMM_WHOLE_BYTES
+    with _strategies.differentiated():
+        assert _strategies.tiles("col2im", plan, 4) == 1
+    whole = _training_step_temp("col2im", xs, ws, dn)
+    assert whole <= MMAP_THRESHOLD
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    ref = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding="SAME",
+                            dimension_numbers=dn, precision=HIGHEST)  # fmt: skip
+    ct = random_array(rng, ref(x, w).shape)
+    got, vjp = jax.vjp(jax.jit(_col2im_highest(dn)), x, w)
+    with jax.enable_x64():  # the kernel gradient sums 32768 products per element
+        want, vjp_want = jax.vjp(ref, *(a.astype(np.float64) for a in (x, w)))
+        wants = [want, *vjp_want(ct.astype(np.float64))]
+    for g, h in zip([got, *vjp(ct)], wants, strict=True):
+        np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4 * np.abs(h).max())
+    # In pieces of GEMM_PIECE_BYTES, as at 16 MiB, the step holds no less.
+    monkeypatch.setattr(_strategies, "GEMM_WHOLE_BYTES", 16 * 2**20)
+    with _strategies.differentiated():
+        assert _strategies.tiles("col2im", plan, 4) > 1
+    assert _training_step_temp("col2im", xs, ws, dn) >= whole - 2**20
+
+
 @pytest.fixture
 def differentiated():
     with _strategies.differentiated():
@@ -246,9 +278,9 @@ def test_gemm_pieces_only_for_small_layers_gemm_buffers_on_cpu(monkeypatch, diff
     assert _strategies.SMALL_LAYER_BYTES < budget
     assert _strategies.GEMM_WHOLE_BYTES < need <= budget + _strategies.TILE_SLACK_BYTES
     assert _strategies.tiles("col2im", large, 4) == 1
-    # A buffer of the kernel's taps more than of the positions (11x11 128 -> 128 on 17x17):
+    # A buffer of the kernel's taps more than of the positions (11x11 128 -> 192 on 17x17):
     # the step's other buffers are as small as the activations; whole.
-    taps = make_plan((1, 17, 17, 128), (11, 11, 128, 128), (1, 1), "SAME", None, None, dn, 1,
+    taps = make_plan((1, 17, 17, 128), (11, 11, 128, 192), (1, 1), "SAME", None, None, dn, 1,
                      1, "zeros")  # fmt: skip
     s = _strategies.sizes(taps)
     need = _strategies.temp_estimate("col2im", taps, 4)

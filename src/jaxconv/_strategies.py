@@ -1660,9 +1660,20 @@ the 9 forward programs of seeds 9850-9859 this changes, 0.893x on the 9 of held-
 forward pass such pieces took the step's temp past the threshold (39.5 -> 49 MiB) and
 lost up to 1.3x."""
 
-GEMM_WHOLE_BYTES = 16 * 2**20
+GEMM_WHOLE_BYTES = 24 * 2**20
 """Most bytes a :data:`GEMM_BUFFERS` strategy holds whole on a small layer in the forward
-pass of a differentiated layer (see :data:`GEMM_PIECE_BYTES`)."""
+pass of a differentiated layer (see :data:`GEMM_PIECE_BYTES`). Past it the buffer sat
+beside the gradients' and took the step past :data:`MMAP_THRESHOLD_BYTES`: ``im2col``'s
+25.6 MiB of patches on a 3-d 8 -> 16 layer (step temp 24.7 -> 37.1 MiB whole, 1.10-1.12x
+the time), ``col2im``'s 27 MiB product above. Under it, pieces only cost their loop: at
+16 MiB (until 2026-12-07), ResNet-20's 16 -> 16 layer (16.1 MiB) ran its forward pass in
+four pieces, and its forward+backward program took 1.18x the time it takes whole, for the
+same 16.3 MiB of temp. Measured on CPU against 16 MiB, forward and backward programs
+(``benchmarks/results/cpu-2core-differentiated-whole``): 0.865x the time on the 30 of seed
+9856 where 32 MiB changed the pieces (a 25.6 MiB buffer crossing the threshold among
+them), and on the 50 of held-out seeds 9857-9858 that 24 MiB changes, 0.853x and 0.867x
+(30 faster by over 10 %; the two slower by over 10 %, 1.13x and 1.17x, re-timed at 1.06x
+and 0.97-0.99x)."""
 
 SMALL_LAYER_BYTES = 16 * 2**20
 """Most bytes of output plus padded input of a layer whose GEMM buffers run in pieces (see
