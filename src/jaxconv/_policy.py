@@ -1220,7 +1220,10 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
     ``direct`` that :func:`direct_over_grouped` may have put in place of ``grouped``, or a
     GEMM that :func:`_gemm_over_direct` may have put in place of ``direct`` (its gain is the
     forward pass's) or :func:`_narrow_kernel_patches` in place of ``col2im`` (the same),
-    ``name`` otherwise."""
+    ``col2im`` where it ran ``direct`` on a single image's pointwise plan
+    (:func:`differentiated_pointwise_col2im_pays`), ``name`` otherwise."""
+    if name == "direct" and differentiated_pointwise_col2im_pays(plan):
+        return "col2im"
     user = plan._replace(channels_first=False)
     if name != "fft" and not patches_pay(user):
         if differentiated_fft_pays(user, dtype) or differentiated_grouped_fft_pays(user, dtype):
@@ -1246,6 +1249,32 @@ def differentiated_choice(plan: ConvPlan, name: str, dtype: Any) -> str:
         "col2im"
         if choose(user, dtype, decide_layout=True, differentiated=True) == "col2im"
         else name
+    )
+
+
+def differentiated_pointwise_col2im_pays(plan: ConvPlan) -> bool:
+    """Whether ``auto`` runs ``col2im`` where it would run ``direct`` on a differentiated
+    single image's dense pointwise (one tap, unit strides) ``plan``: on features-first data
+    that ``col2im`` computes as it is (:func:`runs_channels_first`), one ``(O, C) @ (C, S)``
+    GEMM, where ``direct`` moves the features last and back around the layer and its
+    gradients. :func:`pointwise_col2im_pays` covers batches of images, forward too; forward
+    alone on one image, ``col2im`` gained nothing (0.933x, 7 of 30 slower by over 10 %).
+
+    Measured on CPU, forward and backward, with lax in the same rounds
+    (``benchmarks/results/cpu-2core-pointwise-one-image``). Forced on the random suites'
+    NCHW single-image pointwise layers (seeds 9864-9869), ``col2im`` took 0.819x the time
+    of ``auto``'s ``direct`` (19 programs, 3 slower by over 10 %) and 1.134x that of its
+    ``im2col`` and ``taps`` (20, none faster): hence ``direct`` only. Held out (seeds
+    9870-9877, the 21 programs it changes), 0.761x the time, 16 faster by over 10 % and 2
+    slower (an 8 -> 32 layer on 224x224, 1.15x; a 3-d 3 -> 16 one, 1.30x); ``auto``/lax
+    0.634 -> 0.483, compiled temp 216 -> 151 MiB in all."""
+    return (
+        plan.batch == 1
+        and plan.taps == 1
+        and all(st == 1 for st in plan.strides)
+        and _strategies._ungrouped(plan)
+        and _strategies._undilated(plan)
+        and runs_channels_first(plan, "col2im")
     )
 
 
