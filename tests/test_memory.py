@@ -183,6 +183,22 @@ def _col2im_highest(dn):
                              precision=HIGHEST)  # fmt: skip
 
 
+def _assert_col2im_step_matches_float64(xs, ws, dn):
+    """``col2im``'s output and both gradients (SAME, unit strides) within 1e-4 of lax's in
+    float64: its sums are long enough that float32 rounding alone exceeds the tolerance."""
+    rng = np.random.default_rng(0)
+    x, w = random_array(rng, xs), random_array(rng, ws)
+    ref = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding="SAME",
+                            dimension_numbers=dn)  # fmt: skip
+    ct = random_array(rng, ref(x, w).shape)
+    got, vjp = jax.vjp(jax.jit(_col2im_highest(dn)), x, w)
+    with jax.enable_x64():
+        want, vjp_want = jax.vjp(ref, *(a.astype(np.float64) for a in (x, w)))
+        wants = [want, *vjp_want(ct.astype(np.float64))]
+    for g, h in zip([got, *vjp(ct)], wants, strict=True):
+        np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4 * np.abs(h).max())
+
+
 MMAP_THRESHOLD = 32 * 2**20  # glibc's largest: a temp block past it is mapped on every call
 
 
@@ -204,18 +220,8 @@ def test_a_small_layers_gemm_buffer_runs_in_pieces_that_keep_its_step_under_mmap
         count = _strategies.tiles("col2im", plan, 4)
     _assert_fewest_pieces(need, count)
     assert _training_step_temp("col2im", xs, ws, dn) <= MMAP_THRESHOLD
-    rng = np.random.default_rng(0)
-    x, w = random_array(rng, xs), random_array(rng, ws)
-    conv = _col2im_highest(dn)
-    ref = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding="SAME",
-                            dimension_numbers=dn)  # fmt: skip
-    ct = random_array(rng, ref(x, w).shape)
-    got, vjp = jax.vjp(jax.jit(conv), x, w)
-    with jax.enable_x64():  # the kernel gradient sums 99036 products per element
-        want, vjp_want = jax.vjp(ref, *(a.astype(np.float64) for a in (x, w)))
-        wants = [want, *vjp_want(ct.astype(np.float64))]
-    for g, h in zip([got, *vjp(ct)], wants, strict=True):
-        np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4 * np.abs(h).max())
+    # The kernel gradient sums 99036 products per element.
+    _assert_col2im_step_matches_float64(xs, ws, dn)
     # Whole, the step crosses it.
     monkeypatch.setattr(_strategies, "GEMM_WHOLE_BYTES", 2**62)
     with _strategies.differentiated():
@@ -237,17 +243,8 @@ def test_a_differentiated_layers_gemm_buffer_runs_whole_where_its_step_stays_und
         assert _strategies.tiles("col2im", plan, 4) == 1
     whole = _training_step_temp("col2im", xs, ws, dn)
     assert whole <= MMAP_THRESHOLD
-    rng = np.random.default_rng(0)
-    x, w = random_array(rng, xs), random_array(rng, ws)
-    ref = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding="SAME",
-                            dimension_numbers=dn, precision=HIGHEST)  # fmt: skip
-    ct = random_array(rng, ref(x, w).shape)
-    got, vjp = jax.vjp(jax.jit(_col2im_highest(dn)), x, w)
-    with jax.enable_x64():  # the kernel gradient sums 32768 products per element
-        want, vjp_want = jax.vjp(ref, *(a.astype(np.float64) for a in (x, w)))
-        wants = [want, *vjp_want(ct.astype(np.float64))]
-    for g, h in zip([got, *vjp(ct)], wants, strict=True):
-        np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4 * np.abs(h).max())
+    # The kernel gradient sums 32768 products per element.
+    _assert_col2im_step_matches_float64(xs, ws, dn)
     # In pieces of GEMM_PIECE_BYTES, as at 16 MiB, the step holds no less.
     monkeypatch.setattr(_strategies, "GEMM_WHOLE_BYTES", 16 * 2**20)
     with _strategies.differentiated():

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from layers import draw, times
+from layers import draw, inputs, times
 
 import jaxconv
 from jaxconv import _policy
@@ -79,15 +79,10 @@ if mode == "drawn":
         if not (fwd in _policy.POINTWISE_COL2IM_OVER and rule(plan)):
             continue
         done += 1
-        r = np.random.default_rng(0)
-        x = jnp.asarray(r.standard_normal(xs).astype(np.float32))
-        w = jnp.asarray(r.standard_normal(ws).astype(np.float32))
-        fl = functools.partial(lax.conv_general_dilated, window_strides=(1,) * rank,
-                               padding="VALID", dimension_numbers=dn)  # fmt: skip
-        f = functools.partial(jaxconv.conv_general_dilated, window_strides=(1,) * rank,
-                              padding="VALID", dimension_numbers=dn)  # fmt: skip
-        ct = jnp.asarray(r.standard_normal(jax.eval_shape(fl, x, w).shape).astype(np.float32))
-        ab(f"{xs}->{ws} {fwd}", f, fl, (x, w, ct), out)
+        kw, args = inputs(xs, ws, dn, rank)
+        f = functools.partial(jaxconv.conv_general_dilated, **kw)
+        fl = functools.partial(lax.conv_general_dilated, **kw)
+        ab(f"{xs}->{ws} {fwd}", f, fl, args, out)
 else:
     for c in random_suite("random", seed) + random_suite("random-heldout", seed):
         if c.transposed:

@@ -3,7 +3,9 @@
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxconv._plan import make_plan
 
@@ -23,6 +25,17 @@ def draw(rng):
     if c * o * np.prod(sp) > 2**27 or c * np.prod(sp) > 2**24:
         return None
     return xs, ws, dn, rank, make_plan(xs, ws, (1,) * rank, "VALID", None, None, dn, 1, 1, "zeros")
+
+
+def inputs(xs, ws, dn, rank):
+    """``(kw, (x, w, ct))``: the convolution's keyword arguments and unit normal float32
+    arrays (seed 0), ``ct`` of the output's shape."""
+    kw = dict(window_strides=(1,) * rank, padding="VALID", dimension_numbers=dn)
+    r = np.random.default_rng(0)
+    x = jnp.asarray(r.standard_normal(xs).astype(np.float32))
+    w = jnp.asarray(r.standard_normal(ws).astype(np.float32))
+    out = jax.eval_shape(lambda x, w: lax.conv_general_dilated(x, w, **kw), x, w)
+    return kw, (x, w, jnp.asarray(r.standard_normal(out.shape).astype(np.float32)))
 
 
 def times(fn, args, n):

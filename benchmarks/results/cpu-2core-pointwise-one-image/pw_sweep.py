@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from layers import draw, times
+from layers import draw, inputs, times
 
 import jaxconv
 from jaxconv import _policy
@@ -33,12 +33,8 @@ while done < count:
     if fwd == "col2im" and diff == "col2im":
         continue
     done += 1
-    r = np.random.default_rng(0)
-    x = jnp.asarray(r.standard_normal(xs).astype(np.float32))
-    w = jnp.asarray(r.standard_normal(ws).astype(np.float32))
-    kw = dict(window_strides=(1,) * rank, padding="VALID", dimension_numbers=dn)
+    kw, (x, w, ct) = inputs(xs, ws, dn, rank)
     fl = functools.partial(lax.conv_general_dilated, **kw)
-    ct = jnp.asarray(r.standard_normal(jax.eval_shape(fl, x, w).shape).astype(np.float32))
     rec = dict(x=xs, w=ws, auto_fwd=fwd, auto_diff=diff)
     for d in ("fwd", "fwd+bwd"):
         fs = [
